@@ -1,0 +1,38 @@
+import type { ParseArgsConfig } from 'node:util';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+export type ParsedValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+/** Typed accessors: parseArgs values are loosely typed by nature. */
+export function str(values: ParsedValues, key: string): string | undefined {
+  const v = values[key];
+  return typeof v === 'string' ? v : undefined;
+}
+export function strs(values: ParsedValues, key: string): string[] {
+  const v = values[key];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [];
+}
+export function flag(values: ParsedValues, key: string): boolean {
+  return values[key] === true;
+}
+export function int(values: ParsedValues, key: string, fallback: number): number {
+  const v = str(values, key);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new UsageError(`--${key} must be an integer, got '${v}'`);
+  return n;
+}
+
+/** One `faultline <name>` subcommand. `run` resolves to the process exit code. */
+export interface Command {
+  name: string;
+  summary: string;
+  /** Full help text, printed for `faultline <name> --help`. */
+  usage: string;
+  options: Options;
+  allowPositionals?: boolean;
+  run(values: ParsedValues, positionals: string[]): Promise<number>;
+}
+
+/** Thrown for bad command-line input: printed without a stack, exit code 2. */
+export class UsageError extends Error {}

@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { access, constants, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const hackDir = path.join(repoRoot, 'hack', 'controlplane');
+
+export type Tool = 'kube-apiserver' | 'kubectl' | 'etcd' | 'toxiproxy-server';
+export const TOOLS: readonly Tool[] = ['kube-apiserver', 'kubectl', 'etcd', 'toxiproxy-server'];
+
+/** The pinned versions, from hack/controlplane/versions.env (the one place they live). */
+export async function pinnedVersions(): Promise<Record<string, string>> {
+  const text = await readFile(path.join(hackDir, 'versions.env'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Z0-9_]+)=("?)([^"\s#]*)\2/.exec(line);
+    if (m) out[m[1]!] = m[3]!;
+  }
+  return out;
+}
+
+/** Cache directory holding the binaries of the pinned versions (outside the repo). */
+export async function binDir(): Promise<string> {
+  const v = await pinnedVersions();
+  const cache = process.env.FAULTLINE_BIN_CACHE ?? path.join(homedir(), '.cache', 'faultline', 'bin');
+  return path.join(cache, `k8s-${v.KUBERNETES_VERSION}_etcd-${v.ETCD_VERSION}_toxiproxy-${v.TOXIPROXY_VERSION}`);
+}
+
+async function executable(file: string): Promise<boolean> {
+  return access(file, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Absolute paths of the control-plane tools, building whatever is missing with
+ * hack/controlplane/build.sh (its progress goes to stderr so a cold build is visible).
+ */
+export async function ensureBinaries(): Promise<Record<Tool, string>> {
+  const dir = await binDir();
+  const paths = Object.fromEntries(TOOLS.map((t) => [t, path.join(dir, t)])) as Record<Tool, string>;
+  const present = await Promise.all(TOOLS.map((t) => executable(paths[t])));
+  if (present.every(Boolean)) return paths;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', [path.join(hackDir, 'build.sh')], { stdio: ['ignore', process.stderr, process.stderr] });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`hack/controlplane/build.sh failed (exit ${code}); see its output above`)),
+    );
+  });
+  return paths;
+}

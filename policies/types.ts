@@ -1,0 +1,347 @@
+// The Faultline API (chaos.faultline.dev/v1alpha1) and the per-pod plan derived
+// from it. Durations in the API are Go-style strings ("200ms", "1m30s") as in
+// every Kubernetes API; plans carry plain milliseconds so the datapath never parses.
+//
+// Vocabulary follows what users already know: Istio's HTTP fault fields,
+// Toxiproxy's toxic names and attributes, Chaos Mesh's / netem's network fields.
+
+/** Go-style duration string, e.g. "250ms", "1h30m". */
+export type Duration = string;
+
+// ---------------------------------------------------------------- selectors
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  generation?: number;
+  resourceVersion?: string;
+  deletionTimestamp?: string;
+}
+
+// ---------------------------------------------------------------- ChaosPolicy
+
+/** Blast radius among the pods the selector matches. */
+export type ModeType = 'one' | 'all' | 'fixed' | 'fixed-percent';
+export interface Mode {
+  type: ModeType;
+  /** Pod count for `fixed`, percent (0,100] for `fixed-percent`. */
+  value?: number;
+}
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface HttpMatch {
+  /** Inbound: the app's container port. Outbound: the upstream's port. */
+  port?: number;
+  /** Outbound only: upstream host as the app addresses it. */
+  host?: string;
+  path?: StringMatch;
+  methods?: string[];
+  /** Header name → exact value. */
+  headers?: Record<string, string>;
+}
+
+export interface HttpDelay {
+  fixed: Duration;
+  jitter?: Duration;
+  /** Share of matching requests, (0,100]; default 100. */
+  percent?: number;
+}
+
+export interface HttpAbort {
+  /** HTTP status 200–599. */
+  status: number;
+  percent?: number;
+  body?: string;
+}
+
+export interface HttpFault {
+  name?: string;
+  direction?: 'inbound' | 'outbound';
+  match?: HttpMatch;
+  delay?: HttpDelay;
+  abort?: HttpAbort;
+}
+
+/** Toxiproxy's toxic types, spelled as Toxiproxy spells them. */
+export type ToxicType =
+  | 'latency'
+  | 'bandwidth'
+  | 'slow_close'
+  | 'timeout'
+  | 'reset_peer'
+  | 'slicer'
+  | 'limit_data';
+
+/**
+ * A toxic as Toxiproxy defines it. Attribute names are Toxiproxy's; values are
+ * Toxiproxy's units (latency/jitter/delay/timeout in ms, rate in KB/s, sizes in
+ * bytes, slicer delay in µs). Time attributes also accept a Go duration string.
+ */
+export interface Toxic {
+  type: ToxicType;
+  name?: string;
+  stream?: 'upstream' | 'downstream';
+  /** Probability the toxic applies to a connection, [0,1]; default 1. */
+  toxicity?: number;
+  latency?: number | Duration;
+  jitter?: number | Duration;
+  rate?: number;
+  delay?: number | Duration;
+  timeout?: number | Duration;
+  average_size?: number;
+  size_variation?: number;
+  bytes?: number;
+}
+
+export interface TcpFault {
+  /** Inbound: the app's port. Outbound: the upstream's port (with host). */
+  port: number;
+  /** Set for outbound faults: the upstream as the app addresses it. */
+  host?: string;
+  toxics: Toxic[];
+}
+
+export interface NetworkFault {
+  delay?: { latency: Duration; jitter?: Duration; correlation?: number };
+  loss?: { percent: number; correlation?: number };
+  duplicate?: { percent: number; correlation?: number };
+  corrupt?: { percent: number; correlation?: number };
+  reorder?: { percent: number; correlation?: number; gap?: number };
+  /** tc rate, e.g. "1mbit", "500kbit". */
+  rate?: string;
+  /** Interface inside the pod; default eth0. */
+  device?: string;
+}
+
+export type IoMethod = 'read' | 'write' | 'open' | 'getattr' | 'readdir' | 'create' | 'unlink' | 'mkdir' | 'rename' | 'truncate' | 'fsync';
+
+export interface IoFault {
+  /** Mount path of the volume in the app container. */
+  volumePath: string;
+  /** Glob of affected paths (under volumePath); default all. */
+  path?: string;
+  methods?: IoMethod[];
+  /** errno name (EIO, ENOSPC, EACCES, …); absent = delay only. */
+  errno?: string;
+  delay?: Duration;
+  percent?: number;
+}
+
+export interface TimeFault {
+  /** Signed Go duration, e.g. "-2h", "+30m". */
+  offset: Duration;
+  /** Container names; default every app container. */
+  containers?: string[];
+}
+
+export interface ChaosPolicySpec {
+  selector?: LabelSelector;
+  mode?: Mode;
+  duration: Duration;
+  paused?: boolean;
+  http?: HttpFault[];
+  tcp?: TcpFault[];
+  network?: NetworkFault;
+  io?: IoFault[];
+  time?: TimeFault;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export interface ChaosPolicyStatus {
+  conditions?: Condition[];
+  tenant?: string;
+  /** Names of the pods the blast radius picked (the sidecars read this). */
+  targets?: string[];
+  targetedPods?: number;
+  startedAt?: string;
+  expiresAt?: string;
+  /** Short summary for printer columns, e.g. "http.delay,tcp.latency". */
+  faults?: string;
+  observedGeneration?: number;
+}
+
+export interface ChaosPolicy {
+  apiVersion: string;
+  kind: 'ChaosPolicy';
+  metadata: ObjectMeta;
+  spec: ChaosPolicySpec;
+  status?: ChaosPolicyStatus;
+}
+
+// ---------------------------------------------------------------- ChaosTenant
+
+/**
+ * Fault kinds as the allowlist names them: `<family>.<fault>`.
+ * http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,
+ * corrupt,reorder,rate}, io.{error,delay}, time.offset.
+ */
+export type FaultKind = string;
+
+export interface TenantSubject {
+  kind: 'User' | 'Group' | 'ServiceAccount';
+  name: string;
+  /** ServiceAccount only. */
+  namespace?: string;
+}
+
+export interface TenantLimits {
+  maxDelay?: Duration;
+  maxLossPercent?: number;
+  /** Allowed abort status codes; absent = any valid code. */
+  abortCodes?: number[];
+  /** Highest `percent` any fault may use. */
+  maxPercent?: number;
+  maxDuration?: Duration;
+  /** Highest share of a namespace's selected pods a policy may target. */
+  maxPodPercent?: number;
+  maxTimeOffset?: Duration;
+  /** Lowest bandwidth (KB/s for tcp.bandwidth) a policy may throttle to. */
+  minBandwidthKBps?: number;
+}
+
+export interface ChaosTenantSpec {
+  /** Namespaces owned by the tenant, by name … */
+  namespaces?: string[];
+  /** … or by label selector (either or both). */
+  namespaceSelector?: LabelSelector;
+  /** Who may author policies; empty = anyone RBAC lets through. */
+  subjects?: TenantSubject[];
+  allow: {
+    kinds: FaultKind[];
+    /** Families that need a privileged container: network, io, time. */
+    privileged?: boolean;
+    limits?: TenantLimits;
+  };
+}
+
+export interface ChaosTenant {
+  apiVersion: string;
+  kind: 'ChaosTenant';
+  metadata: ObjectMeta;
+  spec: ChaosTenantSpec;
+}
+
+// ---------------------------------------------------------------- plans
+
+/** Identifies the policy a planned fault came from: "<namespace>/<name>". */
+export type ChaosId = string;
+
+interface Planned {
+  chaosId: ChaosId;
+  /** Epoch milliseconds; the fault is inert from then on, whatever else happens. */
+  expiresAt: number;
+}
+
+export interface PlannedHttpFault extends Planned {
+  name: string;
+  direction: 'inbound' | 'outbound';
+  match: HttpMatch;
+  delay?: { fixedMs: number; jitterMs: number; percent: number };
+  abort?: { status: number; percent: number; body?: string };
+}
+
+export interface PlannedToxic {
+  name: string;
+  type: ToxicType;
+  stream: 'upstream' | 'downstream';
+  toxicity: number;
+  /** Toxiproxy attribute names and units. */
+  attributes: Record<string, number>;
+}
+
+export interface PlannedTcpFault extends Planned {
+  direction: 'inbound' | 'outbound';
+  port: number;
+  host?: string;
+  toxics: PlannedToxic[];
+}
+
+export interface PlannedNetworkFault extends Planned {
+  device: string;
+  delay?: { latencyMs: number; jitterMs: number; correlation: number };
+  loss?: { percent: number; correlation: number };
+  duplicate?: { percent: number; correlation: number };
+  corrupt?: { percent: number; correlation: number };
+  reorder?: { percent: number; correlation: number; gap: number };
+  rateBitsPerSec?: number;
+}
+
+export interface PlannedIoFault extends Planned {
+  volumePath: string;
+  path: string;
+  methods: IoMethod[];
+  errno?: string;
+  delayMs: number;
+  percent: number;
+}
+
+export interface PlannedTimeFault extends Planned {
+  offsetMs: number;
+  containers: string[];
+}
+
+/** Live faults the sidecar applies; recomputed whenever policies change. */
+export interface LiveFaultPlan {
+  http: PlannedHttpFault[];
+  tcp: PlannedTcpFault[];
+  /** netem delay the kernel cannot apply here, handed to the proxy. */
+  networkDelay?: PlannedNetworkFault['delay'] & Planned;
+}
+
+/** Kernel-level faults fixed at pod start (rendered by the webhook for the init program). */
+export interface KernelFaultPlan {
+  network?: PlannedNetworkFault;
+  io: PlannedIoFault[];
+  time?: PlannedTimeFault;
+}
+
+/**
+ * How a pod's traffic is wired through the proxy, fixed at admission.
+ * Node cannot read SO_ORIGINAL_DST, so every redirected port gets a listener
+ * of its own: the listener port alone tells the proxy where traffic was going.
+ */
+export interface TrafficWiring {
+  proxyUid: number;
+  /** App ports redirected to the proxy: inbound `port` → proxy `listenPort`. */
+  inbound: Array<{ port: number; listenPort: number }>;
+  /** Upstreams redirected to the proxy: `host:port` → proxy `listenPort`. */
+  outbound: Array<{ host: string; port: number; listenPort: number }>;
+  /** Ports never redirected (kubelet probes, user exclusions). */
+  excludeInboundPorts: number[];
+}
+
+/** Everything the init program needs, rendered into its environment. */
+export interface InitPlan {
+  version: string;
+  wiring: TrafficWiring;
+  kernel: KernelFaultPlan;
+}
