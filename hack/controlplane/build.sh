@@ -69,12 +69,19 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 ticker_pid=""
+build_pid=""
 tmp_bin=""
 cleanup() {
   if [[ -n "${ticker_pid}" ]]; then kill "${ticker_pid}" 2>/dev/null || true; fi
+  if [[ -n "${build_pid}" ]]; then
+    kill "${build_pid}" 2>/dev/null || true
+    wait "${build_pid}" 2>/dev/null || true
+  fi
   if [[ -n "${tmp_bin}" ]]; then rm -f "${tmp_bin}"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # --- per-binary description ------------------------------------------------------
 # version_cmd NAME PATH: prints the binary's version output.
@@ -210,9 +217,13 @@ build_one() { # NAME
     done
   ) &
   ticker_pid=$!
-  (cd "${here}/${dir}" && CGO_ENABLED=0 go build -mod=readonly -trimpath -buildvcs=false \
+  # In the background so that an interrupted build.sh also stops go build.
+  (cd "${here}/${dir}" && CGO_ENABLED=0 exec go build -mod=readonly -trimpath -buildvcs=false \
       -p "${FAULTLINE_GO_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}" \
-      -ldflags "${ldflags}" -o "${tmp_bin}" "${pkg}") || rc=$?
+      -ldflags "${ldflags}" -o "${tmp_bin}" "${pkg}") &
+  build_pid=$!
+  wait "${build_pid}" || rc=$?
+  build_pid=""
   kill "${ticker_pid}" 2>/dev/null || true
   wait "${ticker_pid}" 2>/dev/null || true
   ticker_pid=""
