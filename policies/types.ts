@@ -315,6 +315,8 @@ export interface LiveFaultPlan {
   tcp: PlannedTcpFault[];
   /** netem delay the kernel cannot apply here, handed to the proxy. */
   networkDelay?: PlannedNetworkFault['delay'] & Planned;
+  /** Time offset the proxy writes to the pod's faketime.rc (changed or ended live). */
+  time?: PlannedTimeFault;
 }
 
 /** Kernel-level faults fixed at pod start (rendered by the webhook for the init program). */

@@ -1,0 +1,192 @@
+// The tenant allowlist: who may author policies, which fault kinds they may
+// use, and the limits those faults must stay within. Reports EVERY violation,
+// so one denial tells the author everything to fix.
+
+import type { DefaultedPolicySpec } from './defaults.ts';
+import { durationMs } from './duration.ts';
+import { faultsOf } from './faults.ts';
+import { parseTcRate } from './rate.ts';
+import type { ChaosTenant, FaultKind, TenantSubject } from './types.ts';
+import { familyOf, FAULT_KINDS, PRIVILEGED_FAMILIES } from './vocabulary.ts';
+
+/** The author, as the AdmissionReview's userInfo names them. */
+export interface UserInfo {
+  username: string;
+  groups?: string[];
+}
+
+export type ViolationReason = 'subject' | 'kind' | 'privileged' | 'limit';
+
+export interface Violation {
+  reason: ViolationReason;
+  /** Field at fault ("spec.http[0].delay.fixed"); "metadata" for the author. */
+  path: string;
+  /** The tenant's rule that was broken, as the tenant spells it. */
+  limit: string;
+  /** Self-contained sentence, e.g. for a status condition. */
+  message: string;
+  /** The fault kind, for kind and privileged violations. */
+  kind?: FaultKind;
+}
+
+export function subjectName(s: TenantSubject, policyNamespace: string): string {
+  return s.kind === 'ServiceAccount' ? `ServiceAccount ${s.namespace ?? policyNamespace}/${s.name}` : `${s.kind} ${s.name}`;
+}
+
+/** ServiceAccount subjects without a namespace mean "this name in the policy's namespace". */
+export function isSubject(user: UserInfo, subjects: readonly TenantSubject[], policyNamespace: string): boolean {
+  if (subjects.length === 0) return true;
+  return subjects.some((s) => {
+    switch (s.kind) {
+      case 'User':
+        return user.username === s.name;
+      case 'Group':
+        return (user.groups ?? []).includes(s.name);
+      case 'ServiceAccount':
+        return user.username === `system:serviceaccount:${s.namespace ?? policyNamespace}:${s.name}`;
+    }
+  });
+}
+
+/** `author` undefined skips the author check (offline checks that don't know who will apply). */
+export function checkAllowlist(spec: DefaultedPolicySpec, tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {
+  return [...subjectViolations(tenant, author, namespace), ...kindViolations(spec, tenant), ...limitViolations(spec, tenant)];
+}
+
+function subjectViolations(tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {
+  const subjects = tenant.spec.subjects ?? [];
+  if (author === undefined || isSubject(author, subjects, namespace)) return [];
+  const limit = subjects.map((s) => subjectName(s, namespace)).join(', ');
+  const who = `user "${author.username}"${author.groups?.length ? ` (groups: ${author.groups.join(', ')})` : ''}`;
+  return [{ reason: 'subject', path: 'metadata', limit, message: `${who} may not author policies (subjects: ${limit})` }];
+}
+
+function kindViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
+  const allowed = new Set(tenant.spec.allow.kinds);
+  const allowedList = FAULT_KINDS.filter((k) => allowed.has(k)).join(', ') || 'none';
+  const privileged = tenant.spec.allow.privileged === true;
+  const violations: Violation[] = [];
+  const reportedKinds = new Set<string>();
+  const reportedFamilies = new Set<string>();
+  for (const use of faultsOf(spec)) {
+    if (!allowed.has(use.kind) && !reportedKinds.has(use.kind)) {
+      reportedKinds.add(use.kind);
+      violations.push({ reason: 'kind', path: use.path, limit: allowedList, kind: use.kind, message: `${use.path}: ${use.kind} is not allowed (allowed: ${allowedList})` });
+    }
+    const family = familyOf(use.kind);
+    if (!privileged && PRIVILEGED_FAMILIES.includes(family) && !reportedFamilies.has(family)) {
+      reportedFamilies.add(family);
+      const path = use.path.replace(/^(spec\.\w+).*$/, '$1');
+      violations.push({ reason: 'privileged', path, limit: 'privileged: false', kind: use.kind, message: `${path}: ${family} faults need a privileged container, which the tenant does not allow` });
+    }
+  }
+  return violations;
+}
+
+const ms = (text: string | number): number => (typeof text === 'number' ? text : durationMs(text));
+const showTime = (v: string | number): string => (typeof v === 'number' ? `${v}ms` : v);
+
+function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
+  const limits = tenant.spec.allow.limits ?? {};
+  const out: Violation[] = [];
+  const exceed = (path: string, shown: string, limit: string, what = 'maximum'): void => {
+    out.push({ reason: 'limit', path, limit, message: `${path} ${shown} exceeds the tenant ${what} of ${limit}` });
+  };
+
+  if (limits.maxDuration !== undefined && ms(spec.duration) > ms(limits.maxDuration)) exceed('spec.duration', spec.duration, limits.maxDuration);
+
+  if (limits.maxDelay !== undefined) {
+    const max = limits.maxDelay;
+    const check = (path: string, base: string | number, jitter: string | number | undefined): void => {
+      const total = ms(base) + (jitter === undefined ? 0 : ms(jitter));
+      if (total <= ms(max)) return;
+      const withJitter = jitter !== undefined && ms(jitter) > 0;
+      exceed(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max);
+    };
+    spec.http.forEach((f, i) => f.delay && check(`spec.http[${i}].delay.fixed`, f.delay.fixed, f.delay.jitter));
+    spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
+      if (t.type === 'latency' && t.latency !== undefined) check(`spec.tcp[${i}].toxics[${j}].latency`, t.latency, t.jitter);
+    }));
+    if (spec.network?.delay) check('spec.network.delay.latency', spec.network.delay.latency, spec.network.delay.jitter);
+    spec.io.forEach((f, i) => check(`spec.io[${i}].delay`, f.delay, undefined));
+  }
+
+  if (limits.maxLossPercent !== undefined && spec.network?.loss && spec.network.loss.percent > limits.maxLossPercent) {
+    exceed('spec.network.loss.percent', `${spec.network.loss.percent}%`, `${limits.maxLossPercent}%`);
+  }
+
+  if (limits.abortCodes !== undefined) {
+    const codes = limits.abortCodes;
+    spec.http.forEach((f, i) => {
+      if (f.abort && !codes.includes(f.abort.status)) {
+        const path = `spec.http[${i}].abort.status`;
+        const limit = codes.join(', ') || 'none';
+        out.push({ reason: 'limit', path, limit, message: `${path} ${f.abort.status} is not among the tenant's abort codes (${limit})` });
+      }
+    });
+  }
+
+  if (limits.maxPercent !== undefined) {
+    const max = limits.maxPercent;
+    const check = (path: string, percent: number, shown = `${percent}%`): void => {
+      if (percent > max) exceed(path, shown, `${max}%`);
+    };
+    spec.http.forEach((f, i) => {
+      if (f.delay) check(`spec.http[${i}].delay.percent`, f.delay.percent);
+      if (f.abort) check(`spec.http[${i}].abort.percent`, f.abort.percent);
+    });
+    spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => check(`spec.tcp[${i}].toxics[${j}].toxicity`, t.toxicity * 100, `${t.toxicity} (${t.toxicity * 100}%)`)));
+    for (const key of ['loss', 'duplicate', 'corrupt', 'reorder'] as const) {
+      const p = spec.network?.[key];
+      if (p) check(`spec.network.${key}.percent`, p.percent);
+    }
+    spec.io.forEach((f, i) => check(`spec.io[${i}].percent`, f.percent));
+  }
+
+  if (limits.maxPodPercent !== undefined) {
+    const share = spec.mode.type === 'all' ? 100 : spec.mode.type === 'fixed-percent' ? (spec.mode.value ?? 100) : undefined;
+    // one/fixed depend on how many pods match; pickTargets caps them at selection time.
+    if (share !== undefined && share > limits.maxPodPercent) {
+      exceed('spec.mode', `${spec.mode.type}${spec.mode.type === 'all' ? '' : ` ${share}%`} (${share}% of the selected pods)`, `${limits.maxPodPercent}%`);
+    }
+  }
+
+  if (limits.maxTimeOffset !== undefined && spec.time && Math.abs(ms(spec.time.offset)) > ms(limits.maxTimeOffset)) {
+    exceed('spec.time.offset', spec.time.offset, `${limits.maxTimeOffset} either way`);
+  }
+
+  if (limits.minBandwidthKBps !== undefined) {
+    const min = limits.minBandwidthKBps;
+    const below = (path: string, shown: string): void => {
+      out.push({ reason: 'limit', path, limit: `${min} KB/s`, message: `${path} ${shown} is below the tenant minimum bandwidth of ${min} KB/s` });
+    };
+    spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
+      if (t.type === 'bandwidth' && t.rate !== undefined && t.rate < min) below(`spec.tcp[${i}].toxics[${j}].rate`, `${t.rate} KB/s`);
+    }));
+    if (spec.network?.rate !== undefined) {
+      const rate = parseTcRate(spec.network.rate);
+      // tc's bits/s to Toxiproxy's KB/s (1 KB = 1000 bytes).
+      if ('bitsPerSec' in rate && rate.bitsPerSec / 8000 < min) below('spec.network.rate', `${spec.network.rate} (${rate.bitsPerSec / 8000} KB/s)`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The one denial message the webhook and `faultline check` both print:
+ * `tenant "shop" does not allow network.loss (allowed: http.delay, http.abort, tcp.latency);
+ * spec.http[0].delay.fixed 5s exceeds the tenant maximum of 2s`.
+ */
+export function formatDenial(tenantName: string, violations: readonly Violation[]): string {
+  const tenant = `tenant "${tenantName}"`;
+  const clauses: string[] = [];
+  for (const v of violations.filter((v) => v.reason === 'subject')) clauses.push(`${tenant} does not let ${v.message.replace(' may not author policies', ' author policies')}`);
+  const kinds = violations.filter((v) => v.reason === 'kind');
+  if (kinds.length > 0) clauses.push(`${tenant} does not allow ${kinds.map((v) => v.kind).join(', ')} (allowed: ${kinds[0]!.limit})`);
+  const privileged = violations.filter((v) => v.reason === 'privileged');
+  if (privileged.length > 0) {
+    clauses.push(`${tenant} does not allow privileged faults (${privileged.map((v) => v.path).join(', ')} need${privileged.length === 1 ? 's' : ''} a privileged container)`);
+  }
+  for (const v of violations.filter((v) => v.reason === 'limit')) clauses.push(v.message);
+  return clauses.join('; ');
+}

@@ -1,0 +1,129 @@
+// Defaulting of a VALID ChaosPolicy spec (validate first): every optional knob
+// gets the value the API documents, so the allowlist check and the plans
+// never re-derive a default and cannot disagree about one.
+
+import { pruneNulls } from './schema-check.ts';
+import type {
+  ChaosPolicySpec, Duration, HttpAbort, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+} from './types.ts';
+import { IO_METHODS } from './vocabulary.ts';
+
+type NetemProbability = { percent: number; correlation: number };
+
+export interface DefaultedHttpFault {
+  name: string;
+  direction: 'inbound' | 'outbound';
+  match: HttpMatch;
+  delay?: { fixed: Duration; jitter: Duration; percent: number };
+  abort?: HttpAbort & { percent: number };
+}
+export type DefaultedToxic = Toxic & Required<Pick<Toxic, 'name' | 'stream' | 'toxicity'>>;
+export interface DefaultedTcpFault extends Omit<TcpFault, 'toxics'> {
+  toxics: DefaultedToxic[];
+}
+export interface DefaultedNetworkFault {
+  device: string;
+  delay?: { latency: Duration; jitter: Duration; correlation: number };
+  loss?: NetemProbability;
+  duplicate?: NetemProbability;
+  corrupt?: NetemProbability;
+  reorder?: NetemProbability & { gap?: number };
+  rate?: string;
+}
+export interface DefaultedIoFault {
+  volumePath: string;
+  path: string;
+  methods: IoMethod[];
+  errno?: string;
+  delay: Duration;
+  percent: number;
+}
+export interface DefaultedTimeFault {
+  offset: Duration;
+  /** Empty means every app container (resolved against the pod by the plan). */
+  containers: string[];
+}
+export interface DefaultedPolicySpec {
+  selector: LabelSelector;
+  mode: Mode;
+  duration: Duration;
+  paused: boolean;
+  http: DefaultedHttpFault[];
+  tcp: DefaultedTcpFault[];
+  network?: DefaultedNetworkFault;
+  io: DefaultedIoFault[];
+  time?: DefaultedTimeFault;
+}
+
+export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
+  const spec = pruneNulls(input) as ChaosPolicySpec;
+  return {
+    selector: spec.selector ?? {},
+    mode: spec.mode ?? { type: 'all' },
+    duration: spec.duration,
+    paused: spec.paused ?? false,
+    http: (spec.http ?? []).map(defaultHttp),
+    tcp: (spec.tcp ?? []).map(defaultTcp),
+    ...(spec.network ? { network: defaultNetwork(spec.network) } : {}),
+    io: (spec.io ?? []).map(defaultIo),
+    ...(spec.time ? { time: defaultTime(spec.time) } : {}),
+  };
+}
+
+function defaultHttp(fault: HttpFault, i: number): DefaultedHttpFault {
+  return {
+    name: fault.name ?? `http-${i}`,
+    direction: fault.direction ?? 'inbound',
+    match: fault.match ?? {},
+    ...(fault.delay ? { delay: { fixed: fault.delay.fixed, jitter: fault.delay.jitter ?? '0s', percent: fault.delay.percent ?? 100 } } : {}),
+    ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? 100 } } : {}),
+  };
+}
+
+/** Unnamed toxics get Toxiproxy's own default name, "<type>_<stream>", made unique with a counter. */
+function defaultTcp(fault: TcpFault): DefaultedTcpFault {
+  const taken = new Set(fault.toxics.flatMap((t) => (t.name ? [t.name] : [])));
+  const toxics = fault.toxics.map((toxic): DefaultedToxic => {
+    const stream = toxic.stream ?? 'downstream';
+    let name = toxic.name;
+    if (name === undefined) {
+      const base = `${toxic.type}_${stream}`;
+      name = base;
+      for (let n = 2; taken.has(name); n++) name = `${base}_${n}`;
+      taken.add(name);
+    }
+    return { ...toxic, name, stream, toxicity: toxic.toxicity ?? 1 };
+  });
+  return { ...fault, toxics };
+}
+
+function probability(p: { percent: number; correlation?: number } | undefined): NetemProbability | undefined {
+  return p && { percent: p.percent, correlation: p.correlation ?? 0 };
+}
+
+function defaultNetwork(net: NetworkFault): DefaultedNetworkFault {
+  const out: DefaultedNetworkFault = { device: net.device ?? 'eth0' };
+  if (net.delay) out.delay = { latency: net.delay.latency, jitter: net.delay.jitter ?? '0s', correlation: net.delay.correlation ?? 0 };
+  for (const key of ['loss', 'duplicate', 'corrupt'] as const) {
+    const p = probability(net[key]);
+    if (p) out[key] = p;
+  }
+  if (net.reorder) out.reorder = { ...probability(net.reorder)!, ...(net.reorder.gap !== undefined ? { gap: net.reorder.gap } : {}) };
+  if (net.rate !== undefined) out.rate = net.rate;
+  return out;
+}
+
+function defaultIo(fault: IoFault): DefaultedIoFault {
+  return {
+    volumePath: fault.volumePath,
+    path: fault.path ?? `${fault.volumePath.replace(/\/+$/, '')}/**`,
+    methods: fault.methods ?? [...IO_METHODS],
+    ...(fault.errno !== undefined ? { errno: fault.errno } : {}),
+    delay: fault.delay ?? '0s',
+    percent: fault.percent ?? 100,
+  };
+}
+
+function defaultTime(time: TimeFault): DefaultedTimeFault {
+  return { offset: time.offset, containers: time.containers ?? [] };
+}

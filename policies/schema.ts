@@ -1,0 +1,218 @@
+// OpenAPI v3 structural schemas of ChaosPolicy and ChaosTenant: the CRDs in
+// manifests/crds are generated from these, and validation walks the same tree,
+// so what the apiserver stores and what the webhook checks cannot drift.
+// Semantic rules (duration syntax, cross-field rules) live in validate.ts.
+
+import {
+  DIRECTIONS, ERRNO_NAMES, IO_METHODS, MODE_TYPES, SELECTOR_OPERATORS, STREAMS, SUBJECT_KINDS, TOXIC_TYPES,
+} from './vocabulary.ts';
+
+/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps a structural schema uses here. */
+export interface JSONSchemaProps {
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  description?: string;
+  properties?: Record<string, JSONSchemaProps>;
+  required?: string[];
+  additionalProperties?: JSONSchemaProps;
+  items?: JSONSchemaProps;
+  enum?: Array<string | number>;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  minItems?: number;
+  minLength?: number;
+  format?: string;
+  'x-kubernetes-int-or-string'?: true;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+}
+
+// ------------------------------------------------------------ builders
+
+type Extra = Omit<JSONSchemaProps, 'type' | 'description'>;
+const object = (description: string, properties: Record<string, JSONSchemaProps>, required?: string[]): JSONSchemaProps => ({
+  type: 'object', description, properties, ...(required ? { required } : {}),
+});
+const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...extra });
+const integer = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'integer', description, ...extra });
+const number = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'number', description, ...extra });
+const boolean = (description: string): JSONSchemaProps => ({ type: 'boolean', description });
+const array = (description: string, items: JSONSchemaProps, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, ...extra });
+const map = (description: string, values: JSONSchemaProps): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values });
+const oneOf = (description: string, values: readonly string[]): JSONSchemaProps => string(description, { enum: [...values] });
+const duration = (description: string): JSONSchemaProps => string(`${description} A Go duration such as "250ms", "1.5s" or "1h30m".`);
+const intOrDuration = (description: string): JSONSchemaProps => ({ description, 'x-kubernetes-int-or-string': true });
+const percent = (description: string): JSONSchemaProps => number(`${description} Percent in (0,100]; default 100.`, { minimum: 0, exclusiveMinimum: true, maximum: 100 });
+const correlation = (): JSONSchemaProps => number('Correlation with the previous packet, percent in [0,100] (netem); default 0.', { minimum: 0, maximum: 100 });
+const port = (description: string): JSONSchemaProps => integer(description, { minimum: 1, maximum: 65535 });
+
+export function labelSelectorSchema(description: string): JSONSchemaProps {
+  return object(description, {
+    matchLabels: map('Labels a target must carry, each with exactly this value (ANDed with matchExpressions).', string('Label value.')),
+    matchExpressions: array('Label requirements, all of which must hold.', object('A label requirement.', {
+      key: string('The label key.', { minLength: 1 }),
+      operator: oneOf('In, NotIn, Exists or DoesNotExist. NotIn and DoesNotExist also match objects without the key.', SELECTOR_OPERATORS),
+      values: array('Values for In and NotIn (non-empty); must be empty for Exists and DoesNotExist.', string('A label value.')),
+    }, ['key', 'operator'])),
+  });
+}
+
+// ------------------------------------------------------------ ChaosPolicy
+
+const httpFault = object('An HTTP fault applied per request by the faultline-proxy sidecar (Istio\'s fault vocabulary).', {
+  name: string('Name of the rule, unique within the policy; default "http-<index>".'),
+  direction: oneOf('inbound: requests the pod serves; outbound: requests the pod sends to match.host. Default inbound.', DIRECTIONS),
+  match: object('Which requests the fault applies to; every field set must match. Empty matches all.', {
+    port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
+    host: string('Outbound only (required there): the upstream host as the app addresses it.'),
+    path: object('Request path match; set exactly one of exact, prefix, regex.', {
+      exact: string('The path equals this.'),
+      prefix: string('The path starts with this.'),
+      regex: string('The path matches this regular expression (anchored to the whole path).'),
+    }),
+    methods: array('HTTP methods, e.g. GET, POST; empty matches all.', string('An HTTP method.')),
+    headers: map('Request headers that must equal the given values (names are case-insensitive).', string('Exact header value.')),
+  }),
+  delay: object('Delay matching requests before forwarding them.', {
+    fixed: duration('Delay added to every delayed request.'),
+    jitter: duration('Extra random delay, uniform in [0, jitter]; default 0.'),
+    percent: percent('Share of matching requests delayed.'),
+  }, ['fixed']),
+  abort: object('Answer matching requests with an error instead of forwarding them.', {
+    status: integer('HTTP status to answer with, 200–599.', { minimum: 200, maximum: 599 }),
+    percent: percent('Share of matching requests aborted.'),
+    body: string('Response body; default a short text naming the policy.'),
+  }, ['status']),
+});
+
+const toxic = object('A Toxiproxy toxic: type and attributes exactly as Toxiproxy names them.', {
+  type: oneOf('Toxiproxy toxic type.', TOXIC_TYPES),
+  name: string('Toxic name, unique within this port; default "<type>_<stream>".'),
+  stream: oneOf('downstream: data towards the client; upstream: data towards the server. Default downstream.', STREAMS),
+  toxicity: number('Probability the toxic applies to a connection, [0,1]; default 1.', { minimum: 0, maximum: 1 }),
+  latency: intOrDuration('latency: delay added to data, in ms or as a Go duration.'),
+  jitter: intOrDuration('latency: random extra delay, ±jitter, in ms or as a Go duration.'),
+  rate: integer('bandwidth: rate limit in KB/s.', { minimum: 0 }),
+  delay: intOrDuration('slow_close: delay before closing, in ms; slicer: delay between slices, in µs. Or a Go duration.'),
+  timeout: intOrDuration('timeout: close the connection after this long without data (0 = never), in ms; reset_peer: reset after this long, in ms. Or a Go duration.'),
+  average_size: integer('slicer: average slice size in bytes.', { minimum: 1 }),
+  size_variation: integer('slicer: variation of the slice size in bytes.', { minimum: 0 }),
+  bytes: integer('limit_data: close the connection after this many bytes.', { minimum: 0 }),
+}, ['type']);
+
+const tcpFault = object('TCP faults applied per connection by Toxiproxy in the faultline-proxy sidecar.', {
+  port: port('Inbound: the app\'s port. Outbound: the upstream\'s port (with host).'),
+  host: string('Set for outbound faults: the upstream host as the app addresses it.'),
+  toxics: array('Toxics applied in order.', toxic, { minItems: 1 }),
+}, ['port', 'toxics']);
+
+const netemProbability = (what: string, extra: Record<string, JSONSchemaProps> = {}): JSONSchemaProps => object(`${what} (netem).`, {
+  percent: percent('Share of packets affected.'),
+  correlation: correlation(),
+  ...extra,
+}, ['percent']);
+
+const networkFault = object('Kernel network faults (tc netem) applied at pod start by the privileged init container; changing them needs a pod restart.', {
+  delay: object('Delay every outgoing packet.', {
+    latency: duration('Added latency.'),
+    jitter: duration('Random variation of the latency; default 0.'),
+    correlation: correlation(),
+  }, ['latency']),
+  loss: netemProbability('Drop packets'),
+  duplicate: netemProbability('Duplicate packets'),
+  corrupt: netemProbability('Corrupt packets'),
+  reorder: netemProbability('Reorder packets (needs delay)', {
+    gap: integer('Reorder every gap-th packet.', { minimum: 1 }),
+  }),
+  rate: string('Egress rate limit in tc syntax: "500kbit", "1mbit" (bits/s), "10mbps" (BYTES/s).'),
+  device: string('Interface inside the pod; default eth0.'),
+});
+
+const ioFault = object('A filesystem fault on a volume, served through FUSE by the privileged faultline-kernel sidecar.', {
+  volumePath: string('Mount path of the volume in the app container, e.g. /data.', { minLength: 1 }),
+  path: string('Glob of affected paths, e.g. "/data/**/*.db"; default every path under volumePath.'),
+  methods: array('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS)),
+  errno: oneOf('Error the operation fails with; absent means delay only.', ERRNO_NAMES),
+  delay: duration('Delay added to affected operations.'),
+  percent: percent('Share of matching operations affected.'),
+}, ['volumePath']);
+
+const timeFault = object('Shift the clock the app\'s containers see (libfaketime), fixed at pod start.', {
+  offset: string('Signed Go duration added to the clock, e.g. "-2h", "+30m".'),
+  containers: array('Container names; default every app container.', string('A container name.')),
+});
+
+export const chaosPolicySpecSchema: JSONSchemaProps = object('What to break, where, and for how long.', {
+  selector: labelSelectorSchema('Pods in the policy\'s namespace to target; empty selects every pod.'),
+  mode: object('Blast radius among the selected pods; default all.', {
+    type: oneOf('one, all, fixed (value pods) or fixed-percent (value percent of the pods, at least one).', MODE_TYPES),
+    value: number('Pod count for fixed; percent in (0,100] for fixed-percent.'),
+  }, ['type']),
+  duration: duration('How long the faults last from the policy\'s start; they end by themselves.'),
+  paused: boolean('Suspend the live faults without deleting the policy.'),
+  http: array('HTTP faults, per request, applied live by the sidecar.', httpFault),
+  tcp: array('TCP faults, per connection, applied live by the sidecar through Toxiproxy.', tcpFault),
+  network: networkFault,
+  io: array('Filesystem faults, fixed at pod start.', ioFault),
+  time: timeFault,
+}, ['duration']);
+
+const conditionSchema = object('A condition (metav1.Condition).', {
+  type: string('Condition type, e.g. Admitted, Active, Expired.'),
+  status: oneOf('True, False or Unknown.', ['True', 'False', 'Unknown']),
+  reason: string('Machine-readable CamelCase reason.'),
+  message: string('Human-readable detail.'),
+  lastTransitionTime: string('When the status last changed.', { format: 'date-time' }),
+  observedGeneration: integer('metadata.generation the condition was computed from.', { minimum: 0 }),
+}, ['type', 'status']);
+
+export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, written by the Faultline controller.', {
+  conditions: { ...array('Current conditions.', conditionSchema), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+  tenant: string('The ChaosTenant that admitted the policy.'),
+  targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.')),
+  targetedPods: integer('Number of targeted pods.', { minimum: 0 }),
+  startedAt: string('When the faults started.', { format: 'date-time' }),
+  expiresAt: string('When the faults end: start + duration.', { format: 'date-time' }),
+  faults: string('Summary of the fault kinds, e.g. "http.delay,tcp.latency".'),
+  observedGeneration: integer('metadata.generation this status describes.', { minimum: 0 }),
+});
+
+// ------------------------------------------------------------ ChaosTenant
+
+export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces belong to the tenant, who may author policies there, and which faults they may run.', {
+  namespaces: array('Namespaces owned by the tenant, by name.', string('A namespace name.', { minLength: 1 })),
+  namespaceSelector: labelSelectorSchema('Namespaces owned by the tenant, by label (either or both with namespaces).'),
+  subjects: array('Who may author policies; empty means anyone RBAC lets through.', object('A user, group or service account.', {
+    kind: oneOf('User, Group or ServiceAccount.', SUBJECT_KINDS),
+    name: string('User, group or service account name.', { minLength: 1 }),
+    namespace: string('ServiceAccount only: its namespace; default the namespace of the policy being authored.'),
+  }, ['kind', 'name'])),
+  allow: object('The allowlist.', {
+    kinds: array('Fault kinds allowed: http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.')),
+    privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
+    limits: object('Ceilings every policy must stay within.', {
+      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter, network latency+jitter, IO delay), a Go duration.'),
+      maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),
+      abortCodes: array('HTTP statuses an abort may use; absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 })),
+      maxPercent: number('Highest share any fault may apply to (every percent field; TCP toxicity × 100).', { minimum: 0, maximum: 100 }),
+      maxDuration: string('Longest policy duration, a Go duration.'),
+      maxPodPercent: number('Highest share of the selected pods a policy may target.', { minimum: 0, maximum: 100 }),
+      maxTimeOffset: string('Largest clock offset either way, a Go duration.'),
+      minBandwidthKBps: number('Lowest bandwidth a policy may throttle to, in KB/s (tcp bandwidth, network rate).', { minimum: 0 }),
+    }),
+  }, ['kinds']),
+}, ['allow']);
+
+/** The whole object's schema, as a CRD version's openAPIV3Schema. */
+export function rootSchema(kind: string, description: string, spec: JSONSchemaProps, status?: JSONSchemaProps): JSONSchemaProps {
+  return object(description, {
+    apiVersion: string('APIVersion of this object (chaos.faultline.dev/v1alpha1).'),
+    kind: string(`${kind}.`),
+    metadata: { type: 'object' },
+    spec,
+    ...(status ? { status } : {}),
+  }, ['spec']);
+}
+
+export const chaosPolicySchema = rootSchema('ChaosPolicy', 'ChaosPolicy describes faults to inject into the pods of its namespace for a bounded time, within the limits of the namespace\'s ChaosTenant.', chaosPolicySpecSchema, chaosPolicyStatusSchema);
+export const chaosTenantSchema = rootSchema('ChaosTenant', 'ChaosTenant is written by cluster admins: which namespaces form a tenant, who may author ChaosPolicies there, and which faults they may run.', chaosTenantSpecSchema);
