@@ -1,0 +1,209 @@
+// The admission plumbing over real HTTPS: skip rules with their warnings and
+// metrics, bad input with its JSON errors, non-pod objects, uid echo, dryRun.
+import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
+import { podReview, decodePatch, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
+
+const APP = { name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] };
+const pod = (extra: { metadata?: object; spec?: object } = {}): object => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web', ...extra.metadata },
+  spec: { containers: [APP], ...extra.spec },
+});
+
+describe('webhook: admission handling', function () {
+  let hook: TestWebhook;
+  before(async () => {
+    hook = await startTestWebhook();
+  });
+  after(async () => {
+    await hook?.close();
+  });
+
+  describe('skip rules', () => {
+    const cases: Array<{ reason: string; review: object; warning: RegExp }> = [
+      { reason: 'host-network', review: podReview(pod({ spec: { hostNetwork: true } })), warning: /hostNetwork/ },
+      {
+        reason: 'mirror-pod',
+        review: podReview(pod({ metadata: { annotations: { 'kubernetes.io/config.mirror': 'abc123' } } })),
+        warning: /mirror/,
+      },
+      { reason: 'opted-out', review: podReview(pod({ metadata: { labels: { 'faultline.dev/inject': 'false' } } })), warning: /label faultline\.dev\/inject=false/ },
+      {
+        reason: 'opted-out',
+        review: podReview(pod({ metadata: { annotations: { 'faultline.dev/inject': 'false' } } })),
+        warning: /annotation faultline\.dev\/inject=false/,
+      },
+      {
+        reason: 'already-injected',
+        review: podReview(pod({ metadata: { annotations: { 'faultline.dev/injected': '0.0.9' } } })),
+        warning: /faultline\.dev\/injected=0\.0\.9/,
+      },
+      {
+        reason: 'already-injected',
+        review: podReview(pod({ spec: { initContainers: [{ name: 'faultline-proxy', image: 'x', restartPolicy: 'Always' }] } })),
+        warning: /container faultline-proxy/,
+      },
+      { reason: 'system-namespace', review: podReview(pod(), { namespace: 'kube-system' }), warning: /kube-system/ },
+      { reason: 'system-namespace', review: podReview(pod(), { namespace: 'faultline-system' }), warning: /faultline-system/ },
+      {
+        reason: 'name-collision',
+        review: podReview(pod({ spec: { volumes: [{ name: 'faultline-run', emptyDir: {} }] } })),
+        warning: /volume named faultline-run/,
+      },
+      {
+        reason: 'port-conflict',
+        review: podReview(pod({ spec: { containers: [{ ...APP, ports: [{ containerPort: 15021 }] }] } })),
+        warning: /15021/,
+      },
+      {
+        reason: 'invalid-annotation',
+        review: podReview(pod({ metadata: { annotations: { 'faultline.dev/outbound': 'redis' } } })),
+        warning: /'redis' is not host:port/,
+      },
+      {
+        reason: 'invalid-annotation',
+        review: podReview(pod({ metadata: { annotations: { 'faultline.dev/exclude-inbound-ports': '80,http' } } })),
+        warning: /'http' is not a port number/,
+      },
+    ];
+    for (const c of cases) {
+      it(`skips ${c.reason} (${c.warning.source}) with a warning and a metric`, async () => {
+        const before = await hook.metric('faultline_injection_skips_total', { reason: c.reason, dry_run: 'false' });
+        const answer = await hook.review(c.review);
+        assert.equal(answer.response.allowed, true);
+        assert.equal(answer.response.patch, undefined);
+        assert.equal(answer.response.patchType, undefined);
+        assert.equal(answer.response.warnings?.length, 1);
+        assert.match(answer.response.warnings![0]!, new RegExp(`\\(${c.reason}\\)`));
+        assert.match(answer.response.warnings![0]!, c.warning);
+        assert.equal(await hook.metric('faultline_injection_skips_total', { reason: c.reason, dry_run: 'false' }), before + 1);
+      });
+    }
+
+    it('injects a pod labelled faultline.dev/inject=true (only "false" opts out)', async () => {
+      const answer = await hook.review(podReview(pod({ metadata: { labels: { 'faultline.dev/inject': 'true' } } })));
+      assert.ok(decodePatch(answer).length > 0);
+    });
+  });
+
+  it('echoes the request uid and counts reviews and injections', async () => {
+    const reviews = await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'patched' });
+    const injections = await hook.metric('faultline_injections_total', { dry_run: 'false' });
+    const answer = await hook.review(podReview(pod(), { uid: '705ab4f5-6393-11e8-b7cc-42010a800002' }));
+    assert.equal(answer.apiVersion, 'admission.k8s.io/v1');
+    assert.equal(answer.kind, 'AdmissionReview');
+    assert.equal(answer.response.uid, '705ab4f5-6393-11e8-b7cc-42010a800002');
+    assert.equal(await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'patched' }), reviews + 1);
+    assert.equal(await hook.metric('faultline_injections_total', { dry_run: 'false' }), injections + 1);
+    const metrics = (await hook.get('/metrics')).text;
+    assert.match(metrics, /faultline_admission_review_duration_seconds_bucket\{le="0.001",handler="mutate-pods"\} \d+/);
+    assert.match(metrics, /process_cpu_seconds_total/);
+  });
+
+  it('renders the same patch for a dryRun review and counts it as dry_run', async () => {
+    const dry = await hook.metric('faultline_injections_total', { dry_run: 'true' });
+    const real = await hook.review(podReview(pod(), { uid: 'a' }));
+    const dryRun = await hook.review(podReview(pod(), { uid: 'a', dryRun: true }));
+    assert.deepEqual(dryRun, real);
+    assert.equal(await hook.metric('faultline_injections_total', { dry_run: 'true' }), dry + 1);
+  });
+
+  it('allows objects that are not pods, and non-CREATE operations, without a patch', async () => {
+    const cm = podReview({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }, { uid: 'cm' });
+    cm.request.kind = { group: '', version: 'v1', kind: 'ConfigMap' };
+    cm.request.resource = { group: '', version: 'v1', resource: 'configmaps' };
+    const answer = await hook.review(cm);
+    assert.deepEqual(answer.response, { uid: 'cm', allowed: true });
+
+    const status = podReview(pod(), { uid: 'status' });
+    status.request.subResource = 'status';
+    assert.deepEqual((await hook.review(status)).response, { uid: 'status', allowed: true });
+
+    const update = await hook.review(podReview(pod(), { uid: 'u', operation: 'UPDATE' }));
+    assert.deepEqual(update.response, { uid: 'u', allowed: true });
+  });
+
+  describe('bad input', () => {
+    const valid = JSON.stringify(podReview(pod()));
+    const cases: Array<{ name: string; body: string; headers?: Record<string, string>; status: number; error: RegExp }> = [
+      { name: 'non-JSON body', body: '{"apiVersion": ', status: 400, error: /not valid JSON/ },
+      { name: 'wrong content type', body: valid, headers: { 'content-type': 'text/plain' }, status: 415, error: /application\/json/ },
+      { name: 'missing content type', body: valid, headers: {}, status: 415, error: /application\/json/ },
+      { name: 'a JSON array', body: '[]', status: 400, error: /JSON object/ },
+      { name: 'wrong apiVersion', body: JSON.stringify({ ...JSON.parse(valid), apiVersion: 'admission.k8s.io/v1beta1' }), status: 400, error: /v1beta1/ },
+      { name: 'wrong kind', body: JSON.stringify({ ...JSON.parse(valid), kind: 'Pod' }), status: 400, error: /kind "Pod"/ },
+      { name: 'missing request', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), status: 400, error: /no request/ },
+      {
+        name: 'missing request.uid',
+        body: JSON.stringify({ ...JSON.parse(valid), request: { ...JSON.parse(valid).request, uid: undefined } }),
+        status: 400,
+        error: /request\.uid/,
+      },
+      {
+        name: 'pod CREATE without object',
+        body: JSON.stringify({ ...JSON.parse(valid), request: { ...JSON.parse(valid).request, object: undefined } }),
+        status: 400,
+        error: /request\.object/,
+      },
+    ];
+    for (const c of cases) {
+      it(`answers ${c.status} with a JSON error for ${c.name}`, async () => {
+        const before = await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'bad_request' });
+        const answer = await hook.post('/mutate/pods', c.body, c.headers ?? { 'content-type': 'application/json' });
+        assert.equal(answer.status, c.status, answer.text);
+        assert.match(String(answer.headers['content-type']), /^application\/json/);
+        assert.match((JSON.parse(answer.text) as { error: string }).error, c.error);
+        assert.equal(await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'bad_request' }), before + 1);
+      });
+    }
+
+    it('accepts application/json with a charset parameter', async () => {
+      const answer = await hook.post('/mutate/pods', valid, { 'content-type': 'application/json; charset=utf-8' });
+      assert.equal(answer.status, 200);
+    });
+
+    it('answers 413 with a JSON error for a body over 3 MiB', async () => {
+      const review = podReview(pod({ metadata: { annotations: { big: 'x'.repeat(3 * 1024 * 1024) } } }));
+      const answer = await hook.post('/mutate/pods', JSON.stringify(review));
+      assert.equal(answer.status, 413);
+      assert.match((JSON.parse(answer.text) as { error: string }).error, /3 MiB/);
+    });
+
+    it('accepts a body just under 3 MiB', async () => {
+      const envelope = JSON.stringify(podReview(pod({ metadata: { annotations: { big: '' } } })));
+      const review = podReview(pod({ metadata: { annotations: { big: 'x'.repeat(3 * 1024 * 1024 - envelope.length) } } }));
+      assert.equal(Buffer.byteLength(JSON.stringify(review)), 3 * 1024 * 1024);
+      const answer = await hook.post('/mutate/pods', JSON.stringify(review));
+      assert.equal(answer.status, 200);
+    });
+
+    it('answers 404 JSON for unknown paths and 405 for GET on a review path', async () => {
+      const missing = await hook.get('/mutate/deployments');
+      assert.equal(missing.status, 404);
+      assert.match((JSON.parse(missing.text) as { error: string }).error, /no route for GET \/mutate\/deployments/);
+      const get = await hook.get('/mutate/pods');
+      assert.equal(get.status, 405);
+      assert.equal(get.headers.allow, 'POST');
+    });
+  });
+
+  it('reports healthz and readyz', async () => {
+    assert.equal((await hook.get('/healthz')).status, 200);
+    const ready = await hook.get('/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(JSON.parse(ready.text), { status: 'ready' });
+  });
+
+  it('survives plain HTTP on the TLS port', async () => {
+    await new Promise<void>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port: hook.port }, () => socket.end('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'));
+      // A reset is as good an answer as any; the server just must not die.
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+      socket.resume();
+    });
+    assert.equal((await hook.get('/healthz')).status, 200);
+  });
+});

@@ -1,0 +1,132 @@
+// Every pod shape in test/fixtures/pods goes through the real HTTPS webhook; the
+// patch must apply cleanly, add exactly our parts, leave every byte of the
+// user's spec alone, and a second review of the result must add nothing.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import fjp from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { InitPlan } from '../../policies/types.ts';
+import { VERSION } from '../../common/version.ts';
+import {
+  INIT_CONTAINER_NAME,
+  INJECTED_ANNOTATION,
+  PLAN_ANNOTATION,
+  PLAN_ENV,
+  PROXY_CONTAINER_NAME,
+  RUN_VOLUME_NAME,
+  TOKEN_VOLUME_NAME,
+} from '../../policies/wellknown.ts';
+import { decodePatch, podReview, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
+
+const { applyPatch, deepClone } = fjp;
+const FIXTURES = new URL('../fixtures/pods/', import.meta.url);
+
+/** Wiring each fixture must get: inbound app ports, excluded ports, outbound upstreams. */
+const EXPECTED: Record<string, { inbound: number[]; exclude: number[]; outbound?: string[] }> = {
+  '01-bare': { inbound: [], exclude: [] },
+  '02-deployment-two-containers': { inbound: [8080], exclude: [8081] },
+  '03-existing-init-containers': { inbound: [9000], exclude: [] },
+  '04-existing-native-sidecar': { inbound: [80, 10000], exclude: [9901] },
+  '05-named-probe-ports': { inbound: [8080], exclude: [6060, 8086, 9090] },
+  '06-exec-probes-udp': { inbound: [53, 9153], exclude: [] },
+  '07-restricted-security': { inbound: [8443], exclude: [] },
+  '08-statefulset': { inbound: [6379], exclude: [] },
+  '09-job': { inbound: [], exclude: [] },
+  '10-cronjob-onfailure': { inbound: [], exclude: [], outbound: ['postgres.db.svc.cluster.local:5432', 'api.example.com:443'] },
+  '11-annotation-escaping': { inbound: [8080], exclude: [9090] },
+  '12-projected-volumes': { inbound: [3000], exclude: [] },
+  '13-hostport': { inbound: [80, 443], exclude: [10254] },
+  '14-ephemeral-containers-field': { inbound: [8080], exclude: [] },
+  '15-image-pull-secrets': { inbound: [8000], exclude: [] },
+  '16-no-automount': { inbound: [8080], exclude: [] },
+  '17-windows-nodeselector': { inbound: [7000], exclude: [] },
+  '18-many-ports-duplicates': { inbound: [5000, 8080], exclude: [] },
+};
+
+const fixtures = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((file) => ({ name: file.replace(/\.yaml$/, ''), pod: parse(readFileSync(new URL(file, FIXTURES), 'utf8')) as V1Pod }));
+
+/** The patched pod with everything Faultline adds taken out again. */
+function withoutInjection(patched: V1Pod, original: V1Pod): V1Pod {
+  const pod = deepClone(patched) as V1Pod;
+  const spec = pod.spec!;
+  spec.initContainers = spec.initContainers!.filter((c) => c.name !== INIT_CONTAINER_NAME && c.name !== PROXY_CONTAINER_NAME);
+  if (original.spec?.initContainers === undefined && spec.initContainers.length === 0) delete spec.initContainers;
+  spec.volumes = spec.volumes!.filter((v) => v.name !== RUN_VOLUME_NAME && v.name !== TOKEN_VOLUME_NAME);
+  if (original.spec?.volumes === undefined && spec.volumes.length === 0) delete spec.volumes;
+  const annotations = pod.metadata!.annotations!;
+  delete annotations[INJECTED_ANNOTATION];
+  delete annotations[PLAN_ANNOTATION];
+  if (original.metadata?.annotations === undefined && Object.keys(annotations).length === 0) delete pod.metadata!.annotations;
+  return pod;
+}
+
+function planOf(c: V1Container): InitPlan {
+  const value = c.env?.find((e) => e.name === PLAN_ENV)?.value;
+  assert.ok(value, `${c.name} has no ${PLAN_ENV}`);
+  return JSON.parse(value) as InitPlan;
+}
+
+describe('webhook: injection corpus over HTTPS', function () {
+  let hook: TestWebhook;
+  before(async () => {
+    hook = await startTestWebhook();
+  });
+  after(async () => {
+    await hook?.close();
+  });
+
+  it('covers every fixture with an expectation (and at least 15 shapes)', () => {
+    assert.ok(fixtures.length >= 15);
+    assert.deepEqual(fixtures.map((f) => f.name), Object.keys(EXPECTED).sort());
+  });
+
+  for (const { name, pod } of fixtures) {
+    it(`injects ${name} exactly once and leaves the user's spec untouched`, async () => {
+      const original = deepClone(pod) as V1Pod;
+      const review = podReview(pod, { uid: `uid-${name}` });
+      const answer = await hook.review(review);
+      assert.equal(answer.response.uid, `uid-${name}`);
+      assert.equal(answer.response.allowed, true);
+      assert.equal(answer.response.patchType, 'JSONPatch');
+      const patch = decodePatch(answer) as Operation[];
+      assert.ok(patch.every((op) => op.op === 'add'), 'only add operations');
+
+      // validateOperation=true: fast-json-patch rejects any op that does not fit the document.
+      const patched = applyPatch(deepClone(pod), patch, true).newDocument as V1Pod;
+      const inits = patched.spec!.initContainers!;
+      assert.equal(inits[0]!.name, INIT_CONTAINER_NAME);
+      assert.equal(inits[1]!.name, PROXY_CONTAINER_NAME);
+      assert.equal(inits[1]!.restartPolicy, 'Always');
+      assert.equal(inits.filter((c) => c.name === INIT_CONTAINER_NAME).length, 1);
+      assert.equal(inits.filter((c) => c.name === PROXY_CONTAINER_NAME).length, 1);
+      assert.deepEqual(inits.slice(2), original.spec!.initContainers ?? []);
+      assert.deepEqual(patched.spec!.containers, original.spec!.containers);
+      assert.deepEqual(patched.spec!.volumes!.slice(0, original.spec!.volumes?.length ?? 0), original.spec!.volumes ?? []);
+      assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME]);
+      assert.equal(patched.metadata!.annotations![INJECTED_ANNOTATION], VERSION);
+      assert.deepEqual(withoutInjection(patched, original), original);
+
+      const plan = planOf(inits[0]!);
+      assert.deepEqual(planOf(inits[1]!), plan);
+      const want = EXPECTED[name]!;
+      assert.deepEqual(plan.wiring.inbound, want.inbound.map((port, i) => ({ port, listenPort: 15100 + i })));
+      assert.deepEqual(plan.wiring.excludeInboundPorts, want.exclude);
+      assert.deepEqual(plan.wiring.outbound.map((o) => `${o.host}:${o.port}`), want.outbound ?? []);
+      plan.wiring.outbound.forEach((o, i) => assert.equal(o.listenPort, 15200 + i));
+      assert.deepEqual(plan.kernel, { io: [] });
+      assert.equal(plan.wiring.proxyUid, 1337);
+
+      // Second pass (reinvocation, or a retried create): nothing to add.
+      const again = await hook.review(podReview(patched, { uid: `uid-${name}-2` }));
+      assert.equal(again.response.allowed, true);
+      assert.equal(again.response.patch, undefined);
+      assert.equal(again.response.patchType, undefined);
+      assert.match(again.response.warnings?.[0] ?? '', /already-injected/);
+    });
+  }
+});

@@ -1,0 +1,147 @@
+// Pure rendering (no server): kernel-plan parts of the contract, JSON Pointer
+// escaping, and the injection config's validation.
+import assert from 'node:assert/strict';
+import fjp from 'fast-json-patch';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { KernelFaultPlan } from '../../policies/types.ts';
+import { ConfigError, loadInjectionConfig } from '../../webhook/config.ts';
+import { createInjector, escapePointer } from '../../webhook/inject.ts';
+import { parseUpstreams } from '../../webhook/wiring.ts';
+
+const { applyPatch, deepClone } = fjp;
+const injector = createInjector(loadInjectionConfig({}, {}));
+const base = {
+  chaosId: 'shop/p',
+  expiresAt: Date.parse('2030-01-01T00:00:00Z'),
+};
+
+function podWith(spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod {
+  return {
+    metadata: { name: 'p', annotations: { 'a/b~c': 'x' } },
+    spec: {
+      containers: [
+        { name: 'app', image: 'app', volumeMounts: [{ name: 'data', mountPath: '/data' }], env: [{ name: 'A', value: '1' }] },
+        { name: 'side', image: 'side' },
+      ],
+      volumes: [{ name: 'data', emptyDir: {} }],
+      ...spec,
+    },
+  };
+}
+
+function inject(pod: V1Pod, kernel?: KernelFaultPlan): V1Pod {
+  const r = injector.render(pod, 'shop', kernel);
+  assert.ok(r.injected, r.injected ? '' : `${r.reason}: ${r.message}`);
+  return applyPatch(deepClone(pod), r.patch, true).newDocument as V1Pod;
+}
+
+describe('webhook: injection rendering', () => {
+  it('escapes / and ~ in annotation keys (RFC 6901)', () => {
+    assert.equal(escapePointer('faultline.dev/injected'), 'faultline.dev~1injected');
+    assert.equal(escapePointer('a~/b'), 'a~0~1b');
+  });
+
+  it('with an empty kernel plan: NET_ADMIN/NET_RAW only, no kernel sidecar, no time volume', () => {
+    const pod = inject(podWith());
+    const init = pod.spec!.initContainers![0]!;
+    assert.deepEqual(init.securityContext!.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
+    assert.equal(init.securityContext!.runAsUser, 0);
+    assert.equal(init.securityContext!.runAsNonRoot, false);
+    assert.deepEqual(pod.spec!.initContainers!.map((c) => c.name), ['faultline-init', 'faultline-proxy']);
+    assert.ok(!pod.spec!.volumes!.some((v) => v.name === 'faultline-time'));
+    assert.equal(pod.metadata!.annotations!['a/b~c'], 'x');
+    assert.deepEqual(JSON.parse(pod.metadata!.annotations!['faultline.dev/plan']!), { inbound: [], outbound: [], kernel: [] });
+    const proxy = pod.spec!.initContainers![1]!;
+    assert.equal(proxy.securityContext!.runAsUser, 1337);
+    assert.equal(proxy.startupProbe!.httpGet!.port, 15021);
+    const token = pod.spec!.volumes!.find((v) => v.name === 'faultline-token')!;
+    assert.equal(token.projected!.sources![0]!.serviceAccountToken!.expirationSeconds, 3600);
+    assert.ok(proxy.volumeMounts!.some((m) => m.name === 'faultline-token' && m.readOnly));
+  });
+
+  it('time fault: faultline-time volume, read-only mount and faketime env on the named containers only', () => {
+    const pod = inject(podWith(), { io: [], time: { ...base, offsetMs: -7_200_000, containers: ['app'] } });
+    assert.ok(pod.spec!.volumes!.some((v) => v.name === 'faultline-time' && v.emptyDir));
+    const [app, side] = pod.spec!.containers;
+    assert.deepEqual(app!.env!.map((e) => e.name), ['A', 'LD_PRELOAD', 'FAKETIME_TIMESTAMP_FILE', 'FAKETIME_NO_CACHE']);
+    assert.ok(app!.volumeMounts!.some((m) => m.name === 'faultline-time' && m.readOnly === true && m.mountPath === '/var/run/faultline-time'));
+    assert.equal(side!.env, undefined);
+    assert.equal(side!.volumeMounts, undefined);
+    for (const c of pod.spec!.initContainers!.slice(0, 2)) assert.ok(c.volumeMounts!.some((m) => m.name === 'faultline-time' && !m.readOnly));
+  });
+
+  it('time fault with no containers listed applies to every app container (creating env/volumeMounts)', () => {
+    const pod = inject(podWith(), { io: [], time: { ...base, offsetMs: 60_000, containers: [] } });
+    assert.equal(pod.spec!.containers[1]!.env![0]!.name, 'LD_PRELOAD');
+  });
+
+  it('time fault refuses to override an existing LD_PRELOAD and unknown containers', () => {
+    const pod = podWith();
+    pod.spec!.containers[0]!.env!.push({ name: 'LD_PRELOAD', value: '/lib/x.so' });
+    const r = injector.render(pod, 'shop', { io: [], time: { ...base, offsetMs: 1, containers: ['app'] } });
+    assert.ok(!r.injected && r.reason === 'invalid-plan' && /LD_PRELOAD/.test(r.message));
+    const r2 = injector.render(podWith(), 'shop', { io: [], time: { ...base, offsetMs: 1, containers: ['nope'] } });
+    assert.ok(!r2.injected && /nope/.test(r2.message));
+  });
+
+  it('IO fault: SYS_ADMIN on init, privileged faultline-kernel with Bidirectional mount, app mount HostToContainer', () => {
+    const io: KernelFaultPlan = { io: [{ ...base, volumePath: '/data', path: '/data/**', methods: ['read'], errno: 'EIO', delayMs: 0, percent: 10 }] };
+    const pod = inject(podWith(), io);
+    const [init, proxy, kernel] = pod.spec!.initContainers!;
+    assert.deepEqual(init!.securityContext!.capabilities!.add, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN']);
+    assert.equal(proxy!.name, 'faultline-proxy');
+    assert.equal(kernel!.name, 'faultline-kernel');
+    assert.equal(kernel!.restartPolicy, 'Always');
+    assert.equal(kernel!.securityContext!.privileged, true);
+    assert.ok(kernel!.volumeMounts!.some((m) => m.name === 'data' && m.mountPropagation === 'Bidirectional'));
+    assert.equal(pod.spec!.containers[0]!.volumeMounts![0]!.mountPropagation, 'HostToContainer');
+    const r = injector.render(podWith(), 'shop', { io: [{ ...io.io[0]!, volumePath: '/nowhere' }] });
+    assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
+  });
+
+  it('creates /metadata/annotations when the pod has none', () => {
+    const pod = inject({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'a' }] } });
+    assert.equal(pod.metadata!.annotations!['faultline.dev/injected'] !== undefined, true);
+  });
+
+  it('parses outbound upstreams, IPv6 in brackets, dropping duplicates', () => {
+    assert.deepEqual(parseUpstreams('redis:6379, Redis:6379,[fd00::1]:80,api.example.com.:443,'), [
+      { host: 'redis', port: 6379 },
+      { host: 'fd00::1', port: 80 },
+      { host: 'api.example.com', port: 443 },
+    ]);
+    assert.throws(() => parseUpstreams('redis:0'), /not a port number/);
+    assert.throws(() => parseUpstreams('http://x:80'), /not host:port/);
+  });
+});
+
+describe('webhook: injection config', () => {
+  it('defaults come from common/images.ts and wellknown ports', () => {
+    const c = loadInjectionConfig({}, {});
+    assert.match(c.proxyImage, /faultline-proxy:v/);
+    assert.equal(c.ports.health, 15021);
+    assert.equal(c.tokenAudience, undefined);
+  });
+
+  it('flags win over env, env over defaults', () => {
+    const c = loadInjectionConfig({ 'proxy-uid': '2000' }, { FAULTLINE_PROXY_UID: '3000', FAULTLINE_PROXY_IMAGE: 'r.example.com/p:1' });
+    assert.equal(c.proxyUid, 2000);
+    assert.equal(c.proxyImage, 'r.example.com/p:1');
+  });
+
+  it('names every invalid setting at once', () => {
+    assert.throws(
+      () =>
+        loadInjectionConfig(
+          { 'proxy-uid': '0', 'image-pull-policy': 'Sometimes' },
+          { FAULTLINE_PROXY_MEMORY_LIMIT: '1 GB', FAULTLINE_PROXY_HEALTH_PORT: '15100', FAULTLINE_TOKEN_EXPIRATION_SECONDS: '60' },
+        ),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const part of ['--proxy-uid', '--image-pull-policy', 'FAULTLINE_PROXY_MEMORY_LIMIT', 'health port 15100 lies in the inbound', '--token-expiration-seconds'])
+          assert.ok(err.message.includes(part), `${part} missing from: ${err.message}`);
+        return true;
+      },
+    );
+  });
+});

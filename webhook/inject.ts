@@ -1,0 +1,329 @@
+// Pure rendering of an injection: pod in, JSON Patch out (or the reason there is
+// none). No I/O, no clock, no randomness: the same pod, config and kernel plan
+// always give the same patch, which is what makes reinvocation safe.
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { Operation } from 'fast-json-patch';
+import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../policies/types.ts';
+import {
+  FAKETIME_LIBRARY,
+  FAKETIME_TIMESTAMP_FILE,
+  INIT_CONTAINER_NAME,
+  INJECTED_ANNOTATION,
+  INJECT_OPT_OUT,
+  KERNEL_CONTAINER_NAME,
+  MIRROR_POD_ANNOTATION,
+  PLAN_ANNOTATION,
+  PLAN_ENV,
+  PROXY_CONTAINER_NAME,
+  PROXY_READY_PATH,
+  RUN_MOUNT_PATH,
+  RUN_VOLUME_NAME,
+  SYSTEM_NAMESPACE,
+  TIME_MOUNT_PATH,
+  TIME_VOLUME_NAME,
+  TOKEN_MOUNT_PATH,
+  TOKEN_VOLUME_NAME,
+} from '../policies/wellknown.ts';
+import { VERSION } from '../common/version.ts';
+import type { InjectionConfig } from './config.ts';
+import { renderWiring, WiringError } from './wiring.ts';
+
+export type SkipReason =
+  | 'system-namespace'
+  | 'mirror-pod'
+  | 'already-injected'
+  | 'opted-out'
+  | 'host-network'
+  | 'name-collision'
+  | 'port-conflict'
+  | 'invalid-annotation'
+  | 'invalid-plan';
+
+export type InjectionResult =
+  | { injected: true; patch: Operation[]; plan: InitPlan }
+  | { injected: false; reason: SkipReason; message: string };
+
+/** Renders injections for one config; the static parts are built once, not per review. */
+export interface Injector {
+  render(pod: V1Pod, namespace: string, kernel?: KernelFaultPlan): InjectionResult;
+}
+
+/** Namespaces never injected, whatever the MutatingWebhookConfiguration selects. */
+export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system', 'kube-public', 'kube-node-lease', SYSTEM_NAMESPACE]);
+
+const EMPTY_KERNEL_PLAN: KernelFaultPlan = Object.freeze({ io: [] }) as KernelFaultPlan;
+const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, KERNEL_CONTAINER_NAME]);
+const OUR_VOLUMES = [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME, TIME_VOLUME_NAME];
+/** Where faultline-kernel sees each volume it serves IO faults on. */
+const IO_MOUNT_ROOT = '/var/run/faultline-io';
+/** The init program, left running to serve FUSE for IO faults. */
+const KERNEL_COMMAND = ['faultline', 'init', '--serve-io'];
+
+const POD_ENV: readonly V1EnvVar[] = [
+  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+];
+const RUN_MOUNT: V1VolumeMount = { name: RUN_VOLUME_NAME, mountPath: RUN_MOUNT_PATH };
+const TIME_MOUNT: V1VolumeMount = { name: TIME_VOLUME_NAME, mountPath: TIME_MOUNT_PATH };
+const TIME_MOUNT_RO: V1VolumeMount = { ...TIME_MOUNT, readOnly: true };
+const TIME_ENV: readonly V1EnvVar[] = [
+  { name: 'LD_PRELOAD', value: FAKETIME_LIBRARY },
+  { name: 'FAKETIME_TIMESTAMP_FILE', value: FAKETIME_TIMESTAMP_FILE },
+  // Re-read the offset file on every call so the proxy can change or end the offset live.
+  { name: 'FAKETIME_NO_CACHE', value: '1' },
+];
+
+export function createInjector(config: InjectionConfig): Injector {
+  const s = staticParts(config);
+  return {
+    render(pod, namespace, kernel = EMPTY_KERNEL_PLAN) {
+      const skip = skipReason(pod, namespace);
+      if (skip) return { injected: false, ...skip };
+      let wiring: TrafficWiring;
+      try {
+        wiring = renderWiring(pod, config);
+      } catch (err) {
+        if (err instanceof WiringError) return { injected: false, reason: err.reason, message: err.message };
+        throw err;
+      }
+      const plan: InitPlan = { version: VERSION, wiring, kernel };
+      try {
+        return { injected: true, patch: renderPatch(pod, plan, s), plan };
+      } catch (err) {
+        if (err instanceof PlanError) return { injected: false, reason: 'invalid-plan', message: err.message };
+        throw err;
+      }
+    },
+  };
+}
+
+/** The first rule that keeps a pod from being injected, checked cheapest first. */
+function skipReason(pod: V1Pod, namespace: string): { reason: SkipReason; message: string } | undefined {
+  const annotations = pod.metadata?.annotations ?? {};
+  const labels = pod.metadata?.labels ?? {};
+  if (SYSTEM_NAMESPACES.has(namespace))
+    return { reason: 'system-namespace', message: `namespace ${namespace} is a system namespace` };
+  if (annotations[MIRROR_POD_ANNOTATION] !== undefined)
+    return { reason: 'mirror-pod', message: 'mirror (static) pods cannot be changed through the API' };
+  const ours = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => OUR_CONTAINERS.has(c.name));
+  if (annotations[INJECTED_ANNOTATION] !== undefined || ours)
+    return {
+      reason: 'already-injected',
+      message: ours ? `pod already has container ${ours.name}` : `pod already carries ${INJECTED_ANNOTATION}=${annotations[INJECTED_ANNOTATION]}`,
+    };
+  for (const [where, map] of [['label', labels], ['annotation', annotations]] as const)
+    if (map[INJECT_OPT_OUT] === 'false') return { reason: 'opted-out', message: `pod ${where} ${INJECT_OPT_OUT}=false` };
+  if (pod.spec?.hostNetwork === true) return {
+      reason: 'host-network',
+      message: "hostNetwork pods share the node's network namespace; redirecting their traffic would redirect the node's",
+    };
+  const clash = (pod.spec?.volumes ?? []).find((v) => OUR_VOLUMES.includes(v.name));
+  if (clash) return { reason: 'name-collision', message: `pod already has a volume named ${clash.name}` };
+  return undefined;
+}
+
+/** A kernel plan that cannot be rendered into this pod. */
+class PlanError extends Error {}
+
+interface StaticParts {
+  init: V1Container;
+  initIo: V1Container;
+  proxy: V1Container;
+  kernel: V1Container;
+  runVolume: V1Volume;
+  tokenVolume: V1Volume;
+  timeVolume: V1Volume;
+}
+
+/** Everything that depends only on the config, frozen so per-review code can share it safely. */
+function staticParts(config: InjectionConfig): StaticParts {
+  const dropAll = { drop: ['ALL'] };
+  const init: V1Container = {
+    name: INIT_CONTAINER_NAME,
+    image: config.initImage,
+    imagePullPolicy: config.imagePullPolicy,
+    command: ['faultline', 'init'],
+    resources: config.initResources,
+    securityContext: {
+      // Root for nftables/tc; runAsNonRoot false overrides a pod-level runAsNonRoot: true.
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], ...dropAll },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  const initIo: V1Container = {
+    ...init,
+    securityContext: { ...init.securityContext, capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'], ...dropAll } },
+  };
+  const healthProbe = { httpGet: { path: PROXY_READY_PATH, port: config.ports.health } };
+  const proxy: V1Container = {
+    name: PROXY_CONTAINER_NAME,
+    image: config.proxyImage,
+    imagePullPolicy: config.imagePullPolicy,
+    command: ['faultline', 'sidecar'],
+    // A native sidecar: starts before the app, and the app starts only once the startup probe passes.
+    restartPolicy: 'Always',
+    // Port names are IANA service names: at most 15 characters, or the API
+    // server rejects the pod (test/e2e caught 'faultline-metrics').
+    ports: [
+      { name: 'fl-metrics', containerPort: config.ports.metrics, protocol: 'TCP' },
+      { name: 'fl-health', containerPort: config.ports.health, protocol: 'TCP' },
+    ],
+    startupProbe: { ...healthProbe, periodSeconds: 1, failureThreshold: 60, timeoutSeconds: 1 },
+    readinessProbe: { ...healthProbe, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 1 },
+    resources: config.proxyResources,
+    securityContext: {
+      runAsUser: config.proxyUid,
+      runAsGroup: config.proxyUid,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: dropAll,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  const kernel: V1Container = {
+    name: KERNEL_CONTAINER_NAME,
+    image: config.initImage,
+    imagePullPolicy: config.imagePullPolicy,
+    command: KERNEL_COMMAND,
+    restartPolicy: 'Always',
+    resources: config.initResources,
+    // FUSE mounts must propagate to the app's view of the volume: only a privileged
+    // container may use Bidirectional propagation.
+    securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0, runAsNonRoot: false },
+  };
+  const tokenSource: Record<string, unknown> = { expirationSeconds: config.tokenExpirationSeconds, path: 'token' };
+  if (config.tokenAudience !== undefined) tokenSource.audience = config.tokenAudience;
+  const tokenVolume: V1Volume = {
+    name: TOKEN_VOLUME_NAME,
+    projected: {
+      // The same shape as Kubernetes' own kube-api-access-* volume.
+      defaultMode: 0o644,
+      sources: [
+        { serviceAccountToken: tokenSource as { path: string } },
+        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      ],
+    },
+  };
+  return deepFreeze({
+    init,
+    initIo,
+    proxy,
+    kernel,
+    runVolume: { name: RUN_VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: config.runVolumeSizeLimit } },
+    tokenVolume,
+    timeVolume: { name: TIME_VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** RFC 6901 escaping of one path segment (annotation keys contain '/'). */
+export function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * Appends `items` to the array at `path`: one `add` of the whole array when it is
+ * absent, else one `add .../-` per item. Only adds; never replaces user content.
+ */
+function appendAll(ops: Operation[], path: string, existing: unknown[] | undefined, items: unknown[]): void {
+  if (items.length === 0) return;
+  if (existing === undefined) ops.push({ op: 'add', path, value: items });
+  else for (const value of items) ops.push({ op: 'add', path: `${path}/-`, value });
+}
+
+function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
+  const { kernel } = plan;
+  const ops: Operation[] = [];
+  const planEnv: V1EnvVar[] = [{ name: PLAN_ENV, value: JSON.stringify(plan) }, ...POD_ENV];
+  const timed = kernel.time !== undefined;
+  const io = kernel.io.length > 0;
+
+  const ioVolumes = io ? ioVolumeNames(pod, kernel) : [];
+  const init: V1Container = { ...(io ? s.initIo : s.init), env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
+  const proxy: V1Container = {
+    ...s.proxy,
+    env: planEnv,
+    volumeMounts: [RUN_MOUNT, { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }, ...(timed ? [TIME_MOUNT] : [])],
+  };
+  const ours: V1Container[] = [init, proxy];
+  if (io)
+    ours.push({
+      ...s.kernel,
+      env: planEnv,
+      volumeMounts: [
+        RUN_MOUNT,
+        ...ioVolumes.map((name) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
+      ],
+    });
+
+  // Ours go first, in order, ahead of the pod's own init containers: those may
+  // already make network calls that faults should apply to.
+  const initContainers = pod.spec?.initContainers;
+  if (initContainers === undefined) ops.push({ op: 'add', path: '/spec/initContainers', value: ours });
+  else ours.forEach((c, i) => ops.push({ op: 'add', path: `/spec/initContainers/${i}`, value: c }));
+
+  appendAll(ops, '/spec/volumes', pod.spec?.volumes, [s.runVolume, s.tokenVolume, ...(timed ? [s.timeVolume] : [])]);
+
+  const containers = pod.spec?.containers ?? [];
+  if (timed) {
+    const names = kernel.time!.containers;
+    for (const name of names)
+      if (!containers.some((c) => c.name === name)) throw new PlanError(`time fault names container ${name}, which the pod does not have`);
+    containers.forEach((c, i) => {
+      if (names.length > 0 && !names.includes(c.name)) return;
+      const clash = (c.env ?? []).find((e) => TIME_ENV.some((t) => t.name === e.name));
+      if (clash) throw new PlanError(`container ${c.name} already sets ${clash.name}; a time fault would override it`);
+      appendAll(ops, `/spec/containers/${i}/env`, c.env, [...TIME_ENV]);
+      appendAll(ops, `/spec/containers/${i}/volumeMounts`, c.volumeMounts, [TIME_MOUNT_RO]);
+    });
+  }
+  if (io)
+    containers.forEach((c, i) =>
+      (c.volumeMounts ?? []).forEach((m, j) => {
+        if (!ioVolumes.includes(m.name) || m.mountPropagation === 'HostToContainer' || m.mountPropagation === 'Bidirectional') return;
+        if (m.mountPropagation !== undefined)
+          throw new PlanError(`container ${c.name} mounts ${m.name} with mountPropagation ${m.mountPropagation}; IO faults need HostToContainer`);
+        // Lets the FUSE mount faultline-kernel stacks on the volume show up in the app.
+        ops.push({ op: 'add', path: `/spec/containers/${i}/volumeMounts/${j}/mountPropagation`, value: 'HostToContainer' });
+      }),
+    );
+
+  const summary = JSON.stringify({
+    inbound: plan.wiring.inbound.map((w) => w.port),
+    outbound: plan.wiring.outbound.map((w) => `${w.host}:${w.port}`),
+    kernel: [...(kernel.network ? ['network'] : []), ...(io ? ['io'] : []), ...(timed ? ['time'] : [])],
+  });
+  const annotations: Record<string, string> = { [INJECTED_ANNOTATION]: VERSION, [PLAN_ANNOTATION]: summary };
+  if (pod.metadata?.annotations === undefined) ops.push({ op: 'add', path: pod.metadata ? '/metadata/annotations' : '/metadata', value: pod.metadata ? annotations : { annotations } });
+  else
+    for (const [key, value] of Object.entries(annotations))
+      ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(key)}`, value });
+  return ops;
+}
+
+/** The pod volumes an IO plan targets, found by the mount path in the app containers. */
+function ioVolumeNames(pod: V1Pod, kernel: KernelFaultPlan): string[] {
+  const names: string[] = [];
+  for (const fault of kernel.io) {
+    const mount = (pod.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === fault.volumePath);
+    if (!mount) throw new PlanError(`IO fault volumePath ${fault.volumePath} is not a volume mount of any container`);
+    if (!names.includes(mount.name)) names.push(mount.name);
+  }
+  return names;
+}

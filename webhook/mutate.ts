@@ -1,0 +1,56 @@
+// POST /mutate/pods: decides whether a pod gets the proxy and reports why not.
+// Rendering is inject.ts's job; this handler adds the admission semantics
+// (which requests apply, warnings, metrics, logs).
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../common/log.ts';
+import type { KernelFaultPlan } from '../policies/types.ts';
+import { HttpError, type AdmissionRequest, type AdmissionVerdict, type Handler } from './admission.ts';
+import type { Injector } from './inject.ts';
+import type { WebhookMetrics } from './metrics.ts';
+
+export interface MutatePodsDeps {
+  injector: Injector;
+  metrics: WebhookMetrics;
+  log: Logger;
+  /**
+   * Kernel faults (network/io/time) the pod's policies ask for. Absent until the
+   * policy cache exists: pods are then wired with an empty kernel plan.
+   */
+  kernelPlanFor?: (pod: V1Pod, namespace: string) => KernelFaultPlan;
+}
+
+export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
+  const { injector, metrics, log } = deps;
+  return async (request: AdmissionRequest): Promise<AdmissionVerdict> => {
+    // The webhook configuration only sends pod CREATEs; anything else is let through untouched.
+    if (request.kind.kind !== 'Pod' || request.resource.resource !== 'pods' || (request.subResource ?? '') !== '')
+      return { allowed: true, result: 'ignored' };
+    if (request.operation !== 'CREATE') return { allowed: true, result: 'ignored' };
+    const pod = request.object;
+    if (typeof pod !== 'object' || pod === null || Array.isArray(pod)) throw new HttpError(400, 'Pod CREATE without request.object');
+    const v1pod = pod as V1Pod;
+    const namespace = request.namespace ?? v1pod.metadata?.namespace ?? 'default';
+    const dryRun = request.dryRun === true;
+    const podName = v1pod.metadata?.name ?? `${v1pod.metadata?.generateName ?? ''}*`;
+
+    const result = injector.render(v1pod, namespace, deps.kernelPlanFor?.(v1pod, namespace));
+    if (!result.injected) {
+      metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
+      log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);
+      return { allowed: true, result: 'skipped', warnings: [`faultline: proxy not injected (${result.reason}): ${result.message}`] };
+    }
+    metrics.injections.inc({ dry_run: String(dryRun) });
+    log.info(
+      {
+        namespace,
+        pod: podName,
+        uid: request.uid,
+        dryRun,
+        inbound: result.plan.wiring.inbound.map((w) => w.port),
+        outbound: result.plan.wiring.outbound.length,
+      },
+      'injected',
+    );
+    return { allowed: true, patch: result.patch };
+  };
+}

@@ -1,0 +1,117 @@
+// The HTTPS listener around the express app: certificate loading and hot
+// reload, readiness, and graceful shutdown.
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createLogger, type Logger } from '../common/log.ts';
+import { createApp, type WebhookContext } from './app.ts';
+import type { InjectionConfig } from './config.ts';
+import { createMetrics } from './metrics.ts';
+import { admissionRoutes } from './routes.ts';
+import { loadKeyPair, watchKeyPair } from './tls.ts';
+
+export interface WebhookServerOptions {
+  /** Directory holding tls.crt and tls.key (a mounted Secret, or `faultline certs` output). */
+  certDir: string;
+  /** 0 picks a free port (tests, benchmarks). */
+  port: number;
+  /** Default: all interfaces. */
+  address?: string;
+  injection: InjectionConfig;
+  kubeConfig?: KubeConfig;
+  log?: Logger;
+  /** Upper bound for in-flight reviews to finish on shutdown. */
+  drainTimeoutMs?: number;
+  /** Fallback re-read period of the certificate directory. */
+  certPollIntervalMs?: number;
+}
+
+export interface WebhookServer {
+  /** Bound port (useful with port 0). */
+  port: number;
+  context: WebhookContext;
+  /** Stops accepting, lets in-flight reviews finish (bounded), closes every connection. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The API server's webhook timeout is at most 30 s; a request still incomplete
+ * after that is nobody's review, just a held socket.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Longer than the API server's 90 s idle timeout would race its reuse of a
+ * connection we are closing; shorter than that it reconnects (one TLS handshake).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 60_000;
+
+export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
+  const log = opts.log ?? createLogger('webhook');
+  const pair = await loadKeyPair(opts.certDir);
+  const context: WebhookContext = {
+    log,
+    metrics: createMetrics(),
+    state: { ready: false, draining: false },
+    ...(opts.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
+  };
+  if (!opts.kubeConfig)
+    log.info('no kubeconfig and not in a cluster: injecting with built-in settings; policy-driven settings are unavailable');
+  const routes = admissionRoutes(context, opts.injection);
+  const app = createApp(context, routes);
+
+  const server: Server = createServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, app);
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'HTTPS server error'));
+  const port = (server.address() as AddressInfo).port;
+
+  const stopWatching = watchKeyPair({
+    dir: opts.certDir,
+    current: pair,
+    log,
+    ...(opts.certPollIntervalMs !== undefined ? { pollIntervalMs: opts.certPollIntervalMs } : {}),
+    // Applies to new handshakes only; established connections keep their session.
+    onChange: (next) => server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
+  });
+  context.state.ready = true;
+  log.info({ port, address: opts.address ?? '0.0.0.0', routes: routes.map((r) => r.path) }, 'webhook listening');
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    closing ??= drain();
+    return closing;
+  };
+
+  async function drain(): Promise<void> {
+    const started = Date.now();
+    context.state.draining = true;
+    stopWatching();
+    log.info('draining: listener closed, finishing in-flight reviews');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // server.close() ends idle keep-alive connections once; connections busy now
+    // become idle when their answer is sent, so sweep until none are left.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => {
+      log.warn({ drainTimeoutMs: opts.drainTimeoutMs ?? 10_000 }, 'drain timeout: closing remaining connections');
+      server.closeAllConnections();
+    }, opts.drainTimeoutMs ?? 10_000);
+    try {
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+    }
+    log.info({ ms: Date.now() - started }, 'webhook stopped');
+  }
+
+  return { port, context, shutdown };
+}
