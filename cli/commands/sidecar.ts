@@ -1,0 +1,127 @@
+import { readFile } from 'node:fs/promises';
+import { createLogger, type Logger } from '../../common/log.ts';
+import type { TrafficWiring } from '../../policies/types.ts';
+import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { readHandoff } from '../../sidecar/handoff.ts';
+import { parseInitPlan } from '../../sidecar/init/plan.ts';
+import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
+import type { PolicySource } from '../../sidecar/policy-source.ts';
+import { flag, int, str, UsageError, type Command, type ParsedValues } from '../command.ts';
+
+const P = DEFAULT_PROXY_PORTS;
+
+/** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN. */
+async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
+  if (file !== undefined) {
+    const text = await readFile(file, 'utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new UsageError(`--wiring-file ${file}: not JSON: ${(err as Error).message}`);
+    }
+    // Validate through the one InitPlan parser so the proxy and init agree on what a wiring is.
+    const initPlan = (json as { wiring?: unknown }).wiring !== undefined ? json : { version: 'file', wiring: json, kernel: { io: [] } };
+    return parseInitPlan(JSON.stringify(initPlan), file).wiring;
+  }
+  const env = process.env[PLAN_ENV];
+  if (env === undefined || env.trim() === '') throw new UsageError(`no wiring: set ${PLAN_ENV} or pass --wiring-file`);
+  return parseInitPlan(env, PLAN_ENV).wiring;
+}
+
+// The Kubernetes source, the planner and the datapath are imported on use:
+// @kubernetes/client-node alone costs ~80 MB of RSS, which a pod running
+// with a plan file (or `faultline --help`) should not pay.
+async function policySource(values: ParsedValues, log: Logger): Promise<PolicySource | undefined> {
+  const planFile = str(values, 'plan-file');
+  const kubeconfig = str(values, 'kubeconfig');
+  if (planFile !== undefined && kubeconfig !== undefined) throw new UsageError('--plan-file and --kubeconfig are two policy sources; pick one');
+  if (planFile !== undefined) return new FilePolicySource(planFile, log);
+  const inCluster = process.env.KUBERNETES_SERVICE_HOST !== undefined;
+  if (kubeconfig === undefined && !inCluster) return undefined;
+  const namespace = process.env.POD_NAMESPACE;
+  const podName = process.env.POD_NAME;
+  if (!namespace || !podName) throw new UsageError('the Kubernetes policy source needs POD_NAMESPACE and POD_NAME (downward API)');
+  const [{ K8sPolicySource, loadKubeConfig }, { livePlanFor }] = await Promise.all([
+    import('../../sidecar/policy-source-k8s.ts'),
+    import('../../policies/plan.ts'),
+  ]);
+  return new K8sPolicySource({ kubeconfig: loadKubeConfig(kubeconfig), namespace, podName, planFor: livePlanFor, log });
+}
+
+export const sidecarCommand: Command = {
+  name: 'sidecar',
+  summary: 'Run the fault-injecting proxy of one pod (the faultline-proxy container)',
+  usage: `Usage: faultline sidecar [options]
+
+Listens on every port the wiring redirects (from $${PLAN_ENV}, or --wiring-file)
+and forwards the traffic, injecting the pod's live faults: HTTP delay/abort per
+request, TCP toxics through a supervised toxiproxy-server. Faults come from the
+ChaosPolicies of $POD_NAMESPACE that target $POD_NAME (in-cluster, or
+--kubeconfig), or from a static plan file. Without a source, traffic passes
+untouched. Every fault ends at its expiresAt, whatever the source does.
+
+Options:
+  --wiring-file <path>     TrafficWiring (or InitPlan) JSON instead of $${PLAN_ENV}
+  --plan-file <path>       LiveFaultPlan JSON, reloaded when it changes (policy source)
+  --kubeconfig <path>      Watch ChaosPolicies with this kubeconfig (policy source)
+  --toxiproxy-bin <path>   toxiproxy-server executable (default: toxiproxy-server on PATH)
+  --toxiproxy-port <n>     Toxiproxy API port on 127.0.0.1 (default ${P.toxiproxy}; 0 = any free)
+  --admin-port <n>         Admin API on 127.0.0.1 (default ${P.admin})
+  --metrics-port <n>       Prometheus /metrics (default ${P.metrics})
+  --health-port <n>        /healthz/ready for the startup probe (default ${P.health})
+  --upstream-host <host>   Where inbound traffic goes (default 127.0.0.1)
+  --listen-host <host>     Address of the traffic listeners (default 0.0.0.0)
+  --fault-header           Mark faulted responses with x-faultline-fault
+  --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
+  --handoff-file <path>    Init hand-off (default ${RUN_MOUNT_PATH}/handoff.json)`,
+  options: {
+    'wiring-file': { type: 'string' },
+    'plan-file': { type: 'string' },
+    kubeconfig: { type: 'string' },
+    'toxiproxy-bin': { type: 'string' },
+    'toxiproxy-port': { type: 'string' },
+    'admin-port': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'health-port': { type: 'string' },
+    'upstream-host': { type: 'string' },
+    'listen-host': { type: 'string' },
+    'fault-header': { type: 'boolean' },
+    'faketime-file': { type: 'string' },
+    'handoff-file': { type: 'string' },
+  },
+  async run(values) {
+    const log = createLogger('sidecar');
+    const wiring = await loadWiring(str(values, 'wiring-file'));
+    const source = await policySource(values, log);
+    const { Sidecar } = await import('../../sidecar/sidecar.ts');
+    const handoffFile = str(values, 'handoff-file') ?? `${RUN_MOUNT_PATH}/handoff.json`;
+    const sidecar = await Sidecar.start({
+      wiring,
+      upstreamHost: str(values, 'upstream-host') ?? '127.0.0.1',
+      listenHost: str(values, 'listen-host') ?? '0.0.0.0',
+      source,
+      toxiproxyBin: str(values, 'toxiproxy-bin') ?? 'toxiproxy-server',
+      toxiproxyPort: int(values, 'toxiproxy-port', P.toxiproxy),
+      adminPort: int(values, 'admin-port', P.admin),
+      metricsPort: int(values, 'metrics-port', P.metrics),
+      healthPort: int(values, 'health-port', P.health),
+      faultHeader: flag(values, 'fault-header'),
+      faketimeFile: str(values, 'faketime-file') ?? FAKETIME_TIMESTAMP_FILE,
+      handoffDelay: await readHandoff(handoffFile),
+      log,
+    });
+    // The kubelet stops a native sidecar with SIGTERM after the app has exited;
+    // close cleanly so the Toxiproxy child never outlives us.
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        log.info({ signal }, 'shutting down');
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    await sidecar.close();
+    return 0;
+  },
+};

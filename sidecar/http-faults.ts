@@ -1,0 +1,96 @@
+// Per-request fault decision. Pure: the caller supplies the request's method,
+// path and headers and a random source, and gets back what to do.
+//
+// Composition rule (a plan is a flat list from possibly several policies, so
+// its order carries no precedence beyond "first abort wins"):
+//   - every rule whose match fits the request is considered;
+//   - each matching delay rolls its own percent; the rolled delays ADD UP;
+//   - each matching abort rolls its own percent; the FIRST abort (plan order)
+//     that rolls decides the response, later aborts are not rolled;
+//   - delay happens before the abort, as in Istio (a delayed 503).
+// Expired rules are dropped before this point (sidecar/plan.ts effectivePlan).
+
+import type { PlannedHttpFault } from '../policies/types.ts';
+
+export interface RequestInfo {
+  method: string;
+  /** Request target as received (path + optional query). */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface Decision {
+  delayMs: number;
+  abort?: { status: number; body?: string };
+  /** Faults that fired, for logs, metrics and the opt-in response header. */
+  fired: Array<{ fault: PlannedHttpFault; kind: 'delay' | 'abort' }>;
+}
+
+const regexCache = new WeakMap<PlannedHttpFault, RegExp>();
+
+function pathOf(url: string): string {
+  // Match on the path alone, as Envoy does for exact matches: a query string
+  // must not defeat `exact: /health`.
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export function matches(f: PlannedHttpFault, req: RequestInfo): boolean {
+  const m = f.match;
+  if (m.methods && m.methods.length > 0) {
+    const method = req.method.toUpperCase();
+    if (!m.methods.some((x) => x.toUpperCase() === method)) return false;
+  }
+  if (m.path) {
+    const path = pathOf(req.url);
+    if (m.path.exact !== undefined && path !== m.path.exact) return false;
+    if (m.path.prefix !== undefined && !path.startsWith(m.path.prefix)) return false;
+    if (m.path.regex !== undefined) {
+      let re = regexCache.get(f);
+      if (!re) {
+        // Anchored like Envoy's safe_regex: the whole path must match.
+        re = new RegExp(`^(?:${m.path.regex})$`);
+        regexCache.set(f, re);
+      }
+      if (!re.test(path)) return false;
+    }
+  }
+  if (m.headers) {
+    for (const [name, want] of Object.entries(m.headers)) {
+      const got = req.headers[name.toLowerCase()];
+      const value = Array.isArray(got) ? got.join(', ') : got;
+      if (value !== want) return false;
+    }
+  }
+  return true;
+}
+
+function rolled(percent: number, random: () => number): boolean {
+  return percent >= 100 || random() * 100 < percent;
+}
+
+export function decide(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
+  const decision: Decision = { delayMs: 0, fired: [] };
+  for (const f of faults) {
+    if (!matches(f, req)) continue;
+    if (f.delay && rolled(f.delay.percent, random)) {
+      const { fixedMs, jitterMs } = f.delay;
+      // Uniform in [fixed - jitter, fixed + jitter], never negative.
+      decision.delayMs += Math.max(0, fixedMs + (jitterMs > 0 ? (random() * 2 - 1) * jitterMs : 0));
+      decision.fired.push({ fault: f, kind: 'delay' });
+    }
+    if (f.abort && !decision.abort && rolled(f.abort.percent, random)) {
+      decision.abort = f.abort.body === undefined ? { status: f.abort.status } : { status: f.abort.status, body: f.abort.body };
+      decision.fired.push({ fault: f, kind: 'abort' });
+    }
+  }
+  return decision;
+}
+
+/** Value of the opt-in `x-faultline-fault` response header, e.g. "delay=120ms,abort=503". */
+export function faultHeader(d: Decision): string | undefined {
+  const parts: string[] = [];
+  if (d.delayMs > 0) parts.push(`delay=${Math.round(d.delayMs)}ms`);
+  if (d.abort) parts.push(`abort=${d.abort.status}`);
+  return parts.length > 0 ? parts.join(',') : undefined;
+}

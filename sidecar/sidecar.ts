@@ -1,0 +1,311 @@
+// faultline-proxy: one process per pod. Owns the per-port listeners, routes each
+// new connection by the current effective plan, and keeps Toxiproxy, the time
+// offset file and the fault event log in step with that plan.
+//
+// Routing, decided once per connection (new connections follow a plan change at
+// once; established ones finish on the path they started on):
+//   TCP toxics for the port, Toxiproxy up and synced → splice into its proxy;
+//   else HTTP faults for the port                       → HTTP path (per request);
+//   else                                                → raw pipe (no parsing).
+// Anything missing (no source, Toxiproxy down, plan expired) degrades to the
+// raw pipe: the proxy fails open.
+
+import net from 'node:net';
+import http from 'node:http';
+import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../policies/types.ts';
+import type { Logger } from '../common/log.ts';
+import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } from './admin.ts';
+import { FaketimeFile } from './faketime.ts';
+import { FaultEvents } from './fault-events.ts';
+import { sampleDelayMs } from './handoff.ts';
+import { HttpPath } from './http-path.ts';
+import { Metrics } from './metrics.ts';
+import { pipeTo } from './pipe.ts';
+import { EMPTY_PLAN, effectivePlan, nextExpiry } from './plan.ts';
+import type { PolicySource } from './policy-source.ts';
+import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
+import { ToxiproxyReconciler, type DesiredProxy } from './toxiproxy-reconciler.ts';
+import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
+
+export interface SidecarOptions {
+  wiring: TrafficWiring;
+  /** Where inbound traffic goes (the app); 127.0.0.1 in a pod. */
+  upstreamHost: string;
+  /** Address the traffic listeners bind; 0.0.0.0 in a pod (redirected traffic arrives on the pod IP). */
+  listenHost: string;
+  source: PolicySource | undefined;
+  /** toxiproxy-server executable; undefined disables TCP faults (they fail open). */
+  toxiproxyBin: string | undefined;
+  /** Ports; 0 picks a free one (tests). */
+  toxiproxyPort: number;
+  adminPort: number;
+  healthPort: number;
+  metricsPort: number;
+  faultHeader: boolean;
+  faketimeFile: string;
+  /** Network delay handed off by the init program (handoff.json). */
+  handoffDelay: LiveFaultPlan['networkDelay'];
+  log: Logger;
+}
+
+interface Route {
+  http: PlannedHttpFault[];
+  /** Toxiproxy proxy name when the port has TCP toxics. */
+  toxiproxy: string | undefined;
+}
+
+/** Longest timeout Node accepts; later expiries are re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  const port = await listen(srv, 0, '127.0.0.1');
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+export class Sidecar {
+  readonly metrics = new Metrics();
+  readonly targets: Target[];
+  /** Actually bound listener ports, index-aligned with `targets`. */
+  readonly listenPorts: number[] = [];
+  readonly ports = { admin: 0, health: 0, metrics: 0, toxiproxy: 0 };
+  supervisor: ToxiproxySupervisor | undefined;
+  reconciler: ToxiproxyReconciler | undefined;
+
+  private readonly opts: SidecarOptions;
+  private readonly log: Logger;
+  private readonly events: FaultEvents;
+  private readonly faketime: FaketimeFile;
+  private sourcePlan: LiveFaultPlan = EMPTY_PLAN;
+  private plan: LiveFaultPlan = EMPTY_PLAN;
+  private routes: Route[];
+  private readonly httpPaths: Array<HttpPath | undefined>;
+  private readonly listeners: net.Server[] = [];
+  private readonly servers: http.Server[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly toxiproxyConnections = new Map<string, number>();
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private bound = false;
+
+  private constructor(opts: SidecarOptions) {
+    this.opts = opts;
+    this.log = opts.log;
+    this.targets = targetsFromWiring(opts.wiring, opts.upstreamHost);
+    this.routes = this.targets.map(() => ({ http: [], toxiproxy: undefined }));
+    this.httpPaths = this.targets.map(() => undefined);
+    this.events = new FaultEvents(opts.log);
+    this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
+  }
+
+  static async start(opts: SidecarOptions): Promise<Sidecar> {
+    const s = new Sidecar(opts);
+    try {
+      await s.boot();
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+    return s;
+  }
+
+  private async boot(): Promise<void> {
+    const { opts } = this;
+    const view = this.adminView();
+    const servers: Array<[keyof Sidecar['ports'], http.RequestListener, number, string]> = [
+      ['admin', adminHandler(view), opts.adminPort, '127.0.0.1'],
+      ['metrics', metricsHandler(this.metrics.registry), opts.metricsPort, opts.listenHost],
+      ['health', healthHandler(view), opts.healthPort, opts.listenHost],
+    ];
+    for (const [name, handler, port, host] of servers) {
+      const server = http.createServer(handler);
+      this.servers.push(server);
+      this.ports[name] = await listen(server, port, host);
+    }
+
+    if (opts.toxiproxyBin) {
+      this.ports.toxiproxy = opts.toxiproxyPort || (await freePort());
+      const reconciler = new ToxiproxyReconciler({
+        apiUrl: `http://127.0.0.1:${this.ports.toxiproxy}`,
+        log: this.log,
+        inUse: (name) => (this.toxiproxyConnections.get(name) ?? 0) > 0,
+      });
+      this.reconciler = reconciler;
+      this.supervisor = new ToxiproxySupervisor({
+        bin: opts.toxiproxyBin,
+        port: this.ports.toxiproxy,
+        log: this.log,
+        metrics: this.metrics,
+        onUp: () => reconciler.serverUp(),
+        onDown: () => reconciler.serverDown(),
+      });
+      this.supervisor.start();
+    }
+
+    this.applyPlan();
+    for (const [i, t] of this.targets.entries()) {
+      // allowHalfOpen: a client's FIN is forwarded as FIN, not turned into a close.
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(i, socket));
+      this.listeners.push(server);
+      this.listenPorts[i] = await listen(server, t.listenPort, opts.listenHost);
+    }
+    this.bound = true;
+    if (opts.source) await opts.source.start((plan) => this.setSourcePlan(plan));
+    this.log.info(
+      { listeners: this.targets.map((t, i) => `${label(t)} <- :${this.listenPorts[i]}`), ports: this.ports, source: opts.source?.name ?? 'none' },
+      'faultline-proxy ready',
+    );
+  }
+
+  setSourcePlan(plan: LiveFaultPlan): void {
+    this.sourcePlan = plan;
+    this.metrics.stats.planUpdates++;
+    this.applyPlan();
+  }
+
+  /** Client connections currently open on the traffic listeners. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** The effective plan right now (expired faults removed, handoff merged). */
+  currentPlan(): LiveFaultPlan {
+    return this.plan;
+  }
+
+  async close(): Promise<void> {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    await this.opts.source?.close();
+    for (const l of this.listeners) l.close();
+    for (const s of this.sockets) s.destroy();
+    for (const p of this.httpPaths) p?.close();
+    this.reconciler?.stop();
+    await this.supervisor?.stop();
+    for (const s of this.servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+  }
+
+  private applyPlan(): void {
+    const now = Date.now();
+    const merged: LiveFaultPlan = { ...this.sourcePlan };
+    // A policy's own network delay (if the planner ever hands one over live) wins over the boot-time handoff.
+    const handoff = this.opts.handoffDelay;
+    if (!merged.networkDelay && handoff) merged.networkDelay = handoff;
+    const plan = effectivePlan(merged, now);
+    this.plan = plan;
+
+    const desired = new Map<string, DesiredProxy>();
+    this.routes = this.targets.map((t) => {
+      const tcp = tcpFaultsFor(plan, t);
+      let toxiproxy: string | undefined;
+      if (tcp.length > 0 && this.reconciler) {
+        toxiproxy = toxiproxyName(t);
+        desired.set(toxiproxy, { upstream: `${t.connectHost}:${t.connectPort}`, toxics: this.mergeToxics(t, tcp.flatMap((f) => f.toxics)) });
+      }
+      return { http: httpFaultsFor(plan, t), toxiproxy };
+    });
+    this.reconciler?.setDesired(desired);
+    this.events.update(plan, now);
+    void this.faketime.apply(plan.time);
+
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const next = nextExpiry(merged, now);
+    if (next !== undefined) {
+      // Faults end on time even if the policy source never speaks again.
+      this.expiryTimer = setTimeout(() => this.applyPlan(), Math.min(next - now + 1, MAX_TIMER_MS));
+    }
+  }
+
+  /** Toxic names are unique per Toxiproxy proxy; two policies naming a toxic alike cannot both apply. */
+  private mergeToxics(t: Target, toxics: PlannedToxic[]): PlannedToxic[] {
+    const byName = new Map<string, PlannedToxic>();
+    for (const toxic of toxics) {
+      if (byName.has(toxic.name)) {
+        this.log.warn({ target: label(t), toxic: toxic.name }, 'two TCP faults use the same toxic name on one port; the first wins');
+        continue;
+      }
+      byName.set(toxic.name, toxic);
+    }
+    return [...byName.values()];
+  }
+
+  private onConnection(i: number, socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const t = this.targets[i]!;
+    const route = this.routes[i]!;
+    const nd = this.plan.networkDelay;
+    const delayMs = t.direction === 'inbound' && nd ? sampleDelayMs(nd) : 0;
+
+    const addr = route.toxiproxy ? this.reconciler?.address(route.toxiproxy) : undefined;
+    if (route.toxiproxy && addr) {
+      const name = route.toxiproxy;
+      this.metrics.connection('toxiproxy');
+      this.metrics.fault('tcp.toxiproxy');
+      if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
+      this.toxiproxyConnections.set(name, (this.toxiproxyConnections.get(name) ?? 0) + 1);
+      pipeTo(socket, addr.host, addr.port, {
+        delayMs,
+        onClose: () => {
+          const left = (this.toxiproxyConnections.get(name) ?? 1) - 1;
+          if (left > 0) return void this.toxiproxyConnections.set(name, left);
+          this.toxiproxyConnections.delete(name);
+          // The last user of a proxy nobody wants any more is gone: let it be deleted.
+          if (!this.routes.some((r) => r.toxiproxy === name)) void this.reconciler?.kick();
+        },
+      });
+      return;
+    }
+    if (route.http.length > 0) {
+      this.metrics.connection('http');
+      this.httpPath(i).handle(socket);
+      return;
+    }
+    this.metrics.connection('raw');
+    if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
+    pipeTo(socket, t.connectHost, t.connectPort, { delayMs });
+  }
+
+  /** Created on first use: a port that never sees an HTTP fault never pays for a parser. */
+  private httpPath(i: number): HttpPath {
+    let p = this.httpPaths[i];
+    if (!p) {
+      const t = this.targets[i]!;
+      p = new HttpPath({
+        target: t,
+        faults: () => this.routes[i]!.http,
+        networkDelayMs: () => (t.direction === 'inbound' && this.plan.networkDelay ? sampleDelayMs(this.plan.networkDelay) : 0),
+        faultHeader: this.opts.faultHeader,
+        metrics: this.metrics,
+        log: this.log,
+      });
+      this.httpPaths[i] = p;
+    }
+    return p;
+  }
+
+  private adminView(): AdminView {
+    return {
+      plan: () => this.plan,
+      faults: () => this.events.list().map((f) => ({ ...f, startedAt: new Date(f.startedAt).toISOString(), expiresAt: new Date(f.expiresAt).toISOString() })),
+      stats: () => ({
+        ...this.metrics.stats,
+        openConnections: this.sockets.size,
+        toxiproxy: this.supervisor
+          ? { up: this.supervisor.up, pid: this.supervisor.pid, api: this.supervisor.apiUrl, writes: this.reconciler?.writes }
+          : { up: false, disabled: true },
+        listeners: this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
+        memory: process.memoryUsage(),
+      }),
+      ready: () => {
+        if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
+        const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined);
+        if (needsToxiproxy && !this.supervisor?.up) return { ready: false, reason: 'TCP faults planned and toxiproxy-server not answering yet' };
+        return { ready: true };
+      },
+    };
+  }
+}

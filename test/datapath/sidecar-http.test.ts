@@ -1,0 +1,326 @@
+// HTTP faults and pass-through, with the sidecar in-process (timing is easier
+// to trust without a second event loop) in front of a real HTTP app.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import WebSocket from 'ws';
+import { binomialBand, httpFault } from '../support/sidecar-plans.ts';
+import { request, startHttpApp, startInProcess, startTcpApp, tcpExchange, sleep, waitFor, type App, type InProcess } from '../support/sidecar-harness.ts';
+
+describe('sidecar HTTP datapath', function () {
+  let app: Awaited<ReturnType<typeof startHttpApp>>;
+  let other: App;
+  let echo: App;
+  let px: InProcess;
+  let a: number; // proxy port in front of `app` (inbound)
+  let b: number; // proxy port in front of `other` (inbound)
+  let out: number; // proxy port for outbound traffic to `app`
+
+  before(async () => {
+    app = await startHttpApp();
+    other = await startHttpApp();
+    echo = await startTcpApp('echo');
+    px = await startInProcess(
+      {
+        inbound: [
+          { port: app.port, listenPort: 0 },
+          { port: other.port, listenPort: 0 },
+          { port: echo.port, listenPort: 0 },
+        ],
+        outbound: [{ host: '127.0.0.1', port: app.port, listenPort: 0 }],
+      },
+      { faultHeader: true },
+    );
+    a = px.portFor(app.port);
+    b = px.portFor(other.port);
+    out = px.sidecar.listenPorts[px.sidecar.targets.findIndex((t) => t.direction === 'outbound')]!;
+  });
+  after(async () => {
+    await px?.close();
+    await Promise.all([app?.close(), other?.close(), echo?.close()]);
+  });
+  beforeEach(() => px.apply({}));
+
+  describe('pass-through without faults', () => {
+    it('forwards HTTP unchanged on the raw path', async () => {
+      const before = px.sidecar.metrics.stats.connections.raw;
+      const r = await request(a, '/hello?x=1', { method: 'PUT' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'ok PUT /hello?x=1');
+      assert.equal(r.headers['x-faultline-fault'], undefined);
+      assert.equal(px.sidecar.metrics.stats.connections.raw, before + 1);
+    });
+
+    it('forwards raw TCP byte-exact, half-close included', async () => {
+      const payload = randomBytes(3 * 1024 * 1024 + 17);
+      const r = await tcpExchange(px.portFor(echo.port), payload);
+      assert.equal(r.error, undefined);
+      assert.ok(r.data.equals(payload), `echoed ${r.data.length} of ${payload.length} bytes, content equal: ${r.data.equals(payload)}`);
+    });
+
+    it('streams a 50 MB upload on the HTTP path: the echo starts before the upload ends', async () => {
+      // A fault on another path puts this port on the HTTP path without touching /echo.
+      await px.apply({ http: [httpFault({ name: 'other', match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } })] });
+      const total = 50 * 1024 * 1024;
+      const chunk = Buffer.alloc(256 * 1024, 0x62);
+      let sent = 0;
+      let sentAtFirstByte = -1;
+      let received = 0;
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: a, path: '/echo', method: 'POST', agent: false }, (res) => {
+          res.on('data', (c: Buffer) => {
+            if (sentAtFirstByte < 0) sentAtFirstByte = sent;
+            received += c.length;
+          });
+          res.on('end', resolve);
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        const pump = (): void => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      assert.equal(received, total);
+      assert.ok(sentAtFirstByte >= 0 && sentAtFirstByte < total / 2, `first echoed byte arrived after ${sentAtFirstByte} of ${total} bytes were sent`);
+      assert.ok(px.sidecar.metrics.stats.connections.http > 0);
+    });
+  });
+
+  describe('delay', () => {
+    it('delays matching requests by the fixed delay, others not at all', async () => {
+      await px.apply({ http: [httpFault({ name: 'slow', match: { path: { prefix: '/slow' } }, delay: { fixedMs: 150, jitterMs: 0, percent: 100 } })] });
+      for (let i = 0; i < 5; i++) {
+        const slow = await request(a, '/slow/x');
+        assert.equal(slow.status, 200);
+        assert.ok(slow.ms >= 150 && slow.ms < 150 + 100, `delayed request took ${slow.ms} ms`);
+        assert.equal(slow.headers['x-faultline-fault'], 'delay=150ms');
+        const fast = await request(a, '/fast');
+        assert.ok(fast.ms < 100, `undelayed request took ${fast.ms} ms`);
+        assert.equal(fast.headers['x-faultline-fault'], undefined);
+      }
+    });
+
+    it('spreads delays uniformly within fixed ± jitter', async () => {
+      await px.apply({ http: [httpFault({ name: 'jit', delay: { fixedMs: 100, jitterMs: 60, percent: 100 } })] });
+      const times = await Promise.all(Array.from({ length: 60 }, () => request(a, '/j').then((r) => r.ms)));
+      const min = Math.min(...times);
+      const max = Math.max(...times);
+      assert.ok(min >= 40, `min ${min} ms below fixed - jitter`);
+      assert.ok(max < 160 + 100, `max ${max} ms far above fixed + jitter`);
+      // 60 uniform draws over 120 ms: a spread under 60 ms has probability ~1e-15.
+      assert.ok(max - min > 60, `spread ${max - min} ms: jitter not applied`);
+    });
+
+    it('delays about `percent` of requests (binomial bounds over 400)', async () => {
+      await px.apply({ http: [httpFault({ name: 'some', delay: { fixedMs: 200, jitterMs: 0, percent: 30 } })] });
+      // One connection per request (on a shared keep-alive socket a request
+      // would also wait for the delayed one ahead of it), 20 at a time (client,
+      // proxy and app share this event loop; hundreds at once add their own delay).
+      const times: number[] = [];
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          while (times.length < 400) {
+            const i = times.push(0) - 1;
+            times[i] = (await request(a, '/p')).ms;
+          }
+        }),
+      );
+      const delayed = times.filter((t) => t >= 150).length;
+      const [lo, hi] = binomialBand(400, 0.3);
+      assert.ok(delayed >= lo && delayed <= hi, `${delayed}/400 delayed, expected within [${lo.toFixed(0)}, ${hi.toFixed(0)}]`);
+    });
+  });
+
+  describe('abort', () => {
+    it('answers with the status and body instead of proxying', async () => {
+      await px.apply({ http: [httpFault({ name: 'boom', abort: { status: 503, percent: 100, body: 'chaos says no' } })] });
+      const before = app.requests;
+      const r = await request(a, '/x');
+      assert.equal(r.status, 503);
+      assert.equal(r.body, 'chaos says no');
+      assert.equal(r.headers['x-faultline-fault'], 'abort=503');
+      assert.equal(app.requests, before, 'an aborted request must not reach the app');
+    });
+
+    it('aborts about `percent` of requests (binomial bounds over 400)', async () => {
+      await px.apply({ http: [httpFault({ name: 'some', abort: { status: 500, percent: 25 } })] });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+      const statuses = await Promise.all(Array.from({ length: 400 }, () => request(a, '/p', { agent }).then((r) => r.status)));
+      agent.destroy();
+      const aborted = statuses.filter((s) => s === 500).length;
+      assert.equal(statuses.filter((s) => s !== 500 && s !== 200).length, 0);
+      const [lo, hi] = binomialBand(400, 0.25);
+      assert.ok(aborted >= lo && aborted <= hi, `${aborted}/400 aborted, expected within [${lo.toFixed(0)}, ${hi.toFixed(0)}]`);
+    });
+
+    it('delays, then aborts, when one rule has both', async () => {
+      await px.apply({ http: [httpFault({ name: 'both', delay: { fixedMs: 120, jitterMs: 0, percent: 100 }, abort: { status: 429, percent: 100 } })] });
+      const r = await request(a, '/x');
+      assert.equal(r.status, 429);
+      assert.ok(r.ms >= 120, `took ${r.ms} ms`);
+      assert.equal(r.headers['x-faultline-fault'], 'delay=120ms,abort=429');
+    });
+  });
+
+  describe('matching', () => {
+    const teapot = { status: 418, percent: 100 };
+    const cases: Array<{ what: string; match: Parameters<typeof httpFault>[0]['match']; hit: Array<[string, string, Record<string, string>?]>; miss: Array<[string, string, Record<string, string>?]> }> = [
+      { what: 'path exact', match: { path: { exact: '/a' } }, hit: [['GET', '/a'], ['GET', '/a?q=1']], miss: [['GET', '/a/b'], ['GET', '/ab']] },
+      { what: 'path prefix', match: { path: { prefix: '/api/' } }, hit: [['GET', '/api/x'], ['POST', '/api/']], miss: [['GET', '/api'], ['GET', '/x/api/']] },
+      { what: 'path regex (anchored)', match: { path: { regex: '/users/[0-9]+' } }, hit: [['GET', '/users/42']], miss: [['GET', '/users/x'], ['GET', '/v1/users/42'], ['GET', '/users/42/orders']] },
+      { what: 'methods', match: { methods: ['POST', 'delete'] }, hit: [['POST', '/'], ['DELETE', '/']], miss: [['GET', '/'], ['PUT', '/']] },
+      { what: 'headers', match: { headers: { 'X-Canary': '1' } }, hit: [['GET', '/', { 'x-canary': '1' }]], miss: [['GET', '/'], ['GET', '/', { 'x-canary': '2' }]] },
+      { what: 'all at once', match: { path: { prefix: '/api' }, methods: ['GET'], headers: { 'x-canary': '1' } }, hit: [['GET', '/api/1', { 'x-canary': '1' }]], miss: [['POST', '/api/1', { 'x-canary': '1' }], ['GET', '/web', { 'x-canary': '1' }], ['GET', '/api/1']] },
+    ];
+    for (const c of cases) {
+      it(`matches on ${c.what}`, async () => {
+        await px.apply({ http: [httpFault({ name: c.what, match: c.match, abort: teapot })] });
+        for (const [method, path, headers] of c.hit) assert.equal((await request(a, path, { method, headers: headers ?? {} })).status, 418, `${method} ${path} ${JSON.stringify(headers)} should match`);
+        for (const [method, path, headers] of c.miss) assert.equal((await request(a, path, { method, headers: headers ?? {} })).status, 200, `${method} ${path} ${JSON.stringify(headers)} should not match`);
+      });
+    }
+
+    it('matches on port: only the named app port is faulted', async () => {
+      await px.apply({ http: [httpFault({ name: 'port', match: { port: app.port }, abort: teapot })] });
+      assert.equal((await request(a, '/')).status, 418);
+      assert.equal((await request(b, '/')).status, 200);
+      assert.equal(px.sidecar.metrics.stats.connections.http > 0, true);
+    });
+
+    it('keeps inbound and outbound apart', async () => {
+      await px.apply({ http: [httpFault({ name: 'out', direction: 'outbound', match: { host: '127.0.0.1', port: app.port }, abort: { status: 502, percent: 100 } })] });
+      assert.equal((await request(out, '/')).status, 502);
+      assert.equal((await request(a, '/')).status, 200, 'an outbound fault must not touch inbound traffic to the same port');
+      await px.apply({ http: [httpFault({ name: 'in', direction: 'inbound', abort: teapot })] });
+      assert.equal((await request(out, '/')).status, 200, 'an inbound fault must not touch outbound traffic');
+      assert.equal((await request(a, '/')).status, 418);
+    });
+
+    it('ignores an outbound fault for another host', async () => {
+      await px.apply({ http: [httpFault({ name: 'elsewhere', direction: 'outbound', match: { host: 'payments.shop.svc', port: app.port }, abort: teapot })] });
+      assert.equal((await request(out, '/')).status, 200);
+    });
+  });
+
+  describe('plan lifecycle', () => {
+    it('ignores a rule that has already expired', async () => {
+      await px.apply({ http: [httpFault({ name: 'old', expiresAt: Date.now() - 1, abort: { status: 503, percent: 100 } })] });
+      assert.equal((await request(a, '/')).status, 200);
+      assert.deepEqual(px.sidecar.currentPlan().http, []);
+    });
+
+    it('ends a fault at its expiresAt without any plan update', async () => {
+      const expiresAt = Date.now() + 1_500;
+      await px.apply({ http: [httpFault({ name: 'brief', expiresAt, abort: { status: 503, percent: 100 } })] });
+      const updates = px.sidecar.metrics.stats.planUpdates;
+      assert.equal((await request(a, '/')).status, 503);
+      await sleep(expiresAt - Date.now() - 150);
+      assert.equal((await request(a, '/')).status, 503, 'still active just before expiry');
+      await sleep(expiresAt - Date.now() + 60);
+      assert.equal((await request(a, '/')).status, 200, 'inactive right after expiry');
+      assert.equal(px.sidecar.metrics.stats.planUpdates, updates, 'no plan update was involved');
+      const ended = px.log.find('fault ended', { chaosId: 'shop/test', status: 'expired' });
+      assert.ok(ended.length > 0, 'a "fault ended" event with status expired is logged');
+    });
+
+    it('applies a rewritten plan file within a second', async () => {
+      assert.equal((await request(a, '/')).status, 200);
+      const t0 = Date.now();
+      await px.plan.write({ http: [httpFault({ name: 'live', abort: { status: 503, percent: 100 } })] });
+      await waitFor('the new fault to apply', async () => (await request(a, '/')).status === 503, 1_000, 5);
+      const on = Date.now() - t0;
+      await px.plan.write({ http: [] });
+      await waitFor('the fault to be lifted', async () => (await request(a, '/')).status === 200, 1_000, 5);
+      assert.ok(on < 1_000, `took ${on} ms`);
+      assert.ok(px.log.find('fault started', { chaosId: 'shop/test' }).some((l) => (l.fault as { name?: string }).name === 'live'));
+      assert.ok(px.log.find('fault ended', { chaosId: 'shop/test', status: 'removed' }).length > 0);
+    });
+
+    it('keeps the last good plan when the file becomes invalid', async () => {
+      await px.apply({ http: [httpFault({ name: 'keep', abort: { status: 503, percent: 100 } })] });
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(px.plan.file, '{"http": [{"name": 1}]}');
+      await waitFor('the error to be logged', () => px.log.find('invalid plan file; keeping the last plan').length > 0, 2_000);
+      assert.equal((await request(a, '/')).status, 503);
+    });
+  });
+
+  describe('upgrades', () => {
+    for (const onHttpPath of [false, true]) {
+      it(`passes a WebSocket through (${onHttpPath ? 'HTTP' : 'raw'} path)`, async () => {
+        await px.apply(onHttpPath ? { http: [httpFault({ name: 'x', match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } })] } : {});
+        const ws = new WebSocket(`ws://127.0.0.1:${a}/ws`);
+        await new Promise((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+        const messages = ['hello', 'x'.repeat(100_000)];
+        for (const m of messages) {
+          const got = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
+          ws.send(m);
+          assert.equal(await got, m);
+        }
+        ws.close();
+        await new Promise((r) => ws.once('close', r));
+      });
+    }
+  });
+
+  describe('client aborts during a delay', () => {
+    it('frees timers, sockets and memory for 10k aborted requests', async function () {
+      this.timeout(120_000);
+      const { setFlagsFromString } = await import('node:v8');
+      const { runInNewContext } = await import('node:vm');
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      await px.apply({ http: [httpFault({ name: 'hang', delay: { fixedMs: 30_000, jitterMs: 0, percent: 100 } })] });
+
+      const abortMany = async (n: number): Promise<void> => {
+        const batch = 250;
+        for (let done = 0; done < n; done += batch) {
+          const seen = px.sidecar.metrics.stats.requests.inbound;
+          const sockets = Array.from({ length: batch }, () => {
+            const s = net.connect(a, '127.0.0.1', () => s.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
+            s.on('error', () => {});
+            return s;
+          });
+          // Walk away only once the proxy has parsed every request and armed its timer.
+          await waitFor('the requests to reach the proxy', () => px.sidecar.metrics.stats.requests.inbound >= seen + batch, 10_000, 2);
+          await Promise.all(sockets.map((s) => new Promise((r) => s.once('close', r).destroy())));
+        }
+      };
+      const settle = async (): Promise<void> => {
+        await waitFor('proxy connections to drain', () => px.sidecar.openConnections === 0, 10_000);
+        await sleep(50);
+        gc();
+        gc();
+      };
+      const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+      await abortMany(1_000); // warm-up: JIT, pools
+      await settle();
+      const heap0 = process.memoryUsage().heapUsed;
+      const timers0 = timers();
+      const aborts0 = px.sidecar.metrics.stats.clientAbortsDuringDelay;
+
+      await abortMany(10_000);
+      await settle();
+      const heapGrowth = process.memoryUsage().heapUsed - heap0;
+      const aborted = px.sidecar.metrics.stats.clientAbortsDuringDelay - aborts0;
+
+      assert.ok(aborted >= 9_900, `only ${aborted} requests were aborted during their delay`);
+      assert.ok(heapGrowth < 10 * 1024 * 1024, `heap grew by ${(heapGrowth / 1048576).toFixed(1)} MB`);
+      assert.ok(timers() <= timers0, `timers: ${timers()} now, ${timers0} before`);
+      // The delay timers are gone, so nothing reached the app either.
+      const stats = await fetch(`http://127.0.0.1:${px.sidecar.ports.admin}/stats`).then((r) => r.json() as Promise<{ openConnections: number }>);
+      assert.equal(stats.openConnections, 0);
+    });
+  });
+});
