@@ -26,7 +26,6 @@ export function int(values: ParsedValues, key: string, fallback: number): number
 /** One `faultline <name>` subcommand. `run` resolves to the process exit code. */
 export interface Command {
   name: string;
-  summary: string;
   /** Full help text, printed for `faultline <name> --help`. */
   usage: string;
   options: Options;

@@ -1,13 +1,12 @@
 // Per-request fault decision. Pure: the caller supplies the request's method,
 // path and headers and a random source, and gets back what to do.
 //
-// Composition rule (a plan is a flat list from possibly several policies, so
-// its order carries no precedence beyond "first abort wins"):
-//   - every rule whose match fits the request is considered;
-//   - each matching delay rolls its own percent; the rolled delays ADD UP;
-//   - each matching abort rolls its own percent; the FIRST abort (plan order)
-//     that rolls decides the response, later aborts are not rolled;
-//   - delay happens before the abort, as in Istio (a delayed 503).
+// Composition rule: the merge rule of policies/plan.ts, which lists rules
+// oldest policy first. The FIRST matching rule that has a delay decides the
+// delay and the FIRST matching rule that has an abort decides the abort; each
+// rolls its percent once, and later rules are not consulted, so a percent
+// means exactly what its policy says. Delay comes before abort, as in Istio
+// (a delayed 503).
 // Expired rules are dropped before this point (sidecar/plan.ts effectivePlan).
 
 import type { PlannedHttpFault } from '../policies/types.ts';
@@ -71,17 +70,27 @@ function rolled(percent: number, random: () => number): boolean {
 
 export function decide(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
   const decision: Decision = { delayMs: 0, fired: [] };
+  let delayDecided = false;
+  let abortDecided = false;
   for (const f of faults) {
+    if (delayDecided && abortDecided) break;
+    if ((!f.delay || delayDecided) && (!f.abort || abortDecided)) continue;
     if (!matches(f, req)) continue;
-    if (f.delay && rolled(f.delay.percent, random)) {
-      const { fixedMs, jitterMs } = f.delay;
-      // Uniform in [fixed - jitter, fixed + jitter], never negative.
-      decision.delayMs += Math.max(0, fixedMs + (jitterMs > 0 ? (random() * 2 - 1) * jitterMs : 0));
-      decision.fired.push({ fault: f, kind: 'delay' });
+    if (f.delay && !delayDecided) {
+      delayDecided = true;
+      if (rolled(f.delay.percent, random)) {
+        const { fixedMs, jitterMs } = f.delay;
+        // Uniform in [fixed - jitter, fixed + jitter], never negative.
+        decision.delayMs = Math.max(0, fixedMs + (jitterMs > 0 ? (random() * 2 - 1) * jitterMs : 0));
+        decision.fired.push({ fault: f, kind: 'delay' });
+      }
     }
-    if (f.abort && !decision.abort && rolled(f.abort.percent, random)) {
-      decision.abort = f.abort.body === undefined ? { status: f.abort.status } : { status: f.abort.status, body: f.abort.body };
-      decision.fired.push({ fault: f, kind: 'abort' });
+    if (f.abort && !abortDecided) {
+      abortDecided = true;
+      if (rolled(f.abort.percent, random)) {
+        decision.abort = f.abort.body === undefined ? { status: f.abort.status } : { status: f.abort.status, body: f.abort.body };
+        decision.fired.push({ fault: f, kind: 'abort' });
+      }
     }
   }
   return decision;

@@ -43,7 +43,6 @@ function positiveInt(values: ParsedValues, key: string, fallback: number, min: n
 
 export const certsCommand: Command = {
   name: 'certs',
-  summary: 'create or renew the webhook CA and serving certificate; optionally patch caBundle',
   usage,
   options: {
     out: { type: 'string' },

@@ -121,7 +121,6 @@ async function run(values: Parameters<Command['run']>[0], positionals: string[])
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'Print the admission verdict on a ChaosPolicy, offline',
   usage,
   options: {
     tenant: { type: 'string', multiple: true },

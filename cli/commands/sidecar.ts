@@ -51,7 +51,6 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
 
 export const sidecarCommand: Command = {
   name: 'sidecar',
-  summary: 'Run the fault-injecting proxy of one pod (the faultline-proxy container)',
   usage: `Usage: faultline sidecar [options]
 
 Listens on every port the wiring redirects (from $${PLAN_ENV}, or --wiring-file)

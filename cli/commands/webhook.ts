@@ -55,7 +55,6 @@ async function loadKubeConfig(file: string | undefined): Promise<KubeConfig | un
 
 export const webhookCommand: Command = {
   name: 'webhook',
-  summary: 'serve the admission webhooks (pod injection) over HTTPS',
   usage,
   options,
   async run(values) {

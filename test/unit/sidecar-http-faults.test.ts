@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { decide, faultHeader } from '../../sidecar/http-faults.ts';
+import type { PlannedHttpFault } from '../../policies/types.ts';
+
+function rule(over: Partial<PlannedHttpFault>): PlannedHttpFault {
+  return { chaosId: 'shop/p', expiresAt: Number.MAX_SAFE_INTEGER, name: 'r', direction: 'inbound', match: {}, ...over };
+}
+
+/** A random source that replays the given draws and fails the test if asked for more. */
+function draws(...values: number[]): () => number {
+  return () => {
+    const v = values.shift();
+    assert.notEqual(v, undefined, 'decide() drew more random numbers than expected');
+    return v!;
+  };
+}
+
+const get = { method: 'GET', url: '/api/items?x=1', headers: { 'x-canary': '1' } };
+
+describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
+  it('takes the delay of the first matching delay rule only; later delays never stack', () => {
+    const faults = [
+      rule({ name: 'a', delay: { fixedMs: 100, jitterMs: 0, percent: 100 } }),
+      rule({ name: 'b', delay: { fixedMs: 900, jitterMs: 0, percent: 100 } }),
+    ];
+    const d = decide(faults, get, draws());
+    assert.equal(d.delayMs, 100);
+    assert.deepEqual(d.fired.map((f) => f.fault.name), ['a']);
+  });
+
+  it('rolls the first matching delay once: a miss means no delay, not the next rule', () => {
+    const faults = [
+      rule({ name: 'a', delay: { fixedMs: 100, jitterMs: 0, percent: 30 } }),
+      rule({ name: 'b', delay: { fixedMs: 900, jitterMs: 0, percent: 100 } }),
+    ];
+    assert.equal(decide(faults, get, draws(0.5)).delayMs, 0);
+    assert.equal(decide(faults, get, draws(0.29)).delayMs, 100);
+  });
+
+  it('skips rules that do not match and takes the first that does', () => {
+    const faults = [
+      rule({ name: 'post-only', match: { methods: ['POST'] }, abort: { status: 500, percent: 100 } }),
+      rule({ name: 'canary', match: { headers: { 'x-canary': '1' }, path: { prefix: '/api' } }, abort: { status: 503, percent: 100 } }),
+    ];
+    const d = decide(faults, get, draws());
+    assert.deepEqual(d.abort, { status: 503 });
+  });
+
+  it('applies delay and abort from different rules, delay first', () => {
+    const faults = [
+      rule({ name: 'slow', delay: { fixedMs: 50, jitterMs: 10, percent: 100 } }),
+      rule({ name: 'fail', abort: { status: 429, percent: 100, body: 'slow down' } }),
+    ];
+    const d = decide(faults, get, draws(1));
+    assert.equal(d.delayMs, 60);
+    assert.deepEqual(d.abort, { status: 429, body: 'slow down' });
+    assert.equal(faultHeader(d), 'delay=60ms,abort=429');
+  });
+
+  it('matches exact paths without the query string and regexes against the whole path', () => {
+    const exact = [rule({ match: { path: { exact: '/api/items' } }, abort: { status: 500, percent: 100 } })];
+    assert.ok(decide(exact, get).abort);
+    const partial = [rule({ match: { path: { regex: 'api' } }, abort: { status: 500, percent: 100 } })];
+    assert.equal(decide(partial, get).abort, undefined);
+  });
+});
