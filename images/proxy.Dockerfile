@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1.7
+#
+# faultline-proxy: the injected native sidecar (`faultline sidecar`), which
+# supervises toxiproxy-server as a child for TCP faults.
+# Build context: the repository root (see webhook.Dockerfile for pinning).
+#
+# Expected size (estimate, not measured): ~310 MB uncompressed / ~90 MB
+# compressed — the webhook image's contents plus toxiproxy-server (~11 MB).
+# It is pulled once per node, but it does sit on the start-up path of the
+# first injected pod on each node.
+
+ARG NODE_VERSION=24.21.0
+ARG NODE_IMAGE=docker.io/library/node:${NODE_VERSION}-bookworm-slim
+ARG DEBIAN_IMAGE=docker.io/library/debian:12.12-slim
+ARG GO_IMAGE=docker.io/library/golang:1.26.8-bookworm
+
+# ---------------------------------------------------------------- toxiproxy-server
+# Built from source at the version hack/controlplane/versions.env pins (the
+# datapath tests run that same build); kind-up.sh passes it explicitly.
+# Runs on the build platform and cross-compiles (pure Go, CGO off), so a
+# multi-arch build needs no emulation for this stage.
+FROM --platform=${BUILDPLATFORM} ${GO_IMAGE} AS toxiproxy
+ARG TOXIPROXY_VERSION=v2.12.0
+ARG TARGETOS
+ARG TARGETARCH
+# `go install module@version` verifies the module against sum.golang.org.
+# When cross-compiling, go install writes to $GOPATH/bin/<os>_<arch>/, hence
+# the find; -X sets the version `toxiproxy-server -version` reports.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOFLAGS=-trimpath \
+    go install -ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION}" \
+      "github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION}" \
+ && install -D -m 0755 "$(find "$(go env GOPATH)/bin" -type f -name server | head -n 1)" /out/toxiproxy-server
+
+# ---------------------------------------------------------------- node runtime
+FROM ${NODE_IMAGE} AS node
+
+# ---------------------------------------------------------------- production deps
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# See webhook.Dockerfile for why scripts are skipped.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---------------------------------------------------------------- runtime
+FROM ${DEBIAN_IMAGE}
+# tini: PID 1 that forwards SIGTERM to the proxy (which then stops its
+# toxiproxy-server child) and reaps anything orphaned.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+# On PATH, where `faultline sidecar` looks for it.
+COPY --from=toxiproxy /out/toxiproxy-server /usr/local/bin/toxiproxy-server
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY cli ./cli
+COPY common ./common
+COPY policies ./policies
+COPY certs ./certs
+COPY webhook ./webhook
+COPY sidecar ./sidecar
+COPY controlplane ./controlplane
+# UID/GID 1337 is the contract with faultline-init: traffic from this UID is
+# excluded from redirection, which is what keeps the proxy's own upstream
+# connections from looping back into it. The webhook sets runAsUser from its
+# --proxy-uid too; the two must agree if either is changed.
+USER 1337:1337
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/bin/faultline.js"]
+CMD ["sidecar"]
+LABEL org.opencontainers.image.title="faultline-proxy" \
+      org.opencontainers.image.description="Faultline fault-injecting proxy sidecar (HTTP faults, TCP faults via Toxiproxy)" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -1,0 +1,71 @@
+# syntax=docker/dockerfile:1.7
+#
+# faultline-webhook: the admission server (`faultline webhook`).
+# hack/kind-up.sh builds all three images, named from common/images.ts. By hand,
+# from the repository root, tag with IMAGES.webhook from that file:
+#   docker build -f images/webhook.Dockerfile -t ghcr.io/faultline-dev/faultline-webhook:v0.1.0 .
+# Build context: the repository root. images/webhook.Dockerfile.dockerignore
+# (BuildKit's per-Dockerfile ignore file) admits only what this image runs.
+#
+# Base images are pinned by exact version tag. Tags can be re-pushed, so the
+# release pipeline resolves each to a digest (ARG ...@sha256:...) and records
+# it; plain tags are used here because digests cannot be verified without a
+# registry, and a wrong digest is worse than none. NODE_VERSION equals the
+# `node` devDependency in package-lock.json, so tests and images run the same
+# Node (test/unit/manifests-images.test.ts checks).
+#
+# Expected size (estimate, not measured: no Docker engine where this was
+# written): ~300 MB uncompressed / ~85 MB compressed — debian slim ~75 MB,
+# the node binary ~127 MB, production node_modules ~98 MB (@kubernetes/client-node
+# alone ~54 MB), sources < 1 MB.
+
+ARG NODE_VERSION=24.21.0
+ARG NODE_IMAGE=docker.io/library/node:${NODE_VERSION}-bookworm-slim
+ARG DEBIAN_IMAGE=docker.io/library/debian:12.12-slim
+
+# ---------------------------------------------------------------- node runtime
+FROM ${NODE_IMAGE} AS node
+
+# ---------------------------------------------------------------- production deps
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency code runs at build time. The only production
+# package with an install script is fuse-native, whose script merely selects
+# its bundled N-API prebuild — node-gyp-build does the same at require time.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---------------------------------------------------------------- runtime
+# Debian slim plus the node binary alone: no npm, corepack or yarn in the image
+# (less to patch, nothing that installs code at run time). The node binary needs
+# only glibc, libstdc++ and libgcc_s, all in debian slim.
+FROM ${DEBIAN_IMAGE}
+# tini as PID 1 forwards SIGTERM and reaps zombies; node as PID 1 would ignore
+# signals it has no handler for and delay every rollout by the grace period.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+# Only what `node bin/faultline.js` imports; no tests, benchmarks or hack/.
+COPY package.json ./
+COPY bin ./bin
+COPY cli ./cli
+COPY common ./common
+COPY policies ./policies
+COPY certs ./certs
+COPY webhook ./webhook
+COPY sidecar ./sidecar
+COPY controlplane ./controlplane
+# The "nonroot" UID/GID of distroless images; the Deployment asks for the same.
+# Files stay root-owned and read-only to it: the server cannot rewrite itself.
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/bin/faultline.js"]
+CMD ["webhook"]
+LABEL org.opencontainers.image.title="faultline-webhook" \
+      org.opencontainers.image.description="Faultline admission webhook: sidecar injection and ChaosPolicy/ChaosTenant validation" \
+      org.opencontainers.image.licenses="Apache-2.0"
