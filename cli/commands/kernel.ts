@@ -1,0 +1,73 @@
+import { createLogger } from '../../common/log.ts';
+import { PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { startKernel } from '../../sidecar/init/kernel.ts';
+import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
+import { str, strs, UsageError, type Command } from '../command.ts';
+
+const DEFAULT_STATE_DIR = '/var/run/faultline-kernel';
+
+function parseVolumeMap(specs: string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const spec of specs) {
+    const [app, here, ...rest] = spec.split('=');
+    if (!app?.startsWith('/') || !here?.startsWith('/') || rest.length > 0) {
+      throw new UsageError(`--volume must be <app path>=<path here>, both absolute, got '${spec}'`);
+    }
+    map.set(app.replace(/\/+$/, '') || '/', here);
+  }
+  return map;
+}
+
+export const kernelCommand: Command = {
+  name: 'kernel',
+  usage: `Usage: faultline kernel [options]
+
+Long-running half of the kernel-level plan ($${PLAN_ENV} or --plan-file):
+layers a fault-injecting passthrough FUSE filesystem over every IO fault's
+volume and removes the pod's tc qdisc when the network fault expires.
+Writes <run-dir>/kernel-ready once serving (for the startup probe).
+SIGTERM/SIGINT unmount everything, leaving the volumes as they were.
+
+Options:
+  --plan-file <path>  Read the plan from a file instead of $${PLAN_ENV}
+  --run-dir <dir>     faultline-run emptyDir (default ${RUN_MOUNT_PATH})
+  --state-dir <dir>   private working directory (default ${DEFAULT_STATE_DIR})
+  --volume <app>=<here>
+                      The volume the app mounts at <app> is mounted at <here> in
+                      this container (repeatable; default: the same path)`,
+  options: {
+    'plan-file': { type: 'string' },
+    'run-dir': { type: 'string' },
+    'state-dir': { type: 'string' },
+    volume: { type: 'string', multiple: true },
+  },
+  async run(values) {
+    const log = createLogger('kernel');
+    const volumes = parseVolumeMap(strs(values, 'volume'));
+    let server;
+    try {
+      server = await startKernel(
+        await loadInitPlan(str(values, 'plan-file')),
+        {
+          stateDir: str(values, 'state-dir') ?? DEFAULT_STATE_DIR,
+          runDir: str(values, 'run-dir') ?? RUN_MOUNT_PATH,
+          volumes,
+        },
+        log,
+      );
+    } catch (err) {
+      const message = (err as Error).message;
+      log.error(`faultline kernel failed: ${message}`);
+      return 1;
+    }
+    log.info({ volumes: server.volumes.map((v) => v.volumePath) }, 'faultline kernel ready');
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    log.info({ signal }, 'shutting down: unmounting IO fault layers');
+    await server.stop();
+    log.info('faultline kernel stopped');
+    return 0;
+  },
+};

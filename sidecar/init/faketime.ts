@@ -1,0 +1,61 @@
+import { access, chmod, constants, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Debian's libfaketime; override with --faketime-lib on other distributions. */
+export const DEFAULT_FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+export const FAKETIME_LIB_NAME = 'libfaketime.so.1';
+export const FAKETIME_RC_NAME = 'faketime.rc';
+
+/**
+ * libfaketime's relative-offset syntax ("+7200s", "-90.5s"): a sign, seconds,
+ * and the unit spelled out so the file reads unambiguously. Seconds keep
+ * millisecond precision, which libfaketime parses as a float.
+ */
+export function formatOffset(offsetMs: number): string {
+  const sign = offsetMs < 0 ? '-' : '+';
+  const seconds = Math.abs(offsetMs) / 1000;
+  return `${sign}${Number.isInteger(seconds) ? seconds : seconds.toFixed(3).replace(/0+$/, '')}s`;
+}
+
+/** The env the webhook gives time-shifted containers (architecture.md). */
+export function faketimeEnv(timeDir: string): Record<string, string> {
+  return {
+    LD_PRELOAD: join(timeDir, FAKETIME_LIB_NAME),
+    FAKETIME_TIMESTAMP_FILE: join(timeDir, FAKETIME_RC_NAME),
+    // Re-read the file on every clock call: the proxy rewrites it to change or
+    // end the offset while the app runs.
+    FAKETIME_NO_CACHE: '1',
+  };
+}
+
+/** Checked before anything is applied, so a missing library fails the pod up front. */
+export async function assertFaketimeLib(libPath: string): Promise<void> {
+  try {
+    await access(libPath, constants.R_OK);
+  } catch {
+    throw new Error(`libfaketime not found at ${libPath} (install Debian's libfaketime or pass --faketime-lib)`);
+  }
+}
+
+/**
+ * Puts libfaketime and the offset file into the shared emptyDir. The app runs
+ * as an arbitrary UID, so both are world-readable. The offset file is also
+ * world-writable: the proxy (UID 1337) rewrites it live, and init runs with
+ * every capability but NET_ADMIN/NET_RAW dropped, so it cannot chown it to the
+ * proxy. The app mounts the volume read-only and so still cannot change it.
+ * The directory's own mode is left as the emptyDir made it (0777).
+ */
+export async function installFaketime(timeDir: string, libPath: string, offsetMs: number): Promise<{ lib: string; rc: string; offset: string }> {
+  await mkdir(timeDir, { recursive: true });
+  const lib = join(timeDir, FAKETIME_LIB_NAME);
+  await copyFile(libPath, `${lib}.tmp`);
+  await chmod(`${lib}.tmp`, 0o755);
+  await rename(`${lib}.tmp`, lib);
+  const offset = formatOffset(offsetMs);
+  const rc = join(timeDir, FAKETIME_RC_NAME);
+  await writeFile(`${rc}.tmp`, `${offset}\n`);
+  // chmod after writing: the umask would have narrowed the create mode.
+  await chmod(`${rc}.tmp`, 0o666);
+  await rename(`${rc}.tmp`, rc);
+  return { lib, rc, offset };
+}

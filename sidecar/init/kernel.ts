@@ -1,0 +1,115 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../common/log.ts';
+import type { InitPlan, PlannedIoFault } from '../../policies/types.ts';
+import { assertCapabilities, type CapabilityName } from './capabilities.ts';
+import { bindMount, ensureDevFuse, makePrivate, unmount } from './fuse/mounts.ts';
+import { mountVolume, type MountedVolume } from './fuse/volume.ts';
+import { removeOwnRootQdisc } from './qdisc.ts';
+
+export const KERNEL_READY_FILE = 'kernel-ready';
+
+export interface KernelOptions {
+  /** Private working area for backing binds and FUSE mounts. */
+  stateDir: string;
+  /** faultline-run emptyDir: `kernel-ready` appears here once every volume is served (startup probe). */
+  runDir: string;
+  /** volumePath (app view) → where this container sees that volume; unlisted = same path. */
+  volumes?: ReadonlyMap<string, string>;
+  now?: () => number;
+}
+
+export interface KernelServer {
+  volumes: MountedVolume[];
+  stop(): Promise<void>;
+}
+
+/** setTimeout caps at ~24.8 days; policies may run longer, so wait in steps. */
+function at(epochMs: number, now: () => number, fn: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = epochMs - now();
+    if (left <= 0) return fn();
+    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
+}
+
+function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
+  const groups = new Map<string, PlannedIoFault[]>();
+  for (const f of faults) groups.set(f.volumePath, [...(groups.get(f.volumePath) ?? []), f]);
+  return [...groups.values()];
+}
+
+/**
+ * The long-running half of the kernel-level plan (`faultline-kernel` native
+ * sidecar): serves FUSE IO faults for the pod's lifetime and removes the
+ * pod's tc qdisc when the network fault expires — tc, unlike nftables'
+ * `meta time`, has no expiry of its own.
+ */
+export async function startKernel(plan: InitPlan, opts: KernelOptions, log: Logger): Promise<KernelServer> {
+  const now = opts.now ?? Date.now;
+  const io = plan.kernel.io.filter((f) => f.expiresAt > now());
+  const network = plan.kernel.network && plan.kernel.network.expiresAt > now() ? plan.kernel.network : undefined;
+  const caps: CapabilityName[] = [];
+  if (io.length > 0) caps.push('SYS_ADMIN');
+  if (network) caps.push('NET_ADMIN');
+  if (caps.length > 0) assertCapabilities(caps, 'FUSE mounts and tc');
+
+  const volumes: MountedVolume[] = [];
+  const timers: Array<{ cancel(): void }> = [];
+  let stateMounted = false;
+  const stop = async () => {
+    for (const t of timers) t.cancel();
+    await rm(join(opts.runDir, KERNEL_READY_FILE), { force: true });
+    for (const v of volumes.splice(0).reverse()) {
+      await v.unmount().catch((err: Error) => log.error({ volumePath: v.volumePath, err: err.message }, 'unmount failed'));
+    }
+    if (stateMounted) await unmount(opts.stateDir).catch(() => undefined);
+    stateMounted = false;
+  };
+
+  try {
+    if (io.length > 0) {
+      const devFuse = await ensureDevFuse();
+      await mkdir(opts.stateDir, { recursive: true });
+      // A private self-bind: nothing Faultline mounts underneath leaks out to
+      // the host or other containers except the one bind per volume we intend.
+      await bindMount(opts.stateDir, opts.stateDir);
+      stateMounted = true;
+      await makePrivate(opts.stateDir);
+      const groups = byVolume(io);
+      for (const [i, faults] of groups.entries()) {
+        const counts = new Map<string, number>();
+        const volumePath = faults[0]!.volumePath;
+        const volume = await mountVolume(i, opts.volumes?.get(volumePath) ?? volumePath, opts.stateDir, faults, (method, _path, errno) => {
+          const key = `${method}:${errno ?? 'delay'}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        });
+        volumes.push(volume);
+        log.info(
+          { volumePath, localPath: volume.localPath, devFuse, rules: faults.map((f) => ({ chaosId: f.chaosId, path: f.path, methods: f.methods, errno: f.errno, delayMs: f.delayMs, percent: f.percent, expiresAt: f.expiresAt })) },
+          'serving IO faults',
+        );
+        for (const f of faults) timers.push(at(f.expiresAt, now, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through')));
+      }
+    }
+    if (network) {
+      timers.push(
+        at(network.expiresAt, now, () => {
+          removeOwnRootQdisc(network.device).then(
+            (removed) => log.info({ chaosId: network.chaosId, device: network.device, removed }, 'network fault expired; root qdisc removed'),
+            (err: Error) => log.error({ chaosId: network.chaosId, err: err.message }, 'could not remove expired root qdisc'),
+          );
+        }),
+      );
+    }
+    await mkdir(opts.runDir, { recursive: true });
+    await writeFile(join(opts.runDir, KERNEL_READY_FILE), `${new Date(now()).toISOString()}\n`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { volumes, stop };
+}

@@ -1,0 +1,58 @@
+// Pod specs for the netns tests, injected by the webhook's real renderer
+// (webhook/inject.ts) so the simulator runs exactly the containers, env and
+// FAULTLINE_PLAN a cluster would get.
+
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import fastJsonPatch from 'fast-json-patch';
+import type { KernelFaultPlan } from '../../policies/types.ts';
+import { OUTBOUND_ANNOTATION } from '../../policies/wellknown.ts';
+import { loadInjectionConfig } from '../../webhook/config.ts';
+import { createInjector } from '../../webhook/inject.ts';
+import { repoRoot } from './netns-paths.ts';
+
+export const NODE = `${repoRoot}/node_modules/.bin/node`;
+
+export interface AppPodOptions {
+  /** Ports the app serves (containerPorts; redirected to the proxy). */
+  ports: number[];
+  /** A port only the kubelet probes (excluded from redirection). */
+  probePort?: number;
+  /** Upstreams wired through the proxy ("host:port"). */
+  outbound?: string[];
+  /** emptyDir volumes: name → mount path in the app container. */
+  volumes?: Record<string, string>;
+  runAsUser?: number;
+}
+
+export function appPod(o: AppPodOptions): V1Pod {
+  const app: V1Container = {
+    name: 'app',
+    image: 'example/app',
+    command: [NODE, `${repoRoot}/test/support/netns-app.ts`, ...o.ports.map(String), ...(o.probePort ? [String(o.probePort)] : [])],
+    ports: [...o.ports, ...(o.probePort ? [o.probePort] : [])].map((containerPort) => ({ containerPort })),
+    volumeMounts: Object.entries(o.volumes ?? {}).map(([name, mountPath]) => ({ name, mountPath })),
+  };
+  if (o.probePort) app.readinessProbe = { httpGet: { path: '/ready', port: o.probePort } };
+  if (o.runAsUser !== undefined) app.securityContext = { runAsUser: o.runAsUser, runAsGroup: o.runAsUser };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: 'checkout-7d9f',
+      namespace: 'shop',
+      uid: '0b6f7c1e-1111-4222-8333-444455556666',
+      annotations: o.outbound ? { [OUTBOUND_ANNOTATION]: o.outbound.join(',') } : {},
+    },
+    spec: {
+      containers: [app],
+      volumes: Object.keys(o.volumes ?? {}).map((name) => ({ name, emptyDir: {} })),
+    },
+  };
+}
+
+/** The pod as the mutating webhook returns it, with FAULTLINE_PLAN carrying `kernel`. */
+export function injectedPod(pod: V1Pod, kernel: KernelFaultPlan = { io: [] }): V1Pod {
+  const result = createInjector(loadInjectionConfig({}, {})).render(pod, pod.metadata!.namespace!, kernel);
+  if (!result.injected) throw new Error(`the webhook would not inject this pod: ${result.reason}: ${result.message}`);
+  return fastJsonPatch.applyPatch(structuredClone(pod), result.patch, true, false).newDocument;
+}

@@ -1,0 +1,374 @@
+// A pod on one machine, for the netns tests: from an (injected) pod spec it
+// builds a network namespace with eth0 on a veth pair to a "client" namespace,
+// runs faultline-init as root, faultline-proxy as the proxy UID, faultline-kernel
+// (if the spec has it) and the app containers, each with the env the spec gives
+// it. Volumes are host directories; every path a container would see under a
+// volume mount is translated to that directory, in env values and arguments.
+//
+// Namespaces: init, proxy and pod-side commands run under `ip netns exec`,
+// which also bind-mounts /etc/netns/<ns>/hosts so names given in `hosts`
+// resolve. faultline-kernel and the app run under `nsenter --net` instead:
+// `ip netns exec` gives its child a private mount namespace, and the FUSE
+// mount must be visible to the app and the test, as mount propagation makes
+// it in a real pod.
+
+import type { V1Container, V1Pod, V1VolumeMount } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LiveFaultPlan } from '../../policies/types.ts';
+import {
+  INIT_CONTAINER_NAME,
+  KERNEL_CONTAINER_NAME,
+  PLAN_ENV,
+  PROXY_CONTAINER_NAME,
+  RUN_VOLUME_NAME,
+  TIME_VOLUME_NAME,
+} from '../../policies/wellknown.ts';
+import { exec, execOk, Proc, type Result } from './netns-exec.ts';
+import { NODE } from './netns-fixtures.ts';
+import { repoRoot } from './netns-paths.ts';
+
+const FAULTLINE = [NODE, `${repoRoot}/bin/faultline.js`];
+/** Addresses exist only inside the two namespaces each pod creates. */
+export const CLIENT_IP = '10.213.0.1';
+export const POD_IP = '10.213.0.2';
+const PREFIX = 30;
+
+let counter = 0;
+
+export interface StartOptions {
+  /** Names resolvable inside the pod (and by the init program): name → address. */
+  hosts?: Record<string, string>;
+  /** Live faults for faultline-proxy (its static --plan-file policy source). */
+  livePlan?: LiveFaultPlan;
+  /** Stop after faultline-init (tests of init alone). */
+  initOnly?: boolean;
+  /** Prefix for the init command, e.g. setpriv dropping a capability. */
+  initWrapper?: string[];
+  /** Extra `faultline init` flags. */
+  initArgs?: string[];
+  /** Do not throw when faultline-init exits non-zero (the test inspects `init`). */
+  allowInitFailure?: boolean;
+  /** Runs once the volumes exist, before any container: put the data a volume starts with. */
+  seedVolumes?: () => Promise<void>;
+}
+
+export class SimulatedPod {
+  readonly id = `${process.pid.toString(36)}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`;
+  readonly podNs = `fl-${this.id}-pod`;
+  readonly clientNs = `fl-${this.id}-cli`;
+  readonly root: string;
+  readonly runDir: string;
+  readonly timeDir: string;
+  readonly stateDir: string;
+  spec: V1Pod | undefined;
+  init: Result | undefined;
+  readonly procs: Proc[] = [];
+  private readonly volumeDirs = new Map<string, string>();
+  private netnsCreated = false;
+  private options: StartOptions = {};
+
+  constructor() {
+    this.root = mkdtempSync(join(tmpdir(), 'faultline-pod-'));
+    // The proxy runs as UID 1337 and must reach the shared volumes.
+    chmodSync(this.root, 0o755);
+    this.runDir = this.emptyDir(RUN_VOLUME_NAME);
+    this.timeDir = this.emptyDir(TIME_VOLUME_NAME);
+    this.stateDir = join(this.root, 'kernel-state');
+  }
+
+  /** Host directory backing a pod volume; emptyDirs are 0777 as the kubelet makes them. */
+  emptyDir(name: string): string {
+    let dir = this.volumeDirs.get(name);
+    if (!dir) {
+      dir = join(this.root, 'volumes', name);
+      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      chmodSync(dir, 0o777);
+      chmodSync(join(this.root, 'volumes'), 0o755);
+      this.volumeDirs.set(name, dir);
+    }
+    return dir;
+  }
+
+  private container(name: string): V1Container {
+    const all = [...(this.spec?.spec?.initContainers ?? []), ...(this.spec?.spec?.containers ?? [])];
+    const c = all.find((x) => x.name === name);
+    if (!c) throw new Error(`pod spec has no container ${name}`);
+    return c;
+  }
+
+  /** Where a path the container sees lives on this machine (volume mounts translated). */
+  hostPath(containerName: string, path: string): string {
+    const mounts: V1VolumeMount[] = [...(this.container(containerName).volumeMounts ?? [])].sort((a, b) => b.mountPath.length - a.mountPath.length);
+    for (const m of mounts) {
+      if (path === m.mountPath || path.startsWith(`${m.mountPath}/`)) return this.emptyDir(m.name) + path.slice(m.mountPath.length);
+    }
+    return path;
+  }
+
+  private translate(containerName: string, value: string): string {
+    const mounts = this.container(containerName).volumeMounts ?? [];
+    let out = value;
+    for (const m of mounts) out = out.split(m.mountPath).join(this.emptyDir(m.name));
+    return out;
+  }
+
+  /** The container's env as the kubelet would set it (downward API included), paths translated. */
+  containerEnv(containerName: string): NodeJS.ProcessEnv {
+    const meta = this.spec?.metadata ?? {};
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), FAULTLINE_LOG_LEVEL: process.env.FAULTLINE_LOG_LEVEL ?? 'info' };
+    for (const e of this.container(containerName).env ?? []) {
+      const field = e.valueFrom?.fieldRef?.fieldPath;
+      const value =
+        e.value !== undefined
+          ? e.name === PLAN_ENV
+            ? e.value // The plan speaks in the app's paths; the kernel gets --volume for them.
+            : this.translate(containerName, e.value)
+          : field === 'metadata.name'
+            ? meta.name
+            : field === 'metadata.namespace'
+              ? meta.namespace
+              : field === 'metadata.uid'
+                ? meta.uid
+                : undefined;
+      if (value !== undefined) env[e.name] = value;
+    }
+    return env;
+  }
+
+  async start(spec: V1Pod, options: StartOptions = {}): Promise<void> {
+    this.spec = spec;
+    this.options = options;
+    await this.createNetwork(options.hosts ?? {});
+    for (const v of spec.spec?.volumes ?? []) {
+      const dir = this.emptyDir(v.name);
+      // App volumes are mount points in a real pod; a tmpfs keeps that true here.
+      if (v.name !== RUN_VOLUME_NAME && v.name !== TIME_VOLUME_NAME && v.emptyDir) {
+        await execOk(['mount', '-t', 'tmpfs', '-o', 'mode=0777,size=16m', `faultline-test-${this.id}`, dir]);
+      }
+    }
+    await options.seedVolumes?.();
+    this.init = await this.runInit();
+    if (this.init.code !== 0) {
+      if (options.allowInitFailure) return;
+      throw new Error(`faultline-init exited ${this.init.code}:\n${this.init.stdout}${this.init.stderr}`);
+    }
+    if (options.initOnly) return;
+    await this.startProxy(options.livePlan);
+    if (spec.spec?.initContainers?.some((c) => c.name === KERNEL_CONTAINER_NAME)) await this.startKernel();
+    for (const c of spec.spec?.containers ?? []) await this.startApp(c);
+  }
+
+  private async createNetwork(hosts: Record<string, string>): Promise<void> {
+    const vethPod = `flp${this.id}`.slice(0, 15);
+    const vethCli = `flc${this.id}`.slice(0, 15);
+    await execOk(['ip', 'netns', 'add', this.podNs]);
+    this.netnsCreated = true;
+    await execOk(['ip', 'netns', 'add', this.clientNs]);
+    await execOk(['ip', 'link', 'add', vethPod, 'netns', this.podNs, 'type', 'veth', 'peer', 'name', vethCli, 'netns', this.clientNs]);
+    const inPod = (...a: string[]) => execOk(['ip', '-n', this.podNs, ...a]);
+    const inCli = (...a: string[]) => execOk(['ip', '-n', this.clientNs, ...a]);
+    await inPod('link', 'set', vethPod, 'name', 'eth0');
+    await inPod('addr', 'add', `${POD_IP}/${PREFIX}`, 'dev', 'eth0');
+    await inPod('link', 'set', 'eth0', 'up');
+    await inPod('link', 'set', 'lo', 'up');
+    await inCli('addr', 'add', `${CLIENT_IP}/${PREFIX}`, 'dev', vethCli);
+    await inCli('link', 'set', vethCli, 'up');
+    await inCli('link', 'set', 'lo', 'up');
+    const etc = `/etc/netns/${this.podNs}`;
+    await mkdir(etc, { recursive: true });
+    const lines = ['127.0.0.1 localhost', ...Object.entries(hosts).map(([name, ip]) => `${ip} ${name}`)];
+    await writeFile(join(etc, 'hosts'), `${lines.join('\n')}\n`);
+  }
+
+  /** Runs faultline-init as its container would (again, for idempotency tests). */
+  runInit(wrapper: string[] = this.options.initWrapper ?? []): Promise<Result> {
+    return exec(
+      ['ip', 'netns', 'exec', this.podNs, ...wrapper, ...this.withEnv(INIT_CONTAINER_NAME, [...FAULTLINE, 'init', '--run-dir', this.runDir, '--time-dir', this.timeDir, ...(this.options.initArgs ?? [])])],
+      { env: baseEnv() },
+    );
+  }
+
+  /**
+   * Env goes to the container's program only, as the kubelet gives it to
+   * PID 1: wrappers (ip, nsenter, setpriv) must not run with the app's
+   * LD_PRELOAD, or libfaketime would create its shared state as root and the
+   * app, under its own UID, could not open it.
+   */
+  private withEnv(containerName: string, argv: string[]): string[] {
+    const env = this.containerEnv(containerName);
+    return ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), ...argv];
+  }
+
+  private uidOf(c: V1Container): number | undefined {
+    return c.securityContext?.runAsUser ?? this.spec?.spec?.securityContext?.runAsUser;
+  }
+
+  private asUser(uid: number | undefined): string[] {
+    return uid === undefined || uid === 0 ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  }
+
+  private async startProxy(livePlan: LiveFaultPlan | undefined): Promise<void> {
+    const proxy = this.container(PROXY_CONTAINER_NAME);
+    const args = ['sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--faketime-file', join(this.timeDir, 'faketime.rc')];
+    if (livePlan) {
+      const file = join(this.root, 'live-plan.json');
+      await writeFile(file, JSON.stringify(livePlan), { mode: 0o644 });
+      args.push('--plan-file', file);
+    }
+    const p = this.spawn(PROXY_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)), ...this.withEnv(PROXY_CONTAINER_NAME, [...FAULTLINE, ...args])]);
+    const port = proxy.startupProbe?.httpGet?.port ?? 15021;
+    const path = proxy.startupProbe?.httpGet?.path ?? '/healthz/ready';
+    await this.waitUntil(p, `${PROXY_CONTAINER_NAME} startup probe`, async () => (await this.execPod(['curl', '-sf', '-o', '/dev/null', `http://127.0.0.1:${port}${path}`])).code === 0);
+  }
+
+  /** SIGKILLs faultline-kernel, as an OOM kill would. */
+  async crashKernel(): Promise<void> {
+    const old = this.proc(KERNEL_CONTAINER_NAME);
+    if (old.child.pid !== undefined) process.kill(-old.child.pid, 'SIGKILL');
+    await old.exited;
+    this.procs.splice(this.procs.indexOf(old), 1);
+  }
+
+  /** Starts faultline-kernel again, as the kubelet restarts a native sidecar (its ready file is gone with the old container). */
+  async restartKernel(): Promise<void> {
+    await rm(join(this.runDir, 'kernel-ready'), { force: true });
+    await this.startKernel();
+  }
+
+  private async startKernel(): Promise<void> {
+    const kernel = this.container(KERNEL_CONTAINER_NAME);
+    // The kernel container sees each IO volume at its own mount path; tell it
+    // which app path that is, exactly as the webhook's --volume flags would.
+    const appMounts = (this.spec?.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? []);
+    const volumeFlags = (kernel.volumeMounts ?? [])
+      .filter((m) => m.name !== RUN_VOLUME_NAME)
+      .flatMap((m) => {
+        const app = appMounts.find((a) => a.name === m.name);
+        return app ? ['--volume', `${app.mountPath}=${this.emptyDir(m.name)}`] : [];
+      });
+    const argv = [...FAULTLINE, 'kernel', '--run-dir', this.runDir, '--state-dir', this.stateDir, ...volumeFlags];
+    const p = this.spawn(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]);
+    await this.waitUntil(p, `${KERNEL_CONTAINER_NAME} ready file`, () => existsSync(join(this.runDir, 'kernel-ready')));
+  }
+
+  private async startApp(c: V1Container): Promise<void> {
+    const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) => this.translate(c.name, a));
+    const p = this.spawn(c.name, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.asUser(this.uidOf(c)), ...this.withEnv(c.name, argv)]);
+    for (const port of (c.ports ?? []).map((x) => x.containerPort)) {
+      await this.waitUntil(p, `${c.name} port ${port}`, async () => (await this.execPod(['bash', '-c', `echo > /dev/tcp/127.0.0.1/${port}`])).code === 0);
+    }
+  }
+
+  private spawn(name: string, argv: string[]): Proc {
+    const p = new Proc(name, argv, baseEnv());
+    this.procs.push(p);
+    return p;
+  }
+
+  private async waitUntil(p: Proc, what: string, ready: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await ready())) {
+      if (!p.running) throw new Error(`${p.name} exited before ${what}:\n${p.stdout}${p.stderr}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${p.stdout}${p.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  proc(name: string): Proc {
+    const p = this.procs.find((x) => x.name === name);
+    if (!p) throw new Error(`no process ${name}`);
+    return p;
+  }
+
+  /** A command in the pod's network namespace (root, pod's /etc/hosts). */
+  execPod(argv: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+    return exec(['ip', 'netns', 'exec', this.podNs, ...this.asUser(opts.uid), ...argv], opts);
+  }
+
+  /** A command as `kubectl exec` into a container would run it: its env, its UID, the host mount view. */
+  execIn(containerName: string, argv: string[], opts: { timeoutMs?: number } = {}): Promise<Result> {
+    const c = this.container(containerName);
+    const translated = argv.map((a) => this.translate(containerName, a));
+    return exec(['nsenter', `--net=/run/netns/${this.podNs}`, ...this.asUser(this.uidOf(c)), ...this.withEnv(containerName, translated)], {
+      env: baseEnv(),
+      ...opts,
+    });
+  }
+
+  execClient(argv: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Result> {
+    return exec(['ip', 'netns', 'exec', this.clientNs, ...argv], opts);
+  }
+
+  spawnClient(name: string, argv: string[]): Proc {
+    return this.spawn(name, ['ip', 'netns', 'exec', this.clientNs, ...argv]);
+  }
+
+  /** Mount points under this pod's directory, deepest first. */
+  mounts(): string[] {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => m !== undefined && (m === this.root || m.startsWith(`${this.root}/`)))
+      .sort((a, b) => b.length - a.length);
+  }
+
+  /** Stops every process, unmounts, deletes namespaces and files; throws what it could not clean. */
+  async teardown(): Promise<void> {
+    const problems: string[] = [];
+    // faultline-kernel last: the app may still be reading through its FUSE mount.
+    const kernel = this.procs.filter((p) => p.name === KERNEL_CONTAINER_NAME);
+    for (const p of this.procs.filter((x) => x.name !== KERNEL_CONTAINER_NAME).reverse()) await p.stop();
+    for (const p of kernel) await p.stop(10_000);
+    for (const m of this.mounts()) {
+      const r = await exec(['umount', '--lazy', m]);
+      if (r.code !== 0) problems.push(`umount ${m}: ${r.stderr.trim()}`);
+    }
+    if (this.netnsCreated) {
+      for (const ns of [this.podNs, this.clientNs]) {
+        const r = await exec(['ip', 'netns', 'del', ns]);
+        if (r.code !== 0 && !/No such file/.test(r.stderr)) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
+      }
+    }
+    await rm(`/etc/netns/${this.podNs}`, { recursive: true, force: true });
+    // libfaketime keeps per-process state in /dev/shm, removed by its destructor,
+    // which a signal skips. A real pod's /dev/shm goes away with the pod.
+    for (const f of this.shmFiles()) await rm(f, { force: true });
+    await rm(this.root, { recursive: true, force: true }).catch((err: Error) => problems.push(`rm ${this.root}: ${err.message}`));
+    if (problems.length > 0) throw new Error(`teardown of ${this.podNs} incomplete:\n${problems.join('\n')}`);
+  }
+
+  /** What teardown should have removed and did not (for the teardown test). */
+  async leftovers(): Promise<string[]> {
+    const left: string[] = [];
+    const netns = (await exec(['ip', 'netns', 'list'])).stdout;
+    for (const ns of [this.podNs, this.clientNs]) if (netns.split('\n').some((l) => l.split(' ')[0] === ns)) left.push(`netns ${ns}`);
+    for (const m of this.mounts()) left.push(`mount ${m}`);
+    for (const p of this.procs) if (p.running) left.push(`process ${p.name} (${p.child.pid})`);
+    if (existsSync(this.root)) left.push(`dir ${this.root}`);
+    for (const f of this.shmFiles()) left.push(`shm ${f}`);
+    if (existsSync(`/etc/netns/${this.podNs}`)) left.push(`dir /etc/netns/${this.podNs}`);
+    return left;
+  }
+
+  private shmFiles(): string[] {
+    return this.procs
+      .flatMap((p) => (p.child.pid === undefined ? [] : [`/dev/shm/faketime_shm_${p.child.pid}`, `/dev/shm/sem.faketime_sem_${p.child.pid}`]))
+      .filter((f) => existsSync(f));
+  }
+
+  async readRunFile(name: string): Promise<string> {
+    return readFile(join(this.runDir, name), 'utf8');
+  }
+}
+
+function baseEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH };
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { missingCapabilities, parseCapEff } from '../../sidecar/init/capabilities.ts';
+import { formatOffset } from '../../sidecar/init/faketime.ts';
+import { parseInitPlan } from '../../sidecar/init/plan.ts';
+import { resolveUpstreams } from '../../sidecar/init/resolve.ts';
+import { requiredCapabilities } from '../../sidecar/init/init.ts';
+
+const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
+
+describe('init: plan parsing', () => {
+  it('accepts a full plan and fills the documented defaults', () => {
+    const plan = parseInitPlan(
+      JSON.stringify({
+        version: '0.1.0',
+        wiring,
+        kernel: {
+          network: { chaosId: 'a/b', expiresAt: 5, loss: { percent: 5 } },
+          io: [{ chaosId: 'a/c', expiresAt: 5, volumePath: '/data/', errno: 'EIO', percent: 10 }],
+          time: { chaosId: 'a/d', expiresAt: 5, offsetMs: -7_200_000 },
+        },
+      }),
+    );
+    assert.equal(plan.kernel.network?.device, 'eth0');
+    assert.deepEqual(plan.kernel.network?.loss, { percent: 5, correlation: 0 });
+    assert.equal(plan.kernel.io[0]?.volumePath, '/data');
+    assert.equal(plan.kernel.io[0]?.path, '**');
+    assert.equal(plan.kernel.io[0]?.methods.length, 11);
+    assert.deepEqual(plan.kernel.time?.containers, []);
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['not JSON', '{', /FAULTLINE_PLAN is not valid JSON/],
+    ['no wiring', { version: 'x' }, /wiring must be an object/],
+    ['port as string', { version: 'x', wiring: { ...wiring, inbound: [{ port: '80', listenPort: 1 }] } }, /wiring\.inbound\[0\]\.port must be an integer in \[1, 65535\], got "80"/],
+    ['shared listener', { version: 'x', wiring: { ...wiring, outbound: [{ host: 'h', port: 1, listenPort: 15100 }] } }, /listenPort 15100 is used twice/],
+    ['loss over 100', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, loss: { percent: 120 } } } }, /kernel\.network\.loss\.percent must be a number in \[0, 100\], got 120/],
+    ['quote in device', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, device: 'eth0"; flush ruleset' } } }, /kernel\.network\.device must be an interface name/],
+    ['unknown errno', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EWHAT' }] } }, /kernel\.io\[0\]\.errno must be an errno name/],
+    ['unknown method', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EIO', methods: ['chmod'] }] } }, /kernel\.io\[0\]\.methods\[0\] must be one of read/],
+    ['io fault that does nothing', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d' }] } }, /needs an errno, a delayMs, or both/],
+    ['relative volume', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: 'd', errno: 'EIO' }] } }, /volumePath must be an absolute path/],
+  ];
+  for (const [name, input, message] of bad) {
+    it(`rejects ${name} with a message naming the field`, () => {
+      assert.throws(() => parseInitPlan(typeof input === 'string' ? input : JSON.stringify(input)), message);
+    });
+  }
+});
+
+describe('init: capabilities', () => {
+  it('reads CapEff and names what is missing', () => {
+    const status = 'Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t00000000a80425fb\n';
+    const eff = parseCapEff(status);
+    assert.equal(eff, 0xa80425fbn);
+    // Docker's default set: no NET_ADMIN, no SYS_ADMIN, but NET_RAW and MKNOD.
+    assert.deepEqual(missingCapabilities(eff, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'MKNOD']), ['NET_ADMIN', 'SYS_ADMIN']);
+    assert.deepEqual(missingCapabilities(0x1ffffffffffn, ['NET_ADMIN', 'SYS_ADMIN']), []);
+  });
+});
+
+describe('init: required capabilities', () => {
+  it('asks for NET_ADMIN only when there is nft or tc work; never NET_RAW or SYS_ADMIN', () => {
+    const empty = { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] };
+    assert.deepEqual(requiredCapabilities(wiring, undefined), ['NET_ADMIN']);
+    assert.deepEqual(requiredCapabilities(empty, { chaosId: 'a', expiresAt: 1, device: 'eth0' }), ['NET_ADMIN']);
+    assert.deepEqual(requiredCapabilities(empty, undefined), []);
+  });
+});
+
+describe('init: libfaketime offset syntax', () => {
+  it('writes signed seconds, keeping milliseconds', () => {
+    assert.equal(formatOffset(7_200_000), '+7200s');
+    assert.equal(formatOffset(-7_200_000), '-7200s');
+    assert.equal(formatOffset(-90_500), '-90.5s');
+    assert.equal(formatOffset(1), '+0.001s');
+    assert.equal(formatOffset(0), '+0s');
+  });
+});
+
+describe('init: upstream resolution', () => {
+  it('pins resolved addresses, passes IP literals through, and falls back to port-only on failure or timeout', async () => {
+    const lookup = async (host: string): Promise<string[]> => {
+      if (host === 'redis') return ['10.0.0.2', '10.0.0.1', '10.0.0.2'];
+      if (host === 'slow') return new Promise(() => undefined);
+      throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+    };
+    const r = await resolveUpstreams(
+      [
+        { host: 'redis', port: 6379, listenPort: 15200 },
+        { host: '10.1.2.3', port: 80, listenPort: 15201 },
+        { host: 'nope', port: 5432, listenPort: 15202 },
+        { host: 'slow', port: 1, listenPort: 15203 },
+      ],
+      lookup,
+      50,
+    );
+    assert.deepEqual(r.upstreams.map((u) => u.addresses), [['10.0.0.1', '10.0.0.2'], ['10.1.2.3'], [], []]);
+    assert.deepEqual(r.unresolved.map((u) => u.host).sort(), ['nope', 'slow']);
+    assert.match(r.unresolved.find((u) => u.host === 'slow')!.reason, /no answer within 50 ms/);
+  });
+});
