@@ -35,6 +35,13 @@ async function executable(file: string): Promise<boolean> {
   );
 }
 
+/** The tools not yet built for the pinned versions (so a caller can announce a cold build). */
+export async function missingTools(): Promise<Tool[]> {
+  const dir = await binDir();
+  const present = await Promise.all(TOOLS.map((t) => executable(path.join(dir, t))));
+  return TOOLS.filter((_, i) => !present[i]);
+}
+
 /**
  * Absolute paths of the control-plane tools, building whatever is missing with
  * hack/controlplane/build.sh (its progress goes to stderr so a cold build is visible).
@@ -42,8 +49,7 @@ async function executable(file: string): Promise<boolean> {
 export async function ensureBinaries(): Promise<Record<Tool, string>> {
   const dir = await binDir();
   const paths = Object.fromEntries(TOOLS.map((t) => [t, path.join(dir, t)])) as Record<Tool, string>;
-  const present = await Promise.all(TOOLS.map((t) => executable(paths[t])));
-  if (present.every(Boolean)) return paths;
+  if ((await missingTools()).length === 0) return paths;
   await new Promise<void>((resolve, reject) => {
     const child = spawn('bash', [path.join(hackDir, 'build.sh')], { stdio: ['ignore', process.stderr, process.stderr] });
     child.on('error', reject);
