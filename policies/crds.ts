@@ -37,7 +37,10 @@ function crd(input: CrdInput): Record<string, unknown> {
         plural: input.plural,
         singular: input.kind.toLowerCase(),
         shortNames: input.shortNames,
-        categories: ['chaos'],
+        // Namespaced kinds only: `kubectl get chaos -n shop` lists every kind in
+        // the category and fails as a whole when one is forbidden, and tenants
+        // (bound per namespace) can never read the cluster-scoped ChaosTenants.
+        ...(input.scope === 'Namespaced' ? { categories: ['chaos'] } : {}),
       },
       scope: input.scope,
       versions: [{

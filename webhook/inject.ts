@@ -26,7 +26,8 @@ import {
 } from '../policies/wellknown.ts';
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
-import { renderWiring, WiringError } from './wiring.ts';
+import { planSummary } from './plan-annotation.ts';
+import { renderWiring, WiringError, type Upstream } from './wiring.ts';
 
 export type SkipReason =
   | 'system-namespace'
@@ -45,7 +46,8 @@ export type InjectionResult =
 
 /** Renders injections for one config; the static parts are built once, not per review. */
 export interface Injector {
-  render(pod: V1Pod, namespace: string, kernel?: KernelFaultPlan): InjectionResult;
+  /** `outbound`: upstreams the pod's policies fault, wired besides the pod's own annotation. */
+  render(pod: V1Pod, namespace: string, kernel?: KernelFaultPlan, outbound?: readonly Upstream[]): InjectionResult;
 }
 
 /** Namespaces never injected, whatever the MutatingWebhookConfiguration selects. */
@@ -77,12 +79,12 @@ const TIME_ENV: readonly V1EnvVar[] = [
 export function createInjector(config: InjectionConfig): Injector {
   const s = staticParts(config);
   return {
-    render(pod, namespace, kernel = EMPTY_KERNEL_PLAN) {
+    render(pod, namespace, kernel = EMPTY_KERNEL_PLAN, outbound = []) {
       const skip = skipReason(pod, namespace);
       if (skip) return { injected: false, ...skip };
       let wiring: TrafficWiring;
       try {
-        wiring = renderWiring(pod, config);
+        wiring = renderWiring(pod, config, outbound);
       } catch (err) {
         if (err instanceof WiringError) return { injected: false, reason: err.reason, message: err.message };
         throw err;
@@ -304,11 +306,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
       }),
     );
 
-  const summary = JSON.stringify({
-    inbound: plan.wiring.inbound.map((w) => w.port),
-    outbound: plan.wiring.outbound.map((w) => `${w.host}:${w.port}`),
-    kernel: [...(kernel.network ? ['network'] : []), ...(io ? ['io'] : []), ...(timed ? ['time'] : [])],
-  });
+  const summary = JSON.stringify(planSummary(plan));
   const annotations: Record<string, string> = { [INJECTED_ANNOTATION]: VERSION, [PLAN_ANNOTATION]: summary };
   if (pod.metadata?.annotations === undefined) ops.push({ op: 'add', path: pod.metadata ? '/metadata/annotations' : '/metadata', value: pod.metadata ? annotations : { annotations } });
   else

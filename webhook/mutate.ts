@@ -4,9 +4,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
 import type { KernelFaultPlan } from '../policies/types.ts';
+import { INJECTED_ANNOTATION } from '../policies/wellknown.ts';
 import { HttpError, type AdmissionRequest, type AdmissionVerdict, type Handler } from './admission.ts';
 import type { Injector } from './inject.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import type { Upstream } from './wiring.ts';
 
 export interface MutatePodsDeps {
   injector: Injector;
@@ -17,6 +19,11 @@ export interface MutatePodsDeps {
    * policy cache exists: pods are then wired with an empty kernel plan.
    */
   kernelPlanFor?: (pod: V1Pod, namespace: string) => KernelFaultPlan;
+  /**
+   * Outbound upstreams (host:port) the pod's policies fault. They must be wired
+   * at admission: the proxy can only fault traffic redirected to it.
+   */
+  outboundFor?: (pod: V1Pod, namespace: string) => Upstream[];
 }
 
 export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
@@ -33,10 +40,15 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
     const dryRun = request.dryRun === true;
     const podName = v1pod.metadata?.name ?? `${v1pod.metadata?.generateName ?? ''}*`;
 
-    const result = injector.render(v1pod, namespace, deps.kernelPlanFor?.(v1pod, namespace));
+    const result = injector.render(v1pod, namespace, deps.kernelPlanFor?.(v1pod, namespace), deps.outboundFor?.(v1pod, namespace));
     if (!result.injected) {
       metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
       log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);
+      // A pod we injected ourselves coming back (reinvocationPolicy: IfNeeded, or the
+      // apiserver re-running admission after another plugin changed it) IS injected:
+      // a "not injected" warning would tell its author something false.
+      const ours = result.reason === 'already-injected' && v1pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
+      if (ours) return { allowed: true, result: 'skipped' };
       return { allowed: true, result: 'skipped', warnings: [`faultline: proxy not injected (${result.reason}): ${result.message}`] };
     }
     metrics.injections.inc({ dry_run: String(dryRun) });

@@ -2,16 +2,29 @@
 //   { path: '/validate/chaospolicies', name: 'validate-chaospolicies', handler: createPolicyValidator(ctx) },
 // plus its entry in the ValidatingWebhookConfiguration under manifests/.
 import type { AdmissionRoute, WebhookContext } from './app.ts';
+import type { ClusterView } from './cache/cluster-cache.ts';
 import type { InjectionConfig } from './config.ts';
 import { createInjector } from './inject.ts';
+import { createPolicyPlanner } from './kernel-plans.ts';
 import { createMutatePodsHandler } from './mutate.ts';
+import { createPolicyValidator } from './validate-policies.ts';
+import { createTenantValidator } from './validate-tenants.ts';
 
-export function admissionRoutes(ctx: WebhookContext, injection: InjectionConfig): AdmissionRoute[] {
+/** `cluster` is the informer cache; without one, pods get no policy-driven faults and policy writes are refused. */
+export function admissionRoutes(ctx: WebhookContext, injection: InjectionConfig, cluster?: ClusterView): AdmissionRoute[] {
+  const planner = cluster ? createPolicyPlanner(cluster) : undefined;
   return [
     {
       path: '/mutate/pods',
       name: 'mutate-pods',
-      handler: createMutatePodsHandler({ injector: createInjector(injection), metrics: ctx.metrics, log: ctx.log }),
+      handler: createMutatePodsHandler({
+        injector: createInjector(injection),
+        metrics: ctx.metrics,
+        log: ctx.log,
+        ...(planner ? { kernelPlanFor: planner.kernelPlanFor, outboundFor: planner.outboundFor } : {}),
+      }),
     },
+    { path: '/validate/chaospolicies', name: 'validate-chaospolicies', handler: createPolicyValidator({ cluster, log: ctx.log }) },
+    { path: '/validate/chaostenants', name: 'validate-chaostenants', handler: createTenantValidator({ cluster, log: ctx.log }) },
   ];
 }

@@ -5,8 +5,10 @@ import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/log.ts';
 import { createApp, type WebhookContext } from './app.ts';
+import type { ClusterCache } from './cache/cluster-cache.ts';
 import type { InjectionConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
+import type { Reconciler } from './reconciler/index.ts';
 import { admissionRoutes } from './routes.ts';
 import { loadKeyPair, watchKeyPair } from './tls.ts';
 
@@ -18,7 +20,13 @@ export interface WebhookServerOptions {
   /** Default: all interfaces. */
   address?: string;
   injection: InjectionConfig;
+  /** Cluster access: the informer cache behind the validating webhooks and policy-driven injection. */
   kubeConfig?: KubeConfig;
+  /**
+   * With a kubeConfig: run the status/RoleBinding reconciler under leader
+   * election on a Lease in this namespace. Undefined: no reconciler.
+   */
+  leaseNamespace?: string;
   log?: Logger;
   /** Upper bound for in-flight reviews to finish on shutdown. */
   drainTimeoutMs?: number;
@@ -55,8 +63,19 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     ...(opts.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
   };
   if (!opts.kubeConfig)
-    log.info('no kubeconfig and not in a cluster: injecting with built-in settings; policy-driven settings are unavailable');
-  const routes = admissionRoutes(context, opts.injection);
+    log.info('no kubeconfig and not in a cluster: injecting without policy-driven faults; ChaosPolicy and ChaosTenant writes are refused');
+  let cluster: ClusterCache | undefined;
+  let reconciler: Reconciler | undefined;
+  if (opts.kubeConfig) {
+    // Loaded only with cluster access: the client library is large and slows every start.
+    const { startClusterCache } = await import('./cache/cluster-cache.ts');
+    cluster = startClusterCache(opts.kubeConfig, log);
+    if (opts.leaseNamespace !== undefined) {
+      const { startReconciler } = await import('./reconciler/index.ts');
+      reconciler = startReconciler({ kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace });
+    }
+  }
+  const routes = admissionRoutes(context, opts.injection, cluster);
   const app = createApp(context, routes);
 
   const server: Server = createServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, app);
@@ -64,10 +83,15 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
 
+  const stopBackground = async (): Promise<void> => {
+    await reconciler?.stop();
+    cluster?.stop();
+  };
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error): void => void stopBackground().finally(() => reject(err));
+    server.once('error', failed);
     server.listen(opts.port, opts.address, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -82,8 +106,16 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     // Applies to new handshakes only; established connections keep their session.
     onChange: (next) => server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
   });
-  context.state.ready = true;
   log.info({ port, address: opts.address ?? '0.0.0.0', routes: routes.map((r) => r.path) }, 'webhook listening');
+  // Ready only on a synced cache: a review answered from a half-filled one
+  // could deny a policy for a tenant not listed yet, or admit a conflicting tenant.
+  if (!cluster) context.state.ready = true;
+  else
+    void cluster.synced().then(() => {
+      if (context.state.draining) return;
+      context.state.ready = true;
+      log.info('cluster cache synced: ready');
+    });
 
   let closing: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
@@ -95,6 +127,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     const started = Date.now();
     context.state.draining = true;
     stopWatching();
+    // Hand the lease over first: a successor can lead while we drain.
+    await stopBackground();
     log.info('draining: listener closed, finishing in-flight reviews');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // server.close() ends idle keep-alive connections once; connections busy now

@@ -24,7 +24,13 @@ function servingContainers(pod: V1Pod): V1Container[] {
   return [...sidecars, ...(pod.spec?.containers ?? [])];
 }
 
-export function renderWiring(pod: V1Pod, config: InjectionConfig): TrafficWiring {
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+/** `extraOutbound`: upstreams named by the pod's policies, wired after the annotation's (duplicates dropped). */
+export function renderWiring(pod: V1Pod, config: InjectionConfig, extraOutbound: readonly Upstream[] = []): TrafficWiring {
   const containers = servingContainers(pod);
   const annotations = pod.metadata?.annotations ?? {};
 
@@ -46,6 +52,10 @@ export function renderWiring(pod: V1Pod, config: InjectionConfig): TrafficWiring
   // Sorted so the listener a port gets does not depend on container order.
   const inboundPorts = [...appPorts].filter((p) => !excluded.has(p)).sort((a, b) => a - b);
   const outboundTargets = annotations[OUTBOUND_ANNOTATION] !== undefined ? parseUpstreams(annotations[OUTBOUND_ANNOTATION]) : [];
+  for (const u of extraOutbound) {
+    const host = u.host.toLowerCase().replace(/\.$/, '');
+    if (!outboundTargets.some((t) => t.host === host && t.port === u.port)) outboundTargets.push({ host, port: u.port });
+  }
   if (inboundPorts.length > MAX_LISTENERS || outboundTargets.length > MAX_LISTENERS)
     throw new WiringError('port-conflict', `the proxy has ${MAX_LISTENERS} listeners per direction; this pod needs ${Math.max(inboundPorts.length, outboundTargets.length)}`);
 
@@ -105,9 +115,9 @@ const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
 const IPV6 = /^[0-9a-f:.]+$/i;
 
 /** "redis:6379, [fd00::1]:80" → upstreams in annotation order, duplicates dropped. */
-export function parseUpstreams(value: string): Array<{ host: string; port: number }> {
+export function parseUpstreams(value: string): Upstream[] {
   const seen = new Set<string>();
-  const upstreams: Array<{ host: string; port: number }> = [];
+  const upstreams: Upstream[] = [];
   for (const entry of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     const m = /^\[([^\]]+)\]:([^:]+)$/.exec(entry) ?? /^([^:[\]]+):([^:]+)$/.exec(entry);
     const bracketed = entry.startsWith('[');

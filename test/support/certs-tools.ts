@@ -40,5 +40,6 @@ export function openssl(...args: string[]): Promise<Run> {
 
 /** `faultline ARGS` through bin/faultline.js, as a user runs it. */
 export function faultline(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return run(NODE, [join(REPO_ROOT, 'bin/faultline.js'), ...args], { ...process.env, ...env });
+  // The CLI tests read its JSON log lines, so they must not inherit a muted level.
+  return run(NODE, [join(REPO_ROOT, 'bin/faultline.js'), ...args], { ...process.env, FAULTLINE_LOG_LEVEL: 'info', ...env });
 }

@@ -1,0 +1,129 @@
+// The webhook's view of the cluster: namespaces, ChaosTenants, ChaosPolicies
+// and pods, each kept by a Reflector. Admission reads only from here — never
+// one API call per review — and the reconciler is driven by its changes.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../../common/log.ts';
+import type { NamespaceInfo } from '../../policies/tenancy.ts';
+import type { ChaosId, ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
+import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
+import { kernelChaosIds } from '../plan-annotation.ts';
+import { Reflector, type ChangeType, type ListPage, type RawObject } from './reflector.ts';
+
+/** What is kept of a pod: enough for selection, the blast radius and readiness to be targeted. */
+export interface PodMeta {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  phase: string;
+  /** Set once the pod is being deleted; such a pod is no target. */
+  deletionTimestamp?: string;
+  /** Carries faultline.dev/injected: the proxy is there to apply live faults. */
+  injected: boolean;
+  /** Policies whose kernel faults the pod was started with (faultline.dev/plan). */
+  kernelChaosIds: ChaosId[];
+}
+
+/** The read interface admission and the reconciler use; tests implement it in memory. */
+export interface ClusterView {
+  namespace(name: string): NamespaceInfo | undefined;
+  namespaces(): NamespaceInfo[];
+  tenants(): ChaosTenant[];
+  policies(namespace: string): ChaosPolicy[];
+  allPolicies(): ChaosPolicy[];
+  policy(namespace: string, name: string): ChaosPolicy | undefined;
+  pods(namespace: string): PodMeta[];
+}
+
+export type ResourceKind = 'namespaces' | 'chaostenants' | 'chaospolicies' | 'pods';
+
+export interface ClusterChange {
+  kind: ResourceKind;
+  type: ChangeType;
+  namespace: string;
+  name: string;
+}
+
+export interface ClusterCache extends ClusterView {
+  readonly hasSynced: boolean;
+  /** Resolves once every resource's first list is stored. */
+  synced(): Promise<void>;
+  /** Called after every stored change; returns the unsubscribe function. */
+  onChange(listener: (change: ClusterChange) => void): () => void;
+  stop(): void;
+}
+
+export function projectPod(raw: RawObject): PodMeta {
+  const meta = (raw.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string | Date };
+  const status = raw.status as { phase?: string } | undefined;
+  const annotations = meta.annotations ?? {};
+  return {
+    name: meta.name ?? '',
+    namespace: meta.namespace ?? '',
+    labels: meta.labels ?? {},
+    phase: status?.phase ?? 'Pending',
+    ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: String(meta.deletionTimestamp) } : {}),
+    injected: annotations[INJECTED_ANNOTATION] !== undefined,
+    kernelChaosIds: kernelChaosIds(annotations[PLAN_ANNOTATION]),
+  };
+}
+
+function projectNamespace(raw: RawObject): NamespaceInfo {
+  const meta = (raw.metadata ?? {}) as { name?: string; labels?: Record<string, string> };
+  return { name: meta.name ?? '', labels: meta.labels ?? {} };
+}
+
+/**
+ * Starts the four reflectors. `synced()` tells when admission may trust the
+ * view; until then /readyz says not ready and the API server sends reviews
+ * to other replicas (or, with failurePolicy Fail, refuses policy writes).
+ */
+export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const listeners = new Set<(change: ClusterChange) => void>();
+  const notify = (kind: ResourceKind) => (type: ChangeType, namespace: string, name: string): void => {
+    for (const l of listeners) l({ kind, type, namespace, name });
+  };
+  const customList = (plural: string) => (page: { limit: number; _continue?: string }): Promise<ListPage> =>
+    custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural, ...page }) as Promise<ListPage>;
+
+  const namespaces = new Reflector<NamespaceInfo>({
+    name: 'namespaces', kubeConfig: kc, log, path: '/api/v1/namespaces', project: projectNamespace,
+    list: (page) => core.listNamespace(page) as Promise<ListPage>, onChange: notify('namespaces'),
+  });
+  const tenants = new Reflector<ChaosTenant>({
+    name: 'chaostenants', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaostenants`,
+    project: (raw) => raw as unknown as ChaosTenant, list: customList('chaostenants'), onChange: notify('chaostenants'),
+  });
+  const policies = new Reflector<ChaosPolicy>({
+    name: 'chaospolicies', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaospolicies`,
+    project: (raw) => raw as unknown as ChaosPolicy, list: customList('chaospolicies'), onChange: notify('chaospolicies'),
+  });
+  const pods = new Reflector<PodMeta>({
+    name: 'pods', kubeConfig: kc, log, path: '/api/v1/pods', project: projectPod,
+    list: (page) => core.listPodForAllNamespaces(page) as Promise<ListPage>, onChange: notify('pods'),
+  });
+  const all = [namespaces, tenants, policies, pods];
+  for (const r of all) r.start();
+
+  return {
+    get hasSynced() {
+      return all.every((r) => r.hasSynced);
+    },
+    synced: async () => {
+      await Promise.all(all.map((r) => r.synced()));
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop: () => all.forEach((r) => r.stop()),
+    namespace: (name) => namespaces.get('', name),
+    namespaces: () => namespaces.all(),
+    tenants: () => tenants.all(),
+    policies: (namespace) => policies.inNamespace(namespace),
+    allPolicies: () => policies.all(),
+    policy: (namespace, name) => policies.get(namespace, name),
+    pods: (namespace) => pods.inNamespace(namespace),
+  };
+}

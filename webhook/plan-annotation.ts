@@ -1,0 +1,36 @@
+// The faultline.dev/plan annotation on an injected pod: a short summary of what
+// was wired and which policies' kernel faults the pod was started with. The
+// injector writes it; the cache reads the chaos ids back to fill kernel-fault
+// blast radii and to tell the reconciler which pods need a restart.
+import type { ChaosId, InitPlan } from '../policies/types.ts';
+
+export interface PlanSummary {
+  inbound: number[];
+  outbound: string[];
+  /** Kernel fault families applied at start: network, io, time. */
+  kernel: string[];
+  /** Policies whose kernel faults the pod carries, "<namespace>/<name>", sorted; absent when none. */
+  chaos?: ChaosId[];
+}
+
+export function planSummary(plan: InitPlan): PlanSummary {
+  const { kernel } = plan;
+  const ids = new Set<ChaosId>([...(kernel.network ? [kernel.network.chaosId] : []), ...kernel.io.map((f) => f.chaosId), ...(kernel.time ? [kernel.time.chaosId] : [])]);
+  return {
+    inbound: plan.wiring.inbound.map((w) => w.port),
+    outbound: plan.wiring.outbound.map((w) => `${w.host}:${w.port}`),
+    kernel: [...(kernel.network ? ['network'] : []), ...(kernel.io.length > 0 ? ['io'] : []), ...(kernel.time ? ['time'] : [])],
+    ...(ids.size > 0 ? { chaos: [...ids].sort() } : {}),
+  };
+}
+
+/** The chaos ids in an annotation value; [] for a missing or foreign value (never throws: users can edit annotations). */
+export function kernelChaosIds(annotation: string | undefined): ChaosId[] {
+  if (annotation === undefined) return [];
+  try {
+    const chaos = (JSON.parse(annotation) as Partial<PlanSummary> | null)?.chaos;
+    return Array.isArray(chaos) ? chaos.filter((id): id is string => typeof id === 'string') : [];
+  } catch {
+    return [];
+  }
+}

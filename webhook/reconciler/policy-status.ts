@@ -1,0 +1,155 @@
+// What a ChaosPolicy's status should be, and which Events a status change is
+// worth: pure functions of the policy, the cluster view and the clock, so the
+// controller around them only reads the cache and writes results.
+import { isDeepStrictEqual } from 'node:util';
+import { applyDefaults } from '../../policies/defaults.ts';
+import { chaosIdOf, policyExpiresAt } from '../../policies/plan.ts';
+import { matchesSelector, pickTargets, targetCount } from '../../policies/selection.ts';
+import type { NamespaceInfo } from '../../policies/tenancy.ts';
+import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition } from '../../policies/types.ts';
+import { admissionVerdict } from '../../policies/verdict.ts';
+import type { PodMeta } from '../cache/cluster-cache.ts';
+import { hasKernelFaults, isLive } from '../kernel-plans.ts';
+
+export const CONDITION_TYPES = ['Admitted', 'Active', 'Paused', 'Expired'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+export interface StatusInput {
+  policy: ChaosPolicy;
+  namespace: NamespaceInfo | undefined;
+  tenants: readonly ChaosTenant[];
+  /** Pods of the policy's namespace. */
+  pods: readonly PodMeta[];
+  now: number;
+}
+
+/** A pod the sidecar contract can target: running, not leaving, with the proxy in it. */
+export function isTargetable(p: PodMeta): boolean {
+  return isLive(p) && p.phase === 'Running' && p.injected;
+}
+
+export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
+  const { policy, now } = input;
+  const previous = policy.status ?? {};
+  const namespace = input.namespace ?? { name: policy.metadata.namespace ?? '' };
+  // No author here: who wrote the policy was checked at admission. Everything
+  // else is re-checked, so a tenant tightened later stops policies it no longer allows.
+  const verdict = admissionVerdict({ policy, namespace, tenants: input.tenants, user: undefined });
+  const admitted = verdict.allowed;
+  const startedAt = previous.startedAt ?? (admitted ? new Date(now).toISOString() : undefined);
+  const expiresAtMs = startedAt !== undefined ? policyExpiresAt({ ...policy, status: { startedAt } }) : undefined;
+  const expired = expiresAtMs !== undefined && now >= expiresAtMs;
+  const paused = policy.spec.paused === true;
+  const maxPodPercent = verdict.tenant !== undefined ? input.tenants.find((t) => t.metadata.name === verdict.tenant)?.spec.allow.limits?.maxPodPercent : undefined;
+  const targets = admitted && !expired ? chooseTargets(policy, input.pods, maxPodPercent) : [];
+
+  const generation = policy.metadata.generation;
+  const cond = (type: ConditionType, status: boolean, reason: string, message: string): Condition =>
+    condition(previous.conditions, { type, status: status ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, now);
+  const active = admitted && !paused && !expired && targets.length > 0;
+  const conditions: Condition[] = [
+    admitted ? cond('Admitted', true, 'Allowed', `within the allowlist of tenant "${verdict.tenant}"`) : cond('Admitted', false, 'Denied', verdict.message),
+    cond('Active', active, active ? 'Targeting' : !admitted ? 'NotAdmitted' : expired ? 'Expired' : paused ? 'Paused' : 'NoTargets',
+      active ? `faults apply to ${targets.length} pod(s)` : !admitted ? 'the policy is not admitted' : expired ? 'the duration has elapsed' : paused ? 'spec.paused is true' : 'no running, injected pod matches spec.selector'),
+    cond('Paused', paused, paused ? 'Paused' : 'Running', paused ? 'spec.paused is true' : 'spec.paused is false'),
+    cond('Expired', expired, expired ? 'DurationElapsed' : 'Running',
+      expired ? `duration ${policy.spec.duration} elapsed at ${new Date(expiresAtMs!).toISOString()}` : expiresAtMs !== undefined ? `expires at ${new Date(expiresAtMs).toISOString()}` : 'not started'),
+  ];
+
+  return {
+    conditions,
+    ...(verdict.tenant !== undefined ? { tenant: verdict.tenant } : {}),
+    ...(verdict.faults !== undefined ? { faults: verdict.faults } : {}),
+    targets,
+    targetedPods: targets.length,
+    ...(startedAt !== undefined ? { startedAt } : {}),
+    ...(expiresAtMs !== undefined ? { expiresAt: new Date(expiresAtMs).toISOString() } : {}),
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+}
+
+/**
+ * The blast radius over targetable pods. Pods started with the policy's kernel
+ * faults come first (the admission radius put them there; live faults belong
+ * on the same pods), then the rest; within each group pickTargets keeps
+ * previous targets, so reconciles do not churn.
+ */
+export function chooseTargets(policy: ChaosPolicy, pods: readonly PodMeta[], maxPodPercent: number | undefined): string[] {
+  const spec = applyDefaults(policy.spec);
+  const chaosId = chaosIdOf(policy);
+  const matching = pods.filter((p) => isTargetable(p) && matchesSelector(spec.selector, p.labels));
+  const count = targetCount(spec.mode, matching.length, maxPodPercent);
+  const carriers = matching.filter((p) => p.kernelChaosIds.includes(chaosId));
+  const others = matching.filter((p) => !p.kernelChaosIds.includes(chaosId));
+  const base = { uid: policy.metadata.uid ?? chaosId, selector: spec.selector, previousTargets: policy.status?.targets ?? [] };
+  const first = pickTargets({ ...base, mode: { type: 'fixed', value: count } }, carriers);
+  const rest = pickTargets({ ...base, mode: { type: 'fixed', value: count - first.length } }, others);
+  return [...first, ...rest].sort();
+}
+
+/** `next`, keeping the previous lastTransitionTime unless the status flipped. */
+function condition(previous: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: number): Condition {
+  const old = previous?.find((c) => c.type === next.type);
+  const lastTransitionTime = old && old.status === next.status && old.lastTransitionTime ? old.lastTransitionTime : new Date(now).toISOString();
+  return { ...next, lastTransitionTime };
+}
+
+/** Whether writing `next` would change anything (absent and empty fields compare equal). */
+export function statusChanged(current: ChaosPolicyStatus | undefined, next: ChaosPolicyStatus): boolean {
+  return !isDeepStrictEqual(normalize(current ?? {}), normalize(next));
+}
+
+function normalize(status: ChaosPolicyStatus): ChaosPolicyStatus {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(status).sort(([a], [b]) => a.localeCompare(b))) {
+    if (v === undefined || (Array.isArray(v) && v.length === 0) || (k === 'targetedPods' && v === 0)) continue;
+    out[k] = k === 'conditions' ? [...(v as Condition[])].sort((a, b) => a.type.localeCompare(b.type)).map((c) => ({ ...c })) : v;
+  }
+  return out as ChaosPolicyStatus;
+}
+
+export interface PolicyEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+function conditionTrue(status: ChaosPolicyStatus | undefined, type: ConditionType): boolean {
+  return status?.conditions?.find((c) => c.type === type)?.status === 'True';
+}
+
+/** The Events a status transition is worth, in the order they happened. */
+export function statusEvents(policy: ChaosPolicy, previous: ChaosPolicyStatus | undefined, next: ChaosPolicyStatus, pods: readonly PodMeta[]): PolicyEvent[] {
+  const events: PolicyEvent[] = [];
+  const flipped = (type: ConditionType): boolean => conditionTrue(next, type) && !conditionTrue(previous, type);
+  const targets = next.targets ?? [];
+  const list = (names: readonly string[]): string => (names.length > 0 ? names.join(', ') : 'none');
+  const deniedBefore = previous?.conditions?.find((c) => c.type === 'Admitted')?.status === 'False';
+  const admittedCondition = next.conditions?.find((c) => c.type === 'Admitted');
+  if (admittedCondition?.status === 'False' && !deniedBefore)
+    events.push({ type: 'Warning', reason: 'NotAdmitted', message: admittedCondition.message ?? 'the policy is no longer admitted' });
+  if (flipped('Active')) events.push({ type: 'Normal', reason: 'Started', message: `faults active on ${targets.length} pod(s): ${list(targets)}` });
+  else if (conditionTrue(previous, 'Active') && conditionTrue(next, 'Active') && !isDeepStrictEqual(previous?.targets ?? [], targets))
+    events.push({ type: 'Normal', reason: 'TargetsChanged', message: `targets now ${list(targets)} (were ${list(previous?.targets ?? [])})` });
+  if (flipped('Paused')) events.push({ type: 'Normal', reason: 'Paused', message: 'spec.paused is true: sidecars stop applying the live faults' });
+  if (flipped('Expired')) events.push({ type: 'Normal', reason: 'Expired', message: `duration ${policy.spec.duration} elapsed; faults ended` });
+
+  const newTargets = targets.filter((t) => !(previous?.targets ?? []).includes(t));
+  if (hasKernelFaults(policy) && conditionTrue(next, 'Active') && newTargets.length > 0) {
+    const chaosId = chaosIdOf(policy);
+    const lacking = newTargets.filter((name) => !pods.find((p) => p.name === name)?.kernelChaosIds.includes(chaosId));
+    if (lacking.length > 0)
+      events.push({
+        type: 'Warning',
+        reason: 'RestartRequired',
+        message: `network, io and time faults are fixed at pod start; restart ${list(lacking)} to apply them (live faults apply now)`,
+      });
+  }
+  return events;
+}
+
+/** Epoch ms of the policy's next expiry still ahead, for the controller's timer. */
+export function pendingExpiry(status: ChaosPolicyStatus, now: number): number | undefined {
+  const at = Date.parse(status.expiresAt ?? '');
+  return Number.isFinite(at) && at > now ? at : undefined;
+}

@@ -1,0 +1,93 @@
+// POST /validate/chaospolicies: the admission verdict of policies/verdict.ts
+// over the cached cluster view, turned into an AdmissionResponse that kubectl
+// prints as "admission webhook "chaospolicies.faultline.dev" denied the
+// request: <message>".
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from '../common/log.ts';
+import { applyDefaults } from '../policies/defaults.ts';
+import { matchesSelector } from '../policies/selection.ts';
+import type { ChaosPolicy, ChaosPolicySpec } from '../policies/types.ts';
+import { validatePolicy } from '../policies/validate.ts';
+import { admissionVerdict } from '../policies/verdict.ts';
+import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
+import type { ClusterView } from './cache/cluster-cache.ts';
+
+export interface ValidatorDeps {
+  /** Undefined when the webhook runs without cluster access. */
+  cluster: ClusterView | undefined;
+  log: Logger;
+}
+
+/** What every policy write gets while the webhook cannot see the cluster: fail closed. */
+export const NO_CLUSTER_VIEW =
+  'the Faultline webhook has no cluster view (started without --kubeconfig and outside a cluster), so it cannot check policies against tenants; refusing';
+
+export function deny(message: string): AdmissionVerdict {
+  return { allowed: false, status: { code: 403, reason: 'Forbidden', message } };
+}
+
+/** Requests a validator does not judge: other kinds, subresources, deletes. */
+export function outOfScope(request: AdmissionRequest, resource: string): boolean {
+  return (
+    request.resource.resource !== resource ||
+    // status is the reconciler's (and the webhook configuration does not send it); never block it.
+    (request.subResource ?? '') !== '' ||
+    (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
+  );
+}
+
+export function createPolicyValidator(deps: ValidatorDeps): Handler {
+  const { log } = deps;
+  return async (request) => {
+    if (outOfScope(request, 'chaospolicies')) return { allowed: true, result: 'ignored' };
+    const cluster = deps.cluster;
+    if (!cluster) return deny(NO_CLUSTER_VIEW);
+    const namespaceName = request.namespace ?? '';
+    const policyName = request.name ?? '';
+
+    if (request.operation === 'UPDATE' && onlyStopsOrKeepsFaults(request.oldObject, request.object)) {
+      // Metadata edits (labels, finalizers during deletion) and pausing must work
+      // even when the tenant has tightened since the policy was admitted:
+      // otherwise the kill switch would be refused by the very rules it obeys.
+      return { allowed: true };
+    }
+
+    const namespace = cluster.namespace(namespaceName) ?? { name: namespaceName };
+    const verdict = admissionVerdict({
+      policy: request.object,
+      namespace,
+      tenants: cluster.tenants(),
+      user: { username: request.userInfo.username ?? '', groups: request.userInfo.groups ?? [] },
+    });
+    const context = { namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, uid: request.uid };
+    if (!verdict.allowed) {
+      log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: verdict.message }, 'policy denied');
+      return { ...deny(verdict.message), warnings: verdict.warnings };
+    }
+    const warnings = [...verdict.warnings, ...selectionWarnings(request.object as ChaosPolicy, namespaceName, cluster)];
+    log.info({ ...context, tenant: verdict.tenant, faults: verdict.faults, dryRun: request.dryRun === true }, 'policy admitted');
+    return { allowed: true, warnings };
+  };
+}
+
+/** An UPDATE that leaves the spec as it was, or only pauses it. */
+function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean {
+  const spec = (o: unknown): ChaosPolicySpec | undefined => (o as { spec?: ChaosPolicySpec } | undefined)?.spec;
+  const before = spec(oldObject);
+  const after = spec(newObject);
+  if (before === undefined || after === undefined) return false;
+  if (isDeepStrictEqual(before, after)) return true;
+  return after.paused === true && isDeepStrictEqual({ ...before, paused: true }, after);
+}
+
+/** Soft problems the author should hear about now rather than find in the status later. */
+function selectionWarnings(policy: ChaosPolicy, namespace: string, cluster: ClusterView): string[] {
+  if (validatePolicy(policy).length > 0) return [];
+  const spec = applyDefaults(policy.spec);
+  const live = cluster.pods(namespace).filter((p) => p.deletionTimestamp === undefined && p.phase !== 'Succeeded' && p.phase !== 'Failed');
+  const matching = live.filter((p) => matchesSelector(spec.selector, p.labels));
+  if (matching.length === 0) return [`spec.selector matches no pod in namespace "${namespace}" yet; the policy targets matching pods as they appear`];
+  if (!matching.some((p) => p.injected))
+    return [`none of the ${matching.length} pod(s) spec.selector matches in namespace "${namespace}" has the faultline proxy; restart them to inject it`];
+  return [];
+}
