@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../common/log.ts';
+import { SYSTEM_NAMESPACE } from '../../policies/wellknown.ts';
 import { ConfigError, INJECTION_SETTINGS, loadInjectionConfig } from '../../webhook/config.ts';
 import { startWebhookServer } from '../../webhook/server.ts';
 import { int, str, UsageError, type Command, type Options } from '../command.ts';
@@ -8,12 +9,14 @@ const settings = Object.values(INJECTION_SETTINGS);
 const width = Math.max(...settings.map((s) => s.flag.length)) + 6;
 
 const usage = `Usage: faultline webhook --cert-dir DIR [--port P] [--address A] [--kubeconfig FILE]
-                        [--drain-timeout-seconds N] [injection options]
+                        [--lease-namespace NS] [--drain-timeout-seconds N] [injection options]
 
 Serves the admission webhooks over HTTPS:
-  POST /mutate/pods    inject faultline-init and the faultline-proxy sidecar
-  GET  /healthz        process is up
-  GET  /readyz         certificates loaded and listening, not draining
+  POST /mutate/pods              inject faultline-init and the faultline-proxy sidecar
+  POST /validate/chaospolicies   admit a ChaosPolicy only within its tenant's allowlist
+  POST /validate/chaostenants    refuse invalid tenants and namespace overlaps
+  GET  /healthz                  process is up
+  GET  /readyz                   listening, cluster cache synced, not draining
   GET  /metrics        Prometheus metrics
 DIR/tls.crt and DIR/tls.key are reloaded within seconds when they change (a
 mounted Secret, \`faultline certs\`); an invalid new pair is logged and ignored.
@@ -23,8 +26,12 @@ Options:
   --cert-dir DIR               directory with tls.crt and tls.key
   --port P                     HTTPS port (default 9443)
   --address A                  listen address (default all interfaces)
-  --kubeconfig FILE            cluster access for policy-driven settings (default: in-cluster
-                               when KUBERNETES_SERVICE_HOST is set, else none)
+  --kubeconfig FILE            cluster access: the cache behind policy validation and
+                               policy-driven injection, and the status reconciler (default:
+                               in-cluster when KUBERNETES_SERVICE_HOST is set, else none:
+                               pods are still injected, policy writes are refused)
+  --lease-namespace NS         namespace of the leader-election Lease; the lease holder runs
+                               the reconciler (default $POD_NAMESPACE, else ${SYSTEM_NAMESPACE})
   --drain-timeout-seconds N    bound on finishing in-flight reviews at shutdown (default 10)
   -h, --help                   show this help
 
@@ -38,6 +45,7 @@ const options: Options = {
   port: { type: 'string' },
   address: { type: 'string' },
   kubeconfig: { type: 'string' },
+  'lease-namespace': { type: 'string' },
   'drain-timeout-seconds': { type: 'string' },
 };
 for (const s of settings) options[s.flag] = { type: 'string' };
@@ -88,7 +96,7 @@ export const webhookCommand: Command = {
         port,
         ...(str(values, 'address') !== undefined ? { address: str(values, 'address') } : {}),
         injection,
-        ...(kubeConfig ? { kubeConfig } : {}),
+        ...(kubeConfig ? { kubeConfig, leaseNamespace: str(values, 'lease-namespace') ?? process.env.POD_NAMESPACE ?? SYSTEM_NAMESPACE } : {}),
         log,
         drainTimeoutMs: drainSeconds * 1000,
       });
