@@ -58,8 +58,8 @@ const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, KERNE
 const OUR_VOLUMES = [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME, TIME_VOLUME_NAME];
 /** Where faultline-kernel sees each volume it serves IO faults on. */
 const IO_MOUNT_ROOT = '/var/run/faultline-io';
-/** The init program, left running to serve FUSE for IO faults. */
-const KERNEL_COMMAND = ['faultline', 'init', '--serve-io'];
+/** Written by `faultline kernel` into faultline-run once it serves (its startup probe). */
+const KERNEL_READY_FILE = `${RUN_MOUNT_PATH}/kernel-ready`;
 
 const POD_ENV: readonly V1EnvVar[] = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -130,9 +130,9 @@ class PlanError extends Error {}
 
 interface StaticParts {
   init: V1Container;
-  initIo: V1Container;
   proxy: V1Container;
-  kernel: V1Container;
+  kernelNet: V1Container;
+  kernelIo: V1Container;
   runVolume: V1Volume;
   tokenVolume: V1Volume;
   timeVolume: V1Volume;
@@ -155,13 +155,11 @@ function staticParts(config: InjectionConfig): StaticParts {
       privileged: false,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
-      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], ...dropAll },
+      // nft and tc speak netlink, which needs NET_ADMIN and nothing else; FUSE
+      // (SYS_ADMIN) lives in faultline-kernel, so the init container never mounts.
+      capabilities: { add: ['NET_ADMIN'], ...dropAll },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-  };
-  const initIo: V1Container = {
-    ...init,
-    securityContext: { ...init.securityContext, capabilities: { add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'], ...dropAll } },
   };
   const healthProbe = { httpGet: { path: PROXY_READY_PATH, port: config.ports.health } };
   const proxy: V1Container = {
@@ -190,13 +188,28 @@ function staticParts(config: InjectionConfig): StaticParts {
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };
-  const kernel: V1Container = {
+  const kernelNet: V1Container = {
     name: KERNEL_CONTAINER_NAME,
     image: config.initImage,
     imagePullPolicy: config.imagePullPolicy,
-    command: KERNEL_COMMAND,
+    command: ['faultline', 'kernel'],
     restartPolicy: 'Always',
+    // The app starts only once every FUSE layer is mounted over its volumes.
+    startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
     resources: config.initResources,
+    // Only removes the pod's qdisc when the network fault expires (tc has no expiry of its own).
+    securityContext: {
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: ['NET_ADMIN'], ...dropAll },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  const kernelIo: V1Container = {
+    ...kernelNet,
     // FUSE mounts must propagate to the app's view of the volume: only a privileged
     // container may use Bidirectional propagation.
     securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0, runAsNonRoot: false },
@@ -217,9 +230,9 @@ function staticParts(config: InjectionConfig): StaticParts {
   };
   return deepFreeze({
     init,
-    initIo,
     proxy,
-    kernel,
+    kernelNet,
+    kernelIo,
     runVolume: { name: RUN_VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: config.runVolumeSizeLimit } },
     tokenVolume,
     timeVolume: { name: TIME_VOLUME_NAME, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
@@ -256,8 +269,8 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const timed = kernel.time !== undefined;
   const io = kernel.io.length > 0;
 
-  const ioVolumes = io ? ioVolumeNames(pod, kernel) : [];
-  const init: V1Container = { ...(io ? s.initIo : s.init), env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
+  const ioVolumes = io ? ioVolumesOf(pod, kernel) : [];
+  const init: V1Container = { ...s.init, env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
@@ -266,13 +279,17 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const ours: V1Container[] = [init, proxy];
   if (io)
     ours.push({
-      ...s.kernel,
+      ...s.kernelIo,
+      args: ioVolumes.flatMap(({ name, volumePath }) => ['--volume', `${volumePath}=${IO_MOUNT_ROOT}/${name}`]),
       env: planEnv,
       volumeMounts: [
         RUN_MOUNT,
-        ...ioVolumes.map((name) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
+        ...ioVolumes.map(({ name }) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
       ],
     });
+  // Any network fault may end up in a qdisc (netem where the node has it, tbf for
+  // a rate) and tc has no expiry of its own: faultline-kernel takes it off on time.
+  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT] });
 
   // Ours go first, in order, ahead of the pod's own init containers: those may
   // already make network calls that faults should apply to.
@@ -298,7 +315,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   if (io)
     containers.forEach((c, i) =>
       (c.volumeMounts ?? []).forEach((m, j) => {
-        if (!ioVolumes.includes(m.name) || m.mountPropagation === 'HostToContainer' || m.mountPropagation === 'Bidirectional') return;
+        if (!ioVolumes.some((v) => v.name === m.name) || m.mountPropagation === 'HostToContainer' || m.mountPropagation === 'Bidirectional') return;
         if (m.mountPropagation !== undefined)
           throw new PlanError(`container ${c.name} mounts ${m.name} with mountPropagation ${m.mountPropagation}; IO faults need HostToContainer`);
         // Lets the FUSE mount faultline-kernel stacks on the volume show up in the app.
@@ -316,12 +333,14 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
 }
 
 /** The pod volumes an IO plan targets, found by the mount path in the app containers. */
-function ioVolumeNames(pod: V1Pod, kernel: KernelFaultPlan): string[] {
-  const names: string[] = [];
+function ioVolumesOf(pod: V1Pod, kernel: KernelFaultPlan): Array<{ name: string; volumePath: string }> {
+  const volumes: Array<{ name: string; volumePath: string }> = [];
   for (const fault of kernel.io) {
     const mount = (pod.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === fault.volumePath);
     if (!mount) throw new PlanError(`IO fault volumePath ${fault.volumePath} is not a volume mount of any container`);
-    if (!names.includes(mount.name)) names.push(mount.name);
+    if (!volumes.some((v) => v.name === mount.name)) volumes.push({ name: mount.name, volumePath: fault.volumePath });
   }
-  return names;
+  return volumes;
 }
+
+

@@ -41,7 +41,7 @@ export async function assertFaketimeLib(libPath: string): Promise<void> {
  * Puts libfaketime and the offset file into the shared emptyDir. The app runs
  * as an arbitrary UID, so both are world-readable. The offset file is also
  * world-writable: the proxy (UID 1337) rewrites it live, and init runs with
- * every capability but NET_ADMIN/NET_RAW dropped, so it cannot chown it to the
+ * every capability but NET_ADMIN dropped, so it cannot chown it to the
  * proxy. The app mounts the volume read-only and so still cannot change it.
  * The directory's own mode is left as the emptyDir made it (0777).
  */

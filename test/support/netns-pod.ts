@@ -109,17 +109,22 @@ export class SimulatedPod {
     return path;
   }
 
+  /** Rewrites container paths under the container's mounts to their host directories (whole path segments, longest mount first). */
   private translate(containerName: string, value: string): string {
-    const mounts = this.container(containerName).volumeMounts ?? [];
+    const mounts = [...(this.container(containerName).volumeMounts ?? [])].sort((a, b) => b.mountPath.length - a.mountPath.length);
     let out = value;
-    for (const m of mounts) out = out.split(m.mountPath).join(this.emptyDir(m.name));
+    for (const m of mounts) {
+      const escaped = m.mountPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      // Whole path segments only: /var/run/faultline must not rewrite /var/run/faultline-io.
+      out = out.replace(new RegExp(`(?<![\\w./-])${escaped}(?![\\w.-])`, 'g'), this.emptyDir(m.name));
+    }
     return out;
   }
 
   /** The container's env as the kubelet would set it (downward API included), paths translated. */
   containerEnv(containerName: string): NodeJS.ProcessEnv {
     const meta = this.spec?.metadata ?? {};
-    const env: NodeJS.ProcessEnv = { ...baseEnv(), FAULTLINE_LOG_LEVEL: process.env.FAULTLINE_LOG_LEVEL ?? 'info' };
+    const env: NodeJS.ProcessEnv = { ...baseEnv(), FAULTLINE_LOG_LEVEL: 'info' /* the tests read these logs */ };
     for (const e of this.container(containerName).env ?? []) {
       const field = e.valueFrom?.fieldRef?.fieldPath;
       const value =
@@ -241,16 +246,11 @@ export class SimulatedPod {
 
   private async startKernel(): Promise<void> {
     const kernel = this.container(KERNEL_CONTAINER_NAME);
-    // The kernel container sees each IO volume at its own mount path; tell it
-    // which app path that is, exactly as the webhook's --volume flags would.
-    const appMounts = (this.spec?.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? []);
-    const volumeFlags = (kernel.volumeMounts ?? [])
-      .filter((m) => m.name !== RUN_VOLUME_NAME)
-      .flatMap((m) => {
-        const app = appMounts.find((a) => a.name === m.name);
-        return app ? ['--volume', `${app.mountPath}=${this.emptyDir(m.name)}`] : [];
-      });
-    const argv = [...FAULTLINE, 'kernel', '--run-dir', this.runDir, '--state-dir', this.stateDir, ...volumeFlags];
+    // The webhook's own command and args (`faultline kernel --volume <app path>=<its path>`),
+    // with the container's paths mapped to their host directories.
+    const [binary, ...rest] = [...(kernel.command ?? []), ...(kernel.args ?? [])];
+    if (binary !== 'faultline') throw new Error(`${KERNEL_CONTAINER_NAME} runs ${binary}, not faultline`);
+    const argv = [...FAULTLINE, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
     const p = this.spawn(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]);
     await this.waitUntil(p, `${KERNEL_CONTAINER_NAME} ready file`, () => existsSync(join(this.runDir, 'kernel-ready')));
   }

@@ -41,10 +41,10 @@ describe('webhook: injection rendering', () => {
     assert.equal(escapePointer('a~/b'), 'a~0~1b');
   });
 
-  it('with an empty kernel plan: NET_ADMIN/NET_RAW only, no kernel sidecar, no time volume', () => {
+  it('with an empty kernel plan: NET_ADMIN only, no kernel sidecar, no time volume', () => {
     const pod = inject(podWith());
     const init = pod.spec!.initContainers![0]!;
-    assert.deepEqual(init.securityContext!.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
+    assert.deepEqual(init.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.equal(init.securityContext!.runAsUser, 0);
     assert.equal(init.securityContext!.runAsNonRoot, false);
     assert.deepEqual(pod.spec!.initContainers!.map((c) => c.name), ['faultline-init', 'faultline-proxy']);
@@ -84,19 +84,32 @@ describe('webhook: injection rendering', () => {
     assert.ok(!r2.injected && /nope/.test(r2.message));
   });
 
-  it('IO fault: SYS_ADMIN on init, privileged faultline-kernel with Bidirectional mount, app mount HostToContainer', () => {
+  it('IO fault: init stays NET_ADMIN-only, privileged faultline-kernel with Bidirectional mount, app mount HostToContainer', () => {
     const io: KernelFaultPlan = { io: [{ ...base, volumePath: '/data', path: '/data/**', methods: ['read'], errno: 'EIO', delayMs: 0, percent: 10 }] };
     const pod = inject(podWith(), io);
     const [init, proxy, kernel] = pod.spec!.initContainers!;
-    assert.deepEqual(init!.securityContext!.capabilities!.add, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN']);
+    assert.deepEqual(init!.securityContext!.capabilities!.add, ['NET_ADMIN']);
     assert.equal(proxy!.name, 'faultline-proxy');
     assert.equal(kernel!.name, 'faultline-kernel');
     assert.equal(kernel!.restartPolicy, 'Always');
     assert.equal(kernel!.securityContext!.privileged, true);
+    assert.deepEqual([...kernel!.command!, ...kernel!.args!], ['faultline', 'kernel', '--volume', '/data=/var/run/faultline-io/data']);
+    assert.deepEqual(kernel!.startupProbe!.exec!.command, ['test', '-f', '/var/run/faultline/kernel-ready']);
     assert.ok(kernel!.volumeMounts!.some((m) => m.name === 'data' && m.mountPropagation === 'Bidirectional'));
     assert.equal(pod.spec!.containers[0]!.volumeMounts![0]!.mountPropagation, 'HostToContainer');
     const r = injector.render(podWith(), 'shop', { io: [{ ...io.io[0]!, volumePath: '/nowhere' }] });
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
+  });
+
+  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry', () => {
+    const pod = inject(podWith(), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
+    const kernel = pod.spec!.initContainers![2]!;
+    assert.equal(kernel.name, 'faultline-kernel');
+    assert.equal(kernel.securityContext!.privileged, undefined);
+    assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
+    assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
+    assert.equal(kernel.args, undefined);
+    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
   });
 
   it('creates /metadata/annotations when the pod has none', () => {
