@@ -187,6 +187,8 @@ export function formatDenial(tenantName: string, violations: readonly Violation[
   if (privileged.length > 0) {
     clauses.push(`${tenant} does not allow privileged faults (${privileged.map((v) => v.path).join(', ')} need${privileged.length === 1 ? 's' : ''} a privileged container)`);
   }
+  const named = clauses.length > 0;
   for (const v of violations.filter((v) => v.reason === 'limit')) clauses.push(v.message);
-  return clauses.join('; ');
+  // Every denial names the tenant: limits alone get it up front.
+  return named ? clauses.join('; ') : `${tenant}: ${clauses.join('; ')}`;
 }

@@ -66,7 +66,8 @@ export const chaosPolicyCrd = crd({
     { name: 'Tenant', type: 'string', jsonPath: '.status.tenant', description: 'The ChaosTenant that admitted the policy.' },
     { name: 'Faults', type: 'string', jsonPath: '.status.faults', description: 'Fault kinds the policy injects.' },
     { name: 'Targeted', type: 'integer', jsonPath: '.status.targetedPods', description: 'Pods the blast radius picked.' },
-    { name: 'Expires', type: 'date', jsonPath: '.status.expiresAt', description: 'When the faults end.' },
+    // A string, not a date: kubectl renders a future date as "<invalid>".
+    { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt', description: 'When the faults end.' },
   ],
 });
 

@@ -76,8 +76,6 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
     for (const [ns, user] of [['shop', 'alice'], ['pay', 'bob']] as const) {
       await kubectlOk(cp(), 'admin', ['create', '-f', '-'], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } } });
       await kubectlOk(cp(), 'admin', ['create', 'rolebinding', `${user}-chaos`, '--clusterrole=faultline-tenant-editor', `--user=${user}`, '-n', ns]);
-      // Namespace members can read Events (`kubectl describe` shows them); tenant-editor alone grants only policies.
-      await kubectlOk(cp(), 'admin', ['create', 'rolebinding', `${user}-view`, '--clusterrole=view', `--user=${user}`, '-n', ns]);
     }
     await kubectlOk(cp(), 'admin', ['create', '-f', '-'], tenantObject('shop', ['shop'], 'tenant-shop'));
     await kubectlOk(cp(), 'admin', ['create', '-f', '-'], tenantObject('pay', ['pay'], 'tenant-pay'));

@@ -32,7 +32,7 @@ describe('admission: /validate/chaospolicies', () => {
     assert.equal(response.uid, req.uid);
     assert.equal(response.status?.code, 403);
     assert.equal(response.status?.reason, 'Forbidden');
-    assert.equal(response.status?.message, 'spec.http[0].delay.fixed 5s exceeds the tenant maximum of 2s');
+    assert.equal(response.status?.message, 'tenant "shop": spec.http[0].delay.fixed 5s exceeds the tenant maximum of 2s');
   });
 
   it('denies a kind the tenant does not allow, listing what it does', async () => {
