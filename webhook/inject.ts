@@ -145,7 +145,9 @@ function staticParts(config: InjectionConfig): StaticParts {
     name: INIT_CONTAINER_NAME,
     image: config.initImage,
     imagePullPolicy: config.imagePullPolicy,
-    command: ['faultline', 'init'],
+    // args, not command: the images' entrypoint is tini → faultline, so PID 1
+    // reaps children (Toxiproxy, FUSE helpers) and forwards SIGTERM.
+    args: ['init'],
     resources: config.initResources,
     securityContext: {
       // Root for nftables/tc; runAsNonRoot false overrides a pod-level runAsNonRoot: true.
@@ -166,7 +168,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     name: PROXY_CONTAINER_NAME,
     image: config.proxyImage,
     imagePullPolicy: config.imagePullPolicy,
-    command: ['faultline', 'sidecar'],
+    args: ['sidecar'],
     // A native sidecar: starts before the app, and the app starts only once the startup probe passes.
     restartPolicy: 'Always',
     // Port names are IANA service names: at most 15 characters, or the API
@@ -192,7 +194,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     name: KERNEL_CONTAINER_NAME,
     image: config.initImage,
     imagePullPolicy: config.imagePullPolicy,
-    command: ['faultline', 'kernel'],
+    args: ['kernel'],
     restartPolicy: 'Always',
     // The app starts only once every FUSE layer is mounted over its volumes.
     startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
@@ -280,7 +282,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   if (io)
     ours.push({
       ...s.kernelIo,
-      args: ioVolumes.flatMap(({ name, volumePath }) => ['--volume', `${volumePath}=${IO_MOUNT_ROOT}/${name}`]),
+      args: ['kernel', ...ioVolumes.flatMap(({ name, volumePath }) => ['--volume', `${volumePath}=${IO_MOUNT_ROOT}/${name}`])],
       env: planEnv,
       volumeMounts: [
         RUN_MOUNT,

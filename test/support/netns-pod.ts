@@ -246,11 +246,11 @@ export class SimulatedPod {
 
   private async startKernel(): Promise<void> {
     const kernel = this.container(KERNEL_CONTAINER_NAME);
-    // The webhook's own command and args (`faultline kernel --volume <app path>=<its path>`),
-    // with the container's paths mapped to their host directories.
-    const [binary, ...rest] = [...(kernel.command ?? []), ...(kernel.args ?? [])];
-    if (binary !== 'faultline') throw new Error(`${KERNEL_CONTAINER_NAME} runs ${binary}, not faultline`);
-    const argv = [...FAULTLINE, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
+    // The webhook's own args for the image's `faultline` entrypoint (`kernel --volume
+    // <app path>=<its path>`), with the container's paths mapped to their host directories.
+    const [sub, ...rest] = kernel.args ?? [];
+    if (kernel.command !== undefined || sub !== 'kernel') throw new Error(`${KERNEL_CONTAINER_NAME} does not run \`faultline kernel\`: ${JSON.stringify(kernel)}`);
+    const argv = [...FAULTLINE, sub, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
     const p = this.spawn(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]);
     await this.waitUntil(p, `${KERNEL_CONTAINER_NAME} ready file`, () => existsSync(join(this.runDir, 'kernel-ready')));
   }

@@ -93,7 +93,8 @@ describe('webhook: injection rendering', () => {
     assert.equal(kernel!.name, 'faultline-kernel');
     assert.equal(kernel!.restartPolicy, 'Always');
     assert.equal(kernel!.securityContext!.privileged, true);
-    assert.deepEqual([...kernel!.command!, ...kernel!.args!], ['faultline', 'kernel', '--volume', '/data=/var/run/faultline-io/data']);
+    assert.equal(kernel!.command, undefined);
+    assert.deepEqual(kernel!.args, ['kernel', '--volume', '/data=/var/run/faultline-io/data']);
     assert.deepEqual(kernel!.startupProbe!.exec!.command, ['test', '-f', '/var/run/faultline/kernel-ready']);
     assert.ok(kernel!.volumeMounts!.some((m) => m.name === 'data' && m.mountPropagation === 'Bidirectional'));
     assert.equal(pod.spec!.containers[0]!.volumeMounts![0]!.mountPropagation, 'HostToContainer');
@@ -108,7 +109,7 @@ describe('webhook: injection rendering', () => {
     assert.equal(kernel.securityContext!.privileged, undefined);
     assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
     assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
-    assert.equal(kernel.args, undefined);
+    assert.deepEqual(kernel.args, ['kernel']);
     assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
   });
 
