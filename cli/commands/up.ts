@@ -7,7 +7,7 @@ const usage = `Usage: faultline up [--port P] [--keep] [--quiet]
 
 Runs a local Kubernetes control plane with Faultline installed, for trying it
 out and for development: etcd and kube-apiserver on 127.0.0.1 (the pinned
-versions, built into ~/.cache/faultline/bin on first use: 10-20 min on
+versions, built into ~/.cache/faultline/bin on first use: about 5 min on
 2 cores), the CRDs and tenant roles from manifests/, the webhook as a local
 process, and a demo ChaosTenant "shop". Users: admin (cluster-admin), alice
 (group tenant-shop) and bob (group tenant-pay), one kubeconfig each.
@@ -119,7 +119,7 @@ export const upCommand: Command = {
     if (missing.length > 0) {
       // The build's own output follows on stderr, even with --quiet: a silent
       // ten-minute wait looks like a hang.
-      process.stderr.write(`faultline up: building ${missing.join(', ')} (first run only: 10-20 min on 2 cores)\n`);
+      process.stderr.write(`faultline up: building ${missing.join(', ')} (first run only: about 5 min on 2 cores)\n`);
     }
     progress('starting etcd, kube-apiserver and the Faultline webhook');
     let cp: ControlPlane;

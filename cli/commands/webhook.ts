@@ -1,15 +1,20 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { servingNames, validateNamespace } from '../../certs/names.ts';
 import { createLogger } from '../../common/log.ts';
+import { parseDuration } from '../../policies/duration.ts';
 import { SYSTEM_NAMESPACE } from '../../policies/wellknown.ts';
+import type { CertController, CertControllerOptions } from '../../webhook/cert-controller.ts';
 import { ConfigError, INJECTION_SETTINGS, loadInjectionConfig } from '../../webhook/config.ts';
 import { startWebhookServer } from '../../webhook/server.ts';
-import { int, str, UsageError, type Command, type Options } from '../command.ts';
+import { int, str, strs, UsageError, type Command, type Options, type ParsedValues } from '../command.ts';
 
 const settings = Object.values(INJECTION_SETTINGS);
 const width = Math.max(...settings.map((s) => s.flag.length)) + 6;
 
 const usage = `Usage: faultline webhook --cert-dir DIR [--port P] [--address A] [--kubeconfig FILE]
                         [--lease-namespace NS] [--drain-timeout-seconds N] [injection options]
+                        [--cert-secret NS/NAME [--service-name S] [--cert-host H ...]
+                         [--cert-renew-before D] [--cert-refresh-interval D] [--ca-propagation-delay D]]
 
 Serves the admission webhooks over HTTPS:
   POST /mutate/pods              inject faultline-init and the faultline-proxy sidecar
@@ -17,7 +22,7 @@ Serves the admission webhooks over HTTPS:
   POST /validate/chaostenants    refuse invalid tenants and namespace overlaps
   GET  /healthz                  process is up
   GET  /readyz                   listening, cluster cache synced, not draining
-  GET  /metrics        Prometheus metrics
+  GET  /metrics                 Prometheus metrics
 DIR/tls.crt and DIR/tls.key are reloaded within seconds when they change (a
 mounted Secret, \`faultline certs\`); an invalid new pair is logged and ignored.
 SIGTERM stops accepting connections, finishes in-flight reviews and exits 0.
@@ -33,6 +38,20 @@ Options:
   --lease-namespace NS         namespace of the leader-election Lease; the lease holder runs
                                the reconciler (default $POD_NAMESPACE, else ${SYSTEM_NAMESPACE})
   --drain-timeout-seconds N    bound on finishing in-flight reviews at shutdown (default 10)
+
+Self-managed certificates (needs cluster access; see docs/operations.md):
+  --cert-secret NS/NAME        keep the CA and serving certificate in this kubernetes.io/tls
+                               Secret (created if absent; replicas share it), write the serving
+                               pair into --cert-dir, keep the caBundle of the "faultline" webhook
+                               configurations equal to the Secret's CAs, renew before expiry.
+                               Annotate the Secret faultline.dev/rotate=ca (or =leaf) to renew now
+  --service-name S             the webhook's Service, in the Secret's namespace (default
+                               faultline-webhook): the serving certificate's DNS names
+  --cert-host H                extra SAN, repeatable (DNS name or IP), same on every replica
+  --cert-renew-before D        renew the CA or certificate this long before it expires (default 720h)
+  --cert-refresh-interval D    re-read the Secret and re-assert the caBundle this often (default 1m)
+  --ca-propagation-delay D     how long a new CA is in the caBundle before any replica serves a
+                               certificate signed by it (default 10s)
   -h, --help                   show this help
 
 Injection options (flag, or the env var shown; the flag wins):
@@ -47,6 +66,12 @@ const options: Options = {
   kubeconfig: { type: 'string' },
   'lease-namespace': { type: 'string' },
   'drain-timeout-seconds': { type: 'string' },
+  'cert-secret': { type: 'string' },
+  'service-name': { type: 'string' },
+  'cert-host': { type: 'string', multiple: true },
+  'cert-renew-before': { type: 'string' },
+  'cert-refresh-interval': { type: 'string' },
+  'ca-propagation-delay': { type: 'string' },
 };
 for (const s of settings) options[s.flag] = { type: 'string' };
 
@@ -61,6 +86,52 @@ async function loadKubeConfig(file: string | undefined): Promise<KubeConfig | un
   return kc;
 }
 
+/** A Go duration flag (720h, 1m, 10s) in milliseconds. */
+function duration(values: ParsedValues, key: string, fallback: string, min: number): number {
+  const text = str(values, key) ?? fallback;
+  const parsed = parseDuration(text);
+  if ('error' in parsed) throw new UsageError(`--${key}: ${parsed.error}`);
+  if (parsed.ms < min) throw new UsageError(`--${key} must be at least ${min} ms, got ${text}`);
+  return parsed.ms;
+}
+
+/** Longest --cert-renew-before: below the leaf's one-year validity, or every pass would renew. */
+const MAX_RENEW_BEFORE_MS = 180 * 86_400_000;
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The self-managed certificate settings, minus what only `run` knows; undefined without --cert-secret. */
+function certSecretOptions(values: ParsedValues): Omit<CertControllerOptions, 'kubeConfig' | 'certDir' | 'log'> | undefined {
+  const ref = str(values, 'cert-secret');
+  const dependent = ['service-name', 'cert-host', 'cert-renew-before', 'cert-refresh-interval', 'ca-propagation-delay'];
+  if (ref === undefined) {
+    const stray = dependent.filter((k) => values[k] !== undefined);
+    if (stray.length > 0) throw new UsageError(`--${stray[0]} is only used with --cert-secret`);
+    return undefined;
+  }
+  const [namespace, name, ...rest] = ref.split('/');
+  if (namespace === undefined || name === undefined || rest.length > 0) throw new UsageError(`--cert-secret must be NAMESPACE/NAME, got ${ref}`);
+  if (!SECRET_NAME.test(name)) throw new UsageError(`--cert-secret: invalid Secret name '${name}'`);
+  const service = str(values, 'service-name') ?? 'faultline-webhook';
+  const hosts = strs(values, 'cert-host');
+  try {
+    validateNamespace(namespace);
+    // Validates the Service name and hosts the way the certificate will need them.
+    servingNames(service, namespace, hosts);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const renewBeforeMs = duration(values, 'cert-renew-before', '720h', 0);
+  if (renewBeforeMs > MAX_RENEW_BEFORE_MS) throw new UsageError(`--cert-renew-before must be at most 4320h (the certificate is valid one year)`);
+  return {
+    secret: { namespace, name },
+    service,
+    hosts,
+    renewBeforeMs,
+    refreshIntervalMs: duration(values, 'cert-refresh-interval', '1m', 100),
+    propagationDelayMs: duration(values, 'ca-propagation-delay', '10s', 0),
+  };
+}
+
 export const webhookCommand: Command = {
   name: 'webhook',
   usage,
@@ -72,6 +143,7 @@ export const webhookCommand: Command = {
     if (port < 0 || port > 65535) throw new UsageError(`--port must be in [0, 65535], got ${port}`);
     const drainSeconds = int(values, 'drain-timeout-seconds', 10);
     if (drainSeconds < 0) throw new UsageError(`--drain-timeout-seconds must not be negative, got ${drainSeconds}`);
+    const certSecret = certSecretOptions(values);
     let injection;
     try {
       injection = loadInjectionConfig(values);
@@ -89,6 +161,18 @@ export const webhookCommand: Command = {
       log.error({ err: (err as Error).message, kubeconfig: kubeconfigFile ?? 'in-cluster' }, 'cannot load kubeconfig');
       return 1;
     }
+    if (certSecret && !kubeConfig) throw new UsageError('--cert-secret needs cluster access: --kubeconfig FILE, or run in a cluster');
+    let certs: CertController | undefined;
+    if (certSecret && kubeConfig) {
+      try {
+        // Before the server: it loads the pair this writes into --cert-dir.
+        const { startCertController } = await import('../../webhook/cert-controller.ts');
+        certs = await startCertController({ ...certSecret, kubeConfig, certDir, log: createLogger('certs') });
+      } catch (err) {
+        log.error({ err: (err as Error).message, secret: `${certSecret.secret.namespace}/${certSecret.secret.name}` }, 'cannot set up the serving certificate');
+        return 1;
+      }
+    }
     let server;
     try {
       server = await startWebhookServer({
@@ -102,6 +186,7 @@ export const webhookCommand: Command = {
       });
     } catch (err) {
       log.error({ err: (err as Error).message }, 'webhook failed to start');
+      await certs?.stop();
       return 1;
     }
 
@@ -111,6 +196,7 @@ export const webhookCommand: Command = {
     });
     log.info({ signal }, 'shutting down');
     await server.shutdown();
+    await certs?.stop();
     return 0;
   },
 };

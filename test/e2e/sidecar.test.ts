@@ -1,0 +1,322 @@
+// The live datapath end to end against the real kube-apiserver: a tenant's pod
+// is injected by the real webhook and targeted by the real reconciler, and
+// `faultline sidecar` runs as a local process for it with the stored pod's
+// FAULTLINE_PLAN (the webhook's wiring), its downward-API identity and a
+// kubeconfig holding a TokenRequest token of the namespace's `default`
+// ServiceAccount — so the only RBAC it has is the RoleBinding the reconciler
+// created. Policies are written with kubectl as the tenant user; every change
+// must reach the traffic within 1 s of kubectl returning, and faults must end
+// on time while the API server is frozen.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import type { ChaosPolicy, ChaosPolicySpec, LiveFaultPlan } from '../../policies/types.ts';
+import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
+import { freshNamespace, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
+import {
+  assertPortFree, createRunningPod, createTenant, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
+} from '../support/e2e-sidecar-cluster.ts';
+import { echoRoundTrip, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
+
+/** Policy change → traffic, from kubectl returning (DESIGN: "active in a running sidecar ≤ 1 s"). */
+const BOUND_MS = 1_000;
+const POLL_MS = 20;
+const DELAY_MS = 300;
+const TOXIC_LATENCY_MS = 200;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('e2e: faultline sidecar watching ChaosPolicies through the real API server', function () {
+  this.timeout(180_000);
+  const cp = useControlPlane();
+  const APP_LABELS = { app: 'web-sc' };
+  const POD_NAME = 'web-sc-1';
+  let dir = '';
+  let ns = '';
+  let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
+  let echo: Awaited<ReturnType<typeof startTcpApp>> | undefined;
+  let child: Child | undefined;
+  /** The proxy listeners the webhook's wiring gave the two app ports. */
+  let httpListen = 0;
+  let tcpListen = 0;
+  const measured: string[] = [];
+
+  const note = (line: string): void => {
+    measured.push(line);
+    process.stderr.write(`[e2e sidecar] ${line}\n`);
+  };
+
+  function policy(name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy {
+    return { apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name }, spec: { selector: { matchLabels: APP_LABELS }, duration: '10m', ...spec } };
+  }
+
+  /** `kubectl apply -f <file>` as alice; resolves when kubectl has returned (the measuring point). */
+  async function apply(p: ChaosPolicy): Promise<number> {
+    const file = path.join(dir, `${p.metadata.name}.yaml`);
+    await writeFile(file, stringify(p));
+    const res = await cp().kubectl('alice', ['apply', '-n', ns, '-f', file]);
+    assert.equal(res.code, 0, res.stderr);
+    return performance.now();
+  }
+  async function kubectlAsAlice(args: string[]): Promise<number> {
+    await kubectlOk(cp(), 'alice', [...args, '-n', ns]);
+    return performance.now();
+  }
+
+  const aborted = async (): Promise<boolean> => {
+    const r = await request(httpListen, '/api');
+    return r.status === 503 && r.headers['x-faultline-fault'] === 'abort=503';
+  };
+  const passedThrough = async (): Promise<boolean> => {
+    const r = await request(httpListen, '/api');
+    return r.status === 200 && r.body === 'ok GET /api' && r.headers['x-faultline-fault'] === undefined;
+  };
+
+  /**
+   * Polls `effect` (a fresh connection each time: routes are decided per
+   * connection) every ~20 ms and returns the ms from `since` to the moment the
+   * first response showing the effect arrived.
+   */
+  async function timeToEffect(what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
+    for (;;) {
+      if (await effect()) return performance.now() - since;
+      if (performance.now() - since > giveUpMs) {
+        const plan = await child?.admin<LiveFaultPlan>('/plan').catch(() => undefined);
+        throw new Error(`${what}: no effect ${giveUpMs} ms after kubectl returned; sidecar plan ${JSON.stringify(plan)}\nsidecar log:\n${child?.stdout.slice(-20).join('\n')}`);
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** One measured change: `act` returns when kubectl has; the bound applies to the best of two tries (`reset` undoes `act`). */
+  async function measuredChange(what: string, act: () => Promise<number>, effect: () => Promise<boolean>, reset: () => Promise<void>): Promise<number> {
+    let ms = await timeToEffect(what, await act(), effect);
+    if (ms > BOUND_MS) {
+      note(`${what}: ${ms.toFixed(0)} ms on the first try; measuring again`);
+      await reset();
+      ms = await timeToEffect(what, await act(), effect);
+    }
+    note(`${what}: ${ms.toFixed(0)} ms after kubectl returned`);
+    assert.ok(ms <= BOUND_MS, `${what} took ${ms.toFixed(0)} ms (bound ${BOUND_MS} ms)`);
+    return ms;
+  }
+
+  async function deletePolicy(name: string): Promise<number> {
+    return kubectlAsAlice(['delete', 'chaospolicy', name, '--wait=false']);
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-sidecar-'));
+    app = await startHttpApp();
+    echo = await startTcpApp('echo');
+    ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
+    await createTenant(cp(), `sc-${ns}`, ns, 'tenant-shop', {
+      kinds: ['http.delay', 'http.abort', 'tcp.latency'],
+      limits: { maxDelay: '2s', maxDuration: '1h' },
+    });
+
+    // The pod's container ports are the local apps' ports: the webhook wires them to the proxy.
+    const stored = await createRunningPod(cp(), 'alice', ns, pod(POD_NAME, {
+      metadata: { labels: APP_LABELS },
+      spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }, { containerPort: echo.port }] }] },
+    }));
+    const { raw, plan } = proxyPlan(stored);
+    const listenerOf = (port: number): number => {
+      const w = plan.wiring.inbound.find((x) => x.port === port);
+      assert.ok(w, `the webhook wired port ${port}: ${JSON.stringify(plan.wiring)}`);
+      return w.listenPort;
+    };
+    httpListen = listenerOf(app.port);
+    tcpListen = listenerOf(echo.port);
+    for (const p of [httpListen, tcpListen]) await assertPortFree(p);
+
+    // Least privilege: the namespace's service accounts may read its policies and nothing more.
+    await waitForSidecarBinding(cp(), ns);
+    const sa = `system:serviceaccount:${ns}:default`;
+    const can = async (args: string[]): Promise<string> => (await cp().kubectl('admin', ['auth', 'can-i', ...args, `--as=${sa}`])).stdout.trim();
+    assert.equal(await can(['watch', 'chaospolicies.chaos.faultline.dev', '-n', ns]), 'yes');
+    assert.equal(await can(['list', 'chaospolicies.chaos.faultline.dev', '-n', 'default']), 'no', 'no other namespace');
+    assert.equal(await can(['update', 'chaospolicies.chaos.faultline.dev', '-n', ns]), 'no', 'read-only');
+    assert.equal(await can(['list', 'pods', '-n', ns]), 'no', 'policies only');
+
+    const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
+    child = await startChild(
+      ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
+        '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
+      { FAULTLINE_PLAN: raw, POD_NAME, POD_NAMESPACE: ns },
+    );
+    // The listeners are the wiring's, not ports the harness chose.
+    const stats = await child.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
+    assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [httpListen, tcpListen].sort());
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await child?.stop();
+    if (child) assert.doesNotMatch(child.stdout.join('\n'), /ChaosPolicy watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    await Promise.all([app?.close(), echo?.close()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+    if (measured.length > 0) process.stderr.write(`[e2e sidecar] summary:\n  ${measured.join('\n  ')}\n`);
+  });
+
+  it('passes traffic through untouched while no policy exists, and is ready', async () => {
+    const ready = await fetch(`http://127.0.0.1:${child!.ports.health}/healthz/ready`);
+    assert.equal(ready.status, 200);
+    assert.ok(await passedThrough());
+    assert.equal((await echoRoundTrip(tcpListen, 'hello')).data, 'hello');
+    const plan = await child!.admin<LiveFaultPlan>('/plan');
+    assert.deepEqual([plan.http, plan.tcp], [[], []]);
+    // The watch is up (a list succeeded with the SA token), not merely failing open.
+    assert.ok(child!.stdout.some((l) => /faultline-proxy ready/.test(l) && /"source":"kubernetes"/.test(l)), child!.stdout.join('\n'));
+  });
+
+  it('applies an abort policy within 1 s of kubectl apply, pauses and resumes it, and drops it on delete', async () => {
+    const abort = policy('abort-all', { http: [{ abort: { status: 503, percent: 100 } }] });
+    await measuredChange('apply (http abort 100%) → first 503', () => apply(abort), aborted, async () => {
+      await deletePolicy('abort-all');
+      await timeToEffect('reset', performance.now(), passedThrough);
+    });
+
+    // While active: ready, and the admin API names the policy.
+    assert.equal((await fetch(`http://127.0.0.1:${child!.ports.health}/healthz/ready`)).status, 200);
+    const plan = await child!.admin<LiveFaultPlan>('/plan');
+    assert.deepEqual(plan.http.map((f) => f.chaosId), [`${ns}/abort-all`]);
+    const stored = await waitForPolicy(cp(), ns, 'abort-all', 'targets', (p) => (p.status?.targets ?? []).includes(POD_NAME));
+    assert.deepEqual(stored.status?.targets, [POD_NAME]);
+
+    const pause = (paused: boolean) => () => kubectlAsAlice(['patch', 'chaospolicy', 'abort-all', '--type=merge', '-p', JSON.stringify({ spec: { paused } })]);
+    await measuredChange('pause (spec.paused=true) → pass-through', pause(true), passedThrough, async () => {
+      await pause(false)();
+      await timeToEffect('reset', performance.now(), aborted);
+    });
+    await measuredChange('unpause → faults back', pause(false), aborted, async () => {
+      await pause(true)();
+      await timeToEffect('reset', performance.now(), passedThrough);
+    });
+
+    await measuredChange('delete → pass-through', () => deletePolicy('abort-all'), passedThrough, async () => {
+      await apply(abort);
+      await timeToEffect('reset', performance.now(), aborted);
+    });
+    assert.deepEqual((await child!.admin<LiveFaultPlan>('/plan')).http, []);
+  });
+
+  it('applies a delay policy within 1 s and delays each request by its fixed delay', async () => {
+    const delay = policy('delay-all', { http: [{ delay: { fixed: `${DELAY_MS}ms`, percent: 100 } }] });
+    const delayed = async (): Promise<boolean> => {
+      const r = await request(httpListen, '/api');
+      return r.status === 200 && r.headers['x-faultline-fault'] === `delay=${DELAY_MS}ms`;
+    };
+    // The first delayed response arrives DELAY_MS after its request met the fault: count from there.
+    const since = await apply(delay);
+    const ms = (await timeToEffect('apply (http delay)', since, delayed)) - DELAY_MS;
+    note(`apply (http delay ${DELAY_MS} ms) → first delayed request: ${ms.toFixed(0)} ms after kubectl returned`);
+    assert.ok(ms <= BOUND_MS, `delay took effect ${ms.toFixed(0)} ms after apply`);
+
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await request(httpListen, '/api');
+      assert.equal(r.body, 'ok GET /api');
+      times.push(r.ms);
+    }
+    note(`http delay ${DELAY_MS} ms: request times ${times.map((t) => t.toFixed(0)).join(', ')} ms`);
+    assert.ok(Math.min(...times) >= DELAY_MS - 2, `fastest ${Math.min(...times).toFixed(1)} ms`);
+    assert.ok(median(times) < DELAY_MS + 150, `median ${median(times).toFixed(1)} ms`);
+
+    const gone = await timeToEffect('delete (http delay)', await deletePolicy('delay-all'), passedThrough);
+    note(`delete (http delay) → pass-through: ${gone.toFixed(0)} ms`);
+    assert.ok(gone <= BOUND_MS);
+  });
+
+  it('adds a tcp latency toxic to a raw TCP echo through the real Toxiproxy', async () => {
+    const baseline: number[] = [];
+    for (let i = 0; i < 5; i++) baseline.push((await echoRoundTrip(tcpListen)).ms);
+    const lagging = policy('tcp-lag', { tcp: [{ port: echo!.port, toxics: [{ type: 'latency', latency: `${TOXIC_LATENCY_MS}ms` }] }] });
+    const since = await apply(lagging);
+    // Time to the first slow round trip, less the toxic itself.
+    const ms = (await timeToEffect('apply (tcp latency)', since, async () => (await echoRoundTrip(tcpListen)).ms >= TOXIC_LATENCY_MS)) - TOXIC_LATENCY_MS;
+    note(`apply (tcp latency ${TOXIC_LATENCY_MS} ms) → first slow round trip: ${ms.toFixed(0)} ms after kubectl returned`);
+    assert.ok(ms <= BOUND_MS, `tcp toxic took effect ${ms.toFixed(0)} ms after apply`);
+
+    const slow: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await echoRoundTrip(tcpListen, `ping-${i}`);
+      assert.equal(r.data, `ping-${i}`);
+      slow.push(r.ms);
+    }
+    const added = median(slow) - median(baseline);
+    note(`tcp latency ${TOXIC_LATENCY_MS} ms: echo round trip ${median(baseline).toFixed(1)} → ${median(slow).toFixed(1)} ms (added ${added.toFixed(1)} ms)`);
+    assert.ok(added >= TOXIC_LATENCY_MS - 5 && added <= TOXIC_LATENCY_MS + 100, `added ${added.toFixed(1)} ms`);
+    const stats = await child!.admin<{ toxiproxy: { up: boolean }; connections: Record<string, number> }>('/stats');
+    assert.equal(stats.toxiproxy.up, true);
+    assert.ok((stats.connections.toxiproxy ?? 0) >= 5, JSON.stringify(stats.connections));
+    const plan = await child!.admin<LiveFaultPlan>('/plan');
+    assert.deepEqual(plan.tcp.map((f) => [f.chaosId, f.port]), [[`${ns}/tcp-lag`, echo!.port]]);
+
+    const gone = await timeToEffect('delete (tcp latency)', await deletePolicy('tcp-lag'), async () => (await echoRoundTrip(tcpListen)).ms < TOXIC_LATENCY_MS / 2);
+    note(`delete (tcp latency) → fast round trip: ${gone.toFixed(0)} ms`);
+    assert.ok(gone <= BOUND_MS);
+  });
+
+  // Last: it freezes the shared API server (resumed in finally).
+  it('ends a fault at its expiresAt while the API server is frozen', async () => {
+    const DURATION_S = 5;
+    const short = policy('short-abort', { duration: `${DURATION_S}s`, http: [{ abort: { status: 503, percent: 100 } }] });
+    await timeToEffect('apply (short abort)', await apply(short), aborted);
+    const planned = (await child!.admin<LiveFaultPlan>('/plan')).http.find((f) => f.chaosId === `${ns}/short-abort`);
+    assert.ok(planned, 'the short policy is in the sidecar plan');
+    const { expiresAt } = planned;
+    const stored = await waitForPolicy(cp(), ns, 'short-abort', 'startedAt', (p) => p.status?.startedAt !== undefined);
+    assert.equal(expiresAt, Date.parse(stored.status!.startedAt!) + DURATION_S * 1000, 'expiresAt = status.startedAt + duration');
+    const left = expiresAt - Date.now();
+    assert.ok(left > 500, `only ${left} ms of the fault left before freezing the API server`);
+
+    let lastFault = 0;
+    let restored = 0;
+    suspendApiserver(cp());
+    try {
+      // Proof the API server is really unreachable: a request to it gets no answer.
+      const probe = await Promise.race([
+        fetch(`${cp().apiserverUrl}/readyz`).then(() => 'answered', () => 'answered'),
+        sleep(300).then(() => 'silent'),
+      ]);
+      assert.equal(probe, 'silent', 'the frozen API server does not answer');
+      for (;;) {
+        const sent = Date.now();
+        const r = await request(httpListen, '/api');
+        const now = Date.now();
+        if (r.status === 503) lastFault = sent;
+        else if (r.status === 200 && r.headers['x-faultline-fault'] === undefined) {
+          restored = now;
+          break;
+        } else assert.fail(`unexpected response ${r.status} ${r.body}`);
+        if (now > expiresAt + 5_000) break;
+        await sleep(POLL_MS);
+      }
+    } finally {
+      resumeApiserver(cp());
+    }
+    assert.ok(restored > 0, `the fault still applied 5 s after expiresAt (API server frozen)`);
+    note(`expiry with the API server frozen: last 503 for a request sent at expiresAt${fmt(lastFault - expiresAt)} ms, first pass-through answered at expiresAt${fmt(restored - expiresAt)} ms`);
+    assert.ok(lastFault > 0, 'the fault was seen while the API server was frozen');
+    // Not early (a pass-through answered before expiresAt would be a fault cut short) and not late.
+    assert.ok(restored >= expiresAt && restored <= expiresAt + 1_000, `pass-through from expiresAt${fmt(restored - expiresAt)} ms`);
+    assert.ok(lastFault <= expiresAt + 1_000, `a request sent at expiresAt${fmt(lastFault - expiresAt)} ms was still faulted`);
+
+    // Back to normal for whoever runs next: the API server answers and the watch resumes.
+    const deadline = Date.now() + 30_000;
+    while ((await cp().kubectl('admin', ['get', '--raw', '/readyz'])).code !== 0) {
+      if (Date.now() > deadline) throw new Error('kube-apiserver not ready 30 s after SIGCONT');
+      await sleep(200);
+    }
+    await deletePolicy('short-abort');
+  });
+});
+
+function fmt(ms: number): string {
+  return ms >= 0 ? `+${ms}` : `${ms}`;
+}
