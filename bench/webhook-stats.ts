@@ -1,0 +1,32 @@
+// Percentile summaries shared by the webhook benchmark's driver and its load
+// generator process. Every sample is kept and sorted (at most a few tens of
+// thousands per run), so percentiles are exact, not histogram buckets.
+
+/** Nearest-rank percentile of an ascending array (NaN when empty). */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+/** Milliseconds rounded to microseconds: finer digits are noise. */
+export const round = (n: number): number => Math.round(n * 1000) / 1000;
+
+export interface Summary {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+export function summarize(samples: ArrayLike<number>): Summary {
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    p50Ms: round(percentile(sorted, 50)),
+    p90Ms: round(percentile(sorted, 90)),
+    p99Ms: round(percentile(sorted, 99)),
+    p999Ms: round(percentile(sorted, 99.9)),
+    maxMs: round(sorted.length ? sorted[sorted.length - 1]! : NaN),
+  };
+}
