@@ -1,7 +1,11 @@
 // faultline-proxy datapath benchmark. Prints ONE JSON object measured in one run:
 //   - HTTP pass-through: direct vs through the sidecar's raw path and its HTTP
 //     path (max-rate req/s, p50/p99), and p50/p99 at a fixed 1,000 req/s;
-//   - sidecar RSS idle and under load;
+//   - sidecar RSS idle with each policy source — a plan file, and the
+//     Kubernetes list+watch (what runs in production) against a local
+//     HTTPS list/watch emulator holding one ChaosPolicy that targets the pod —
+//     and under load; plus where an idle proxy's memory goes (bare Node, type
+//     stripping);
 //   - TCP throughput direct vs through the supervised Toxiproxy (MB/s);
 //   - HTTP delay accuracy (100 ms, ≥ 300 requests) and abort share (100k at 10%);
 //   - http-proxy-3 vs http-proxy 1.18: max rate and an aborted-request leak check.
@@ -22,7 +26,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { stringify } from 'yaml';
 import { ensureBinaries } from '../controlplane/binaries.ts';
+import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
+import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -118,6 +125,27 @@ async function fixedRate(port: number, reqPath: string, rate: number, total: num
   return lat.sort((a, b) => a - b);
 }
 
+/** RSS (MB) of a fresh Node process after it ran `code` (an ES module) and collected garbage. */
+async function gcRssMB(code: string): Promise<number> {
+  const measure = `${code}\nawait new Promise((r) => setTimeout(r, 500)); gc(); gc(); console.log(process.memoryUsage().rss);`;
+  const child = spawn(NODE, ['--expose-gc', '--input-type=module', '-e', measure], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return round(Number(await firstLine(child)) / 1048576, 1);
+}
+
+/**
+ * Where an idle proxy's memory goes before any of its own code: a bare Node
+ * process, and the same one-line module loaded as .ts (type stripping brings
+ * in its TypeScript parser) and as .js.
+ */
+async function rssBaseline(dir: string): Promise<Record<string, number>> {
+  await writeFile(path.join(dir, 'same.ts'), 'export const x = 1;\n');
+  await writeFile(path.join(dir, 'same.js'), 'export const x = 1;\n');
+  const bare = await gcRssMB('');
+  const js = await gcRssMB(`await import(${JSON.stringify(path.join(dir, 'same.js'))});`);
+  const ts = await gcRssMB(`await import(${JSON.stringify(path.join(dir, 'same.ts'))});`);
+  return { bareNode: bare, jsEntry: js, tsEntry: ts, typeStripping: round(ts - js, 1) };
+}
+
 async function maxRate(port: number, reqPath = '/'): Promise<{ rps: number; p50: number; p99: number }> {
   const r = await autocannon({ url: `http://127.0.0.1:${port}${reqPath}`, connections: 32, duration: DURATION_S });
   return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99 };
@@ -186,6 +214,59 @@ async function compareProxyLibraries(upstreamPort: number): Promise<Record<strin
   return out;
 }
 
+/**
+ * Idle RSS of a sidecar whose policy source is the Kubernetes list+watch, as
+ * in a pod: a kubeconfig with a service-account-like token, and one ChaosPolicy
+ * that targets this pod (so the planner and the watch have really run) served
+ * by the HTTPS list/watch emulator of the unit tests. The sidecar is stopped
+ * again before the load tests.
+ */
+async function measureKubernetesSource(
+  dir: string,
+  startSidecar: (args: string[], p: Record<'admin' | 'health' | 'metrics' | 'toxiproxy', number>, env: NodeJS.ProcessEnv) => Promise<ChildProcess>,
+  idleRssMB: (adminPort: number) => Promise<number>,
+): Promise<number> {
+  const namespace = 'bench';
+  const podName = 'bench-pod';
+  const api = await FakeKubeApiserver.start(`/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/chaospolicies`);
+  try {
+    api.token = 'bench-token';
+    api.upsert('bench', {
+      apiVersion: API_GROUP_VERSION,
+      kind: 'ChaosPolicy',
+      spec: { duration: '1h', http: [{ match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } }] },
+      status: { targets: [podName], startedAt: new Date().toISOString() },
+    });
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'emulator', cluster: { server: api.url, 'certificate-authority-data': api.ca.toString('base64') } }],
+      users: [{ name: 'sa', user: { token: 'bench-token' } }],
+      contexts: [{ name: 'sa', context: { cluster: 'emulator', user: 'sa' } }],
+      'current-context': 'sa',
+    }));
+    const ports = { admin: await freePort(), health: await freePort(), metrics: await freePort(), toxiproxy: await freePort() };
+    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName });
+    try {
+      // Measured only once the policy is in the plan and the watch is open: the source has really run.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const plan = (await (await fetch(`http://127.0.0.1:${ports.admin}/plan`)).json()) as { http: unknown[] };
+        if (plan.http.length === 1 && api.openWatches === 1) break;
+        if (Date.now() > deadline) throw new Error(`the Kubernetes source did not sync: plan ${JSON.stringify(plan)}, ${api.openWatches} open watches`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return await idleRssMB(ports.admin);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  } finally {
+    await api.close();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'faultline-bench-'));
   const children: ChildProcess[] = [];
@@ -227,22 +308,36 @@ async function main(): Promise<void> {
       }),
     );
     const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
-    const sidecar = spawn(
-      NODE,
-      [
-        path.join(ROOT, 'bin', 'faultline.js'), 'sidecar', '--wiring-file', wiringFile, '--plan-file', planFile,
-        '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
-        ...Object.entries(ports).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' } },
-    );
-    children.push(sidecar);
-    await waitHttp(`http://127.0.0.1:${ports.health}/healthz/ready`);
-    const stats = async (): Promise<{ memory: { rss: number }; toxiproxy: { up: boolean } }> =>
-      (await fetch(`http://127.0.0.1:${ports.admin}/stats`)).json() as never;
-    while (!(await stats()).toxiproxy.up) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 1_000));
-    const rssIdleMB = round((await stats()).memory.rss / 1048576, 1);
+    type Stats = { memory: { rss: number }; toxiproxy: { up: boolean } };
+    const stats = async (adminPort = ports.admin): Promise<Stats> => (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as never;
+    /** Starts `faultline sidecar` with `args` on `p`'s ports; resolves once it is ready and Toxiproxy is up. */
+    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> => {
+      const child = spawn(
+        NODE,
+        [
+          path.join(ROOT, 'bin', 'faultline.js'), 'sidecar', '--wiring-file', wiringFile, ...args,
+          '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
+          ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
+      );
+      children.push(child);
+      await waitHttp(`http://127.0.0.1:${p.health}/healthz/ready`);
+      while (!(await stats(p.admin)).toxiproxy.up) await new Promise((r) => setTimeout(r, 50));
+      return child;
+    };
+    /** RSS once a started sidecar has settled (its startup garbage is not collected on purpose: this is what a pod sees). */
+    const idleRssMB = async (adminPort: number): Promise<number> => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      return round((await stats(adminPort)).memory.rss / 1048576, 1);
+    };
+
+    // The Kubernetes source first, measured and stopped before the load runs.
+    const rssIdleKubernetesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB);
+    const baseline = await rssBaseline(dir);
+
+    await startSidecar(['--plan-file', planFile], ports);
+    const rssIdleMB = await idleRssMB(ports.admin);
 
     // Warm-up, then max rate with RSS sampled under load.
     for (const port of [rawApp, listen.raw, listen.http]) await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 1 });
@@ -306,7 +401,13 @@ async function main(): Promise<void> {
             sidecarHttpPath: fixedHttp,
             addedMs: { raw: { p50: addedP50, p99: addedP99 }, http: { p50: round(fixedHttp.p50 - fixedDirect.p50), p99: round(fixedHttp.p99 - fixedDirect.p99) } },
           },
-          rssMB: { idle: rssIdleMB, underLoadPeak: rssLoadMB },
+          rssMB: {
+            idle: rssIdleMB,
+            idleKubernetesSource: rssIdleKubernetesMB,
+            underLoadPeak: rssLoadMB,
+            // gc'd, fresh processes: what no code of ours can take away.
+            baseline,
+          },
           tcpMBps: { direct: tcpDirect, throughToxiproxy: tcpToxiproxy, share: round(tcpToxiproxy / tcpDirect, 2) },
           delay100ms: { requests: errors.length, errorMsP50: round(quantile(errors, 0.5)), errorMsP99: delayP99, errorMsMin: round(errors[0]!) },
           abort10pct: { requests: answered, aborted: Number(aborted), sharePct: abortShare, errors: abort.errors },
@@ -316,6 +417,7 @@ async function main(): Promise<void> {
             addedP99le1ms: addedP99 <= 1,
             throughputGe50pct: viaRaw.rps / direct.rps >= 0.5,
             rssIdleLe60MB: rssIdleMB <= 60,
+            rssIdleKubernetesLe60MB: rssIdleKubernetesMB <= 60,
             delayErrorP99le2ms: delayP99 <= 2,
             abortShareWithin1pt: Math.abs(abortShare - 10) <= 1,
           },

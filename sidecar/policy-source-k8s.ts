@@ -1,4 +1,4 @@
-// ChaosPolicies of the pod's namespace, by list+watch (client-node informer).
+// ChaosPolicies of the pod's namespace, by list+watch (kube/watch.ts).
 //
 // Why the sidecar watches the API server itself rather than receiving a stream
 // from the webhook: the API server is already the highly-available, RBAC-guarded
@@ -8,93 +8,70 @@
 // per chaos namespace, no cluster-wide RBAC) and the blast radius stays central:
 // the policy's status.targets names the pods, so no sidecar decides alone.
 //
-// Every event recomputes the whole plan with the injected `planFor` (the
+// Every change recomputes the whole plan with the injected `planFor` (the
 // policies/ merge), typically within milliseconds of the change. On a watch
-// error the last plan stays (its faults still expire locally) and the informer
-// restarts with exponential backoff.
+// error the last plan stays (its faults still expire locally) and the watch
+// retries with jittered backoff.
 
-import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { ChaosPolicy, LiveFaultPlan } from '../policies/types.ts';
 import { API_GROUP, API_VERSION } from '../policies/wellknown.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicySource } from './policy-source.ts';
+import { KubeClient } from './kube/client.ts';
+import type { KubeConnection } from './kube/config.ts';
+import { ListWatch, type KubeObject } from './kube/watch.ts';
 
 export type PlanFor = (podName: string, policies: ChaosPolicy[], now: number) => LiveFaultPlan;
 
 export interface K8sPolicySourceOptions {
-  kubeconfig: KubeConfig;
+  connection: KubeConnection;
   namespace: string;
   podName: string;
   planFor: PlanFor;
   log: Logger;
 }
 
-const PLURAL = 'chaospolicies';
-const MIN_BACKOFF_MS = 500;
-const MAX_BACKOFF_MS = 30_000;
-
-/** Loads a kubeconfig file, or the in-cluster service account when no file is given. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
-  return kc;
+/** managedFields is often the bulk of a stored object and the planner never reads it. */
+function project(obj: KubeObject): KubeObject {
+  if (obj.metadata?.managedFields === undefined) return obj;
+  const { managedFields: _, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 export class K8sPolicySource implements PolicySource {
   readonly name = 'kubernetes';
   private readonly opts: K8sPolicySourceOptions;
-  private informer: (Informer<KubernetesObject> & ObjectCache<KubernetesObject>) | undefined;
-  private backoffMs = MIN_BACKOFF_MS;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private client: KubeClient | undefined;
+  private watch: ListWatch | undefined;
 
   constructor(opts: K8sPolicySourceOptions) {
     this.opts = opts;
   }
 
   async start(onPlan: (plan: LiveFaultPlan) => void): Promise<void> {
-    const { kubeconfig, namespace, log } = this.opts;
-    const api = kubeconfig.makeApiClient(CustomObjectsApi);
-    const path = `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${PLURAL}`;
-    const informer = makeInformer<KubernetesObject>(kubeconfig, path, () =>
-      api.listNamespacedCustomObject({ group: API_GROUP, version: API_VERSION, namespace, plural: PLURAL }),
-    );
-    this.informer = informer;
-    const recompute = (): void => {
-      if (this.closed) return;
-      try {
-        onPlan(this.opts.planFor(this.opts.podName, informer.list() as unknown as ChaosPolicy[], Date.now()));
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'cannot compute the live plan; keeping the last plan');
-      }
-    };
-    informer.on('add', recompute);
-    informer.on('update', recompute);
-    informer.on('delete', recompute);
-
-    let startedAt = Date.now();
-    const restart = (): void => {
-      startedAt = Date.now();
-      informer.start().catch(onError);
-    };
-    const onError = (err: unknown): void => {
-      if (this.closed) return;
-      // A watch that ran a good while before failing is a fresh failure, not a crash loop.
-      if (Date.now() - startedAt > MAX_BACKOFF_MS) this.backoffMs = MIN_BACKOFF_MS;
-      log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: this.backoffMs }, 'ChaosPolicy watch failed; keeping the last plan');
-      this.restartTimer = setTimeout(restart, this.backoffMs);
-      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-    };
-    informer.on('error', onError);
-    // Errors of the first list arrive through onError too; until it succeeds
-    // the plan is empty and traffic passes untouched (fail open).
-    await informer.start().catch(onError);
+    const { connection, namespace, podName, planFor, log } = this.opts;
+    this.client = new KubeClient(connection);
+    this.watch = new ListWatch({
+      client: this.client,
+      path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${encodeURIComponent(namespace)}/chaospolicies`,
+      kind: 'ChaosPolicy',
+      log,
+      project,
+      onChange: (policies) => {
+        try {
+          onPlan(planFor(podName, policies as unknown as ChaosPolicy[], Date.now()));
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'cannot compute the live plan; keeping the last plan');
+        }
+      },
+    });
+    log.info({ server: connection.server.origin, credentials: connection.origin, namespace }, 'watching ChaosPolicies');
+    // Until the first list succeeds the plan is empty and traffic passes untouched (fail open).
+    await this.watch.start();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    await this.informer?.stop();
+    this.watch?.stop();
+    this.client?.close();
   }
 }

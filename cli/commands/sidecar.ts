@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createLogger, type Logger } from '../../common/log.ts';
 import type { TrafficWiring } from '../../policies/types.ts';
-import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../policies/wellknown.ts';
 import { readHandoff } from '../../sidecar/handoff.ts';
 import { parseInitPlan } from '../../sidecar/init/plan.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
@@ -29,9 +29,9 @@ async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
   return parseInitPlan(env, PLAN_ENV).wiring;
 }
 
-// The Kubernetes source, the planner and the datapath are imported on use:
-// @kubernetes/client-node alone costs ~80 MB of RSS, which a pod running
-// with a plan file (or `faultline --help`) should not pay.
+// The Kubernetes source and the planner are imported on use: a pod running
+// with a plan file (or `faultline --help`) should not pay for node:https and
+// the policy validator.
 async function policySource(values: ParsedValues, log: Logger): Promise<PolicySource | undefined> {
   const planFile = str(values, 'plan-file');
   const kubeconfig = str(values, 'kubeconfig');
@@ -42,11 +42,13 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   const namespace = process.env.POD_NAMESPACE;
   const podName = process.env.POD_NAME;
   if (!namespace || !podName) throw new UsageError('the Kubernetes policy source needs POD_NAMESPACE and POD_NAME (downward API)');
-  const [{ K8sPolicySource, loadKubeConfig }, { livePlanFor }] = await Promise.all([
+  const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
+    import('../../sidecar/kube/config.ts'),
     import('../../policies/plan.ts'),
   ]);
-  return new K8sPolicySource({ kubeconfig: loadKubeConfig(kubeconfig), namespace, podName, planFor: livePlanFor, log });
+  const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
+  return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanFor, log });
 }
 
 export const sidecarCommand: Command = {
@@ -56,14 +58,15 @@ export const sidecarCommand: Command = {
 Listens on every port the wiring redirects (from $${PLAN_ENV}, or --wiring-file)
 and forwards the traffic, injecting the pod's live faults: HTTP delay/abort per
 request, TCP toxics through a supervised toxiproxy-server. Faults come from the
-ChaosPolicies of $POD_NAMESPACE that target $POD_NAME (in-cluster, or
---kubeconfig), or from a static plan file. Without a source, traffic passes
+ChaosPolicies of $POD_NAMESPACE that target $POD_NAME (in-cluster with the
+token mounted at ${TOKEN_MOUNT_PATH}, or --kubeconfig), or from a static plan file. Without a source, traffic passes
 untouched. Every fault ends at its expiresAt, whatever the source does.
 
 Options:
   --wiring-file <path>     TrafficWiring (or InitPlan) JSON instead of $${PLAN_ENV}
   --plan-file <path>       LiveFaultPlan JSON, reloaded when it changes (policy source)
-  --kubeconfig <path>      Watch ChaosPolicies with this kubeconfig (policy source)
+  --kubeconfig <path>      Watch ChaosPolicies with this kubeconfig (policy source;
+                           token, tokenFile or client certificate only)
   --toxiproxy-bin <path>   toxiproxy-server executable (default: toxiproxy-server on PATH)
   --toxiproxy-port <n>     Toxiproxy API port on 127.0.0.1 (default ${P.toxiproxy}; 0 = any free)
   --admin-port <n>         Admin API on 127.0.0.1 (default ${P.admin})
