@@ -293,6 +293,14 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   // a rate) and tc has no expiry of its own: faultline-kernel takes it off on time.
   else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT] });
 
+  // The ServiceAccount admission plugin mounts the API token into every container
+  // that lacks it, and re-runs after a webhook added containers; that change would
+  // then make the apiserver call this webhook a second time (reinvocationPolicy:
+  // IfNeeded) for nothing. Carrying the mount the plugin already gave the app
+  // containers leaves it nothing to add: one call per pod, same resulting spec.
+  const tokenMount = serviceAccountTokenMount(pod);
+  if (tokenMount) for (const c of ours) c.volumeMounts = [...(c.volumeMounts ?? []), tokenMount];
+
   // Ours go first, in order, ahead of the pod's own init containers: those may
   // already make network calls that faults should apply to.
   const initContainers = pod.spec?.initContainers;
@@ -332,6 +340,18 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
     for (const [key, value] of Object.entries(annotations))
       ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(key)}`, value });
   return ops;
+}
+
+/** Where Kubernetes mounts the service-account token unless a container mounts something there. */
+const SERVICE_ACCOUNT_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The token mount the ServiceAccount admission plugin gave the app containers, if it did. */
+function serviceAccountTokenMount(pod: V1Pod): V1VolumeMount | undefined {
+  const volumes = new Set((pod.spec?.volumes ?? []).map((v) => v.name));
+  const mount = (pod.spec?.containers ?? [])
+    .flatMap((c) => c.volumeMounts ?? [])
+    .find((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT_PATH && m.name.startsWith('kube-api-access-') && volumes.has(m.name));
+  return mount ? { name: mount.name, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true } : undefined;
 }
 
 /** The pod volumes an IO plan targets, found by the mount path in the app containers. */

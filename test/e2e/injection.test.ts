@@ -45,12 +45,31 @@ describe('e2e: pod injection through kube-apiserver', function () {
     const ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
     const created = await cp().kubectl('alice', ['create', '-n', ns, '-f', '-'], { input: JSON.stringify(pod('web')) });
     assert.equal(created.code, 0, created.stderr);
-    // The API server re-runs its ServiceAccount plugin after the webhook
-    // (it mounts the API token into the injected containers) and therefore
-    // re-invokes the webhook (reinvocationPolicy: IfNeeded). That second
-    // pass must be a silent no-op: "proxy not injected" on every injected
+    // Whenever the API server re-invokes the webhook on an injected pod
+    // (reinvocationPolicy: IfNeeded, after another plugin changed it), that
+    // second pass must be a silent no-op: "proxy not injected" on an injected
     // pod would be false, and would teach users to ignore real warnings.
     assert.equal(created.stderr, '', 'kubectl prints no admission warnings');
+  });
+
+  it('costs one webhook call per pod: the injected containers already carry the service-account token mount', async () => {
+    const ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
+    // The apiserver's own count of calls to the pod webhook (admit type).
+    const calls = async (): Promise<number> => {
+      const text = await kubectlOk(cp(), 'admin', ['get', '--raw', '/metrics']);
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('apiserver_admission_webhook_admission_duration_seconds_count') && l.includes(`name="${WEBHOOK_NAMES.mutatePods}"`))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    };
+    const before = await calls();
+    await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('web'));
+    assert.equal((await calls()) - before, 1, 'the webhook is called once, not re-invoked after the ServiceAccount plugin');
+    const stored = await getJson<Pod>(cp(), 'alice', ['pod', 'web', '-n', ns]);
+    assertInjected(stored);
+    const appMount = stored.spec.containers[0]!.volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
+    assert.ok(appMount, 'the app container got the token mount from the ServiceAccount plugin');
+    for (const c of stored.spec.initContainers!.slice(0, 2)) assert.ok(c.volumeMounts?.some((m) => m.name === appMount.name), c.name);
   });
 
   it('leaves pods alone in a namespace without the chaos label', async () => {

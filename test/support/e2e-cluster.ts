@@ -128,6 +128,7 @@ export interface Container {
   name: string;
   image: string;
   restartPolicy?: string;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
   [key: string]: unknown;
 }
 

@@ -113,6 +113,18 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
   });
 
+  it('carries the token mount the ServiceAccount plugin gave the app, so the plugin has nothing to add (no second webhook call)', () => {
+    const tokenMount = { name: 'kube-api-access-x7k2p', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true };
+    const pod = podWith();
+    pod.spec!.volumes = [...(pod.spec!.volumes ?? []), { name: 'kube-api-access-x7k2p', projected: { sources: [] } }];
+    pod.spec!.containers[0]!.volumeMounts = [...(pod.spec!.containers[0]!.volumeMounts ?? []), tokenMount];
+    const injected = inject(pod);
+    for (const c of injected.spec!.initContainers!.slice(0, 2)) assert.deepEqual(c.volumeMounts!.at(-1), tokenMount, c.name);
+    // No automounted token (automountServiceAccountToken: false): nothing to carry.
+    for (const c of inject(podWith()).spec!.initContainers!.slice(0, 2))
+      assert.ok(!c.volumeMounts!.some((m) => m.mountPath === tokenMount.mountPath), c.name);
+  });
+
   it('creates /metadata/annotations when the pod has none', () => {
     const pod = inject({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'a' }] } });
     assert.equal(pod.metadata!.annotations!['faultline.dev/injected'] !== undefined, true);
