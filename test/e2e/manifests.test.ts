@@ -5,9 +5,11 @@
 // Faultline installed: the shared one points the webhook configurations at a
 // local URL, which is not what users apply.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { startControlPlane, type ControlPlane, type KubectlResult } from '../../controlplane/index.ts';
+import { faultline, tempDir } from '../support/certs-tools.ts';
 import { repoRoot, type K8sObject } from '../support/manifests-kustomize.ts';
 
 const dir = (rel: string) => path.join(repoRoot, rel);
@@ -80,5 +82,31 @@ describe('e2e: install manifests, server-side dry run', function () {
     for (const line of lines) assert.match(line, DRY_RUN_LINE);
     // A dry run: both are still there.
     ok(await cp.kubectl('admin', ['get', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'faultline']), 'still installed');
+  });
+
+  it('faultline certs --patch writes the CA into the caBundle of every installed webhook, once', async function () {
+    // Runs after the real install above: the configurations exist, with no caBundle yet.
+    const { dir: out, cleanup } = await tempDir();
+    try {
+      const args = ['certs', '--out', out, '--service', 'faultline-webhook', '--patch', '--kubeconfig', cp.kubeconfigs.admin];
+      const first = await faultline(args);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      const want = Buffer.from(await readFile(path.join(out, 'ca.crt'))).toString('base64');
+      const bundles = async () => {
+        const configs = JSON.parse(ok(await cp.kubectl('admin', ['get', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'faultline', '-o', 'json']), 'get')) as {
+          items: Array<{ webhooks: Array<{ name: string; clientConfig: { caBundle?: string } }> }>;
+        };
+        return configs.items.flatMap((c) => c.webhooks.map((w) => [w.name, w.clientConfig.caBundle]));
+      };
+      const patched = await bundles();
+      assert.equal(patched.length, 3, JSON.stringify(patched));
+      for (const [name, bundle] of patched) assert.equal(bundle, want, `${name} carries ca.crt, base64-encoded once`);
+      // Valid material is kept, so a second run changes nothing in the cluster either.
+      const second = await faultline(args);
+      assert.equal(second.code, 0, second.stderr);
+      assert.deepEqual(await bundles(), patched);
+    } finally {
+      await cleanup();
+    }
   });
 });
