@@ -5,6 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -17,8 +18,6 @@ export interface SupervisorOptions {
   onDown: () => void;
 }
 
-const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 5_000;
 /** Up this long and a crash is news again: the backoff starts over. */
 const STABLE_MS = 10_000;
 const READY_TIMEOUT_MS = 10_000;
@@ -29,7 +28,7 @@ export class ToxiproxySupervisor {
   private readonly opts: SupervisorOptions;
   private child: ChildProcess | undefined;
   private stopped = false;
-  private backoffMs = MIN_BACKOFF_MS;
+  private readonly backoff = new Backoff(100, 5_000);
   private restartTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private starts = 0;
@@ -108,10 +107,10 @@ export class ToxiproxySupervisor {
     this.child = undefined;
     if (wasUp) this.opts.onDown();
     if (this.stopped) return;
-    if (Date.now() - this.startedAt > STABLE_MS) this.backoffMs = MIN_BACKOFF_MS;
-    this.opts.log.warn({ code, signal, restartInMs: this.backoffMs }, 'toxiproxy-server exited; TCP faults fail open until it is back');
+    if (Date.now() - this.startedAt > STABLE_MS) this.backoff.reset();
+    const restartInMs = this.backoff.next();
+    this.opts.log.warn({ code, signal, restartInMs }, 'toxiproxy-server exited; TCP faults fail open until it is back');
     this.opts.metrics.toxiproxyRestart();
-    this.restartTimer = setTimeout(() => this.start(), this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    this.restartTimer = setTimeout(() => this.start(), restartInMs);
   }
 }

@@ -19,6 +19,7 @@
 // proxies (config.ts refuses a kubeconfig that needs them).
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff } from '../../common/backoff.ts';
 import type { Logger } from '../../common/log.ts';
 import { KubeStatusError, watchEvents, type KubeClient } from './client.ts';
 
@@ -48,35 +49,6 @@ const WATCH_GRACE_S = 30;
 const LIST_TIMEOUT_MS = 30_000;
 /** A watch that ends sooner than this without any event is a failure, not a server timeout. */
 const MIN_WATCH_MS = 1_000;
-
-/**
- * Capped exponential backoff with jitter: the base doubles from `initialMs` to
- * `maxMs` and each delay is drawn uniformly from [base/2, base], so sidecars
- * that lost the API server together do not come back together.
- */
-export class Backoff {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  readonly #random: () => number;
-  #base: number;
-
-  constructor(initialMs = 200, maxMs = 30_000, random: () => number = Math.random) {
-    this.initialMs = initialMs;
-    this.maxMs = maxMs;
-    this.#random = random;
-    this.#base = initialMs;
-  }
-
-  next(): number {
-    const base = this.#base;
-    this.#base = Math.min(base * 2, this.maxMs);
-    return Math.round(base / 2 + (this.#random() * base) / 2);
-  }
-
-  reset(): void {
-    this.#base = this.initialMs;
-  }
-}
 
 export interface ListWatchOptions {
   client: KubeClient;

@@ -9,6 +9,7 @@
 // ten to a hundred times what admission reads of them. Here every object is
 // projected on arrival, so only what callers use stays in memory.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { Backoff } from '../../common/backoff.ts';
 import type { Logger } from '../../common/log.ts';
 
 /** The parts of a list response a reflector reads. */
@@ -42,8 +43,6 @@ export interface RawObject {
 
 /** Items per list page: bounds the memory a relist of a large cluster takes at once. */
 const PAGE_SIZE = 500;
-const BACKOFF_INITIAL_MS = 200;
-const BACKOFF_MAX_MS = 30_000;
 /** Server-side watch timeout, jittered so a fleet of webhooks does not rewatch in lockstep. */
 const WATCH_TIMEOUT_S = 300;
 
@@ -57,7 +56,7 @@ export class Reflector<T> {
   #stopped = false;
   #abort: AbortController | undefined;
   #retry: NodeJS.Timeout | undefined;
-  #backoffMs = BACKOFF_INITIAL_MS;
+  readonly #backoff = new Backoff();
   readonly #syncWaiters: Array<() => void> = [];
 
   constructor(opts: ReflectorOptions<T>) {
@@ -108,7 +107,7 @@ export class Reflector<T> {
       this.#retryLater('list failed', err, () => void this.#listAndWatch());
       return;
     }
-    this.#backoffMs = BACKOFF_INITIAL_MS;
+    this.#backoff.reset();
     if (!this.#synced) {
       this.#synced = true;
       this.#opts.log.info({ resource: this.name, objects: this.all().length }, 'cache synced');
@@ -155,7 +154,7 @@ export class Reflector<T> {
     const started = Date.now();
     const onEvent = (type: string, obj: RawObject): void => {
       // Something arrived: the connection works, so the next failure starts the backoff afresh.
-      this.#backoffMs = BACKOFF_INITIAL_MS;
+      this.#backoff.reset();
       if (type === 'ERROR') {
         // A Status object: 410 Gone means our resourceVersion is too old to resume from.
         const status = obj as { code?: number; message?: string };
@@ -215,8 +214,7 @@ export class Reflector<T> {
 
   #retryLater(what: string, err: unknown, again: () => void): void {
     if (this.#stopped) return;
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
+    const delay = this.#backoff.next();
     this.#opts.log.warn({ resource: this.name, err: errorMessage(err), retryInMs: delay }, `${what}; retrying`);
     this.#retry = setTimeout(again, delay);
     this.#retry.unref();

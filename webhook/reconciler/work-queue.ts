@@ -3,8 +3,7 @@
 // processed twice at the same time (added while in flight, it runs again
 // after); a failed key is retried with per-key exponential backoff.
 
-const BACKOFF_INITIAL_MS = 100;
-const BACKOFF_MAX_MS = 30_000;
+import { Backoff } from '../../common/backoff.ts';
 
 export class WorkQueue {
   readonly #work: (key: string) => Promise<void>;
@@ -12,7 +11,8 @@ export class WorkQueue {
   readonly #concurrency: number;
   readonly #pending = new Set<string>();
   readonly #inFlight = new Set<string>();
-  readonly #failures = new Map<string, number>();
+  /** Keys whose last run failed, with the backoff of their next retry. */
+  readonly #failures = new Map<string, Backoff>();
   readonly #retries = new Set<NodeJS.Timeout>();
   #stopped = false;
 
@@ -55,14 +55,14 @@ export class WorkQueue {
       await this.#work(key);
       this.#failures.delete(key);
     } catch (err) {
-      const failures = (this.#failures.get(key) ?? 0) + 1;
-      this.#failures.set(key, failures);
+      let backoff = this.#failures.get(key);
+      if (!backoff) this.#failures.set(key, (backoff = new Backoff(100, 30_000)));
       this.#onError(key, err);
       if (!this.#stopped) {
         const t = setTimeout(() => {
           this.#retries.delete(t);
           this.add(key);
-        }, Math.min(BACKOFF_INITIAL_MS * 2 ** (failures - 1), BACKOFF_MAX_MS));
+        }, backoff.next());
         t.unref();
         this.#retries.add(t);
       }
