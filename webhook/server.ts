@@ -127,10 +127,11 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     const started = Date.now();
     context.state.draining = true;
     stopWatching();
-    // Hand the lease over first: a successor can lead while we drain.
-    await stopBackground();
     log.info('draining: listener closed, finishing in-flight reviews');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Meanwhile hand the lease over, so a successor leads while we drain; an
+    // unreachable API server must not keep the listener open.
+    const background = stopBackground().catch((err: unknown) => log.warn({ err }, 'stopping the cache and reconciler failed'));
     // server.close() ends idle keep-alive connections once; connections busy now
     // become idle when their answer is sent, so sweep until none are left.
     const sweep = setInterval(() => server.closeIdleConnections(), 50);
@@ -139,7 +140,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
       server.closeAllConnections();
     }, opts.drainTimeoutMs ?? 10_000);
     try {
-      await closed;
+      await Promise.all([closed, background]);
     } finally {
       clearInterval(sweep);
       clearTimeout(deadline);
