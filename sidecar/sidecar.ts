@@ -14,6 +14,8 @@ import net from 'node:net';
 import http from 'node:http';
 import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
+import { runAt } from '../common/timer.ts';
+import { freePorts } from '../controlplane/ports.ts';
 import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } from './admin.ts';
 import { FaketimeFile } from './faketime.ts';
 import { FaultEvents } from './fault-events.ts';
@@ -54,16 +56,6 @@ interface Route {
   toxiproxy: string | undefined;
 }
 
-/** Longest timeout Node accepts; later expiries are re-armed when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  const port = await listen(srv, 0, '127.0.0.1');
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 export class Sidecar {
   readonly metrics = new Metrics();
   readonly targets: Target[];
@@ -85,7 +77,7 @@ export class Sidecar {
   private readonly servers: http.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly toxiproxyConnections = new Map<string, number>();
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: { cancel(): void } | undefined;
   private bound = false;
 
   private constructor(opts: SidecarOptions) {
@@ -124,7 +116,7 @@ export class Sidecar {
     }
 
     if (opts.toxiproxyBin) {
-      this.ports.toxiproxy = opts.toxiproxyPort || (await freePort());
+      this.ports.toxiproxy = opts.toxiproxyPort || (await freePorts(1))[0]!;
       const reconciler = new ToxiproxyReconciler({
         apiUrl: `http://127.0.0.1:${this.ports.toxiproxy}`,
         log: this.log,
@@ -174,7 +166,7 @@ export class Sidecar {
   }
 
   async close(): Promise<void> {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer?.cancel();
     await this.opts.source?.close();
     for (const l of this.listeners) l.close();
     for (const s of this.sockets) s.destroy();
@@ -210,13 +202,10 @@ export class Sidecar {
     this.events.update(plan, now);
     void this.faketime.apply(plan.time);
 
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
+    this.expiryTimer?.cancel();
     const next = nextExpiry(merged, now);
-    if (next !== undefined) {
-      // Faults end on time even if the policy source never speaks again.
-      this.expiryTimer = setTimeout(() => this.applyPlan(), Math.min(next - now + 1, MAX_TIMER_MS));
-    }
+    // Faults end on time even if the policy source never speaks again.
+    this.expiryTimer = next === undefined ? undefined : runAt(next, () => this.applyPlan());
   }
 
   /** Toxic names are unique per Toxiproxy proxy; two policies naming a toxic alike cannot both apply. */
@@ -237,12 +226,10 @@ export class Sidecar {
     socket.once('close', () => this.sockets.delete(socket));
     const t = this.targets[i]!;
     const route = this.routes[i]!;
-    const nd = this.plan.networkDelay;
-    const delayMs = t.direction === 'inbound' && nd ? sampleDelayMs(nd) : 0;
-
     const addr = route.toxiproxy ? this.reconciler?.address(route.toxiproxy) : undefined;
     if (route.toxiproxy && addr) {
       const name = route.toxiproxy;
+      const delayMs = this.networkDelayMs(t);
       this.metrics.connection('toxiproxy');
       this.metrics.fault('tcp.toxiproxy');
       if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
@@ -265,8 +252,15 @@ export class Sidecar {
       return;
     }
     this.metrics.connection('raw');
+    const delayMs = this.networkDelayMs(t);
     if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
     pipeTo(socket, t.connectHost, t.connectPort, { delayMs });
+  }
+
+  /** A handed-off netem delay holds inbound traffic only (per connection, or per request on the HTTP path). */
+  private networkDelayMs(t: Target): number {
+    const nd = this.plan.networkDelay;
+    return t.direction === 'inbound' && nd ? sampleDelayMs(nd) : 0;
   }
 
   /** Created on first use: a port that never sees an HTTP fault never pays for a parser. */
@@ -277,7 +271,7 @@ export class Sidecar {
       p = new HttpPath({
         target: t,
         faults: () => this.routes[i]!.http,
-        networkDelayMs: () => (t.direction === 'inbound' && this.plan.networkDelay ? sampleDelayMs(this.plan.networkDelay) : 0),
+        networkDelayMs: () => this.networkDelayMs(t),
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,

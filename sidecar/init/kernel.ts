@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
+import { runAt } from '../../common/timer.ts';
 import type { InitPlan, PlannedIoFault } from '../../policies/types.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
 import { bindMount, ensureDevFuse, makePrivate, unmount } from './fuse/mounts.ts';
@@ -22,18 +23,6 @@ export interface KernelOptions {
 export interface KernelServer {
   volumes: MountedVolume[];
   stop(): Promise<void>;
-}
-
-/** setTimeout caps at ~24.8 days; policies may run longer, so wait in steps. */
-function at(epochMs: number, now: () => number, fn: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    const left = epochMs - now();
-    if (left <= 0) return fn();
-    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
 }
 
 function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
@@ -92,17 +81,17 @@ export async function startKernel(plan: InitPlan, opts: KernelOptions, log: Logg
           { volumePath, localPath: volume.localPath, devFuse, rules: faults.map((f) => ({ chaosId: f.chaosId, path: f.path, methods: f.methods, errno: f.errno, delayMs: f.delayMs, percent: f.percent, expiresAt: f.expiresAt })) },
           'serving IO faults',
         );
-        for (const f of faults) timers.push(at(f.expiresAt, now, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through')));
+        for (const f of faults) timers.push(runAt(f.expiresAt, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through'), now));
       }
     }
     if (network) {
       timers.push(
-        at(network.expiresAt, now, () => {
+        runAt(network.expiresAt, () => {
           removeOwnRootQdisc(network.device).then(
             (removed) => log.info({ chaosId: network.chaosId, device: network.device, removed }, 'network fault expired; root qdisc removed'),
             (err: Error) => log.error({ chaosId: network.chaosId, err: err.message }, 'could not remove expired root qdisc'),
           );
-        }),
+        }, now),
       );
     }
     await mkdir(opts.runDir, { recursive: true });

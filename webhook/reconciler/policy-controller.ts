@@ -13,10 +13,9 @@ import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
 import { errorMessage } from '../cache/reflector.ts';
 import { WorkQueue } from './work-queue.ts';
 import { desiredStatus, pendingExpiry, statusChanged, statusEvents, type PolicyEvent } from './policy-status.ts';
+import { MAX_TIMER_MS } from '../../common/timer.ts';
 
 export const COMPONENT = 'faultline-reconciler';
-/** setTimeout's ceiling (~24.8 days); a later expiry is re-armed when the timer fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Controller {
   stop(): void;
@@ -89,6 +88,7 @@ export function startPolicyController(opts: { kubeConfig: KubeConfig; cluster: C
     if (existing?.at === at) return;
     disarm(key);
     if (at === undefined) return;
+    // Capped at setTimeout's ceiling: an early firing just reconciles, which re-arms for the rest.
     const timer = setTimeout(() => {
       timers.delete(key);
       queue.add(key);
