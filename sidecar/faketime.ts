@@ -8,14 +8,8 @@
 import { access, rename, writeFile } from 'node:fs/promises';
 import type { PlannedTimeFault } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
-
-export const DEFAULT_FAKETIME_FILE = '/var/run/faultline-time/faketime.rc';
-
-/** libfaketime's relative-offset syntax: signed seconds ("+0" = real time). */
-export function faketimeSpec(offsetMs: number): string {
-  const s = Math.round(offsetMs / 1000);
-  return s < 0 ? `${s}` : `+${s}`;
-}
+// The same spelling faultline-init writes first, so a rewrite changes nothing but the value.
+import { formatOffset } from './init/faketime.ts';
 
 export class FaketimeFile {
   private readonly file: string;
@@ -30,7 +24,7 @@ export class FaketimeFile {
 
   /** Writes the offset of `time` (or real time when absent) if it differs from what was written last. */
   apply(time: PlannedTimeFault | undefined): Promise<void> {
-    const spec = faketimeSpec(time?.offsetMs ?? 0);
+    const spec = formatOffset(time?.offsetMs ?? 0);
     if (spec === this.written) return this.queue;
     this.written = spec;
     this.queue = this.queue.then(() => this.write(spec, time?.chaosId));

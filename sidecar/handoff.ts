@@ -8,9 +8,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { LiveFaultPlan } from '../policies/types.ts';
+import { jitteredMs } from './http-faults.ts';
 import { parsePlan } from './plan.ts';
-
-export const DEFAULT_HANDOFF_FILE = '/var/run/faultline/handoff.json';
 
 /** The handed-off network delay, or undefined when there is no file. Throws on a malformed file. */
 export async function readHandoff(file: string): Promise<LiveFaultPlan['networkDelay']> {
@@ -37,5 +36,5 @@ export async function readHandoff(file: string): Promise<LiveFaultPlan['networkD
 }
 
 export function sampleDelayMs(d: NonNullable<LiveFaultPlan['networkDelay']>, random: () => number = Math.random): number {
-  return Math.max(0, d.latencyMs + (d.jitterMs > 0 ? (random() * 2 - 1) * d.jitterMs : 0));
+  return jitteredMs(d.latencyMs, d.jitterMs, random);
 }

@@ -64,6 +64,11 @@ export function matches(f: PlannedHttpFault, req: RequestInfo): boolean {
   return true;
 }
 
+/** Uniform in [base - jitter, base + jitter], never negative. */
+export function jitteredMs(baseMs: number, jitterMs: number, random: () => number): number {
+  return Math.max(0, baseMs + (jitterMs > 0 ? (random() * 2 - 1) * jitterMs : 0));
+}
+
 function rolled(percent: number, random: () => number): boolean {
   return percent >= 100 || random() * 100 < percent;
 }
@@ -79,9 +84,7 @@ export function decide(faults: readonly PlannedHttpFault[], req: RequestInfo, ra
     if (f.delay && !delayDecided) {
       delayDecided = true;
       if (rolled(f.delay.percent, random)) {
-        const { fixedMs, jitterMs } = f.delay;
-        // Uniform in [fixed - jitter, fixed + jitter], never negative.
-        decision.delayMs = Math.max(0, fixedMs + (jitterMs > 0 ? (random() * 2 - 1) * jitterMs : 0));
+        decision.delayMs = jitteredMs(f.delay.fixedMs, f.delay.jitterMs, random);
         decision.fired.push({ fault: f, kind: 'delay' });
       }
     }

@@ -3,12 +3,11 @@
 // a message naming the field), and filtered by expiry at the moment of use.
 
 import type { LiveFaultPlan, PlannedHttpFault, PlannedTcpFault, PlannedToxic, ToxicType } from '../policies/types.ts';
+import { TOXIC_TYPES } from '../policies/vocabulary.ts';
 
 export const EMPTY_PLAN: LiveFaultPlan = Object.freeze({ http: [], tcp: [] }) as LiveFaultPlan;
 
 export class PlanError extends Error {}
-
-const TOXIC_TYPES: readonly ToxicType[] = ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data'];
 
 type Json = Record<string, unknown>;
 

@@ -155,13 +155,10 @@ export class ToxiproxyReconciler {
 
     for (const [name, want] of desired) {
       let got = actual[name];
-      if (got && got.upstream !== want.upstream) {
+      if (got && (got.upstream !== want.upstream || !got.enabled)) {
         await new Proxy(this.client, { ...got, toxics: [] }).update({ enabled: true, listen: got.listen, upstream: want.upstream });
         this.writes.proxiesUpdated++;
         got = { ...got, upstream: want.upstream, enabled: true };
-      } else if (got && !got.enabled) {
-        await new Proxy(this.client, { ...got, toxics: [] }).update({ enabled: true, listen: got.listen, upstream: got.upstream });
-        this.writes.proxiesUpdated++;
       }
       if (!got) {
         const created = await this.client.createProxy({ name, listen: '127.0.0.1:0', upstream: want.upstream, enabled: true });

@@ -3,12 +3,15 @@ import { createLogger, type Logger } from '../../common/log.ts';
 import type { TrafficWiring } from '../../policies/types.ts';
 import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../policies/wellknown.ts';
 import { readHandoff } from '../../sidecar/handoff.ts';
+import { HANDOFF_FILE } from '../../sidecar/init/handoff.ts';
 import { parseInitPlan } from '../../sidecar/init/plan.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import type { PolicySource } from '../../sidecar/policy-source.ts';
 import { flag, int, str, UsageError, type Command, type ParsedValues } from '../command.ts';
 
 const P = DEFAULT_PROXY_PORTS;
+/** Where init writes its hand-off (sidecar/init/handoff.ts) in the shared run volume. */
+const DEFAULT_HANDOFF_FILE = `${RUN_MOUNT_PATH}/${HANDOFF_FILE}`;
 
 /** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN. */
 async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
@@ -52,7 +55,6 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
 }
 
 export const sidecarCommand: Command = {
-  name: 'sidecar',
   usage: `Usage: faultline sidecar [options]
 
 Listens on every port the wiring redirects (from $${PLAN_ENV}, or --wiring-file)
@@ -76,7 +78,7 @@ Options:
   --listen-host <host>     Address of the traffic listeners (default 0.0.0.0)
   --fault-header           Mark faulted responses with x-faultline-fault
   --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
-  --handoff-file <path>    Init hand-off (default ${RUN_MOUNT_PATH}/handoff.json)`,
+  --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})`,
   options: {
     'wiring-file': { type: 'string' },
     'plan-file': { type: 'string' },
@@ -97,7 +99,7 @@ Options:
     const wiring = await loadWiring(str(values, 'wiring-file'));
     const source = await policySource(values, log);
     const { Sidecar } = await import('../../sidecar/sidecar.ts');
-    const handoffFile = str(values, 'handoff-file') ?? `${RUN_MOUNT_PATH}/handoff.json`;
+    const handoffFile = str(values, 'handoff-file') ?? DEFAULT_HANDOFF_FILE;
     const sidecar = await Sidecar.start({
       wiring,
       upstreamHost: str(values, 'upstream-host') ?? '127.0.0.1',

@@ -1,10 +1,12 @@
 import { access, chmod, constants, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE } from '../../policies/wellknown.ts';
 
 /** Debian's libfaketime; override with --faketime-lib on other distributions. */
 export const DEFAULT_FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
-export const FAKETIME_LIB_NAME = 'libfaketime.so.1';
-export const FAKETIME_RC_NAME = 'faketime.rc';
+/** The names the webhook points LD_PRELOAD and FAKETIME_TIMESTAMP_FILE at, inside the time volume. */
+const FAKETIME_LIB_NAME = basename(FAKETIME_LIBRARY);
+const FAKETIME_RC_NAME = basename(FAKETIME_TIMESTAMP_FILE);
 
 /**
  * libfaketime's relative-offset syntax ("+7200s", "-90.5s"): a sign, seconds,
@@ -15,17 +17,6 @@ export function formatOffset(offsetMs: number): string {
   const sign = offsetMs < 0 ? '-' : '+';
   const seconds = Math.abs(offsetMs) / 1000;
   return `${sign}${Number.isInteger(seconds) ? seconds : seconds.toFixed(3).replace(/0+$/, '')}s`;
-}
-
-/** The env the webhook gives time-shifted containers (architecture.md). */
-export function faketimeEnv(timeDir: string): Record<string, string> {
-  return {
-    LD_PRELOAD: join(timeDir, FAKETIME_LIB_NAME),
-    FAKETIME_TIMESTAMP_FILE: join(timeDir, FAKETIME_RC_NAME),
-    // Re-read the file on every clock call: the proxy rewrites it to change or
-    // end the offset while the app runs.
-    FAKETIME_NO_CACHE: '1',
-  };
 }
 
 /** Checked before anything is applied, so a missing library fails the pod up front. */

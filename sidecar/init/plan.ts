@@ -8,18 +8,10 @@ import type {
   PlannedTimeFault,
   TrafficWiring,
 } from '../../policies/types.ts';
+import { DEVICE_NAME, IO_METHODS } from '../../policies/vocabulary.ts';
 
 /** A plan that cannot be applied as written; the message names the field. */
 export class PlanError extends Error {}
-
-const IO_METHODS: readonly IoMethod[] = [
-  'read', 'write', 'open', 'getattr', 'readdir', 'create', 'unlink', 'mkdir', 'rename', 'truncate', 'fsync',
-];
-
-// Interface names end up inside nft string literals and tc argv: keep them to
-// the characters Linux itself allows in practice, so a plan can never smuggle
-// a quote into a ruleset.
-const DEVICE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 type Obj = Record<string, unknown>;
 
@@ -87,6 +79,8 @@ function network(v: unknown): PlannedNetworkFault {
   const p = 'kernel.network';
   const o = obj(v, p);
   const device = o.device === undefined ? 'eth0' : text(o.device, `${p}.device`);
+  // Interface names end up inside nft string literals and tc argv: keeping them
+  // to DEVICE_NAME's characters means a plan can never smuggle a quote into a ruleset.
   if (!DEVICE_NAME.test(device)) fail(`${p}.device`, 'an interface name (letters, digits, _ . -, at most 15)', device);
   const fault: PlannedNetworkFault = { chaosId: text(o.chaosId, `${p}.chaosId`), expiresAt: epochMs(o.expiresAt, `${p}.expiresAt`), device };
   const delay = optional(o, 'delay', p, (d, dp) => {

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { freePorts } from '../../controlplane/ports.ts';
 import { httpFault, tcpFault } from '../support/sidecar-plans.ts';
-import { echoRoundTrip, freePort, PlanFile, repoRoot, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
+import { echoRoundTrip, PlanFile, repoRoot, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 describe('faultline sidecar (child process)', function () {
   this.timeout(60_000);
@@ -24,8 +25,7 @@ describe('faultline sidecar (child process)', function () {
     app = await startHttpApp();
     echo = await startTcpApp('echo');
     files = await PlanFile.create();
-    httpListen = await freePort();
-    tcpListen = await freePort();
+    [httpListen, tcpListen] = (await freePorts(2)) as [number, number];
     await writeFile(
       wiringFile(),
       JSON.stringify({
@@ -122,13 +122,13 @@ describe('faultline sidecar (child process)', function () {
 
   it('writes the time offset to faketime.rc and resets it when the fault ends', async () => {
     const rc = path.join(files.dir, 'faketime.rc');
-    await writeFile(rc, '+0\n');
+    await writeFile(rc, '+0s\n');
     await files.write({});
     child = await startChild(['--wiring-file', wiringFile(), '--plan-file', files.file, '--faketime-file', rc]);
     await files.write({ time: { chaosId: 'shop/clock', expiresAt: Date.now() + 1_500, offsetMs: -2 * 3600_000, containers: ['app'] } });
-    await waitFor('the offset to be written', async () => (await readFile(rc, 'utf8')) === '-7200\n', 2_000);
+    await waitFor('the offset to be written', async () => (await readFile(rc, 'utf8')) === '-7200s\n', 2_000);
     // Expiry alone ends it.
-    await waitFor('the offset to be reset at expiry', async () => (await readFile(rc, 'utf8')) === '+0\n', 3_000);
+    await waitFor('the offset to be reset at expiry', async () => (await readFile(rc, 'utf8')) === '+0s\n', 3_000);
   });
 
   it('rejects bad input with a clear message', () => {

@@ -15,19 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
+import { freePorts } from '../../controlplane/ports.ts';
 import type { LiveFaultPlan, TrafficWiring } from '../../policies/types.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -329,7 +322,8 @@ export interface Child {
 
 /** `node bin/faultline.js sidecar …` with fresh ports; resolves once /healthz/ready says 200. */
 export async function startChild(args: string[], env: Record<string, string> = {}): Promise<Child> {
-  const ports = { admin: await freePort(), health: await freePort(), metrics: await freePort(), toxiproxy: await freePort() };
+  const [admin, health, metrics, toxiproxy] = (await freePorts(4)) as [number, number, number, number];
+  const ports = { admin, health, metrics, toxiproxy };
   const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
   const proc = spawn(
     node,
