@@ -131,13 +131,13 @@ export interface KernelMerge {
 export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], now: number): KernelMerge {
   const labels = pod.metadata?.labels ?? {};
   const podName = pod.metadata?.name;
+  const ns = pod.metadata?.namespace;
   const appContainers = (pod.spec?.containers ?? []).map((c) => c.name);
   const plan: KernelFaultPlan = { io: [] };
   const conflicts: string[] = [];
   let networkOwner: ChaosId | undefined;
   let timeOwner: ChaosId | undefined;
   for (const a of activePolicies(policies, now)) {
-    const ns = pod.metadata?.namespace;
     if (ns !== undefined && a.policy.metadata.namespace !== undefined && ns !== a.policy.metadata.namespace) continue;
     if (!matchesSelector(a.spec.selector, labels)) continue;
     const listed = podName !== undefined && (a.policy.status?.targets ?? []).includes(podName);

@@ -11,7 +11,7 @@ import { checkSchema, pruneNulls } from './schema-check.ts';
 import type {
   ChaosPolicySpec, ChaosTenantSpec, HttpFault, IoFault, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
-import { FAULT_KINDS, TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
+import { DEVICE_NAME, FAULT_KINDS, TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
 
 export interface Inspection {
   errors: FieldError[];
@@ -190,8 +190,6 @@ function toxicErrors(toxic: Toxic, path: string): FieldError[] {
   return errors;
 }
 
-const DEVICE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
 function networkErrors(net: NetworkFault, path: string): FieldError[] {
   const errors: FieldError[] = [];
   const faults = [net.delay, net.loss, net.duplicate, net.corrupt, net.reorder, net.rate];
@@ -250,10 +248,9 @@ function tenantSpecErrors(spec: ChaosTenantSpec, path: string): FieldError[] {
   });
   const limits = spec.allow.limits ?? {};
   const limitsPath = child(allow, 'limits');
-  for (const key of ['maxDelay', 'maxDuration'] as const) {
+  for (const key of ['maxDelay', 'maxDuration', 'maxTimeOffset'] as const) {
     const v = limits[key];
     if (v !== undefined) errors.push(...durationErrors(v, child(limitsPath, key)));
   }
-  if (limits.maxTimeOffset !== undefined) errors.push(...durationErrors(limits.maxTimeOffset, child(limitsPath, 'maxTimeOffset')));
   return errors;
 }

@@ -5,7 +5,6 @@ import { checkAllowlist, formatDenial, type UserInfo, type Violation } from './a
 import { applyDefaults } from './defaults.ts';
 import { formatFieldErrors, type FieldError } from './field-error.ts';
 import { faultSummary } from './faults.ts';
-import { pruneNulls } from './schema-check.ts';
 import { tenantForNamespace, type NamespaceInfo } from './tenancy.ts';
 import type { ChaosPolicySpec, ChaosTenant } from './types.ts';
 import { inspectPolicy, validateTenant } from './validate.ts';
@@ -53,7 +52,7 @@ export function admissionVerdict(input: VerdictInput): Verdict {
   if ('error' in ownership) return deny(ownership.error);
 
   const tenantName = ownership.tenant.metadata.name ?? '';
-  const spec = applyDefaults((pruneNulls(input.policy) as { spec: ChaosPolicySpec }).spec);
+  const spec = applyDefaults((input.policy as { spec: ChaosPolicySpec }).spec);
   const violations = checkAllowlist(spec, ownership.tenant, input.user, ns.name);
   const faults = faultSummary(spec);
   if (spec.network || spec.io.length > 0 || spec.time) {

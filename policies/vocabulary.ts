@@ -41,7 +41,9 @@ export const ERRNO_NAMES = [
 ] as const;
 
 export const NETWORK_FAULTS = ['delay', 'loss', 'duplicate', 'corrupt', 'reorder', 'rate'] as const;
-export type NetworkFaultName = (typeof NETWORK_FAULTS)[number];
+
+/** A network interface name as Linux allows it in practice (1-15 of A-Z a-z 0-9 _ . -). */
+export const DEVICE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export const FAULT_FAMILIES = ['http', 'tcp', 'network', 'io', 'time'] as const;
 export type FaultFamily = (typeof FAULT_FAMILIES)[number];
