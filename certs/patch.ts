@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/log.ts';
 import { WEBHOOK_CONFIGURATION_NAME } from '../policies/wellknown.ts';
+import { describeApiError } from './api-error.ts';
 import { mergeCaBundle, parseCaBundle } from './bundle.ts';
 
 export type ConfigurationKind = 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration';
@@ -99,7 +100,7 @@ async function updateOne<T extends WebhookConfiguration>(accessor: Accessor<T>, 
       config = await accessor.read(name);
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return result('not-found', []);
-      throw describe(err, `reading ${accessor.kind} "${name}"`);
+      throw describeApiError(err, `reading ${accessor.kind} "${name}"`);
     }
     const webhooks = config.webhooks ?? [];
     let changed = false;
@@ -125,24 +126,7 @@ async function updateOne<T extends WebhookConfiguration>(accessor: Accessor<T>, 
     } catch (err) {
       if (err instanceof ApiException && err.code === 409 && attempt < conflictRetries) continue;
       if (err instanceof ApiException && err.code === 404) return result('not-found', []);
-      throw describe(err, `updating ${accessor.kind} "${name}"`);
+      throw describeApiError(err, `updating ${accessor.kind} "${name}"`);
     }
-  }
-}
-
-/** An API error with the status and the server's message, not the client's internals. */
-function describe(err: unknown, doing: string): Error {
-  if (err instanceof ApiException) {
-    const body = typeof err.body === 'string' ? parseStatus(err.body) : (err.body as { message?: string } | undefined)?.message;
-    return new Error(`${doing}: HTTP ${err.code}${body ? `: ${body}` : ''}`, { cause: err });
-  }
-  return new Error(`${doing}: ${(err as Error).message}`, { cause: err });
-}
-
-function parseStatus(body: string): string {
-  try {
-    return (JSON.parse(body) as { message?: string }).message ?? body;
-  } catch {
-    return body;
   }
 }

@@ -4,6 +4,7 @@
 // read — so concurrent replicas never overwrite each other's CA; the loser
 // re-reads and adopts the winner's material.
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { describeApiError } from './api-error.ts';
 import { ROTATE_ANNOTATION, SECRET_KEYS, type SecretMaterial } from './secret-plan.ts';
 
 export interface SecretRef {
@@ -38,7 +39,7 @@ export class SecretStore {
       return stored(await this.#api.readNamespacedSecret(this.ref));
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return undefined;
-      throw describe(err, `reading Secret ${this.#show()}`);
+      throw describeApiError(err, `reading Secret ${this.#show()}`);
     }
   }
 
@@ -54,7 +55,7 @@ export class SecretStore {
       return stored(await this.#api.createNamespacedSecret({ namespace: this.ref.namespace, body }));
     } catch (err) {
       if (err instanceof ApiException && err.code === 409) return 'conflict';
-      throw describe(err, `creating Secret ${this.#show()}`);
+      throw describeApiError(err, `creating Secret ${this.#show()}`);
     }
   }
 
@@ -76,7 +77,7 @@ export class SecretStore {
       return stored(await this.#api.replaceNamespacedSecret({ ...this.ref, body }));
     } catch (err) {
       if (err instanceof ApiException && (err.code === 409 || err.code === 404)) return 'conflict';
-      throw describe(err, `updating Secret ${this.#show()}`);
+      throw describeApiError(err, `updating Secret ${this.#show()}`);
     }
   }
 
@@ -110,18 +111,4 @@ function stored(object: V1Secret): StoredSecret {
   set('key', SECRET_KEYS.key);
   set('bundle', SECRET_KEYS.bundle);
   return { material, annotations: object.metadata?.annotations ?? {}, object };
-}
-
-/** An API error with the status and the server's message (a 403 names the missing permission). */
-function describe(err: unknown, doing: string): Error {
-  if (err instanceof ApiException) {
-    let message = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-    try {
-      message = (JSON.parse(message) as { message?: string }).message ?? message;
-    } catch {
-      // Not JSON: keep the body as is.
-    }
-    return new Error(`${doing}: HTTP ${err.code}: ${message}`, { cause: err });
-  }
-  return new Error(`${doing}: ${(err as Error).message}`, { cause: err });
 }

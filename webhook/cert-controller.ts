@@ -21,9 +21,10 @@
 // in the bundle until it expires.
 import { X509Certificate } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
+import { certificateBlocks } from '../certs/bundle.ts';
+import { certPaths } from '../certs/ensure.ts';
 import { CERT_MODE, KEY_MODE, writeFileAtomic } from '../certs/files.ts';
 import { servingNames, type SubjectAltName } from '../certs/names.ts';
 import { patchCaBundle } from '../certs/patch.ts';
@@ -77,7 +78,7 @@ class Controller implements CertController {
   #names: readonly SubjectAltName[];
   #store: SecretStore;
   #log: Logger;
-  /** patchCaBundle logs every unchanged check at info; we log the changes ourselves. */
+  /** patchCaBundle logs every outcome, unchanged ones included; we log the ones that matter ourselves, once. */
   #quietLog: Logger;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
@@ -92,7 +93,7 @@ class Controller implements CertController {
     this.#names = names;
     this.#store = new SecretStore(opts.kubeConfig, opts.secret);
     this.#log = opts.log.child({ secret: `${opts.secret.namespace}/${opts.secret.name}` });
-    this.#quietLog = this.#log.child({}, { level: 'warn' });
+    this.#quietLog = this.#log.child({}, { level: 'silent' });
   }
 
   schedule(delayMs: number): void {
@@ -187,7 +188,7 @@ class Controller implements CertController {
     const missing = outcomes.filter((o) => o.status === 'not-found');
     for (const o of missing) this.#log.error({ kind: o.kind, name: o.name }, `${o.kind} "${o.name}" not found: its caBundle cannot be set`);
     const updated = outcomes.filter((o) => o.status === 'updated');
-    for (const o of updated) this.#log.info({ kind: o.kind, name: o.name, cas: caCount(bundle) }, `${o.kind} "${o.name}" caBundle set from the Secret`);
+    for (const o of updated) this.#log.info({ kind: o.kind, name: o.name, cas: certificateBlocks(bundle).length }, `${o.kind} "${o.name}" caBundle set from the Secret`);
     const ca = fingerprint(secret.material.caCert!);
     if (missing.length > 0) this.#published = undefined;
     // Just written (or rewritten after a strip): API servers may not have it yet.
@@ -201,13 +202,13 @@ class Controller implements CertController {
     if (!cert || !key) return;
     const bundle = trustBundle(secret.material, now);
     if (this.#served?.cert === cert && this.#served.key === key && this.#served.bundle === bundle) return;
-    const dir = this.#opts.certDir;
-    await writeFileAtomic(join(dir, 'ca.crt'), bundle, CERT_MODE);
+    const paths = certPaths(this.#opts.certDir);
+    await writeFileAtomic(paths.caCert, bundle, CERT_MODE);
     // Key first, certificate last: see certs/ensure.ts for the reload contract.
-    await writeFileAtomic(join(dir, 'tls.key'), key, KEY_MODE);
-    await writeFileAtomic(join(dir, 'tls.crt'), cert, CERT_MODE);
+    await writeFileAtomic(paths.key, key, KEY_MODE);
+    await writeFileAtomic(paths.cert, cert, CERT_MODE);
     this.#served = { cert, key, bundle };
-    this.#log.info({ dir, issuer: issuer(cert), notAfter: notAfter(cert) }, 'serving certificate written from the Secret');
+    this.#log.info({ dir: paths.dir, issuer: issuer(cert), notAfter: notAfter(cert) }, 'serving certificate written from the Secret');
   }
 }
 
@@ -225,8 +226,4 @@ function issuer(pem: string): string {
 
 function notAfter(pem: string): string {
   return new X509Certificate(pem).validToDate.toISOString();
-}
-
-function caCount(bundle: string): number {
-  return bundle.split('-----BEGIN CERTIFICATE-----').length - 1;
 }

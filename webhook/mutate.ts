@@ -3,27 +3,23 @@
 // (which requests apply, warnings, metrics, logs).
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
-import type { KernelFaultPlan } from '../policies/types.ts';
 import { INJECTED_ANNOTATION } from '../policies/wellknown.ts';
 import { HttpError, type AdmissionRequest, type AdmissionVerdict, type Handler } from './admission.ts';
 import type { Injector } from './inject.ts';
+import type { PodPolicyPlan } from './kernel-plans.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import type { Upstream } from './wiring.ts';
 
 export interface MutatePodsDeps {
   injector: Injector;
   metrics: WebhookMetrics;
   log: Logger;
   /**
-   * Kernel faults (network/io/time) the pod's policies ask for. Absent until the
-   * policy cache exists: pods are then wired with an empty kernel plan.
+   * The kernel faults (network/io/time) the pod's policies ask for, and the
+   * outbound upstreams (host:port) they fault, which must be wired at admission:
+   * the proxy can only fault traffic redirected to it. Absent until the policy
+   * cache exists: pods are then wired with an empty kernel plan.
    */
-  kernelPlanFor?: (pod: V1Pod, namespace: string) => KernelFaultPlan;
-  /**
-   * Outbound upstreams (host:port) the pod's policies fault. They must be wired
-   * at admission: the proxy can only fault traffic redirected to it.
-   */
-  outboundFor?: (pod: V1Pod, namespace: string) => Upstream[];
+  planFor?: (pod: V1Pod, namespace: string) => PodPolicyPlan;
 }
 
 export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
@@ -40,7 +36,8 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
     const dryRun = request.dryRun === true;
     const podName = v1pod.metadata?.name ?? `${v1pod.metadata?.generateName ?? ''}*`;
 
-    const result = injector.render(v1pod, namespace, deps.kernelPlanFor?.(v1pod, namespace), deps.outboundFor?.(v1pod, namespace));
+    const plan = deps.planFor?.(v1pod, namespace);
+    const result = injector.render(v1pod, namespace, plan?.kernel, plan?.outbound);
     if (!result.injected) {
       metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
       log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);

@@ -17,8 +17,13 @@ export interface KeyPair {
 
 /** Reads and checks DIR/tls.crt and DIR/tls.key; throws a message naming what is wrong. */
 export async function loadKeyPair(dir: string): Promise<KeyPair> {
+  const pair = await readKeyPair(dir);
+  checkKeyPair(pair.cert, pair.key, dir);
+  return pair;
+}
+
+async function readKeyPair(dir: string): Promise<KeyPair> {
   const [cert, key] = await Promise.all([readFile(join(dir, 'tls.crt')), readFile(join(dir, 'tls.key'))]);
-  checkKeyPair(cert, key, dir);
   return { cert, key };
 }
 
@@ -73,17 +78,16 @@ export function watchKeyPair(opts: CertWatcherOptions): () => void {
     }
     running = true;
     try {
-      let cert: Buffer, key: Buffer;
+      let pair: KeyPair;
       try {
-        [cert, key] = await Promise.all([readFile(join(dir, 'tls.crt')), readFile(join(dir, 'tls.key'))]);
+        pair = await readKeyPair(dir);
       } catch (err) {
         log.warn({ dir, err: (err as Error).message }, 'cannot read serving certificate; keeping the current one');
         return;
       }
-      const pair = { cert, key };
       if (same(served, pair) || same(rejected, pair)) return;
       try {
-        checkKeyPair(cert, key, dir);
+        checkKeyPair(pair.cert, pair.key, dir);
       } catch (err) {
         rejected = pair;
         log.warn({ dir }, `ignoring new serving certificate: ${(err as Error).message}`);
@@ -98,7 +102,7 @@ export function watchKeyPair(opts: CertWatcherOptions): () => void {
       }
       served = pair;
       rejected = undefined;
-      log.info({ dir, fingerprint: new X509Certificate(cert).fingerprint256 }, 'serving certificate reloaded');
+      log.info({ dir, fingerprint: new X509Certificate(pair.cert).fingerprint256 }, 'serving certificate reloaded');
     } finally {
       running = false;
       if (again) {

@@ -11,6 +11,7 @@ import { validatePolicy } from '../policies/validate.ts';
 import { admissionVerdict } from '../policies/verdict.ts';
 import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
 import type { ClusterView } from './cache/cluster-cache.ts';
+import { isLive } from './kernel-plans.ts';
 
 export interface ValidatorDeps {
   /** Undefined when the webhook runs without cluster access. */
@@ -84,7 +85,7 @@ function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean
 function selectionWarnings(policy: ChaosPolicy, namespace: string, cluster: ClusterView): string[] {
   if (validatePolicy(policy).length > 0) return [];
   const spec = applyDefaults(policy.spec);
-  const live = cluster.pods(namespace).filter((p) => p.deletionTimestamp === undefined && p.phase !== 'Succeeded' && p.phase !== 'Failed');
+  const live = cluster.pods(namespace).filter(isLive);
   const matching = live.filter((p) => matchesSelector(spec.selector, p.labels));
   if (matching.length === 0) return [`spec.selector matches no pod in namespace "${namespace}" yet; the policy targets matching pods as they appear`];
   if (!matching.some((p) => p.injected))

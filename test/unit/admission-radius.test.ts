@@ -45,18 +45,18 @@ describe('admission: policy plans for a pod under admission', () => {
   it('gives the first matching pod the kernel faults of a `one` policy, and the next one not', () => {
     const c = base().withPod('web-a', { app: 'web' });
     const planner = createPolicyPlanner(c);
-    assert.equal(planner.kernelPlanFor(newPod({ app: 'web' }), 'shop').network?.chaosId, 'shop/lossy');
+    assert.equal(planner.planFor(newPod({ app: 'web' }), 'shop').kernel.network?.chaosId, 'shop/lossy');
     c.podList[0]!.kernelChaosIds = ['shop/lossy'];
-    assert.equal(planner.kernelPlanFor(newPod({ app: 'web' }), 'shop').network, undefined);
+    assert.equal(planner.planFor(newPod({ app: 'web' }), 'shop').kernel.network, undefined);
     // A terminating carrier no longer holds its place.
     c.podList[0]!.deletionTimestamp = new Date().toISOString();
-    assert.equal(planner.kernelPlanFor(newPod({ app: 'web' }), 'shop').network?.chaosId, 'shop/lossy');
+    assert.equal(planner.planFor(newPod({ app: 'web' }), 'shop').kernel.network?.chaosId, 'shop/lossy');
   });
 
   it('gives nothing to pods the selector does not match or in other namespaces', () => {
     const planner = createPolicyPlanner(base());
-    assert.equal(planner.kernelPlanFor(newPod({ app: 'api' }), 'shop').network, undefined);
-    assert.equal(planner.kernelPlanFor(newPod({ app: 'web' }), 'pay').network, undefined);
+    assert.equal(planner.planFor(newPod({ app: 'api' }), 'shop').kernel.network, undefined);
+    assert.equal(planner.planFor(newPod({ app: 'web' }), 'pay').kernel.network, undefined);
   });
 
   it('wires the outbound upstreams the selecting policies fault (http host:port, tcp with host)', () => {
@@ -71,12 +71,12 @@ describe('admission: policy plans for a pod under admission', () => {
       ),
     );
     const planner = createPolicyPlanner(c);
-    assert.deepEqual(planner.outboundFor(newPod({ app: 'web' }), 'shop'), [{ host: 'payments', port: 8080 }, { host: 'redis', port: 6379 }]);
-    assert.deepEqual(planner.outboundFor(newPod({ app: 'api' }), 'shop'), []);
+    assert.deepEqual(planner.planFor(newPod({ app: 'web' }), 'shop').outbound, [{ host: 'payments', port: 8080 }, { host: 'redis', port: 6379 }]);
+    assert.deepEqual(planner.planFor(newPod({ app: 'api' }), 'shop').outbound, []);
   });
 
   it('records the kernel chaos ids in the plan annotation and reads them back', () => {
-    const kernel = createPolicyPlanner(base()).kernelPlanFor(newPod({ app: 'web' }), 'shop');
+    const kernel = createPolicyPlanner(base()).planFor(newPod({ app: 'web' }), 'shop').kernel;
     const summary = planSummary({ version: 'v', wiring: { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] }, kernel });
     assert.deepEqual(summary.chaos, ['shop/lossy']);
     assert.deepEqual(kernelChaosIds(JSON.stringify(summary)), ['shop/lossy']);

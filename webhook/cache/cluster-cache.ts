@@ -44,7 +44,6 @@ export interface ClusterChange {
 }
 
 export interface ClusterCache extends ClusterView {
-  readonly hasSynced: boolean;
   /** Resolves once every resource's first list is stored. */
   synced(): Promise<void>;
   /** Called after every stored change; returns the unsubscribe function. */
@@ -107,9 +106,6 @@ export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
   for (const r of all) r.start();
 
   return {
-    get hasSynced() {
-      return all.every((r) => r.hasSynced);
-    },
     synced: async () => {
       await Promise.all(all.map((r) => r.synced()));
     },

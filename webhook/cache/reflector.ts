@@ -69,11 +69,6 @@ export class Reflector<T> {
     void this.#listAndWatch();
   }
 
-  /** True once the first list has been stored. */
-  get hasSynced(): boolean {
-    return this.#synced;
-  }
-
   /** Resolves once the first list has been stored (retrying failed lists meanwhile). */
   synced(): Promise<void> {
     if (this.#synced) return Promise.resolve();

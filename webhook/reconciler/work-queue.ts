@@ -28,11 +28,6 @@ export class WorkQueue {
     this.#pump();
   }
 
-  /** Keys waiting or being processed. */
-  get size(): number {
-    return new Set([...this.#pending, ...this.#inFlight]).size;
-  }
-
   stop(): void {
     this.#stopped = true;
     this.#pending.clear();
