@@ -29,6 +29,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { stringify } from 'yaml';
 import { ensureBinaries } from '../controlplane/binaries.ts';
+import { freePorts } from '../controlplane/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 
@@ -67,12 +68,12 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
+type SidecarPorts = Record<'admin' | 'health' | 'metrics' | 'toxiproxy', number>;
+
+/** Distinct free ports for a sidecar's admin, health, metrics and Toxiproxy servers. */
+async function sidecarPorts(): Promise<SidecarPorts> {
+  const [admin, health, metrics, toxiproxy] = await freePorts(4);
+  return { admin: admin!, health: health!, metrics: metrics!, toxiproxy: toxiproxy! };
 }
 
 async function waitHttp(url: string, timeoutMs = 15_000): Promise<void> {
@@ -224,7 +225,7 @@ async function compareProxyLibraries(upstreamPort: number): Promise<Record<strin
  */
 async function measureKubernetesSource(
   dir: string,
-  startSidecar: (args: string[], p: Record<'admin' | 'health' | 'metrics' | 'toxiproxy', number>, env: NodeJS.ProcessEnv) => Promise<ChildProcess>,
+  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv) => Promise<ChildProcess>,
   idleRssMB: (adminPort: number) => Promise<number>,
 ): Promise<number> {
   const namespace = 'bench';
@@ -247,7 +248,7 @@ async function measureKubernetesSource(
       contexts: [{ name: 'sa', context: { cluster: 'emulator', user: 'sa' } }],
       'current-context': 'sa',
     }));
-    const ports = { admin: await freePort(), health: await freePort(), metrics: await freePort(), toxiproxy: await freePort() };
+    const ports = await sidecarPorts();
     const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName });
     try {
       // Measured only once the policy is in the plan and the watch is open: the source has really run.
@@ -276,8 +277,9 @@ async function main(): Promise<void> {
     children.push(app);
     const [rawApp, httpApp, tcpApp] = JSON.parse(await firstLine(app)) as [number, number, number];
 
-    const listen = { raw: await freePort(), http: await freePort(), tcp: await freePort() };
-    const ports = { admin: await freePort(), health: await freePort(), metrics: await freePort(), toxiproxy: await freePort() };
+    const [raw, httpListen, tcp] = await freePorts(3);
+    const listen = { raw: raw!, http: httpListen!, tcp: tcp! };
+    const ports = await sidecarPorts();
     const wiringFile = path.join(dir, 'wiring.json');
     const planFile = path.join(dir, 'plan.json');
     await writeFile(

@@ -16,10 +16,13 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { startControlPlane } from '../controlplane/index.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION, PROXY_CONTAINER_NAME, WEBHOOK_NAMES } from '../policies/wellknown.ts';
 import { round, summarize } from './webhook-stats.ts';
+
+const FIXTURE_POD = fileURLToPath(new URL('../test/fixtures/pods/02-deployment-two-containers.yaml', import.meta.url));
 
 interface Answer {
   status: number;
@@ -68,11 +71,21 @@ export interface ApiserverResult {
   controlPlaneStartS: number;
 }
 
-/** A realistic pod: test/fixtures' Deployment pod padded to ~40 env vars, as the review benchmark sends. */
-function podTemplate(root: string): PodLike {
-  const pod = parse(readFileSync(join(root, 'test/fixtures/pods/02-deployment-two-containers.yaml'), 'utf8')) as PodLike & {
-    spec: { serviceAccountName?: string; volumes?: Array<{ name: string }> };
-  };
+/**
+ * A realistic pod, as both webhook benchmarks send it: test/fixtures'
+ * Deployment pod (2 containers, probes, env, volumes) padded with the env a
+ * real service carries to ~40 variables, ~6 KB.
+ */
+export function benchPod(): PodLike {
+  const pod = parse(readFileSync(FIXTURE_POD, 'utf8')) as PodLike;
+  const env = pod.spec.containers[0]!.env!;
+  for (let i = 0; env.length < 40; i++) env.push({ name: `FEATURE_FLAG_${i}`, value: `checkout.feature-${i}.enabled=true;rollout=25` });
+  return pod;
+}
+
+/** benchPod as a client sends it, before admission. */
+function podTemplate(): PodLike {
+  const pod = benchPod() as PodLike & { spec: { serviceAccountName?: string; volumes?: Array<{ name: string }> } };
   // The fixture is the pod *after* admission (token volume mounted, a named
   // ServiceAccount). Strip those so the ServiceAccount plugin does its usual
   // work here, as for a ReplicaSet's create.
@@ -86,15 +99,13 @@ function podTemplate(root: string): PodLike {
     if (mounts?.length) c.volumeMounts = mounts;
     else delete c.volumeMounts;
   }
-  const env = pod.spec.containers[0]!.env!;
-  for (let i = 0; env.length < 40; i++) env.push({ name: `FEATURE_FLAG_${i}`, value: `checkout.feature-${i}.enabled=true;rollout=25` });
   return pod;
 }
 
 const isInjected = (p: PodLike): boolean =>
   p.metadata.annotations?.[INJECTED_ANNOTATION] !== undefined && (p.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER_NAME);
 
-export async function measureApiserver(opts: { root: string; pods: number; warmup: number }): Promise<ApiserverResult> {
+export async function measureApiserver(opts: { pods: number; warmup: number }): Promise<ApiserverResult> {
   const t0 = performance.now();
   // Progress to stderr only on trouble: stdout carries the one JSON object.
   const cp = await startControlPlane({ progress: (line) => process.stderr.write(`[controlplane] ${line}\n`) });
@@ -159,7 +170,7 @@ export async function measureApiserver(opts: { root: string; pods: number; warmu
       }
     }
 
-    const template = podTemplate(opts.root);
+    const template = podTemplate();
     const podNamed = (name: string): PodLike => ({ ...template, metadata: { ...template.metadata, name } });
     // The API server picks up webhook configurations through an informer:
     // wait until a server-side dry run comes back injected, so no measured

@@ -12,15 +12,13 @@
 //   env: BENCH_DURATION_S=10 BENCH_CONNECTIONS=10 BENCH_RATE=1000 BENCH_PODS=300 BENCH_SKIP_APISERVER=1
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { makeTestCertificates } from '../test/support/webhook-tls.ts';
 import { podReview } from '../test/support/webhook-server.ts';
-import { measureApiserver, type ApiserverResult } from './webhook-apiserver.ts';
+import { benchPod, measureApiserver, type ApiserverResult } from './webhook-apiserver.ts';
 import type { LoadConfig, LoadResult } from './webhook-load.ts';
 import { percentile, round } from './webhook-stats.ts';
 
@@ -46,14 +44,9 @@ const PODS = Number(process.env.BENCH_PODS ?? 300);
 const WARMUP_S = 3;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** A Deployment pod (2 containers, probes, env, volumes) padded with the env a real service carries: ~6 KB. */
+/** The review of benchPod() (bench/webhook-apiserver.ts): ~6 KB. */
 function reviewBody(): string {
-  const pod = parse(readFileSync(join(ROOT, 'test/fixtures/pods/02-deployment-two-containers.yaml'), 'utf8')) as {
-    spec: { containers: Array<{ env?: Array<{ name: string; value: string }> }> };
-  };
-  const env = pod.spec.containers[0]!.env!;
-  for (let i = 0; env.length < 40; i++) env.push({ name: `FEATURE_FLAG_${i}`, value: `checkout.feature-${i}.enabled=true;rollout=25` });
-  return JSON.stringify(podReview(pod, { uid: '6e1f2b7a-4c3d-4e5f-9a8b-7c6d5e4f3a2b', namespace: 'shop' }));
+  return JSON.stringify(podReview(benchPod(), { uid: '6e1f2b7a-4c3d-4e5f-9a8b-7c6d5e4f3a2b', namespace: 'shop' }));
 }
 
 // The baseline: what TLS + HTTP/1.1 keep-alive cost on this machine, with no framework and no work.
@@ -175,7 +168,7 @@ async function main(): Promise<void> {
     await stop(bare.proc);
 
     let apiserver: ApiserverResult | undefined;
-    if (process.env.BENCH_SKIP_APISERVER !== '1') apiserver = await measureApiserver({ root: ROOT, pods: PODS, warmup: 30 });
+    if (process.env.BENCH_SKIP_APISERVER !== '1') apiserver = await measureApiserver({ pods: PODS, warmup: 30 });
     // The added-latency numbers only mean something if every labelled create
     // really went through an injection and no unlabelled one did.
     const apiValid =

@@ -23,9 +23,8 @@ export function int(values: ParsedValues, key: string, fallback: number): number
   return n;
 }
 
-/** One `faultline <name>` subcommand. `run` resolves to the process exit code. */
+/** One `faultline <name>` subcommand (named in cli/commands/index.ts). `run` resolves to the process exit code. */
 export interface Command {
-  name: string;
   /** Full help text, printed for `faultline <name> --help`. */
   usage: string;
   options: Options;

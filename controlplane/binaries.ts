@@ -35,11 +35,14 @@ async function executable(file: string): Promise<boolean> {
   );
 }
 
-/** The tools not yet built for the pinned versions (so a caller can announce a cold build). */
-export async function missingTools(): Promise<Tool[]> {
-  const dir = await binDir();
+async function missingIn(dir: string): Promise<Tool[]> {
   const present = await Promise.all(TOOLS.map((t) => executable(path.join(dir, t))));
   return TOOLS.filter((_, i) => !present[i]);
+}
+
+/** The tools not yet built for the pinned versions (so a caller can announce a cold build). */
+export async function missingTools(): Promise<Tool[]> {
+  return missingIn(await binDir());
 }
 
 /**
@@ -49,7 +52,7 @@ export async function missingTools(): Promise<Tool[]> {
 export async function ensureBinaries(): Promise<Record<Tool, string>> {
   const dir = await binDir();
   const paths = Object.fromEntries(TOOLS.map((t) => [t, path.join(dir, t)])) as Record<Tool, string>;
-  if ((await missingTools()).length === 0) return paths;
+  if ((await missingIn(dir)).length === 0) return paths;
   await new Promise<void>((resolve, reject) => {
     const child = spawn('bash', [path.join(hackDir, 'build.sh')], { stdio: ['ignore', process.stderr, process.stderr] });
     child.on('error', reject);

@@ -41,9 +41,9 @@ for (const suite of SUITES) {
   outcomes.push(await runScript(`test:${suite}`));
 }
 
-console.log('\nsuite      passed  failed  skipped  exit');
+console.log(`\n${'suite'.padEnd(14)} passed  failed  skipped  exit`);
 for (const o of outcomes)
-  console.log(`${o.name.padEnd(10)} ${String(o.passed).padStart(6)}  ${String(o.failed).padStart(6)}  ${String(o.skipped).padStart(7)}  ${o.code}`);
+  console.log(`${o.name.padEnd(14)} ${String(o.passed).padStart(6)}  ${String(o.failed).padStart(6)}  ${String(o.skipped).padStart(7)}  ${o.code}`);
 const sum = (k: 'passed' | 'failed' | 'skipped') => outcomes.reduce((n, o) => n + o[k], 0);
 // A suite that crashed before mocha's summary counts as one failure, so the total never reads clean.
 const crashed = outcomes.filter((o) => o.code !== 0 && o.failed === 0).length;

@@ -42,7 +42,6 @@ function positiveInt(values: ParsedValues, key: string, fallback: number, min: n
 }
 
 export const certsCommand: Command = {
-  name: 'certs',
   usage,
   options: {
     out: { type: 'string' },

@@ -120,7 +120,6 @@ async function run(values: Parameters<Command['run']>[0], positionals: string[])
 }
 
 export const checkCommand: Command = {
-  name: 'check',
   usage,
   options: {
     tenant: { type: 'string', multiple: true },

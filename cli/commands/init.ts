@@ -6,7 +6,6 @@ import { PLAN_ENV, RUN_MOUNT_PATH, TIME_MOUNT_PATH } from '../../policies/wellkn
 import { str, type Command } from '../command.ts';
 
 export const initCommand: Command = {
-  name: 'init',
   usage: `Usage: faultline init [options]
 
 Applies the InitPlan from $${PLAN_ENV} (or --plan-file): nftables redirection

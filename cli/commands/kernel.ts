@@ -19,7 +19,6 @@ function parseVolumeMap(specs: string[]): Map<string, string> {
 }
 
 export const kernelCommand: Command = {
-  name: 'kernel',
   usage: `Usage: faultline kernel [options]
 
 Long-running half of the kernel-level plan ($${PLAN_ENV} or --plan-file):

@@ -102,7 +102,6 @@ No kubelet runs here, so pods stay Pending. Ctrl-C stops everything${cp.keep ? `
 }
 
 export const upCommand: Command = {
-  name: 'up',
   usage,
   options: {
     port: { type: 'string' },

@@ -133,7 +133,6 @@ function certSecretOptions(values: ParsedValues): Omit<CertControllerOptions, 'k
 }
 
 export const webhookCommand: Command = {
-  name: 'webhook',
   usage,
   options,
   async run(values) {

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane, type KubectlResult } from '../../controlplane/index.ts';
 import { faultline, tempDir } from '../support/certs-tools.ts';
-import { repoRoot, type K8sObject } from '../support/manifests-kustomize.ts';
+import { render, repoRoot, type K8sObject } from '../support/manifests-kustomize.ts';
 
 const dir = (rel: string) => path.join(repoRoot, rel);
 const DRY_RUN_LINE = / \(server dry run\)$/;
@@ -26,13 +26,6 @@ describe('e2e: install manifests, server-side dry run', function () {
   this.timeout(180_000);
   let cp: ControlPlane;
 
-  async function render(rel: string): Promise<K8sObject[]> {
-    const yaml = ok(await cp.kubectl('admin', ['kustomize', dir(rel)]), `kubectl kustomize ${rel}`);
-    return parseAllDocuments(yaml)
-      .map((d) => d.toJS() as K8sObject | null)
-      .filter((o): o is K8sObject => o !== null);
-  }
-
   before(async function () {
     cp = await startControlPlane({ faultline: false, keep: process.env.FAULTLINE_E2E_KEEP === '1' });
     // A dry run persists nothing, so the namespaced objects of a dry-run
@@ -45,7 +38,7 @@ describe('e2e: install manifests, server-side dry run', function () {
     await cp?.stop();
   });
 
-  for (const rel of ['manifests', 'manifests/overlays/dev']) {
+  for (const rel of ['manifests', 'manifests/overlays/dev'] as const) {
     it(`kubectl apply --dry-run=server -k ${rel} accepts every object`, async function () {
       const objects = await render(rel);
       const out = ok(await cp.kubectl('admin', ['apply', '--dry-run=server', '-k', dir(rel)]), `apply -k ${rel}`);

@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import type { User } from '../../controlplane/index.ts';
+import type { KubectlResult, User } from '../../controlplane/index.ts';
 import type { ChaosPolicy, ChaosPolicySpec, ChaosTenant, Condition } from '../../policies/types.ts';
-import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
-import { freshNamespace, getJson, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
+import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
+import { freshNamespace, getJson, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
+import { createRunningPod, markRunning, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 
 const ALLOW = { kinds: ['http.delay', 'http.abort', 'tcp.latency'], limits: { maxDelay: '2s', maxDuration: '1h' } };
 
@@ -36,6 +37,16 @@ function condition(p: ChaosPolicy, type: string): Condition | undefined {
   return p.status?.conditions?.find((c) => c.type === type);
 }
 
+/** The webhook's cache learns of a write through its watch, a moment after the write returns. */
+async function retryWhileCacheCatchesUp(run: () => Promise<KubectlResult>, stale: RegExp): Promise<KubectlResult> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const res = await run();
+    if (!stale.test(res.stderr) || Date.now() > deadline) return res;
+    await sleep(100);
+  }
+}
+
 describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
   const cp = useControlPlane();
   let dir = '';
@@ -47,27 +58,8 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
     return full;
   }
 
-  async function apply(user: User, namespace: string, file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function apply(user: User, namespace: string, file: string): Promise<KubectlResult> {
     return cp().kubectl(user, ['apply', '-n', namespace, '-f', file]);
-  }
-
-  /** Polls the policy (as admin) until `done` holds; returns it and how long that took. */
-  async function waitForPolicy(namespace: string, name: string, what: string, done: (p: ChaosPolicy) => boolean, timeoutMs = 15_000): Promise<{ policy: ChaosPolicy; ms: number }> {
-    const t0 = performance.now();
-    let last: ChaosPolicy | undefined;
-    while (performance.now() - t0 < timeoutMs) {
-      last = await getJson<ChaosPolicy>(cp(), 'admin', ['chaospolicy', name, '-n', namespace]);
-      if (done(last)) return { policy: last, ms: performance.now() - t0 };
-      await sleep(100);
-    }
-    throw new Error(`policy ${namespace}/${name}: ${what} not reached within ${timeoutMs} ms; status: ${JSON.stringify(last?.status)}\nwebhook log:\n${await cp().logTail('webhook')}`);
-  }
-
-  /** A pod the webhook injected, marked Running as a kubelet would (there is none here). */
-  async function runningPod(namespace: string, name: string, labels: Record<string, string>): Promise<void> {
-    const stored = JSON.parse(await kubectlOk(cp(), 'admin', ['create', '-o', 'json', '-n', namespace, '-f', '-'], pod(name, { metadata: { labels } }))) as Pod;
-    assert.ok(stored.metadata.annotations?.[INJECTED_ANNOTATION], `pod ${name} was injected`);
-    await kubectlOk(cp(), 'admin', ['patch', 'pod', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Running' } })]);
   }
 
   before(async function () {
@@ -86,13 +78,15 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
   });
 
   it('admits a policy within the allowlist; kubectl lists, describes and explains it', async () => {
-    await runningPod('shop', 'web-1', { app: 'web' });
+    await createRunningPod(cp(), 'admin', 'shop', pod('web-1', { metadata: { labels: { app: 'web' } } }));
     const file = await manifest('checkout-latency.yaml', policyObject('checkout-latency', {}));
     const applied = await apply('alice', 'shop', file);
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /chaospolicy\.chaos\.faultline\.dev\/checkout-latency created/);
 
-    const { policy, ms } = await waitForPolicy('shop', 'checkout-latency', 'targets written', (p) => (p.status?.targets ?? []).length > 0);
+    const t0 = performance.now();
+    const policy = await waitForPolicy(cp(), 'shop', 'checkout-latency', 'targets written', (p) => (p.status?.targets ?? []).length > 0);
+    const ms = performance.now() - t0;
     process.stderr.write(`[e2e] apply → status.targets in ${ms.toFixed(0)} ms (polled via kubectl)\n`);
     assert.deepEqual(policy.status?.targets, ['web-1']);
     assert.equal(policy.status?.tenant, 'shop');
@@ -170,16 +164,6 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
     }
   });
 
-  /** The webhook's cache learns of a write through its watch, a moment after the write returns. */
-  async function retryWhileCacheCatchesUp(run: () => Promise<{ code: number; stdout: string; stderr: string }>, stale: RegExp): Promise<{ code: number; stdout: string; stderr: string }> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const res = await run();
-      if (!stale.test(res.stderr) || Date.now() > deadline) return res;
-      await sleep(100);
-    }
-  }
-
   it('denies a second tenant claiming a namespace another tenant owns', async () => {
     const file = await manifest('shop-too.yaml', tenantObject('shop-too', ['shop', 'elsewhere'], 'tenant-shop'));
     const res = await cp().kubectl('admin', ['apply', '-f', file]);
@@ -218,31 +202,18 @@ describe('e2e: ChaosPolicy status reconciler', function () {
     await kubectlOk(cp(), 'admin', ['create', '-f', '-'], tenantObject(`t-${ns}`, [ns], 'tenant-shop'));
     for (const name of ['web-a', 'web-b']) {
       await kubectlOk(cp(), 'admin', ['create', '-n', ns, '-f', '-'], pod(name, { metadata: { labels: { app: 'web' } } }));
-      await kubectlOk(cp(), 'admin', ['patch', 'pod', name, '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Running"}}']);
+      await markRunning(cp(), ns, name);
     }
   });
 
   async function create(p: ChaosPolicy): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const res = await cp().kubectl('alice', ['create', '-n', ns, '-f', '-'], { input: JSON.stringify(p) });
-      if (res.code === 0) return;
-      // The tenant created in before() may not have reached the webhook's cache yet.
-      if (!/belongs to no ChaosTenant/.test(res.stderr) || Date.now() > deadline) throw new Error(res.stderr);
-      await sleep(100);
-    }
+    // The tenant created in before() may not have reached the webhook's cache yet.
+    const res = await retryWhileCacheCatchesUp(() => cp().kubectl('alice', ['create', '-n', ns, '-f', '-'], { input: JSON.stringify(p) }), /belongs to no ChaosTenant/);
+    if (res.code !== 0) throw new Error(res.stderr);
   }
 
-  async function waitFor(name: string, what: string, done: (p: ChaosPolicy) => boolean, timeoutMs = 15_000): Promise<ChaosPolicy> {
-    const t0 = Date.now();
-    let last: ChaosPolicy | undefined;
-    while (Date.now() - t0 < timeoutMs) {
-      last = await getJson<ChaosPolicy>(cp(), 'admin', ['chaospolicy', name, '-n', ns]);
-      if (done(last)) return last;
-      await sleep(100);
-    }
-    throw new Error(`${what} not reached in ${timeoutMs} ms; status ${JSON.stringify(last?.status)}`);
-  }
+  const waitFor = (name: string, what: string, done: (p: ChaosPolicy) => boolean, timeoutMs?: number): Promise<ChaosPolicy> =>
+    waitForPolicy(cp(), ns, name, what, done, timeoutMs);
 
   it('targets exactly one of two injected pods in mode fixed 1, and reports Active', async () => {
     await create(policyObject('fixed-one', { mode: { type: 'fixed', value: 1 } }));
@@ -287,11 +258,7 @@ describe('e2e: ChaosPolicy status reconciler', function () {
   });
 
   it('binds faultline-sidecar in chaos namespaces so service accounts can watch their own namespace’s policies only', async () => {
-    const deadline = Date.now() + 10_000;
-    while ((await cp().kubectl('admin', ['get', 'rolebinding', 'faultline-sidecar', '-n', ns])).code !== 0) {
-      if (Date.now() > deadline) throw new Error(`no RoleBinding faultline-sidecar in ${ns}; webhook log:\n${await cp().logTail('webhook')}`);
-      await sleep(100);
-    }
+    await waitForSidecarBinding(cp(), ns, 10_000);
     const canI = async (namespace: string): Promise<string> =>
       (await cp().kubectl('admin', ['auth', 'can-i', 'watch', 'chaospolicies', '-n', namespace, `--as=system:serviceaccount:${ns}:default`, `--as-group=system:serviceaccounts:${ns}`, '--as-group=system:serviceaccounts'])).stdout.trim();
     assert.equal(await canI(ns), 'yes');

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane, type KubectlResult, type User } from '../../controlplane/index.ts';
+import { check } from '../../controlplane/kubectl.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 
 let shared: Promise<ControlPlane> | undefined;
@@ -112,9 +113,7 @@ export async function freshNamespace(cp: ControlPlane, opts: NamespaceOptions = 
  * Throws, with kubectl's stderr, unless it exits 0; returns stdout.
  */
 export async function kubectlOk(cp: ControlPlane, user: User, args: readonly string[], input?: object): Promise<string> {
-  const res = await cp.kubectl(user, args, input ? { input: JSON.stringify(input) } : {});
-  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} (as ${user}) exited ${res.code}: ${res.stderr.trim()}`);
-  return res.stdout;
+  return check(await cp.kubectl(user, args, input ? { input: JSON.stringify(input) } : {}), `kubectl ${args.join(' ')} (as ${user})`);
 }
 
 /** `kubectl get <args> -o json` as `user`, parsed. */
