@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the local control plane binaries (kube-apiserver, kubectl, etcd,
-# toxiproxy-server) from the Go module proxy at the versions in versions.env,
+# Builds the local cluster's binaries (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kube-proxy, kubelet, kubectl, etcd, coredns, toxiproxy-server)
+# from the Go module proxy at the versions in versions.env,
 # into a per-version cache outside the repo. Binaries that already exist and
 # report the pinned version are not rebuilt.
 #
@@ -21,7 +22,7 @@ die() { printf '%s: error: %s\n' "${prog}" "$*" >&2; exit 1; }
 # --- versions --------------------------------------------------------------
 # shellcheck source=/dev/null
 source "${here}/versions.env"
-for v in KUBERNETES_VERSION ETCD_VERSION TOXIPROXY_VERSION; do
+for v in KUBERNETES_VERSION ETCD_VERSION TOXIPROXY_VERSION COREDNS_VERSION; do
   [[ -n "${!v:-}" ]] || die "${v} is not set in ${here}/versions.env"
 done
 [[ "${KUBERNETES_VERSION}" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] \
@@ -47,6 +48,7 @@ check_require() { # dir module want
 check_require kubernetes k8s.io/kubernetes "${KUBERNETES_VERSION}"
 check_require etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 check_require toxiproxy github.com/Shopify/toxiproxy/v2 "${TOXIPROXY_VERSION}"
+check_require coredns github.com/coredns/coredns "${COREDNS_VERSION}"
 bad_replaces="$(awk -v want="${k8s_staging_version}" '
   /=>/ && $1 ~ /^k8s\.io\// { if (!($3 == $1 && $4 == want)) print $1 " => " $3 " " $4 }
 ' "${here}/kubernetes/go.mod")"
@@ -57,7 +59,7 @@ grep -q "=> k8s.io/api ${k8s_staging_version}\$" "${here}/kubernetes/go.mod" \
 
 # --- output dir, lock ----------------------------------------------------------
 cache_root="${FAULTLINE_BIN_CACHE:-${HOME}/.cache/faultline/bin}"
-bin_dir="${cache_root}/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_toxiproxy-${TOXIPROXY_VERSION}"
+bin_dir="${cache_root}/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_toxiproxy-${TOXIPROXY_VERSION}_coredns-${COREDNS_VERSION}"
 mkdir -p "${bin_dir}"
 bin_dir="$(cd "${bin_dir}" && pwd)"
 if command -v flock >/dev/null 2>&1; then
@@ -87,18 +89,20 @@ trap 'exit 143' TERM
 # version_cmd NAME PATH: prints the binary's version output.
 version_cmd() {
   case "$1" in
-    kube-apiserver)   "$2" --version ;;
+    kube-*|kubelet)   "$2" --version ;;
     kubectl)          "$2" version --client ;;
     etcd)             "$2" --version ;;
+    coredns)          "$2" -version ;;
     toxiproxy-server) "$2" -version ;;
   esac
 }
 # expected_version NAME: a string the version output must contain.
 expected_version() {
   case "$1" in
-    kube-apiserver)   echo "Kubernetes ${KUBERNETES_VERSION}" ;;
+    kube-*|kubelet)   echo "Kubernetes ${KUBERNETES_VERSION}" ;;
     kubectl)          echo "Client Version: ${KUBERNETES_VERSION}" ;;
     etcd)             echo "etcd Version: ${ETCD_VERSION#v}" ;;
+    coredns)          echo "CoreDNS-${COREDNS_VERSION#v}" ;;
     toxiproxy-server) echo "version ${TOXIPROXY_VERSION#v}" ;;
   esac
 }
@@ -109,7 +113,15 @@ is_current() { # NAME PATH
   [[ "${out}" == *"$(expected_version "$1")"* ]]
 }
 
-names=(kube-apiserver kubectl etcd toxiproxy-server)
+# FAULTLINE_BINARIES narrows the set (e.g. the API-only control plane needs
+# just the first four of the default list's Kubernetes half).
+read -r -a names <<<"${FAULTLINE_BINARIES:-kube-apiserver kubectl etcd toxiproxy-server kube-controller-manager kube-scheduler kube-proxy kubelet coredns}"
+for n in "${names[@]}"; do
+  case "${n}" in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl|etcd|coredns|toxiproxy-server) ;;
+    *) die "FAULTLINE_BINARIES names an unknown binary: ${n}" ;;
+  esac
+done
 todo=()
 for n in "${names[@]}"; do
   if is_current "${n}" "${bin_dir}/${n}"; then
@@ -183,7 +195,7 @@ kubernetes_ldflags() {
 build_one() { # NAME
   local name=$1 dir pkg ldflags="-s -w"
   case "${name}" in
-    kube-apiserver|kubectl)
+    kube-*|kubelet|kubectl)
       dir=kubernetes pkg="k8s.io/kubernetes/cmd/${name}"
       prepare_module "${dir}"
       kubernetes_ldflags
@@ -195,6 +207,12 @@ build_one() { # NAME
       prepare_module "${dir}"
       verify_selected etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
       verify_selected etcd go.etcd.io/etcd/api/v3 "${ETCD_VERSION}"
+      ;;
+    coredns)
+      # CoreDNS reports its version from a constant in coremain.
+      dir=coredns pkg=.
+      prepare_module "${dir}"
+      verify_selected coredns github.com/coredns/coredns "${COREDNS_VERSION}"
       ;;
     toxiproxy-server)
       dir=toxiproxy pkg=github.com/Shopify/toxiproxy/v2/cmd/server

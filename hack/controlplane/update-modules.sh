@@ -85,3 +85,4 @@ regen() { # dir module-path version
 }
 regen etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 regen toxiproxy github.com/Shopify/toxiproxy/v2 "${TOXIPROXY_VERSION}"
+regen coredns github.com/coredns/coredns "${COREDNS_VERSION}"
