@@ -7,8 +7,19 @@ import { fileURLToPath } from 'node:url';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const hackDir = path.join(repoRoot, 'hack', 'controlplane');
 
-export type Tool = 'kube-apiserver' | 'kubectl' | 'etcd' | 'toxiproxy-server';
-export const TOOLS: readonly Tool[] = ['kube-apiserver', 'kubectl', 'etcd', 'toxiproxy-server'];
+/** What hack/controlplane/build.sh builds: the API-only control plane's four, then the node's. */
+export const TOOLS = [
+  'kube-apiserver',
+  'kubectl',
+  'etcd',
+  'toxiproxy-server',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubelet',
+  'coredns',
+] as const;
+export type Tool = (typeof TOOLS)[number];
 
 /** The pinned versions, from hack/controlplane/versions.env (the one place they live). */
 export async function pinnedVersions(): Promise<Record<string, string>> {
@@ -25,7 +36,10 @@ export async function pinnedVersions(): Promise<Record<string, string>> {
 export async function binDir(): Promise<string> {
   const v = await pinnedVersions();
   const cache = process.env.FAULTLINE_BIN_CACHE ?? path.join(homedir(), '.cache', 'faultline', 'bin');
-  return path.join(cache, `k8s-${v.KUBERNETES_VERSION}_etcd-${v.ETCD_VERSION}_toxiproxy-${v.TOXIPROXY_VERSION}`);
+  return path.join(
+    cache,
+    `k8s-${v.KUBERNETES_VERSION}_etcd-${v.ETCD_VERSION}_toxiproxy-${v.TOXIPROXY_VERSION}_coredns-${v.COREDNS_VERSION}`,
+  );
 }
 
 async function executable(file: string): Promise<boolean> {
