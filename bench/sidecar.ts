@@ -29,7 +29,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { stringify } from 'yaml';
 import { ensureBinaries } from '../controlplane/binaries.ts';
-import { freePorts } from '../controlplane/ports.ts';
+import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 

@@ -14,7 +14,7 @@ import { applyObjects, pointWebhooksAt, renderLocalInstall, waitForCrds } from '
 import { writeKubeconfig } from './kubeconfig.ts';
 import { runKubectl, type KubectlOptions, type KubectlResult, type KubectlTarget } from './kubectl.ts';
 import { writeApiserverPki, USER_NAMES, type User } from './pki.ts';
-import { freePorts } from './ports.ts';
+import { freePorts } from '../common/ports.ts';
 import type { ManagedProcess } from './process.ts';
 import { trackDir, untrackDir } from './reaper.ts';
 import { startWebhookProcess, writeWebhookTls, type WebhookTls } from './webhook.ts';

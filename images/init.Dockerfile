@@ -55,7 +55,6 @@ COPY policies ./policies
 COPY certs ./certs
 COPY webhook ./webhook
 COPY sidecar ./sidecar
-COPY controlplane ./controlplane
 # Root is required: nft and tc in the pod's network namespace (NET_ADMIN), and
 # mounting FUSE (SYS_ADMIN in faultline-kernel). The capabilities themselves are
 # granted per container by the webhook's patch, only when a fault needs them.

@@ -59,7 +59,6 @@ COPY policies ./policies
 COPY certs ./certs
 COPY webhook ./webhook
 COPY sidecar ./sidecar
-COPY controlplane ./controlplane
 # The "nonroot" UID/GID of distroless images; the Deployment asks for the same.
 # Files stay root-owned and read-only to it: the server cannot rewrite itself.
 USER 65532:65532

@@ -1,11 +1,12 @@
 // Live time offset: libfaketime (LD_PRELOADed into the app by the init
 // program, FAKETIME_NO_CACHE=1) re-reads its timestamp file on every clock
 // call, so rewriting the file changes or ends the offset without a restart.
-// The file is replaced by rename so a reader never sees a half-written value.
+// The file is replaced atomically so a reader never sees a half-written value.
 // Nothing is written unless the file exists: no file means the pod was not
 // prepared for time faults and a stray file would mean nothing.
 
-import { access, rename, writeFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { writeFileAtomic } from '../common/files.ts';
 import type { PlannedTimeFault } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
 // The same spelling faultline-init writes first, so a rewrite changes nothing but the value.
@@ -37,10 +38,9 @@ export class FaketimeFile {
     } catch {
       return;
     }
-    const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, `${spec}\n`);
-      await rename(tmp, this.file);
+      // 0o666: init made the file world-writable for this UID; keep it so.
+      await writeFileAtomic(this.file, `${spec}\n`, 0o666);
       this.log.info({ file: this.file, offset: spec, chaosId }, 'time offset written');
     } catch (err) {
       this.written = undefined;

@@ -15,7 +15,7 @@ import http from 'node:http';
 import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
-import { freePorts } from '../controlplane/ports.ts';
+import { freePorts } from '../common/ports.ts';
 import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } from './admin.ts';
 import { FaketimeFile } from './faketime.ts';
 import { FaultEvents } from './fault-events.ts';

@@ -1,5 +1,6 @@
-import { access, chmod, constants, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { copyFileAtomic, writeFileAtomic } from '../../common/files.ts';
 import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE } from '../../policies/wellknown.ts';
 
 /** Debian's libfaketime; override with --faketime-lib on other distributions. */
@@ -39,14 +40,9 @@ export async function assertFaketimeLib(libPath: string): Promise<void> {
 export async function installFaketime(timeDir: string, libPath: string, offsetMs: number): Promise<{ lib: string; rc: string; offset: string }> {
   await mkdir(timeDir, { recursive: true });
   const lib = join(timeDir, FAKETIME_LIB_NAME);
-  await copyFile(libPath, `${lib}.tmp`);
-  await chmod(`${lib}.tmp`, 0o755);
-  await rename(`${lib}.tmp`, lib);
+  await copyFileAtomic(libPath, lib, 0o755);
   const offset = formatOffset(offsetMs);
   const rc = join(timeDir, FAKETIME_RC_NAME);
-  await writeFile(`${rc}.tmp`, `${offset}\n`);
-  // chmod after writing: the umask would have narrowed the create mode.
-  await chmod(`${rc}.tmp`, 0o666);
-  await rename(`${rc}.tmp`, rc);
+  await writeFileAtomic(rc, `${offset}\n`, 0o666);
   return { lib, rc, offset };
 }

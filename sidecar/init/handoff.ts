@@ -1,5 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../common/files.ts';
 import type { LiveFaultPlan } from '../../policies/types.ts';
 
 export const HANDOFF_FILE = 'handoff.json';
@@ -12,13 +13,11 @@ export interface Handoff {
 /**
  * Written on every run, even empty, so a re-run init replaces a stale hand-off
  * and the proxy can tell "init ran, nothing to take over" from "init never ran".
- * Write-then-rename: the proxy never reads half a file.
+ * Written atomically: the proxy never reads half a file.
  */
 export async function writeHandoff(runDir: string, handoff: Handoff): Promise<string> {
   await mkdir(runDir, { recursive: true });
   const path = join(runDir, HANDOFF_FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(handoff)}\n`, { mode: 0o644 });
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(handoff)}\n`, 0o644);
   return path;
 }

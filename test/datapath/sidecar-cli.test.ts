@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePorts } from '../../controlplane/ports.ts';
+import { freePorts } from '../../common/ports.ts';
 import { httpFault, tcpFault } from '../support/sidecar-plans.ts';
 import { echoRoundTrip, PlanFile, repoRoot, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
 

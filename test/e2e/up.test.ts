@@ -9,7 +9,7 @@ import { ensureBinaries } from '../../controlplane/binaries.ts';
 import { runKubectl, type KubectlTarget } from '../../controlplane/kubectl.ts';
 import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/faultline.js', import.meta.url));
+const UP = fileURLToPath(new URL('../../controlplane/up.ts', import.meta.url));
 
 describe('e2e: faultline up', function () {
   this.timeout(180_000);
@@ -20,7 +20,7 @@ describe('e2e: faultline up', function () {
   });
 
   it('prints a working kubeconfig, injects in the walkthrough namespace, and cleans up on Ctrl-C', async () => {
-    const child = spawn(process.execPath, [CLI, 'up', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [UP, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
     up = child;
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));

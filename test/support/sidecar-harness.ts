@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
-import { freePorts } from '../../controlplane/ports.ts';
+import { freePorts } from '../../common/ports.ts';
 import type { LiveFaultPlan, TrafficWiring } from '../../policies/types.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';

@@ -1,9 +1,12 @@
-import { missingTools, pinnedVersions } from '../../controlplane/binaries.ts';
-import { startControlPlane, type ControlPlane } from '../../controlplane/index.ts';
-import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
-import { flag, int, UsageError, type Command } from '../command.ts';
+// `npm start`: the local development cluster. Dev tooling, not product: it
+// lives beside the control plane it starts, so the product CLI (cli/) and the
+// images never carry controlplane/. It reuses the product CLI's option parser.
+import { flag, int, runAsProcess, runCommand, UsageError, type Command } from '../cli/command.ts';
+import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../policies/wellknown.ts';
+import { missingTools, pinnedVersions } from './binaries.ts';
+import { startControlPlane, type ControlPlane } from './index.ts';
 
-const usage = `Usage: faultline up [--port P] [--keep] [--quiet]
+const usage = `Usage: npm start -- [--port P] [--keep] [--quiet]   (node controlplane/up.ts)
 
 Runs a local Kubernetes control plane with Faultline installed, for trying it
 out and for development: etcd and kube-apiserver on 127.0.0.1 (the pinned
@@ -156,3 +159,5 @@ export const upCommand: Command = {
     }
   },
 };
+
+runAsProcess('faultline up', () => runCommand('faultline up', upCommand, process.argv.slice(2)));
