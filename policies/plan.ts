@@ -33,9 +33,8 @@ import { applyDefaults, type DefaultedPolicySpec, type DefaultedToxic } from './
 import { durationMs } from './duration.ts';
 import { parseTcRate } from './rate.ts';
 import { matchesSelector } from './selection.ts';
-import type {
-  ChaosId, ChaosPolicy, KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedToxic,
-} from './types.ts';
+import type { ChaosPolicy } from './types.ts';
+import type { ChaosId, KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedToxic } from '../contract/plans.ts';
 import { validatePolicy } from './validate.ts';
 import { TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
 

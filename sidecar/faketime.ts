@@ -7,10 +7,9 @@
 
 import { access } from 'node:fs/promises';
 import { writeFileAtomic } from '../common/files.ts';
-import type { PlannedTimeFault } from '../policies/types.ts';
+import type { PlannedTimeFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
-// The same spelling faultline-init writes first, so a rewrite changes nothing but the value.
-import { formatOffset } from './init/faketime.ts';
+import { formatOffset } from '../contract/time-offset.ts';
 
 export class FaketimeFile {
   private readonly file: string;

@@ -7,9 +7,9 @@
 // rolls its percent once, and later rules are not consulted, so a percent
 // means exactly what its policy says. Delay comes before abort, as in Istio
 // (a delayed 503).
-// Expired rules are dropped before this point (sidecar/plan.ts effectivePlan).
+// Expired rules are dropped before this point (live-plan.ts effectivePlan).
 
-import type { PlannedHttpFault } from '../policies/types.ts';
+import type { PlannedHttpFault } from '../contract/plans.ts';
 
 export interface RequestInfo {
   method: string;

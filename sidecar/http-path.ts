@@ -14,7 +14,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { PlannedHttpFault } from '../policies/types.ts';
+import type { PlannedHttpFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { decide, faultHeader, type Decision } from './http-faults.ts';
 import type { Metrics } from './metrics.ts';

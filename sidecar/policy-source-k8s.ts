@@ -13,7 +13,8 @@
 // error the last plan stays (its faults still expire locally) and the watch
 // retries with jittered backoff.
 
-import type { ChaosPolicy, LiveFaultPlan } from '../policies/types.ts';
+import type { ChaosPolicy } from '../policies/types.ts';
+import type { LiveFaultPlan } from '../contract/plans.ts';
 import { API_GROUP, API_VERSION } from '../policies/wellknown.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicySource } from './policy-source.ts';

@@ -6,7 +6,7 @@
 // Runs are serialised; requests during a run are served by one more run.
 
 import { Proxy, Toxic, Toxiproxy, type ICreateToxicBody } from 'toxiproxy-node-client';
-import type { PlannedToxic } from '../policies/types.ts';
+import type { PlannedToxic } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 
 export interface DesiredProxy {

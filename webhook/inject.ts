@@ -3,27 +3,9 @@
 // always give the same patch, which is what makes reinvocation safe.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../policies/types.ts';
-import {
-  FAKETIME_LIBRARY,
-  FAKETIME_TIMESTAMP_FILE,
-  INIT_CONTAINER_NAME,
-  INJECTED_ANNOTATION,
-  INJECT_OPT_OUT,
-  KERNEL_CONTAINER_NAME,
-  MIRROR_POD_ANNOTATION,
-  PLAN_ANNOTATION,
-  PLAN_ENV,
-  PROXY_CONTAINER_NAME,
-  PROXY_READY_PATH,
-  RUN_MOUNT_PATH,
-  RUN_VOLUME_NAME,
-  SYSTEM_NAMESPACE,
-  TIME_MOUNT_PATH,
-  TIME_VOLUME_NAME,
-  TOKEN_MOUNT_PATH,
-  TOKEN_VOLUME_NAME,
-} from '../policies/wellknown.ts';
+import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
+import { INJECTED_ANNOTATION, INJECT_OPT_OUT, MIRROR_POD_ANNOTATION, PLAN_ANNOTATION, SYSTEM_NAMESPACE } from '../policies/wellknown.ts';
+import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, PROXY_READY_PATH, RUN_MOUNT_PATH, RUN_VOLUME_NAME, TIME_MOUNT_PATH, TIME_VOLUME_NAME, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME } from '../contract/pod-layout.ts';
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
 import { planSummary } from './plan-annotation.ts';

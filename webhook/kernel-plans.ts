@@ -8,7 +8,8 @@ import { applyDefaults, type DefaultedPolicySpec } from '../policies/defaults.ts
 import { chaosIdOf, kernelPlanFor } from '../policies/plan.ts';
 import { matchesSelector } from '../policies/selection.ts';
 import { tenantForNamespace } from '../policies/tenancy.ts';
-import type { ChaosPolicy, KernelFaultPlan } from '../policies/types.ts';
+import type { ChaosPolicy } from '../policies/types.ts';
+import type { KernelFaultPlan } from '../contract/plans.ts';
 import { validatePolicy } from '../policies/validate.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
 import type { Upstream } from './wiring.ts';

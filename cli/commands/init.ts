@@ -2,7 +2,7 @@ import { createLogger } from '../../common/log.ts';
 import { DEFAULT_FAKETIME_LIB } from '../../sidecar/init/faketime.ts';
 import { runInit } from '../../sidecar/init/init.ts';
 import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
-import { PLAN_ENV, RUN_MOUNT_PATH, TIME_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { PLAN_ENV, RUN_MOUNT_PATH, TIME_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { str, type Command } from '../command.ts';
 
 export const initCommand: Command = {

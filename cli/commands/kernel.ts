@@ -1,5 +1,5 @@
 import { createLogger } from '../../common/log.ts';
-import { PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { PLAN_ENV, RUN_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { startKernel } from '../../sidecar/init/kernel.ts';
 import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
 import { str, strs, UsageError, type Command } from '../command.ts';

@@ -1,24 +1,14 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { copyFileAtomic, writeFileAtomic } from '../../common/files.ts';
-import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE } from '../../policies/wellknown.ts';
+import { formatOffset } from '../../contract/time-offset.ts';
+import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE } from '../../contract/pod-layout.ts';
 
 /** Debian's libfaketime; override with --faketime-lib on other distributions. */
 export const DEFAULT_FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 /** The names the webhook points LD_PRELOAD and FAKETIME_TIMESTAMP_FILE at, inside the time volume. */
 const FAKETIME_LIB_NAME = basename(FAKETIME_LIBRARY);
 const FAKETIME_RC_NAME = basename(FAKETIME_TIMESTAMP_FILE);
-
-/**
- * libfaketime's relative-offset syntax ("+7200s", "-90.5s"): a sign, seconds,
- * and the unit spelled out so the file reads unambiguously. Seconds keep
- * millisecond precision, which libfaketime parses as a float.
- */
-export function formatOffset(offsetMs: number): string {
-  const sign = offsetMs < 0 ? '-' : '+';
-  const seconds = Math.abs(offsetMs) / 1000;
-  return `${sign}${Number.isInteger(seconds) ? seconds : seconds.toFixed(3).replace(/0+$/, '')}s`;
-}
 
 /** Checked before anything is applied, so a missing library fails the pod up front. */
 export async function assertFaketimeLib(libPath: string): Promise<void> {

@@ -1,8 +1,8 @@
 import type { Logger } from '../../common/log.ts';
-import type { InitPlan, PlannedNetworkFault, TrafficWiring } from '../../policies/types.ts';
+import type { InitPlan, PlannedNetworkFault, TrafficWiring } from '../../contract/plans.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
 import { assertFaketimeLib, installFaketime } from './faketime.ts';
-import { writeHandoff, type Handoff } from './handoff.ts';
+import { writeHandoff, type Handoff } from '../../contract/handoff.ts';
 import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network.ts';
 import { applyRuleset, renderRuleset, type NftLoss } from './nftables.ts';
 import { applyNetem, applyTbf, needsNetem } from './qdisc.ts';

@@ -1,14 +1,14 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
+import { KERNEL_READY_FILE } from '../../contract/pod-layout.ts';
 import { runAt } from '../../common/timer.ts';
-import type { InitPlan, PlannedIoFault } from '../../policies/types.ts';
+import type { InitPlan, PlannedIoFault } from '../../contract/plans.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
 import { bindMount, ensureDevFuse, makePrivate, unmount } from './fuse/mounts.ts';
 import { mountVolume, type MountedVolume } from './fuse/volume.ts';
 import { removeOwnRootQdisc } from './qdisc.ts';
 
-export const KERNEL_READY_FILE = 'kernel-ready';
 
 export interface KernelOptions {
   /** Private working area for backing binds and FUSE mounts. */

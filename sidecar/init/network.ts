@@ -1,4 +1,4 @@
-import type { LiveFaultPlan, PlannedNetworkFault } from '../../policies/types.ts';
+import type { LiveFaultPlan, PlannedNetworkFault } from '../../contract/plans.ts';
 import type { NftLoss } from './nftables.ts';
 
 /** What replaces netem when the kernel has no sch_netem. */

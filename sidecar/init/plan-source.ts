@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import type { InitPlan } from '../../policies/types.ts';
-import { PLAN_ENV } from '../../policies/wellknown.ts';
-import { parseInitPlan, PlanError } from './plan.ts';
+import type { InitPlan } from '../../contract/plans.ts';
+import { PLAN_ENV } from '../../contract/pod-layout.ts';
+import { decodeInitPlan, PlanError } from '../../contract/codec.ts';
 
 /**
  * The plan from --plan-file or $FAULTLINE_PLAN (the webhook's contract), as a
@@ -19,5 +19,5 @@ export async function loadInitPlan(planFile: string | undefined, env: NodeJS.Pro
     text = env[PLAN_ENV];
   }
   if (text === undefined || text.trim() === '') throw new PlanError(`no plan: set ${PLAN_ENV} or pass --plan-file`);
-  return parseInitPlan(text, planFile ?? PLAN_ENV);
+  return decodeInitPlan(text, planFile ?? PLAN_ENV);
 }

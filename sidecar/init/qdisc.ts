@@ -1,4 +1,4 @@
-import type { PlannedNetworkFault } from '../../policies/types.ts';
+import type { PlannedNetworkFault } from '../../contract/plans.ts';
 import { run, runOrThrow } from './exec.ts';
 
 /** tc time: whole milliseconds stay readable, fractions go to microseconds. */

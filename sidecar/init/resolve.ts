@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { TrafficWiring } from '../../policies/types.ts';
+import type { TrafficWiring } from '../../contract/plans.ts';
 import type { ResolvedUpstream } from './nftables.ts';
 
 export type Lookup = (host: string) => Promise<string[]>;

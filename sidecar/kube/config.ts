@@ -8,7 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TOKEN_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
 
 /**
  * How often a token file is re-read even without a 401. The kubelet rewrites a

@@ -4,17 +4,8 @@
 import assert from 'node:assert/strict';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
 import { VERSION } from '../../common/version.ts';
-import {
-  API_GROUP_VERSION,
-  CHAOS_LABEL,
-  CHAOS_LABEL_ENABLED,
-  INIT_CONTAINER_NAME,
-  INJECT_OPT_OUT,
-  INJECTED_ANNOTATION,
-  PROXY_CONTAINER_NAME,
-  WEBHOOK_CONFIGURATION_NAME,
-  WEBHOOK_NAMES,
-} from '../../policies/wellknown.ts';
+import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECT_OPT_OUT, INJECTED_ANNOTATION, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
+import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { containerNames, freshNamespace, getJson, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 
 /** Asserts the pod as stored carries Faultline's containers exactly once, ahead of its own init containers. */

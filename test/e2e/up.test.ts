@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
 import { runKubectl, type KubectlTarget } from '../../controlplane/kubectl.ts';
-import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 
 const UP = fileURLToPath(new URL('../../controlplane/up.ts', import.meta.url));
 

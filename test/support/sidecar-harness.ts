@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
 import { freePorts } from '../../common/ports.ts';
-import type { LiveFaultPlan, TrafficWiring } from '../../policies/types.ts';
+import type { LiveFaultPlan, TrafficWiring } from '../../contract/plans.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { PlannedIoFault } from '../../policies/types.ts';
+import type { PlannedIoFault } from '../../contract/plans.ts';
 import { topMountType } from '../../sidecar/init/fuse/mounts.ts';
 import { compileRules, decide, relativeGlob } from '../../sidecar/init/fuse/rules.ts';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { PlannedNetworkFault } from '../../policies/types.ts';
+import type { PlannedNetworkFault } from '../../contract/plans.ts';
 import { isQdiscKindUnknown, needsNetem, netemArgv, tbfArgv, tbfBurstBytes, tcTime } from '../../sidecar/init/qdisc.ts';
 import { netemUnavailableMessage, planNetemFallback } from '../../sidecar/init/network.ts';
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGE_REGISTRY, IMAGES } from '../../common/images.ts';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
-import { DEFAULT_PROXY_UID } from '../../policies/wellknown.ts';
+import { DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { KUSTOMIZATIONS, field, find, podContainers, render, repoRoot } from '../support/manifests-kustomize.ts';
 
 /** Every string in the tree that names one of our images, with where it was found. */

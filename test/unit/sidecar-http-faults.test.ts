@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { decide, faultHeader } from '../../sidecar/http-faults.ts';
-import type { PlannedHttpFault } from '../../policies/types.ts';
+import type { PlannedHttpFault } from '../../contract/plans.ts';
 
 function rule(over: Partial<PlannedHttpFault>): PlannedHttpFault {
   return { chaosId: 'shop/p', expiresAt: Number.MAX_SAFE_INTEGER, name: 'r', direction: 'inbound', match: {}, ...over };

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import picomatch from 'picomatch';
-import type { IoMethod, PlannedIoFault } from '../../../policies/types.ts';
+import type { IoMethod } from '../../../policies/types.ts';
+import type { PlannedIoFault } from '../../../contract/plans.ts';
 
 export interface IoRule {
   fault: PlannedIoFault;

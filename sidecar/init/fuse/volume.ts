@@ -1,6 +1,7 @@
 import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { IoMethod, PlannedIoFault } from '../../../policies/types.ts';
+import type { IoMethod } from '../../../policies/types.ts';
+import type { PlannedIoFault } from '../../../contract/plans.ts';
 import { loadFuse, type FuseInstance } from './fuse-native.ts';
 import { bindMount, makePrivate, removeStaleLayer, unmount } from './mounts.ts';
 import { passthroughOps } from './passthrough.ts';
