@@ -55,6 +55,8 @@ COPY policies ./policies
 COPY certs ./certs
 COPY webhook ./webhook
 COPY sidecar ./sidecar
+COPY pod-setup ./pod-setup
+COPY contract ./contract
 # Root is required: nft and tc in the pod's network namespace (NET_ADMIN), and
 # mounting FUSE (SYS_ADMIN in faultline-kernel). The capabilities themselves are
 # granted per container by the webhook's patch, only when a fault needs them.

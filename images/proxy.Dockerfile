@@ -65,6 +65,8 @@ COPY policies ./policies
 COPY certs ./certs
 COPY webhook ./webhook
 COPY sidecar ./sidecar
+COPY pod-setup ./pod-setup
+COPY contract ./contract
 # UID/GID 1337 is the contract with faultline-init: traffic from this UID is
 # excluded from redirection, which is what keeps the proxy's own upstream
 # connections from looping back into it. The webhook sets runAsUser from its

@@ -59,6 +59,8 @@ COPY policies ./policies
 COPY certs ./certs
 COPY webhook ./webhook
 COPY sidecar ./sidecar
+COPY pod-setup ./pod-setup
+COPY contract ./contract
 # The "nonroot" UID/GID of distroless images; the Deployment asks for the same.
 # Files stay root-owned and read-only to it: the server cannot rewrite itself.
 USER 65532:65532

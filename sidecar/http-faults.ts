@@ -73,7 +73,7 @@ function rolled(percent: number, random: () => number): boolean {
   return percent >= 100 || random() * 100 < percent;
 }
 
-export function decide(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
+export function decideRequest(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
   const decision: Decision = { delayMs: 0, fired: [] };
   let delayDecided = false;
   let abortDecided = false;

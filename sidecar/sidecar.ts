@@ -17,7 +17,7 @@ import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
 import { freePorts } from '../common/ports.ts';
 import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } from './admin.ts';
-import { FaketimeFile } from './faketime.ts';
+import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
 import { jitteredMs } from './http-faults.ts';
 import { HttpPath } from './http-path.ts';

@@ -5,7 +5,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { admitsNewPod } from '../policies/admission-radius.ts';
 import { applyDefaults, type DefaultedPolicySpec } from '../policies/defaults.ts';
-import { chaosIdOf, kernelPlanFor } from '../policies/plan.ts';
+import { chaosIdOf, kernelPlanFor } from '../policies/planner.ts';
 import { matchesSelector } from '../policies/selection.ts';
 import { tenantForNamespace } from '../policies/tenancy.ts';
 import type { ChaosPolicy } from '../policies/types.ts';

@@ -48,7 +48,7 @@ export type LeaseDecision =
   | { action: 'acquire'; transitions: number }
   | { action: 'follow'; holder: string; expiresAt: number };
 
-export function decide(observed: Observation, identity: string, now: number): LeaseDecision {
+export function decideLease(observed: Observation, identity: string, now: number): LeaseDecision {
   const { record, observedAt } = observed;
   if (record === undefined) return { action: 'create' };
   if (record.holder === identity) return { action: 'renew' };
@@ -131,7 +131,7 @@ export function startLeaderElection(opts: ElectorOptions): LeaderElector {
         throw err;
       });
       observation = observe(observation, toRecord(current), now);
-      const decision = decide(observation, identity, now);
+      const decision = decideLease(observation, identity, now);
       switch (decision.action) {
         case 'create':
           current = await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: spec(0, true) } });

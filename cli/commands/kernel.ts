@@ -1,7 +1,7 @@
 import { createLogger } from '../../common/log.ts';
 import { PLAN_ENV, RUN_MOUNT_PATH } from '../../contract/pod-layout.ts';
-import { startKernel } from '../../sidecar/init/kernel.ts';
-import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
+import { startFaultKeeper } from '../../pod-setup/fault-keeper.ts';
+import { loadInitPlan } from '../../pod-setup/load-plan.ts';
 import { str, strs, UsageError, type Command } from '../command.ts';
 
 const DEFAULT_STATE_DIR = '/var/run/faultline-kernel';
@@ -45,7 +45,7 @@ Options:
     const volumes = parseVolumeMap(strs(values, 'volume'));
     let server;
     try {
-      server = await startKernel(
+      server = await startFaultKeeper(
         await loadInitPlan(str(values, 'plan-file')),
         {
           stateDir: str(values, 'state-dir') ?? DEFAULT_STATE_DIR,

@@ -44,7 +44,7 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
     import('../../sidecar/kube/config.ts'),
-    import('../../policies/plan.ts'),
+    import('../../policies/planner.ts'),
   ]);
   const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
   return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanFor, log });

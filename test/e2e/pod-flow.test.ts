@@ -21,7 +21,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { livePlanFor } from '../../policies/plan.ts';
+import { livePlanFor } from '../../policies/planner.ts';
 import type { ChaosPolicy } from '../../policies/types.ts';
 import type { InitPlan } from '../../contract/plans.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeHandoff, decodeInitPlan, decodeLivePlan, decodeWiring, encodeJson, PlanError } from '../../contract/codec.ts';
 import { readHandoff, writeHandoff } from '../../contract/handoff.ts';
-import { kernelPlanFor, livePlanFor } from '../../policies/plan.ts';
+import { kernelPlanFor, livePlanFor } from '../../policies/planner.ts';
 import { ERRNO_NAMES } from '../../policies/vocabulary.ts';
 import { policy, T0 } from '../support/policies-fixtures.ts';
 

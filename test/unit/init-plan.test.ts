@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { missingCapabilities, parseCapEff } from '../../sidecar/init/capabilities.ts';
+import { missingCapabilities, parseCapEff } from '../../pod-setup/capabilities.ts';
 import { formatOffset } from '../../contract/time-offset.ts';
 import { decodeInitPlan } from '../../contract/codec.ts';
-import { resolveUpstreams } from '../../sidecar/init/resolve.ts';
-import { requiredCapabilities } from '../../sidecar/init/init.ts';
+import { resolveUpstreams } from '../../pod-setup/redirect/resolve.ts';
+import { requiredCapabilities } from '../../pod-setup/init.ts';
 
 const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Folders whose code ships in an image. */
-const PRODUCT = ['webhook', 'sidecar', 'policies', 'certs', 'common', 'cli'];
+const PRODUCT = ['webhook', 'sidecar', 'pod-setup', 'contract', 'policies', 'certs', 'common', 'cli'];
 /** Folders only development, tests and benchmarks use. */
 const DEV = ['controlplane', 'bench', 'hack', 'test'];
 
@@ -49,6 +49,13 @@ describe('layout: boundaries between folders', () => {
   it('product code never imports controlplane/, bench/, hack/ or test/', () => {
     const bad = edges(PRODUCT).filter((e) => DEV.includes(topFolder(e.to)));
     assert.deepEqual(bad, []);
+  });
+
+  it('the two pod-side programs never import each other, and the contract neither', () => {
+    const crossing = (from: string, to: readonly string[]) => edges([from]).filter((e) => to.includes(topFolder(e.to)));
+    assert.deepEqual(crossing('sidecar', ['pod-setup', 'webhook']), []);
+    assert.deepEqual(crossing('pod-setup', ['sidecar', 'webhook']), []);
+    assert.deepEqual(crossing('contract', ['sidecar', 'pod-setup', 'webhook']), []);
   });
 
   it('product code imports only declared runtime dependencies, and every one is used', () => {

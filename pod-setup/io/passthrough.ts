@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { IoMethod } from '../../../policies/types.ts';
-import { decide, type IoRule } from './rules.ts';
+import type { IoMethod } from '../../policies/types.ts';
+import { decideIoCall, type IoRule } from './io-rules.ts';
 
 /** fuse-native's callback convention: first argument 0 or a negative errno (for read/write: the byte count). */
 type Cb = (result: number, ...values: unknown[]) => void;
@@ -55,7 +55,7 @@ export function passthroughOps(backing: string, opts: PassthroughOptions): FuseO
 
   /** Applies the rules, then either fails the call or runs it (after any delay). */
   function faulted(method: IoMethod, path: string, cb: Cb, op: () => void): void {
-    const d = decide(opts.rules, method, path, now(), opts.random);
+    const d = decideIoCall(opts.rules, method, path, now(), opts.random);
     if (!d) return op();
     opts.onFault?.(method, path, d.errno, d.delayMs);
     const finish = d.errno !== undefined ? () => cb(d.errno!) : op;

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { runOrThrow } from './exec.ts';
+import { runOrThrow } from '../exec.ts';
 
 export const NFT_TABLE = 'inet faultline';
 /** Loss is drawn from numgen in [0, LOSS_SCALE). */

@@ -1,5 +1,5 @@
 import type { PlannedNetworkFault } from '../../contract/plans.ts';
-import { run, runOrThrow } from './exec.ts';
+import { run, runOrThrow } from '../exec.ts';
 
 /** tc time: whole milliseconds stay readable, fractions go to microseconds. */
 export function tcTime(ms: number): string {

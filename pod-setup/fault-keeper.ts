@@ -1,16 +1,16 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../common/log.ts';
-import { KERNEL_READY_FILE } from '../../contract/pod-layout.ts';
-import { runAt } from '../../common/timer.ts';
-import type { InitPlan, PlannedIoFault } from '../../contract/plans.ts';
+import type { Logger } from '../common/log.ts';
+import { KERNEL_READY_FILE } from '../contract/pod-layout.ts';
+import { runAt } from '../common/timer.ts';
+import type { InitPlan, PlannedIoFault } from '../contract/plans.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
-import { bindMount, ensureDevFuse, makePrivate, unmount } from './fuse/mounts.ts';
-import { mountVolume, type MountedVolume } from './fuse/volume.ts';
-import { removeOwnRootQdisc } from './qdisc.ts';
+import { bindMount, ensureDevFuse, makePrivate, unmount } from './io/mounts.ts';
+import { mountVolume, type MountedVolume } from './io/volume.ts';
+import { removeOwnRootQdisc } from './network/qdisc.ts';
 
 
-export interface KernelOptions {
+export interface FaultKeeperOptions {
   /** Private working area for backing binds and FUSE mounts. */
   stateDir: string;
   /** faultline-run emptyDir: `kernel-ready` appears here once every volume is served (startup probe). */
@@ -20,7 +20,7 @@ export interface KernelOptions {
   now?: () => number;
 }
 
-export interface KernelServer {
+export interface FaultKeeper {
   volumes: MountedVolume[];
   stop(): Promise<void>;
 }
@@ -37,7 +37,7 @@ function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
  * pod's tc qdisc when the network fault expires — tc, unlike nftables'
  * `meta time`, has no expiry of its own.
  */
-export async function startKernel(plan: InitPlan, opts: KernelOptions, log: Logger): Promise<KernelServer> {
+export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions, log: Logger): Promise<FaultKeeper> {
   const now = opts.now ?? Date.now;
   const io = plan.kernel.io.filter((f) => f.expiresAt > now());
   const network = plan.kernel.network && plan.kernel.network.expiresAt > now() ? plan.kernel.network : undefined;

@@ -1,5 +1,5 @@
 import type { LiveFaultPlan, PlannedNetworkFault } from '../../contract/plans.ts';
-import type { NftLoss } from './nftables.ts';
+import type { NftLoss } from '../redirect/nftables.ts';
 
 /** What replaces netem when the kernel has no sch_netem. */
 export interface NetemFallback {

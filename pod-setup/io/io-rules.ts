@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import picomatch from 'picomatch';
-import type { IoMethod } from '../../../policies/types.ts';
-import type { PlannedIoFault } from '../../../contract/plans.ts';
+import type { IoMethod } from '../../policies/types.ts';
+import type { PlannedIoFault } from '../../contract/plans.ts';
 
 export interface IoRule {
   fault: PlannedIoFault;
@@ -55,7 +55,7 @@ export function toRelative(fusePath: string): string {
  * supplies the error. Expired rules are inert: the mount stays, but passes
  * everything through once the policy's time is up.
  */
-export function decide(
+export function decideIoCall(
   rules: readonly IoRule[],
   method: IoMethod,
   fusePath: string,

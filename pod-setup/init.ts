@@ -1,12 +1,12 @@
-import type { Logger } from '../../common/log.ts';
-import type { InitPlan, PlannedNetworkFault, TrafficWiring } from '../../contract/plans.ts';
+import type { Logger } from '../common/log.ts';
+import type { InitPlan, PlannedNetworkFault, TrafficWiring } from '../contract/plans.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
-import { assertFaketimeLib, installFaketime } from './faketime.ts';
-import { writeHandoff, type Handoff } from '../../contract/handoff.ts';
-import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network.ts';
-import { applyRuleset, renderRuleset, type NftLoss } from './nftables.ts';
-import { applyNetem, applyTbf, needsNetem } from './qdisc.ts';
-import { resolveUpstreams, systemLookup, type Lookup } from './resolve.ts';
+import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
+import { writeHandoff, type Handoff } from '../contract/handoff.ts';
+import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network/netem-fallback.ts';
+import { applyRuleset, renderRuleset, type NftLoss } from './redirect/nftables.ts';
+import { applyNetem, applyTbf, needsNetem } from './network/qdisc.ts';
+import { resolveUpstreams, systemLookup, type Lookup } from './redirect/resolve.ts';
 
 export interface InitOptions {
   /** faultline-run emptyDir (handoff.json). */
@@ -39,7 +39,7 @@ export interface InitSummary {
   durationMs: number;
 }
 
-function isLive(f: { expiresAt: number }, now: number): boolean {
+function isUnexpired(f: { expiresAt: number }, now: number): boolean {
   return f.expiresAt > now;
 }
 
@@ -64,8 +64,8 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   const now = (opts.now ?? Date.now)();
   const skippedExpired: string[] = [];
   const live = <T extends { expiresAt: number; chaosId: string }>(what: string, f: T | undefined): T | undefined => {
-    if (f && !isLive(f, now)) skippedExpired.push(`${what} from ${f.chaosId}`);
-    return f && isLive(f, now) ? f : undefined;
+    if (f && !isUnexpired(f, now)) skippedExpired.push(`${what} from ${f.chaosId}`);
+    return f && isUnexpired(f, now) ? f : undefined;
   };
   const network = live('network', plan.kernel.network);
   const time = live('time', plan.kernel.time);

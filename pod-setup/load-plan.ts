@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import type { InitPlan } from '../../contract/plans.ts';
-import { PLAN_ENV } from '../../contract/pod-layout.ts';
-import { decodeInitPlan, PlanError } from '../../contract/codec.ts';
+import type { InitPlan } from '../contract/plans.ts';
+import { PLAN_ENV } from '../contract/pod-layout.ts';
+import { decodeInitPlan, PlanError } from '../contract/codec.ts';
 
 /**
  * The plan from --plan-file or $FAULTLINE_PLAN (the webhook's contract), as a

@@ -1,11 +1,11 @@
 import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { IoMethod } from '../../../policies/types.ts';
-import type { PlannedIoFault } from '../../../contract/plans.ts';
+import type { IoMethod } from '../../policies/types.ts';
+import type { PlannedIoFault } from '../../contract/plans.ts';
 import { loadFuse, type FuseInstance } from './fuse-native.ts';
 import { bindMount, makePrivate, removeStaleLayer, unmount } from './mounts.ts';
 import { passthroughOps } from './passthrough.ts';
-import { compileRules } from './rules.ts';
+import { compileRules } from './io-rules.ts';
 
 export interface MountedVolume {
   /** The volume's mount path in the app container (the policy's volumePath). */
