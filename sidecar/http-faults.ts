@@ -1,7 +1,7 @@
 // Per-request fault decision. Pure: the caller supplies the request's method,
 // path and headers and a random source, and gets back what to do.
 //
-// Composition rule: the merge rule of policies/plan.ts, which lists rules
+// Composition rule: the merge rule of policies/planner.ts, which lists rules
 // oldest policy first. The FIRST matching rule that has a delay decides the
 // delay and the FIRST matching rule that has an abort decides the abort; each
 // rolls its percent once, and later rules are not consulted, so a percent

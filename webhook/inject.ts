@@ -5,6 +5,7 @@ import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kub
 import type { Operation } from 'fast-json-patch';
 import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
 import { INJECTED_ANNOTATION, INJECT_OPT_OUT, MIRROR_POD_ANNOTATION, PLAN_ANNOTATION, SYSTEM_NAMESPACE } from '../policies/wellknown.ts';
+import { encodeJson } from '../contract/codec.ts';
 import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, PROXY_READY_PATH, RUN_MOUNT_PATH, RUN_VOLUME_NAME, TIME_MOUNT_PATH, TIME_VOLUME_NAME, TOKEN_MOUNT_PATH, TOKEN_VOLUME_NAME } from '../contract/pod-layout.ts';
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
@@ -249,7 +250,7 @@ function appendAll(ops: Operation[], path: string, existing: unknown[] | undefin
 function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const { kernel } = plan;
   const ops: Operation[] = [];
-  const planEnv: V1EnvVar[] = [{ name: PLAN_ENV, value: JSON.stringify(plan) }, ...POD_ENV];
+  const planEnv: V1EnvVar[] = [{ name: PLAN_ENV, value: encodeJson(plan) }, ...POD_ENV];
   const timed = kernel.time !== undefined;
   const io = kernel.io.length > 0;
 

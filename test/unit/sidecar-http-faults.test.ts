@@ -17,7 +17,7 @@ function draws(...values: number[]): () => number {
 
 const get = { method: 'GET', url: '/api/items?x=1', headers: { 'x-canary': '1' } };
 
-describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
+describe('sidecar HTTP fault decision (merge rule of policies/planner.ts)', () => {
   it('takes the delay of the first matching delay rule only; later delays never stack', () => {
     const faults = [
       rule({ name: 'a', delay: { fixedMs: 100, jitterMs: 0, percent: 100 } }),
