@@ -26,7 +26,8 @@ import { pipeTo } from './pipe.ts';
 import { EMPTY_PLAN, effectivePlan, nextExpiry } from './live-plan.ts';
 import type { PolicySource } from './policy-source.ts';
 import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
-import { ToxiproxyReconciler, type DesiredProxy } from './toxiproxy-reconciler.ts';
+import type { DesiredProxy } from './toxiproxy-diff.ts';
+import { ToxiproxyReconciler } from './toxiproxy-reconciler.ts';
 import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
 
 export interface SidecarOptions {
