@@ -1,6 +1,6 @@
 // Leader election decisions: pure functions over the observed Lease and the local clock.
 import assert from 'node:assert/strict';
-import { decideLease, DEFAULT_TIMING, mustStepDown, observe, type LeaseRecord } from '../../webhook/leader.ts';
+import { decideLease, DEFAULT_TIMING, mustStepDown, observe, type LeaseRecord } from '../../kube/leader.ts';
 
 const record = (holder: string, resourceVersion = '1', leaseDurationSeconds = 15, transitions = 0): LeaseRecord => ({ holder, leaseDurationSeconds, transitions, resourceVersion });
 

@@ -2,7 +2,7 @@
 // "ends on its own" and "converges eventually" promise rests on.
 import assert from 'node:assert/strict';
 import { MAX_TIMER_MS, runAt } from '../../common/timer.ts';
-import { WorkQueue } from '../../webhook/reconciler/work-queue.ts';
+import { WorkQueue } from '../../kube/work-queue.ts';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 

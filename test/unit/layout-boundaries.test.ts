@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Folders whose code ships in an image. */
-const PRODUCT = ['webhook', 'sidecar', 'pod-setup', 'contract', 'policies', 'certs', 'common', 'cli'];
+const PRODUCT = ['webhook', 'sidecar', 'pod-setup', 'contract', 'kube', 'policies', 'certs', 'common', 'cli'];
 /** Folders only development, tests and benchmarks use. */
 const DEV = ['controlplane', 'bench', 'hack', 'test'];
 
@@ -56,6 +56,23 @@ describe('layout: boundaries between folders', () => {
     assert.deepEqual(crossing('sidecar', ['pod-setup', 'webhook']), []);
     assert.deepEqual(crossing('pod-setup', ['sidecar', 'webhook']), []);
     assert.deepEqual(crossing('contract', ['sidecar', 'pod-setup', 'webhook']), []);
+  });
+
+  it('the proxy never loads @kubernetes/client-node, through any of its imports (static or lazy)', () => {
+    // The closure of sidecar/ over relative imports: every module the proxy can load.
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const spec of specifiers(readFileSync(join(ROOT, file), 'utf8'))) {
+        if (spec.startsWith('.')) visit(relative(ROOT, resolve(ROOT, dirname(file), spec)));
+        else packages.add(packageOf(spec));
+      }
+    };
+    sources('sidecar').forEach(visit);
+    assert.ok(seen.has('kube/list-watch.ts'), 'the proxy uses the shared Kubernetes layer');
+    assert.ok(!packages.has('@kubernetes/client-node'), [...seen].filter((f) => specifiers(readFileSync(join(ROOT, f), 'utf8')).includes('@kubernetes/client-node')).join(', '));
   });
 
   it('product code imports only declared runtime dependencies, and every one is used', () => {

@@ -10,8 +10,8 @@ import type { Logger } from '../../common/log.ts';
 import type { ChaosPolicy, ChaosPolicyStatus } from '../../policies/types.ts';
 import { API_GROUP, API_VERSION } from '../../policies/wellknown.ts';
 import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
-import { errorMessage } from '../cache/reflector.ts';
-import { WorkQueue } from './work-queue.ts';
+import { errorMessage } from '../../kube/api-error.ts';
+import { WorkQueue } from '../../kube/work-queue.ts';
 import { desiredStatus, pendingExpiry, statusChanged, statusEvents, type PolicyEvent } from './policy-status.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
 

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
-import { errorMessage } from './cache/reflector.ts';
+import { errorMessage } from './api-error.ts';
 
 /** The Lease the shipped RBAC (Role faultline-webhook-leader-election) lets the webhook write. */
 export const LEASE_NAME = 'faultline-webhook';

@@ -19,8 +19,8 @@
 // proxies (config.ts refuses a kubeconfig that needs them).
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Backoff } from '../../common/backoff.ts';
-import type { Logger } from '../../common/log.ts';
+import { Backoff } from '../common/backoff.ts';
+import type { Logger } from '../common/log.ts';
 import { KubeStatusError, watchEvents, type KubeClient } from './client.ts';
 
 export interface KubeObject {

@@ -1,11 +1,11 @@
 // The two requests the sidecar makes to the API server — a bounded JSON GET
 // (list pages) and a streaming GET (watch) — over one keep-alive TLS agent,
-// plus the newline splitter that turns a watch body into events. See watch.ts
+// plus the newline splitter that turns a watch body into events. See list-watch.ts
 // for why this exists instead of @kubernetes/client-node.
 
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import { VERSION } from '../../common/version.ts';
+import { VERSION } from '../common/version.ts';
 import type { KubeConnection } from './config.ts';
 
 /** A non-2xx answer, or a watch ERROR event: the API server's Status, when it sent one. */

@@ -4,11 +4,11 @@
 // supported — a bearer token (a token file re-read as it rotates) or a client
 // certificate, and a CA; anything else in a kubeconfig (exec plugins, auth
 // providers, basic auth, impersonation, proxies) is refused with a clear error
-// instead of being half-honoured. Why a hand-written client at all: see watch.ts.
+// instead of being half-honoured. Why a hand-written client at all: see list-watch.ts.
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import { TOKEN_MOUNT_PATH } from '../contract/pod-layout.ts';
 
 /**
  * How often a token file is re-read even without a 401. The kubelet rewrites a

@@ -3,7 +3,7 @@
 // processed twice at the same time (added while in flight, it runs again
 // after); a failed key is retried with per-key exponential backoff.
 
-import { Backoff } from '../../common/backoff.ts';
+import { Backoff } from '../common/backoff.ts';
 
 export class WorkQueue {
   readonly #work: (key: string) => Promise<void>;
