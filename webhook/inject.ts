@@ -236,7 +236,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     restartPolicy: 'Always',
     // The app starts only once every FUSE layer is mounted over its volumes.
     startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
-    resources: config.initResources,
+    resources: config.kernelResources,
     // Only removes the pod's qdisc when the network fault expires (tc has no expiry of its own).
     securityContext: {
       runAsUser: 0,

@@ -111,6 +111,9 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.deepEqual(kernel.args, ['kernel']);
     assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
+    // Sized on its own (--kernel-memory): it stays for the pod's lifetime, init does not.
+    assert.deepEqual(kernel.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '128Mi' } });
+    assert.deepEqual(pod.spec!.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '160Mi' }, limits: { memory: '160Mi' } });
   });
 
   it('carries the token mount the ServiceAccount plugin gave the app, so the plugin has nothing to add (no second webhook call)', () => {
