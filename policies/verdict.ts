@@ -2,7 +2,7 @@
 // webhook and `faultline check` share, so both print the same words.
 
 import { checkAllowlist, formatDenial, type UserInfo, type Violation } from './allowlist.ts';
-import { applyDefaults } from './defaults.ts';
+import { applyDefaults, type DefaultedPolicySpec } from './defaults.ts';
 import { formatFieldErrors, type FieldError } from './field-error.ts';
 import { faultSummary } from './faults.ts';
 import { tenantForNamespace, type NamespaceInfo } from './tenancy.ts';
@@ -38,22 +38,31 @@ export interface Verdict {
 export function admissionVerdict(input: VerdictInput): Verdict {
   const inspection = inspectPolicy(input.policy);
   const warnings = inspection.unknownFields.map((path) => `unknown field "${path}"`);
-  const deny = (message: string, extra: Partial<Verdict> = {}): Verdict => ({
-    allowed: false, message, warnings, fieldErrors: inspection.errors, violations: [], ...extra,
-  });
-  if (inspection.errors.length > 0) return deny(`ChaosPolicy is invalid: ${formatFieldErrors(inspection.errors)}`);
+  if (inspection.errors.length > 0) {
+    return { allowed: false, message: `ChaosPolicy is invalid: ${formatFieldErrors(inspection.errors)}`, warnings, fieldErrors: inspection.errors, violations: [] };
+  }
+  // An invalid tenant never grants anything: it is left out, so its namespaces fail closed.
+  const tenants = input.tenants.filter((t) => validateTenant(t).length === 0);
+  const judged = judgeValidPolicy(applyDefaults((input.policy as { spec: ChaosPolicySpec }).spec), input.namespace, tenants, input.user);
+  return { ...judged, warnings: [...warnings, ...judged.warnings] };
+}
 
-  const ns = input.namespace;
+/**
+ * The verdict on a policy already validated and defaulted, against tenants
+ * already validated: what the webhook's cache keeps per policy, so a pod
+ * review decides from the tenant's current allowlist without re-validating.
+ */
+export function judgeValidPolicy(spec: DefaultedPolicySpec, ns: NamespaceInfo, validTenants: readonly ChaosTenant[], user: UserInfo | undefined): Verdict {
+  const warnings: string[] = [];
+  const deny = (message: string, extra: Partial<Verdict> = {}): Verdict => ({ allowed: false, message, warnings, fieldErrors: [], violations: [], ...extra });
   if (ns.labels?.[CHAOS_LABEL] !== CHAOS_LABEL_ENABLED) {
     return deny(`namespace "${ns.name}" is not opted in to chaos (label it ${CHAOS_LABEL}=${CHAOS_LABEL_ENABLED})`);
   }
-  // An invalid tenant never grants anything: it is left out, so its namespaces fail closed.
-  const ownership = tenantForNamespace(ns, input.tenants.filter((t) => validateTenant(t).length === 0));
+  const ownership = tenantForNamespace(ns, validTenants);
   if ('error' in ownership) return deny(ownership.error);
 
   const tenantName = ownership.tenant.metadata.name ?? '';
-  const spec = applyDefaults((input.policy as { spec: ChaosPolicySpec }).spec);
-  const violations = checkAllowlist(spec, ownership.tenant, input.user, ns.name);
+  const violations = checkAllowlist(spec, ownership.tenant, user, ns.name);
   const faults = faultSummary(spec);
   if (spec.network || spec.io.length > 0 || spec.time) {
     warnings.push('network, io and time faults are fixed at pod start: running pods get them only when restarted');

@@ -27,13 +27,15 @@ export function deny(message: string): AdmissionVerdict {
   return { allowed: false, status: { code: 403, reason: 'Forbidden', message } };
 }
 
-/** Requests a validator does not judge: other kinds, subresources, deletes. */
+/** Requests a validator does not judge: other kinds, subresources, deletes, objects being deleted. */
 export function outOfScope(request: AdmissionRequest, resource: string): boolean {
   return (
     request.resource.resource !== resource ||
     // status is the reconciler's (and the webhook configuration does not send it); never block it.
     (request.subResource ?? '') !== '' ||
-    (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
+    (request.operation !== 'CREATE' && request.operation !== 'UPDATE') ||
+    // Finalizers coming off a deleted object (the configuration's matchConditions skip these too).
+    (request.object as { metadata?: { deletionTimestamp?: unknown } } | undefined)?.metadata?.deletionTimestamp != null
   );
 }
 

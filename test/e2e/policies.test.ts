@@ -190,6 +190,22 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
     }
     assert.notEqual((await cp().kubectl('admin', ['get', 'chaospolicy', 'while-down', '-n', 'shop'])).code, 0, 'nothing was stored');
   });
+
+  it('lets a deleted policy’s finalizer be removed while the webhook is down (matchConditions; issue 13 M4)', async function () {
+    this.timeout(90_000);
+    const held = policyObject('held', {});
+    held.metadata.finalizers = ['example.com/hold'];
+    await kubectlOk(cp(), 'alice', ['create', '-n', 'shop', '-f', '-'], held);
+    await kubectlOk(cp(), 'alice', ['delete', 'chaospolicy', 'held', '-n', 'shop', '--wait=false']);
+    await cp().stopWebhook();
+    try {
+      const res = await cp().kubectl('alice', ['patch', 'chaospolicy', 'held', '-n', 'shop', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
+      assert.equal(res.code, 0, `removing the finalizer with the webhook down: ${res.stderr}`);
+    } finally {
+      await cp().startWebhook();
+    }
+    assert.notEqual((await cp().kubectl('admin', ['get', 'chaospolicy', 'held', '-n', 'shop'])).code, 0, 'the policy is gone');
+  });
 });
 
 describe('e2e: ChaosPolicy status reconciler', function () {
