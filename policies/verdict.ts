@@ -8,7 +8,7 @@ import { faultSummary } from './faults.ts';
 import { tenantForNamespace, type NamespaceInfo } from './tenancy.ts';
 import type { ChaosPolicySpec, ChaosTenant } from './types.ts';
 import { inspectPolicy, validateTenant } from './validate.ts';
-import { CHAOS_LABEL, CHAOS_LABEL_ENABLED } from './wellknown.ts';
+import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_POLICY_NAME } from './wellknown.ts';
 
 export interface VerdictInput {
   /** The ChaosPolicy as received (AdmissionReview object or YAML document); any shape. */
@@ -57,6 +57,14 @@ export function judgeValidPolicy(spec: DefaultedPolicySpec, ns: NamespaceInfo, v
   const deny = (message: string, extra: Partial<Verdict> = {}): Verdict => ({ allowed: false, message, warnings, fieldErrors: [], violations: [], ...extra });
   if (ns.labels?.[CHAOS_LABEL] !== CHAOS_LABEL_ENABLED) {
     return deny(`namespace "${ns.name}" is not opted in to chaos (label it ${CHAOS_LABEL}=${CHAOS_LABEL_ENABLED})`);
+  }
+  const enforced = ns.labels?.[POD_SECURITY_ENFORCE_LABEL];
+  if (enforced === 'baseline' || enforced === 'restricted') {
+    return deny(
+      `namespace "${ns.name}" enforces Pod Security "${enforced}" (label ${POD_SECURITY_ENFORCE_LABEL}), which forbids the NET_ADMIN capability ` +
+        `Faultline's init container needs, so its pods are not injected and no policy can take effect there; set ${POD_SECURITY_ENFORCE_LABEL}=privileged ` +
+        `(Faultline's ValidatingAdmissionPolicy "${POD_SECURITY_POLICY_NAME}" still holds every other container to baseline), or run chaos in another namespace`,
+    );
   }
   const ownership = tenantForNamespace(ns, validTenants);
   if ('error' in ownership) return deny(ownership.error);
