@@ -202,7 +202,7 @@ export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces b
     kinds: array('Fault kinds allowed: http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
     privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
     limits: object('Ceilings every policy must stay within.', {
-      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter, network latency+jitter, IO delay), a Go duration.'),
+      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
       maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),
       abortCodes: array('HTTP statuses an abort may use; absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 }), 400),
       maxPercent: number('Highest share any fault may apply to (every percent field; TCP toxicity × 100).', { minimum: 0, maximum: 100 }),
