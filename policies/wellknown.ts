@@ -10,8 +10,6 @@ export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const CHAOS_LABEL = 'faultline.dev/chaos';
 export const CHAOS_LABEL_ENABLED = 'enabled';
 
-/** Pod Security Admission's enforce label; at baseline or restricted, Faultline's init container cannot run. */
-export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 /** Faultline's ValidatingAdmissionPolicy: baseline for every container but Faultline's own. */
 export const POD_SECURITY_POLICY_NAME = 'faultline-pod-security';
 
@@ -33,6 +31,8 @@ export const PLAN_ANNOTATION = 'faultline.dev/plan';
 
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Pod Security Admission's enforced level on a namespace: privileged, baseline or restricted. */
+export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 
 export const INIT_CONTAINER_NAME = 'faultline-init';
 export const PROXY_CONTAINER_NAME = 'faultline-proxy';
