@@ -97,6 +97,20 @@ describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-
     }
   });
 
+  it('H2: once the tenant revokes privileged faults, a new pod gets no faultline-kernel from the old policy', async function () {
+    this.timeout(30_000);
+    await kubectlOk(cp(), 'admin', ['patch', 'chaostenant', `tenant-${shop}`, '--type=merge', '-p', JSON.stringify({ spec: { allow: { privileged: false } } })]);
+    const lossy = pod('lossy', { metadata: { labels: { app: 'lossy' } } });
+    const deadline = Date.now() + 10_000;
+    let kernel: unknown = true;
+    while (kernel && Date.now() < deadline) {
+      const res = await create(shop, lossy);
+      assert.equal(res.code, 0, res.stderr);
+      kernel = (JSON.parse(res.stdout) as Pod).spec.initContainers?.find((c) => c.name === KERNEL_CONTAINER_NAME);
+    }
+    assert.equal(kernel, undefined, 'the revoked policy still reached a new pod');
+  });
+
   it('denies `kubectl set image` on Faultline’s containers, and lets the app’s own image change', async () => {
     await kubectlOk(cp(), 'alice', ['create', '-n', shop, '-f', '-'], pod('stored', { metadata: { labels: { app: 'stored' } } }));
     for (const c of [PROXY_CONTAINER_NAME, 'faultline-init']) {
