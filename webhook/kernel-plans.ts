@@ -8,6 +8,7 @@ import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPoli
 import { matchesSelector } from '../policies/selection.ts';
 import type { ChaosPolicy, KernelFaultPlan } from '../policies/types.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
+import { selectingPolicies } from './cache/policy-index.ts';
 import type { Upstream } from './wiring.ts';
 
 /** What a pod under admission gets from its namespace's policies. */
@@ -58,9 +59,9 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
     planFor(pod, namespace) {
       // Only what the namespace's tenant admits now, as the cache converted it:
       // nothing is validated or defaulted here, and nothing is rewritten.
-      const { policies, maxPodPercent } = cluster.admittedPolicies(namespace);
-      const labels = pod.metadata?.labels ?? {};
-      const selecting = policies.filter(({ policy, spec }) => !isTerminating(policy) && matchesSelector(spec.selector, labels));
+      const admitted = cluster.admittedPolicies(namespace);
+      const selecting = selectingPolicies(admitted, pod.metadata?.labels ?? {}).filter(({ policy }) => !isTerminating(policy));
+      const { maxPodPercent } = admitted;
       return { kernel: kernelPlan(pod, namespace, selecting, maxPodPercent), outbound: outbound(selecting) };
     },
   };

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { livePlanFor } from '../../policies/plan.ts';
 import type { ChaosPolicy } from '../../policies/types.ts';
-import { PolicyIndex } from '../../webhook/cache/policy-index.ts';
+import { PolicyIndex, selectingPolicies } from '../../webhook/cache/policy-index.ts';
+import { preparePolicy } from '../../policies/plan.ts';
 import { createPolicyPlanner } from '../../webhook/kernel-plans.ts';
 import { FakeCluster } from '../support/admission-cluster.ts';
 import { policy, T0, tenant } from '../support/policies-fixtures.ts';
@@ -101,5 +102,21 @@ describe('webhook cache: each policy converted once per generation (issue 11 ite
       index.admitted('shop', read);
     }
     assert.equal(reads, 4);
+  });
+
+  it('finds the policies selecting a pod through its labels, in list order, selectors without matchLabels included', () => {
+    const p = (name: string, selector: object) => preparePolicy(policy({ selector, http: [{ delay: { fixed: '1s' } }] }, { name }))!;
+    const policies = [
+      p('all', {}),
+      p('web', { matchLabels: { app: 'web' } }),
+      p('api', { matchLabels: { app: 'api' } }),
+      p('web-canary', { matchLabels: { app: 'web', track: 'canary' } }),
+      p('expr', { matchExpressions: [{ key: 'app', operator: 'In', values: ['web'] }] }),
+    ];
+    const admitted = { policies };
+    const names = (labels: Record<string, string>) => selectingPolicies(admitted, labels).map((x) => x.policy.metadata.name);
+    assert.deepEqual(names({ app: 'web' }), ['all', 'web', 'expr']);
+    assert.deepEqual(names({ app: 'web', track: 'canary' }), ['all', 'web', 'web-canary', 'expr']);
+    assert.deepEqual(names({ app: 'db' }), ['all']);
   });
 });

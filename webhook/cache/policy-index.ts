@@ -5,6 +5,7 @@
 // after a policy, tenant or namespace changed. A pod review then reads a
 // ready list: its cost does not grow with its neighbours' policy sizes.
 import { preparePolicy, type PreparedPolicy } from '../../policies/plan.ts';
+import { matchesSelector } from '../../policies/selection.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import { validateTenant } from '../../policies/validate.ts';
@@ -105,4 +106,34 @@ function remember<T>(memo: Memo<T>, object: ChaosPolicy | ChaosTenant, compute: 
   const value = compute();
   memo.set(key, { uid, generation, value });
   return value;
+}
+
+/** Per admitted list: policies by the first matchLabels pair of their selector, and those without one. */
+const labelIndexes = new WeakMap<AdmittedPolicies, { unindexed: number[]; byLabel: Map<string, number[]> }>();
+
+/**
+ * The admitted policies whose selector matches `labels`, in list order. An
+ * inverted index on one matchLabels pair per policy means a review looks only
+ * at policies that could match, not at every neighbour's.
+ */
+export function selectingPolicies(admitted: AdmittedPolicies, labels: Readonly<Record<string, string>>): PreparedPolicy[] {
+  let index = labelIndexes.get(admitted);
+  if (!index) {
+    index = { unindexed: [], byLabel: new Map() };
+    admitted.policies.forEach((p, i) => {
+      const first = Object.entries(p.spec.selector.matchLabels ?? {})[0];
+      if (!first) index!.unindexed.push(i);
+      else {
+        const key = `${first[0]}=${first[1]}`;
+        index!.byLabel.set(key, [...(index!.byLabel.get(key) ?? []), i]);
+      }
+    });
+    labelIndexes.set(admitted, index);
+  }
+  const candidates = [...index.unindexed];
+  for (const [k, v] of Object.entries(labels)) candidates.push(...(index.byLabel.get(`${k}=${v}`) ?? []));
+  return candidates
+    .sort((a, b) => a - b)
+    .map((i) => admitted.policies[i]!)
+    .filter((p) => matchesSelector(p.spec.selector, labels));
 }
