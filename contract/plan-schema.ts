@@ -8,7 +8,13 @@ import { array, integer, map, number, object, oneOf, port, string, type JSONSche
 import { httpMatchSchema } from '../policies/schema.ts';
 import { DIRECTIONS, ERRNO_NAMES, IO_METHODS, STREAMS, TOXIC_TYPES } from '../policies/vocabulary.ts';
 
-const text = (description: string): JSONSchemaProps => string(description, { minLength: 1 });
+// The webhook renders plans from admitted policies, so the API's bounds hold
+// already; these bounds only keep a hand-written or corrupt plan from being
+// unbounded: strings fit a "<namespace>/<name>/<rule>" id, lists a pod's ports.
+const PLAN_MAX_STRING = 1024;
+const PLAN_MAX_ITEMS = 65_536;
+const text = (description: string): JSONSchemaProps => string(description, { minLength: 1, maxLength: PLAN_MAX_STRING });
+const list = (description: string, items: JSONSchemaProps): JSONSchemaProps => array(description, items, PLAN_MAX_ITEMS);
 const percent = (description: string): JSONSchemaProps => number(`${description} Percent in [0,100]; default 100.`, { minimum: 0, maximum: 100 });
 const correlation = (): JSONSchemaProps => number('Correlation with the previous packet, percent in [0,100]; default 0.', { minimum: 0, maximum: 100 });
 const ms = (description: string, maximum?: number): JSONSchemaProps => number(`${description} Milliseconds.`, { minimum: 0, ...(maximum !== undefined ? { maximum } : {}) });
@@ -25,7 +31,7 @@ const plannedRequired = ['chaosId', 'expiresAt'];
 const timeFault = object('Clock offset for the app containers (libfaketime).', {
   ...planned,
   offsetMs: number('Signed offset added to the clock, in ms; bounded like a Go duration, as the API bounds it.', { minimum: -MAX_DURATION_MS, maximum: MAX_DURATION_MS }),
-  containers: array('App containers that see the offset; empty means all.', text('A container name.')),
+  containers: list('App containers that see the offset; empty means all.', text('A container name.')),
 }, [...plannedRequired, 'offsetMs']);
 
 // ------------------------------------------------------------ live plan (the proxy)
@@ -43,7 +49,7 @@ const httpFault = object('An HTTP fault the proxy applies per request.', {
   abort: object('Answer with an error instead of forwarding.', {
     status: integer('HTTP status.', { minimum: 200, maximum: 599 }),
     percent: percent('Share of matching requests aborted.'),
-    body: string('Response body.'),
+    body: string('Response body.', { maxLength: 4096 }),
   }, ['status']),
 }, [...plannedRequired, 'name', 'direction']);
 
@@ -52,7 +58,7 @@ const toxic = object('A Toxiproxy toxic with its attributes in Toxiproxy\'s unit
   type: oneOf('Toxiproxy toxic type.', TOXIC_TYPES),
   stream: oneOf('upstream or downstream; default downstream.', STREAMS),
   toxicity: number('Probability the toxic applies to a connection, [0,1]; default 1.', { minimum: 0, maximum: 1 }),
-  attributes: map('Toxiproxy attributes.', number('An attribute value.', { minimum: 0 })),
+  attributes: map('Toxiproxy attributes.', number('An attribute value.', { minimum: 0 }), 16),
 }, ['name', 'type']);
 
 const tcpFault = object('TCP toxics on one port.', {
@@ -60,7 +66,7 @@ const tcpFault = object('TCP toxics on one port.', {
   direction: oneOf('inbound or outbound.', DIRECTIONS),
   port: port('Inbound: the app\'s port. Outbound: the upstream\'s.'),
   host: text('Outbound: the upstream host (required there).'),
-  toxics: array('Toxics, applied in order.', toxic),
+  toxics: list('Toxics, applied in order.', toxic),
 }, [...plannedRequired, 'direction', 'port']);
 
 const networkDelay = object('A network delay the kernel could not apply, approximated by the proxy.', {
@@ -71,8 +77,8 @@ const networkDelay = object('A network delay the kernel could not apply, approxi
 }, [...plannedRequired, 'latencyMs']);
 
 export const livePlanSchema: JSONSchemaProps = object('The faults the proxy applies now.', {
-  http: array('HTTP faults.', httpFault),
-  tcp: array('TCP faults.', tcpFault),
+  http: list('HTTP faults.', httpFault),
+  tcp: list('TCP faults.', tcpFault),
   networkDelay,
   time: timeFault,
 });
@@ -104,7 +110,7 @@ const ioFault = object('A filesystem fault served through FUSE.', {
   ...planned,
   volumePath: text('The volume\'s mount path in the app container.'),
   path: text('Glob of affected paths; default every path under volumePath.'),
-  methods: array('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS)),
+  methods: list('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS)),
   errno: oneOf('Error the operation fails with.', ERRNO_NAMES),
   delayMs: ms('Delay added to each affected operation; default 0.', KERNEL_MAX_MS),
   percent: percent('Share of matching operations affected.'),
@@ -112,13 +118,13 @@ const ioFault = object('A filesystem fault served through FUSE.', {
 
 export const wiringSchema = object('How the pod\'s traffic is wired through the proxy.', {
   proxyUid: integer('The proxy\'s UID, whose traffic is never redirected.', { minimum: 0, maximum: 2 ** 32 - 2 }),
-  inbound: array('App ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
-  outbound: array('Upstreams redirected to the proxy.', object('An outbound redirect.', {
+  inbound: list('App ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
+  outbound: list('Upstreams redirected to the proxy.', object('An outbound redirect.', {
     host: text('Upstream host as the app addresses it.'),
     port: port('Upstream port.'),
     listenPort: port('Proxy listener.'),
   }, ['host', 'port', 'listenPort'])),
-  excludeInboundPorts: array('Ports never redirected.', port('A port.')),
+  excludeInboundPorts: list('Ports never redirected.', port('A port.')),
 }, ['proxyUid']);
 
 export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything pod setup and the proxy are told at admission.', {
@@ -126,7 +132,7 @@ export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything
   wiring: wiringSchema,
   kernel: object('Kernel-level faults, fixed at pod start.', {
     network: networkFault,
-    io: array('IO faults.', ioFault),
+    io: list('IO faults.', ioFault),
     time: timeFault,
   }),
 }, ['version', 'wiring']);

@@ -15,23 +15,34 @@ export interface JSONSchemaProps {
   maximum?: number;
   exclusiveMinimum?: boolean;
   minItems?: number;
+  maxItems?: number;
   minLength?: number;
+  maxLength?: number;
+  maxProperties?: number;
   format?: string;
   'x-kubernetes-int-or-string'?: true;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
 }
 
+// Every string, list and map is bounded (issue 13 M3): a policy's size is
+// what every pod review in its namespace once paid for, and unbounded fields
+// let one tenant make admission slow for all. The bounds are generous for
+// hand-written policies; the apiserver enforces them before the webhook sees
+// the object, and checkSchema enforces the same ones offline.
+/** Default maxLength of a string: names, hosts, paths, durations. */
+const STRING_MAX = 256;
+
 type Extra = Omit<JSONSchemaProps, 'type' | 'description'>;
 export const object = (description: string, properties: Record<string, JSONSchemaProps>, required?: string[]): JSONSchemaProps => ({
   type: 'object', description, properties, ...(required ? { required } : {}),
 });
-export const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...extra });
+export const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...(extra.enum ? {} : { maxLength: STRING_MAX }), ...extra });
 export const integer = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'integer', description, ...extra });
 export const number = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'number', description, ...extra });
 export const boolean = (description: string): JSONSchemaProps => ({ type: 'boolean', description });
-export const array = (description: string, items: JSONSchemaProps, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, ...extra });
-export const map = (description: string, values: JSONSchemaProps): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values });
+export const array = (description: string, items: JSONSchemaProps, maxItems: number, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, maxItems, ...extra });
+export const map = (description: string, values: JSONSchemaProps, maxProperties: number): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values, maxProperties });
 export const oneOf = (description: string, values: readonly string[]): JSONSchemaProps => string(description, { enum: [...values] });
 export const duration = (description: string): JSONSchemaProps => string(`${description} A Go duration such as "250ms", "1.5s" or "1h30m".`);
 export const intOrDuration = (description: string): JSONSchemaProps => ({ description, 'x-kubernetes-int-or-string': true });
