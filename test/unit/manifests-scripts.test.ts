@@ -1,4 +1,4 @@
-// hack/*.sh are shellcheck-clean, and kind-up.sh stops with a clear message,
+// hack/**/*.sh are shellcheck-clean, and kind-up.sh stops with a clear message,
 // before doing anything, when a prerequisite is missing.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -35,8 +35,9 @@ describe('manifests: hack scripts', function () {
   it('are shellcheck-clean', async function () {
     const which = spawnSync('shellcheck', ['--version']);
     if (which.error) throw new Error('shellcheck is required for this test (apt-get install shellcheck)');
-    const scripts = (await readdir(path.join(repoRoot, 'hack'))).filter((f) => f.endsWith('.sh'));
-    assert.ok(scripts.includes('kind-up.sh') && scripts.includes('kind-down.sh'), scripts.join(', '));
+    const scripts = (await readdir(path.join(repoRoot, 'hack'), { recursive: true })).filter((f) => f.endsWith('.sh'));
+    for (const script of ['kind-up.sh', 'kind-down.sh', 'images/build.sh', 'images/load.sh'])
+      assert.ok(scripts.includes(script), `${script} not among ${scripts.join(', ')}`);
     // -x follows `source`d files, as the scripts' directives expect.
     await run('shellcheck', ['-x', ...scripts], { cwd: path.join(repoRoot, 'hack') }).catch((err: Error & { stdout?: string }) => {
       throw new Error(`shellcheck found problems:\n${err.stdout ?? err.message}`);
