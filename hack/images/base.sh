@@ -13,8 +13,9 @@
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 prog="hack/images/base.sh"
+here="${BASH_SOURCE[0]%/*}"; [[ "${here}" != "${BASH_SOURCE[0]}" ]] || here=.
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "${here}/lib.sh"
 
 # npm inside the node image (the deps stages run `npm ci`), fetched with
 # `npm pack`; the 11.x line is what Node 24 bundles.
@@ -41,7 +42,11 @@ need podman podman
 need mmdebstrap mmdebstrap
 [[ -d "${MERGED_USR}" ]] || die "${MERGED_USR} is missing; mmdebstrap >= 1.0 ships it (apt-get install -y mmdebstrap)"
 need npm npm
-need go golang
+if ! command -v go >/dev/null 2>&1; then
+  [[ -x /usr/local/go/bin/go ]] \
+    || die "go not found in PATH; the golang base image copies the local Go toolchain: install the version images/proxy.Dockerfile's GO_IMAGE names to /usr/local/go (https://go.dev/dl/)"
+  PATH="/usr/local/go/bin:${PATH}"
+fi
 
 dockerfile="${repo}/images/proxy.Dockerfile"
 node_version="$(dockerfile_arg "${dockerfile}" NODE_VERSION)"
@@ -66,8 +71,14 @@ got="$(go env GOVERSION)"
 [[ "${got}" == "go${go_version}" ]] \
   || die "the local Go is ${got} (${goroot}); ${go_image} needs go${go_version}: install it to /usr/local/go from https://go.dev/dl/"
 
-# recipe IMAGE-SPECIFIC-INPUT...: a hash of this script and the given inputs.
-recipe() { { cat "${BASH_SOURCE[0]}"; printf '%s\n' "$@"; } | sha256sum | cut -c1-16; }
+# Bump when a change here alters what the images contain in a way the
+# recipe inputs below do not capture.
+RECIPE_REVISION=1
+# recipe INPUT...: a hash of what an image is made from (not of this script's
+# text, so a comment edit does not cost a rebuild).
+recipe() {
+  printf '%s\n' "${RECIPE_REVISION}" "${SUITE}" "${MIRRORS[@]}" "${SLIM_DPKG[@]}" "$@" | sha256sum | cut -c1-16
+}
 
 # fresh IMAGE RECIPE: true when IMAGE exists and was made from RECIPE.
 fresh() {
@@ -87,14 +98,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 
 # --- debian ---------------------------------------------------------------------------
-r="$(recipe debian)"
+r="$(recipe debian minbase)"
 if fresh "${debian_image}" "${r}"; then
   log "${debian_image}: up to date"
 else
+  started=${SECONDS}
   log "${debian_image}: mmdebstrap ${SUITE} minbase"
   rootfs "${work}/debian.tar"
   podman import --quiet --change 'CMD ["bash"]' --change "LABEL faultline.base.recipe=${r}" \
     "${work}/debian.tar" "${debian_image}" >/dev/null
+  log "${debian_image}: done in $((SECONDS - started)) s"
 fi
 
 # --- node -----------------------------------------------------------------------------
@@ -102,6 +115,7 @@ r="$(recipe node "$(sha256sum "${node_bin}")" "${NPM_VERSION}" "$(podman image i
 if fresh "${node_image}" "${r}"; then
   log "${node_image}: up to date"
 else
+  started=${SECONDS}
   log "${node_image}: ${debian_image} + node v${node_version} + npm ${NPM_VERSION}"
   ctx="${work}/node"
   mkdir -p "${ctx}/root/usr/local/bin" "${ctx}/root/usr/local/lib/node_modules/npm"
@@ -117,13 +131,15 @@ LABEL faultline.base.recipe=${r}
 CMD ["node"]
 CONTAINERFILE
   podman build --quiet --pull=never --tag "${node_image}" "${ctx}" >/dev/null
+  log "${node_image}: done in $((SECONDS - started)) s"
 fi
 
 # --- go -------------------------------------------------------------------------------
-r="$(recipe go "${goroot}" "${go_version}")"
+r="$(recipe go minbase ca-certificates,git "${goroot}" "$(go env GOVERSION)")"
 if fresh "${go_image}" "${r}"; then
   log "${go_image}: up to date"
 else
+  started=${SECONDS}
   log "${go_image}: mmdebstrap ${SUITE} minbase + ca-certificates git + ${goroot} (go${go_version})"
   rootfs "${work}/go.tar" --include=ca-certificates,git \
     --customize-hook="mkdir -p \"\$1/usr/local\" \"\$1/go/bin\" \"\$1/go/src\"" \
@@ -134,4 +150,5 @@ else
       --change 'ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'WORKDIR /go' --change 'CMD ["bash"]' --change "LABEL faultline.base.recipe=${r}" \
       "${work}/go.tar" "${go_image}" >/dev/null
+  log "${go_image}: done in $((SECONDS - started)) s"
 fi

@@ -1,7 +1,8 @@
 # Shared by hack/images/*.sh (sourced; not run on its own).
 # shellcheck shell=bash
 
-images_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Builtins only until need() has run, so a bare PATH still gets a clear message.
+images_dir="$(cd "${BASH_SOURCE[0]%/*}" && pwd)"
 repo="$(cd "${images_dir}/../.." && pwd)"
 # Every podman call reads the repo's settings, not /etc (see containers.conf).
 export CONTAINERS_CONF="${images_dir}/containers.conf"

@@ -8,8 +8,9 @@
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 prog="hack/images/load.sh"
+here="${BASH_SOURCE[0]%/*}"; [[ "${here}" != "${BASH_SOURCE[0]}" ]] || here=.
 # shellcheck source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "${here}/lib.sh"
 
 (( $# == 1 )) || die "usage: hack/images/load.sh CONTAINERD-SOCKET (e.g. /run/containerd/containerd.sock)"
 socket="$1"

@@ -44,6 +44,39 @@ describe('manifests: hack scripts', function () {
     });
   });
 
+  describe('hack/images prerequisites', function () {
+    let dir: string;
+    beforeEach(async function () {
+      dir = await mkdtemp(path.join(tmpdir(), 'faultline-images-'));
+    });
+    afterEach(async function () {
+      await rm(dir, { recursive: true, force: true });
+    });
+    const script = (name: string, ...args: string[]) =>
+      spawnSync(BASH, [path.join(repoRoot, 'hack', 'images', name), ...args], { env: { PATH: dir, HOME: dir }, encoding: 'utf8', timeout: 20_000 });
+
+    it('build.sh without podman: names the apt package, builds nothing', function () {
+      const r = script('build.sh');
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /hack\/images\/build\.sh: error: podman not found in PATH; install it with: apt-get install -y podman/);
+      assert.equal(r.stdout, '');
+    });
+
+    it('build.sh with podman but without mmdebstrap: names mmdebstrap', async function () {
+      await stub(dir, 'podman', 0);
+      const r = script('build.sh');
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /error: mmdebstrap not found in PATH; install it with: apt-get install -y mmdebstrap/);
+    });
+
+    it('load.sh: a usage line without a socket, and a clear error for a path that is not one', function () {
+      assert.match(script('load.sh').stderr, /usage: hack\/images\/load\.sh CONTAINERD-SOCKET/);
+      const r = script('load.sh', dir);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /is not a socket; is containerd running with this address\?/);
+    });
+  });
+
   describe('kind-up.sh prerequisites', function () {
     let dir: string;
     beforeEach(async function () {
