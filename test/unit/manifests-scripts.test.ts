@@ -31,6 +31,14 @@ async function stub(dir: string, name: string, code: number): Promise<void> {
 
 describe('manifests: hack scripts', function () {
   this.timeout(60_000);
+  /** An empty directory, the only PATH the prerequisite tests give a script. */
+  let dir: string;
+  beforeEach(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'faultline-hack-'));
+  });
+  afterEach(async function () {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('are shellcheck-clean', async function () {
     const which = spawnSync('shellcheck', ['--version']);
@@ -45,13 +53,6 @@ describe('manifests: hack scripts', function () {
   });
 
   describe('hack/images prerequisites', function () {
-    let dir: string;
-    beforeEach(async function () {
-      dir = await mkdtemp(path.join(tmpdir(), 'faultline-images-'));
-    });
-    afterEach(async function () {
-      await rm(dir, { recursive: true, force: true });
-    });
     const script = (name: string, ...args: string[]) =>
       spawnSync(BASH, [path.join(repoRoot, 'hack', 'images', name), ...args], { env: { PATH: dir, HOME: dir }, encoding: 'utf8', timeout: 20_000 });
 
@@ -78,13 +79,6 @@ describe('manifests: hack scripts', function () {
   });
 
   describe('kind-up.sh prerequisites', function () {
-    let dir: string;
-    beforeEach(async function () {
-      dir = await mkdtemp(path.join(tmpdir(), 'faultline-kind-up-'));
-    });
-    afterEach(async function () {
-      await rm(dir, { recursive: true, force: true });
-    });
 
     it('without docker in PATH: exits non-zero naming docker', function () {
       const r = kindUpWithPath(dir);
