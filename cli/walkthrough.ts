@@ -27,6 +27,14 @@ export interface Step {
   expect: 'ok' | 'denied' | 'fast' | 'delayed';
 }
 
+/** Creates the demo tenant if the CRD is served; returns a warning instead of failing. */
+export async function createDemoTenant(kubectl: (args: string[], input?: string) => Promise<{ code: number; stderr: string }>): Promise<string | undefined> {
+  const crd = await kubectl(['get', 'crd', `chaostenants.${API_GROUP_VERSION.split('/')[0]}`]);
+  if (crd.code !== 0) return 'the ChaosTenant CRD is not installed; skipped the demo tenant';
+  const res = await kubectl(['create', '-f', '-'], JSON.stringify(demoTenant()));
+  return res.code === 0 ? undefined : `the demo ChaosTenant "shop" was not created: ${res.stderr.trim()}`;
+}
+
 /** The demo tenant: what `shop` may run, so the walkthrough's denial has something to cite. */
 export function demoTenant(): object {
   return {
@@ -65,7 +73,10 @@ export function demoApp(namespace = DEMO_NAMESPACE): string {
                 { name: 'http', containerPort: 8080 },
                 { name: 'h2c', containerPort: 8081 },
               ],
-              readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2 },
+              // An exec probe, not httpGet: Faultline leaves probed ports out of
+              // its inbound wiring (so faults never fail the kubelet's probes),
+              // and 8080 is the port the walkthrough puts a fault on.
+              readinessProbe: { exec: { command: ['curl', '-fsS', '-o', '/dev/null', 'http://127.0.0.1:8080/healthz'] }, periodSeconds: 2 },
             },
           ],
         },

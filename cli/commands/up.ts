@@ -11,7 +11,7 @@ import {
 import { IMAGES } from '../../common/images.ts';
 import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
 import { flag, int, UsageError, type Command } from '../command.ts';
-import { DEMO_IMAGE, demoTenant, renderSteps, walkthroughSteps } from '../walkthrough.ts';
+import { createDemoTenant, DEMO_IMAGE, renderSteps, walkthroughSteps } from '../walkthrough.ts';
 
 const usage = `Usage: faultline up [--port P] [--api-only] [--keep] [--quiet]
 
@@ -47,14 +47,6 @@ Exit status: 0 stopped by a signal, 1 failed to start or a component died.`;
 
 /** What the node must have loaded: the injected images, the demo app, the pause image. */
 export const NODE_IMAGES = [IMAGES.proxy, IMAGES.init, DEMO_IMAGE, PAUSE_IMAGE] as const;
-
-/** Creates the demo tenant if the CRD is served; returns a warning instead of failing `up`. */
-async function createDemoTenant(cp: ControlPlane): Promise<string | undefined> {
-  const crd = await cp.kubectl('admin', ['get', 'crd', `chaostenants.${API_GROUP_VERSION.split('/')[0]}`]);
-  if (crd.code !== 0) return 'the ChaosTenant CRD is not installed; skipped the demo tenant';
-  const res = await cp.kubectl('admin', ['create', '-f', '-'], { input: JSON.stringify(demoTenant()) });
-  return res.code === 0 ? undefined : `the demo ChaosTenant "shop" was not created: ${res.stderr.trim()}`;
-}
 
 /** `kubectl apply` of an HTTP-delay ChaosPolicy for the API-only walkthrough, as alice. */
 function policyCommand(cp: ControlPlane, name: string, delay: string): string {
@@ -174,7 +166,7 @@ export const upCommand: Command = {
     // something must hold the event loop open while we wait for a signal.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     try {
-      const tenantWarning = await createDemoTenant(cp);
+      const tenantWarning = await createDemoTenant((args, input) => cp.kubectl('admin', args, input ? { input } : {}));
       const { KUBERNETES_VERSION = 'unknown' } = await pinnedVersions();
       process.stdout.write(quiet ? `${cp.kubeconfigs.admin}\n` : walkthrough(cp, KUBERNETES_VERSION, tenantWarning, fallback));
 

@@ -249,6 +249,22 @@ export async function removeNetns(baseline: readonly string[]): Promise<string[]
   return removed;
 }
 
+/** Whether /run/netns is a mount point (containerd and `ip netns` make it a shared bind mount of itself). */
+export async function netnsDirMounted(): Promise<boolean> {
+  return (await mountsUnder(['/run/netns'])).includes('/run/netns');
+}
+
+/**
+ * Undoes containerd's bind mount of /run/netns when it was not mounted before
+ * the run and no namespace is left in it (someone else's would still need it).
+ */
+export async function releaseNetnsDir(wasMounted: boolean): Promise<boolean> {
+  if (wasMounted || !(await netnsDirMounted())) return false;
+  if ((await readdir(NETNS_DIR).catch(() => [])).length > 0) return false;
+  await unmount('/run/netns');
+  return true;
+}
+
 // --- mounts ---------------------------------------------------------------------
 
 /** Mount points at or under any of `prefixes`, deepest first. */

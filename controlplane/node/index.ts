@@ -17,7 +17,7 @@ import { waitUntil } from '../wait.ts';
 import { cniConflist, CRI_NAMESPACE, NODE_NAME, NODE_NETWORK, type NodeLayout } from './config.ts';
 import { startContainerd, startCoredns, startKubelet, startKubeProxy } from './components.ts';
 import { CriClient } from './cri.ts';
-import { applyNodeFirewall, createBridge, createCgroupRoot, criNetnsNames, must, readSysctls, run, writeSysctl } from './host.ts';
+import { applyNodeFirewall, createBridge, createCgroupRoot, criNetnsNames, must, netnsDirMounted, readSysctls, run, writeSysctl } from './host.ts';
 import { CNI_BIN_DIR, HOST_TOOLS } from './requirements.ts';
 import { acquireLock, LOCK_FILE, teardownNode, writeState, type NodeProcessName, type NodeState } from './teardown.ts';
 
@@ -96,11 +96,12 @@ export class Node {
         mkdir(d, { recursive: true, mode: 0o700 }),
       ),
     );
-    const state: NodeState = { layout, sysctls: {}, netnsBaseline: [], pids: {}, lockFile: LOCK_FILE };
+    const state: NodeState = { layout, sysctls: {}, netnsBaseline: [], netnsDirMounted: false, pids: {}, lockFile: LOCK_FILE };
     const node = new Node(layout, state);
     for (const note of await acquireLock(node.stateFile)) progress(note);
     state.sysctls = await readSysctls();
     state.netnsBaseline = await criNetnsNames();
+    state.netnsDirMounted = await netnsDirMounted();
     await writeState(node.stateFile, state);
     // From here on, a crash of this process still ends in a full teardown.
     const script = path.join(dir, 'teardown.sh');

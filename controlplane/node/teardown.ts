@@ -19,6 +19,7 @@ import {
   NODE_NFT_TABLE,
   pidsWithArg,
   removeCgroups,
+  releaseNetnsDir,
   removeNetns,
   restoreSysctls,
   unmountUnder,
@@ -36,6 +37,8 @@ export interface NodeState {
   sysctls: SysctlValues;
   /** CRI netns names that existed before the run (not ours to remove). */
   netnsBaseline: string[];
+  /** Whether /run/netns was a mount point before the run. */
+  netnsDirMounted: boolean;
   /** Process group ids of the node's processes, as they start. */
   pids: Partial<Record<NodeProcessName, number>>;
   /** The single-node lock this run holds. */
@@ -98,6 +101,7 @@ export async function teardownNode(state: NodeState, stop: StopProcess): Promise
   if (unmounted.length) notes.push(`unmounted ${unmounted.length} leftover mounts`);
   const netns = await removeNetns(state.netnsBaseline);
   if (netns.length) notes.push(`removed leftover netns ${netns.join(', ')}`);
+  await releaseNetnsDir(state.netnsDirMounted);
   await deleteBridge();
   await deleteNftTable('inet', NODE_NFT_TABLE);
   await cleanupIptables();

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
 import { CriClient } from '../../controlplane/node/cri.ts';
+import { run } from '../../controlplane/node/host.ts';
 import type { ChaosPolicySpec } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { createTenant, eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';
@@ -38,36 +39,55 @@ describe('node: kernel-level faults in real pods', function () {
     }));
   }
 
-  /** A pod labelled app=<name> running `sleep` (plus a data volume at /data), Ready. */
-  async function runPod(name: string): Promise<void> {
+  /** Creates a pod labelled app=<name> running `command` (plus a data volume at /data). */
+  async function createPod(name: string, command = ['sleep', '3600']): Promise<void> {
     await kubectlOk(cp, 'admin', ['create', '-n', ns, '-f', '-'], JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, labels: { app: name } },
       spec: {
-        containers: [{ name: 'app', image: DEMO_IMAGE, command: ['sleep', '3600'], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+        containers: [{ name: 'app', image: DEMO_IMAGE, command, volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
         volumes: [{ name: 'data', emptyDir: {} }],
       },
     }));
+  }
+
+  /** createPod, then wait for Ready. */
+  async function runPod(name: string, command?: string[]): Promise<void> {
+    await createPod(name, command);
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', `pod/${name}`, '-n', ns, '--timeout=150s'], undefined, 160_000);
   }
 
   const exec = (pod: string, cmd: string[]) => cp.kubectl('admin', ['exec', pod, '-n', ns, '-c', 'app', '--', ...cmd]);
 
-  it('drops every packet with nft loss (100%)', async () => {
+  it('drops every packet with nft loss (100%): the kubelet cannot even probe the pod', async () => {
     await policy('loss', 'lossy', { network: { loss: { percent: 100 } } });
-    await runPod('lossy');
-    const r = await exec('lossy', ['curl', '-sS', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', 'http://kubernetes.default.svc:443/']);
-    assert.notEqual(r.code, 0, `curl got through: ${r.stdout}`);
+    await createPod('lossy');
+    // faultline-init ran (and put the rule in); then every packet the pod sends
+    // is dropped, so the proxy's startup probe, from the node, never passes.
+    await eventually('a failed startup probe', 60_000, async () => {
+      const events = await kubectlOk(cp, 'admin', ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=lossy', '-o', 'jsonpath={.items[*].message}']);
+      return /Startup probe failed/.test(events) ? true : 'no failed startup probe yet';
+    });
+    const pod = JSON.parse(await kubectlOk(cp, 'admin', ['get', 'pod', 'lossy', '-n', ns, '-o', 'json'])) as { status: { initContainerStatuses: Array<ContainerStatus & { started?: boolean }> } };
+    const init = pod.status.initContainerStatuses.find((c) => c.name === 'faultline-init');
+    assert.equal(init?.state.terminated?.exitCode, 0, JSON.stringify(init));
+    assert.notEqual(pod.status.initContainerStatuses.find((c) => c.name === 'faultline-proxy')?.started, true);
+    await kubectlOk(cp, 'admin', ['delete', 'pod', 'lossy', '-n', ns, '--wait=false']);
   });
 
-  it('limits egress rate with tbf', async () => {
+  it('limits the pod\'s egress rate with tbf', async () => {
     await policy('rate', 'slow', { network: { rate: '400kbit' } });
-    await runPod('slow');
-    // 200 KB uphill at 400 kbit/s takes ≥ 4 s; unshaped it is milliseconds.
-    const r = await exec('slow', ['sh', '-c', 'head -c 200000 /dev/zero | curl -sS -k --max-time 30 -o /dev/null -w "%{time_total}" -X POST --data-binary @- https://kubernetes.default.svc/version']);
+    // 200 KB served from the pod, fetched from the node: the pod's egress is shaped.
+    const serve = "require('http').createServer((q, s) => s.end(Buffer.alloc(200000))).listen(9000)";
+    await runPod('slow', ['/usr/local/bin/node', '-e', serve]);
+    const ip = (await kubectlOk(cp, 'admin', ['get', 'pod', 'slow', '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+    const r = await run('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://${ip}:9000/`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(Number(r.stdout) >= 3, `200 KB took ${r.stdout} s`);
+    const [bytes, secs] = r.stdout.split(' ').map(Number);
+    assert.equal(bytes, 200000);
+    // 1.6 Mbit at 400 kbit/s: 4 s; unshaped it takes milliseconds.
+    assert.ok(secs! >= 3, `200 KB took ${secs} s`);
   });
 
   it('returns EIO from the FUSE volume', async () => {

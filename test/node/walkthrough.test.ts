@@ -3,7 +3,7 @@
 // the fault is seen from a client pod through the Service name and is gone
 // once the policy is deleted.
 import assert from 'node:assert/strict';
-import { DEMO_DELAY_MS, walkthroughSteps, type Step } from '../../cli/walkthrough.ts';
+import { createDemoTenant, DEMO_DELAY_MS, walkthroughSteps, type Step } from '../../cli/walkthrough.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
 import { eventually, nodeCluster } from '../support/node-cluster.ts';
 
@@ -20,6 +20,8 @@ describe('node: the walkthrough', function () {
 
   before(async function () {
     cp = await nodeCluster();
+    // As `npm start` does before printing the walkthrough.
+    assert.equal(await createDemoTenant((args, input) => cp.kubectl('admin', args, input ? { input } : {})), undefined);
   });
 
   const run = (step: Step) => cp.kubectl(step.user, step.args, { ...(step.input ? { input: step.input } : {}), timeoutMs: 200_000 });

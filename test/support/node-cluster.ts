@@ -13,6 +13,7 @@ import {
   criNetnsNames,
   KUBE_PROXY_NFT_TABLES,
   mountsUnder,
+  netnsDirMounted,
   NODE_NFT_TABLE,
   nftTables,
   ourIptablesChains,
@@ -29,6 +30,7 @@ import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../polic
 export interface HostSnapshot {
   sysctls: SysctlValues;
   netns: string[];
+  netnsDirMounted: boolean;
   veths: string[];
   iptablesChains: string[];
   nftTables: string[];
@@ -46,6 +48,7 @@ export async function hostSnapshot(): Promise<HostSnapshot> {
   return {
     sysctls: await readSysctls(),
     netns: await criNetnsNames(),
+    netnsDirMounted: await netnsDirMounted(),
     veths: await vethNames(),
     iptablesChains: await ourIptablesChains(),
     nftTables: await nftTables(),
@@ -63,6 +66,7 @@ export async function leftovers(layout: NodeLayout, before: HostSnapshot, pids: 
   for (const pid of await pidsWithArg(layout.containerdSocket)) found.push(`process ${pid} (containerd or a shim of it) still running`);
   for (const pid of await pidsWithArg(layout.dir)) found.push(`process ${pid} with the run dir in its command line still running`);
   for (const m of await mountsUnder([layout.dir, layout.containerdState, layout.kubeletRoot, '/var/run/netns', '/run/netns'])) {
+    if (m === '/run/netns' && before.netnsDirMounted) continue;
     if (!before.netns.some((n) => m.endsWith(`/${n}`))) found.push(`mount ${m}`);
   }
   for (const n of await criNetnsNames()) if (!before.netns.includes(n)) found.push(`netns ${n}`);
