@@ -8,7 +8,7 @@
 import { CoreV1Api, Watch, type V1Pod } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
 import { NODE_IMAGES } from '../cli/commands/up.ts';
-import { DEMO_IMAGE } from '../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../common/images.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/index.ts';
 import { pidsWithArg } from '../controlplane/node/host.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../policies/wellknown.ts';

@@ -1,14 +1,13 @@
 // The walkthrough `faultline up` prints, as data: the same steps are printed
 // as shell commands for a person and run by test/node/walkthrough.test.ts, so
 // what the README and `npm start` show is what the tests prove works.
-import { IMAGE_REGISTRY, IMAGE_TAG } from '../common/images.ts';
+// The demo app: HTTP/1.1 on 8080 (/healthz), h2c on 8081, and curl for the client side.
+import { DEMO_IMAGE } from '../common/images.ts';
 import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../policies/wellknown.ts';
 import { stringify } from 'yaml';
 
 export type WalkthroughUser = 'admin' | 'alice';
 
-/** The demo app: HTTP/1.1 on 8080 (/healthz), h2c on 8081, and curl for the client side. */
-export const DEMO_IMAGE = `${IMAGE_REGISTRY}/faultline-demo:${IMAGE_TAG}`;
 export const DEMO_NAMESPACE = 'shop';
 /** The policy's delay: long enough to see by eye, under the demo tenant's 2 s limit. */
 export const DEMO_DELAY_MS = 500;

@@ -23,7 +23,7 @@ import { startWebhookProcess, writeWebhookTls, type WebhookTls } from './webhook
 import { waitUntil } from './wait.ts';
 
 export { USERS, USER_NAMES, type User } from './pki.ts';
-export { MissingImagesError, missingForNode, describeMissing, NODE_NAME, NODE_NETWORK, PAUSE_IMAGE, type Missing } from './node/index.ts';
+export { MissingImagesError, missingForNode, describeMissing, NODE_NAME, NODE_NETWORK, type Missing } from './node/index.ts';
 export type { KubectlResult, KubectlOptions } from './kubectl.ts';
 
 export interface ControlPlaneOptions {

@@ -16,6 +16,10 @@ ARG DEBIAN_IMAGE=docker.io/library/debian:12.12-slim
 FROM ${NODE_IMAGE} AS node
 
 FROM ${NODE_IMAGE} AS deps
+# Set only by hack/images/build.sh where outbound TLS goes through an
+# intercepting proxy: the path of its CA, bind-mounted for the build. Declared
+# in this stage alone, so npm ci trusts it and no shipped image holds it.
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
 # See webhook.Dockerfile for why scripts are skipped. fuse-native loads its
@@ -40,6 +44,7 @@ FROM ${DEBIAN_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       tini nftables iproute2 fuse3 libfuse2 libfaketime \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && install -D -m 0644 "$(dpkg -L libfaketime | grep -E '/libfaketime\.so\.1$')" \
       /usr/local/lib/faultline/libfaketime.so.1

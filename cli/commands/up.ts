@@ -3,15 +3,14 @@ import {
   describeMissing,
   MissingImagesError,
   missingForNode,
-  PAUSE_IMAGE,
   startControlPlane,
   type ControlPlane,
   type ControlPlaneOptions,
 } from '../../controlplane/index.ts';
-import { IMAGES } from '../../common/images.ts';
+import { DEMO_IMAGE, IMAGES, PAUSE_IMAGE } from '../../common/images.ts';
 import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
 import { flag, int, UsageError, type Command } from '../command.ts';
-import { createDemoTenant, DEMO_IMAGE, renderSteps, walkthroughSteps } from '../walkthrough.ts';
+import { createDemoTenant, renderSteps, walkthroughSteps } from '../walkthrough.ts';
 
 const usage = `Usage: faultline up [--port P] [--api-only] [--keep] [--quiet]
 

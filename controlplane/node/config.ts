@@ -2,6 +2,7 @@
 // so unit tests pin every setting that was found necessary on this machine
 // kind (hybrid cgroup v1, no CAP_SYS_RESOURCE, no outbound route for pods).
 import { stringify } from 'yaml';
+import { PAUSE_IMAGE } from '../../common/images.ts';
 
 /** The node's network: one Linux bridge on a private /24 that routes nowhere. */
 export const NODE_NETWORK = {
@@ -19,7 +20,6 @@ export const NODE_NAME = 'faultline-node';
 export const CLUSTER_DOMAIN = 'cluster.local';
 /** containerd's namespace for CRI (the kubelet's) containers and images. */
 export const CRI_NAMESPACE = 'k8s.io';
-export const PAUSE_IMAGE = 'localhost/faultline/pause:3.10';
 
 /** Where everything of one node run lives. */
 export interface NodeLayout {

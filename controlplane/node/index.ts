@@ -22,7 +22,7 @@ import { CNI_BIN_DIR, HOST_TOOLS } from './requirements.ts';
 import { acquireLock, LOCK_FILE, teardownNode, writeState, type NodeProcessName, type NodeState } from './teardown.ts';
 
 export { missingForNode, describeMissing, type Missing } from './requirements.ts';
-export { NODE_NAME, NODE_NETWORK, PAUSE_IMAGE } from './config.ts';
+export { NODE_NAME, NODE_NETWORK } from './config.ts';
 
 const TEARDOWN_CLI = fileURLToPath(new URL('./teardown-cli.ts', import.meta.url));
 const LOAD_SCRIPT = fileURLToPath(new URL('../../hack/images/load.sh', import.meta.url));

@@ -4,7 +4,7 @@
 // through the `kubernetes` Service by name.
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
-import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
 import { NODE_NAME, NODE_NETWORK, type ControlPlane } from '../../controlplane/index.ts';
 import { run } from '../../controlplane/node/host.ts';
 import { eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';

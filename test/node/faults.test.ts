@@ -4,7 +4,8 @@
 // kubelet restarts a killed proxy.
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
-import { DEMO_IMAGE, demoApp } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
+import { demoApp } from '../../cli/walkthrough.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
 import { CRI_NAMESPACE } from '../../controlplane/node/config.ts';
 import { must } from '../../controlplane/node/host.ts';

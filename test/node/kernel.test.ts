@@ -4,7 +4,7 @@
 // and a pod restarted after its faults expired starts cleanly.
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
-import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
 import { CriClient } from '../../controlplane/node/cri.ts';
 import { run } from '../../controlplane/node/host.ts';

@@ -4,7 +4,7 @@
 // `restricted` Pod Security level (the privileged init would get the pod
 // refused), and hostNetwork pods (their netns is the node's).
 import assert from 'node:assert/strict';
-import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
 import { INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 import { freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
 import type { NodeLayout } from '../../controlplane/node/config.ts';
 import { alive } from '../../controlplane/node/host.ts';
 import { firstJsonLine } from '../support/child-json.ts';

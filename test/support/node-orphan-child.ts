@@ -3,7 +3,7 @@
 // veth to leave behind), prints what to check as one JSON line, then waits to
 // be killed.
 import { NODE_IMAGES } from '../../cli/commands/up.ts';
-import { DEMO_IMAGE } from '../../cli/walkthrough.ts';
+import { DEMO_IMAGE } from '../../common/images.ts';
 import { startControlPlane } from '../../controlplane/index.ts';
 
 const cp = await startControlPlane({ node: { images: NODE_IMAGES }, progress: () => undefined, readyTimeoutMs: 180_000 });

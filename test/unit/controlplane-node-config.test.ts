@@ -11,11 +11,11 @@ import {
   kubeletConfig,
   kubeProxyConfig,
   NODE_NETWORK,
-  PAUSE_IMAGE,
   type NodeLayout,
 } from '../../controlplane/node/config.ts';
 import { iptablesCleanupScript, nodeFirewall } from '../../controlplane/node/host.ts';
 import { describeMissing } from '../../controlplane/node/requirements.ts';
+import { PAUSE_IMAGE } from '../../common/images.ts';
 
 const layout: NodeLayout = {
   dir: '/tmp/faultline-x/node',
