@@ -134,7 +134,10 @@ export class Node {
     // A persistent root may hold a crashed run's pods: remove them before the kubelet sees them.
     const cri = new CriClient(layout.containerdSocket);
     for (const err of await cri.removeAllSandboxes().finally(() => cri.close())) o.progress(`stale pod: ${err}`);
-    if ((await this.missingImages(o.images)).length > 0) await this.#loadImages(o.progress);
+    // Always: load.sh moves only what podman holds newer than containerd, and a
+    // stale image under the same tag (rebuilt since the last run) would
+    // otherwise run yesterday's code.
+    await this.#loadImages(o.progress);
     const missing = await this.missingImages(o.images);
     if (missing.length) throw new MissingImagesError(missing);
 
@@ -178,15 +181,15 @@ export class Node {
 
   /**
    * Imports what `npm run images:build` built (podman's store) into
-   * containerd with hack/images/load.sh; a missing script or image is left
-   * for the caller's check to report.
+   * containerd with hack/images/load.sh, which skips images containerd
+   * already holds at the same config digest; a failure is left for the
+   * caller's check to report (an image absent from both).
    */
   async #loadImages(progress: (line: string) => void): Promise<void> {
     if (!(await access(LOAD_SCRIPT).then(() => true, () => false))) return;
-    progress('loading images into containerd (hack/images/load.sh)');
     const r = await run('bash', [LOAD_SCRIPT, this.layout.containerdSocket], undefined, 600_000);
     await writeFile(path.join(this.layout.dir, 'load-images.log'), `${r.stdout}${r.stderr}`);
-    if (r.code !== 0) progress(`hack/images/load.sh failed (exit ${r.code}); see ${path.join(this.layout.dir, 'load-images.log')}`);
+    if (r.code !== 0) progress(`hack/images/load.sh failed (exit ${r.code}): ${r.stderr.trim().split('\n').pop()}`);
   }
 
   get processes(): ReadonlyMap<NodeProcessName, ManagedProcess> {
