@@ -15,6 +15,8 @@ export interface ApiserverOptions {
   address?: string;
   /** With a node: the client certificate it presents to the kubelet (exec, logs, port-forward). */
   kubeletClient?: { certFile: string; keyFile: string };
+  /** AdmissionConfiguration: the client certificate it presents to webhooks (admission-auth.ts). */
+  admissionConfigFile?: string;
   timeoutMs: number;
   progress?: (line: string) => void;
 }
@@ -68,6 +70,7 @@ export async function startApiserver(opts: ApiserverOptions): Promise<Apiserver>
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         // faultline-init is privileged; pod validation refuses that otherwise.
         '--allow-privileged=true',
+        ...(opts.admissionConfigFile ? [`--admission-control-config-file=${opts.admissionConfigFile}`] : []),
         // No admission flags: the default plugin chain, as in a real cluster
         // (MutatingAdmissionWebhook and ValidatingAdmissionWebhook included).
         // In particular ServiceAccount stays on, unlike in envtest: it adds

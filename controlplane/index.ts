@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { ADMISSION_CLIENT_NAME, writeAdmissionAuth, type AdmissionAuth } from './admission-auth.ts';
 import { startApiserver } from './apiserver.ts';
 import { ensureBinaries, type Tool } from './binaries.ts';
 import { startControllerManager, startScheduler } from './controller-manager.ts';
@@ -69,6 +70,8 @@ export class ControlPlane {
   /** `<dir>/<user>.kubeconfig` for every user. */
   readonly kubeconfigs = {} as Record<User, string>;
   webhookPort = 0;
+  /** The API server's client certificate towards the webhook, and its CA (undefined without Faultline). */
+  admissionAuth: AdmissionAuth | undefined;
 
   #progress: (line: string) => void;
   #readyTimeoutMs: number;
@@ -122,11 +125,14 @@ export class ControlPlane {
     // The bridge first: kube-apiserver listens on the node IP.
     if (opts.node) this.#node = await Node.prepare(this.dir, this.#progress);
     const pkiDir = path.join(this.dir, 'pki');
-    const [pki, webhookTls] = await Promise.all([
+    const [pki, webhookTls, admissionAuth] = await Promise.all([
       mkdir(pkiDir).then(() => writeApiserverPki(pkiDir)),
       faultline ? writeWebhookTls(path.join(this.dir, 'webhook-certs')) : undefined,
+      // The API server authenticates to the webhook with a client certificate, as docs/security.md sets up.
+      faultline ? mkdir(path.join(this.dir, 'admission-auth')).then(() => writeAdmissionAuth(path.join(this.dir, 'admission-auth'), `127.0.0.1:${webhookPort}`)) : undefined,
     ]);
     this.#webhookTls = webhookTls;
+    this.admissionAuth = admissionAuth;
     const kubeletClient = this.#node ? await issueKubeletClientCert(pkiDir, pki) : undefined;
 
     const t0 = performance.now();
@@ -149,6 +155,7 @@ export class ControlPlane {
       etcdUrl: etcd.url,
       pki,
       ...(this.#node ? { address: NODE_NETWORK.gateway, kubeletClient } : {}),
+      ...(admissionAuth ? { admissionConfigFile: admissionAuth.configFile } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
     });
@@ -253,6 +260,7 @@ export class ControlPlane {
       port: this.webhookPort,
       kubeconfig: this.kubeconfigs.admin,
       dir: this.dir,
+      ...(this.admissionAuth ? { clientCaFile: this.admissionAuth.clientCaFile, clientName: ADMISSION_CLIENT_NAME } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
     });

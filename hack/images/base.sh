@@ -111,7 +111,11 @@ else
 fi
 
 # --- node -----------------------------------------------------------------------------
-r="$(recipe node "$(sha256sum "${node_bin}")" "${NPM_VERSION}" "$(podman image inspect --format '{{.Id}}' "${debian_image}")")"
+# By content, not path: every checkout of the repo shares podman's store, and
+# must not make the others' base images look stale.
+node_sum="$(sha256sum <"${node_bin}")"
+debian_id="$(podman image inspect --format '{{.Id}}' "${debian_image}")"
+r="$(recipe node "${node_sum}" "${NPM_VERSION}" "${debian_id}")"
 if fresh "${node_image}" "${r}"; then
   log "${node_image}: up to date"
 else
