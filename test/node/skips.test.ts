@@ -2,7 +2,8 @@
 // user wrote them: Windows pods (the API server rejects the injected Linux
 // securityContext fields for them), pods in a namespace enforcing the
 // `restricted` Pod Security level (the privileged init would get the pod
-// refused), and hostNetwork pods (their netns is the node's).
+// refused), and hostNetwork pods (their netns is the node's; refused in chaos
+// namespaces by faultline-pod-security).
 import assert from 'node:assert/strict';
 import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
@@ -73,15 +74,19 @@ describe('node: pods Faultline skips', function () {
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/strict', '-n', ns, '--timeout=120s'], undefined, 130_000);
   });
 
-  it('creates and runs a hostNetwork pod uninjected', async () => {
-    const ns = await freshNamespace(cp, 'hostnet', true);
-    const { stored } = await create(cp, ns, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'hostnet' },
-      spec: { hostNetwork: true, containers: [{ name: 'app', image: DEMO_IMAGE, command: ['sleep', '600'] }] },
-    });
+  // hostNetwork pods: the injector skips them, and since the security work
+  // (faultline-pod-security, a ValidatingAdmissionPolicy holding chaos
+  // namespaces to Pod Security baseline) a chaos namespace refuses them with a
+  // clear message; outside chaos namespaces they are created and run untouched.
+  it('refuses a hostNetwork pod in a chaos namespace with a clear message, and runs one elsewhere uninjected', async () => {
+    const spec = { hostNetwork: true, containers: [{ name: 'app', image: DEMO_IMAGE, command: ['sleep', '600'] }] };
+    const chaos = await freshNamespace(cp, 'hostnet', true);
+    const denied = await cp.kubectl('admin', ['create', '-n', chaos, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec }) });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /hostNetwork, hostPID and hostIPC are forbidden in chaos namespaces/);
+    const plain = await freshNamespace(cp, 'hostnet-plain', false);
+    const { stored } = await create(cp, plain, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec });
     assertUninjected(stored);
-    await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/hostnet', '-n', ns, '--timeout=120s'], undefined, 130_000);
+    await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/hostnet', '-n', plain, '--timeout=120s'], undefined, 130_000);
   });
 });

@@ -67,7 +67,10 @@ export async function leftovers(layout: NodeLayout, before: HostSnapshot, pids: 
   for (const pid of await pidsWithArg(layout.dir)) found.push(`process ${pid} with the run dir in its command line still running`);
   for (const m of await mountsUnder([layout.dir, layout.containerdState, layout.kubeletRoot, '/var/run/netns', '/run/netns'])) {
     if (m === '/run/netns' && before.netnsDirMounted) continue;
-    if (!before.netns.some((n) => m.endsWith(`/${n}`))) found.push(`mount ${m}`);
+    // Other netns under /run/netns are other tests' (`ip netns add`), not the CRI's.
+    const netnsFile = /^\/(?:var\/)?run\/netns\/(.+)$/.exec(m)?.[1];
+    if (netnsFile && (!netnsFile.startsWith('cni-') || before.netns.includes(netnsFile))) continue;
+    found.push(`mount ${m}`);
   }
   for (const n of await criNetnsNames()) if (!before.netns.includes(n)) found.push(`netns ${n}`);
   if ((await run('ip', ['link', 'show', NODE_NETWORK.bridge])).code === 0) found.push(`bridge ${NODE_NETWORK.bridge}`);
