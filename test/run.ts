@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 
 // datapath:compiled runs the datapath suite again against dist/ (npm run build),
 // the JavaScript the images run.
-const SUITES = ['unit', 'images', 'datapath', 'datapath:compiled', 'netns', 'e2e'] as const;
+const SUITES = ['unit', 'images', 'datapath', 'datapath:compiled', 'netns', 'e2e', 'node'] as const;
 
 interface Outcome {
   name: string;
