@@ -69,14 +69,19 @@ describe('manifests: render and structure', function () {
             assert.equal(o.metadata.namespace, SYSTEM_NAMESPACE, `${o.kind}/${o.metadata.name} is namespaced into ${SYSTEM_NAMESPACE}`);
       });
 
-      it('binds faultline-pod-security to chaos namespaces, denying when its parameters are missing (issue 13 H1)', function () {
+      it('binds faultline-pod-security to chaos namespaces an admin has not exempted, denying when its parameters are missing (issue 13 H1)', function () {
         const binding = find(objects, 'ValidatingAdmissionPolicyBinding', 'faultline-pod-security') as unknown as {
           spec: { policyName: string; validationActions: string[]; paramRef: { name: string; namespace: string; parameterNotFoundAction: string }; matchResources: { namespaceSelector: unknown } };
         };
         assert.equal(binding.spec.policyName, 'faultline-pod-security');
         assert.deepEqual(binding.spec.validationActions, ['Deny']);
         assert.deepEqual(binding.spec.paramRef, { name: 'faultline-injection', namespace: SYSTEM_NAMESPACE, parameterNotFoundAction: 'Deny' });
-        assert.deepEqual(binding.spec.matchResources.namespaceSelector, { matchExpressions: [{ key: 'faultline.dev/chaos', operator: 'In', values: ['enabled'] }] });
+        assert.deepEqual(binding.spec.matchResources.namespaceSelector, {
+          matchExpressions: [
+            { key: 'faultline.dev/chaos', operator: 'In', values: ['enabled'] },
+            { key: 'faultline.dev/pod-security', operator: 'NotIn', values: ['privileged'] },
+          ],
+        });
         const policy = find(objects, 'ValidatingAdmissionPolicy', 'faultline-pod-security') as unknown as { spec: { failurePolicy: string } };
         assert.equal(policy.spec.failurePolicy, 'Fail');
         const params = find(objects, 'ConfigMap', 'faultline-injection', SYSTEM_NAMESPACE) as unknown as { data: Record<string, string> };
