@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InitPlan } from '../policies/types.ts';
+import type { InitPlan } from '../contract/plans.ts';
 import { INJECTION_SETTINGS } from '../webhook/config.ts';
 import { MemoryCgroup, MiB, quantityBytes } from '../test/support/memory-cgroup.ts';
 

@@ -7,7 +7,7 @@
 //   rssMiB          per component (shims: each, with pods running)
 import { CoreV1Api, Watch, type V1Pod } from '@kubernetes/client-node';
 import { readFile } from 'node:fs/promises';
-import { NODE_IMAGES } from '../cli/commands/up.ts';
+import { NODE_IMAGES } from '../controlplane/up.ts';
 import { DEMO_IMAGE } from '../common/images.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/index.ts';
 import { pidsWithArg } from '../controlplane/node/host.ts';

@@ -1,7 +1,9 @@
 // faultline-proxy datapath benchmark. Prints ONE JSON object measured in one run:
 //   - HTTP pass-through: direct vs through the sidecar's raw path and its HTTP
 //     path (max-rate req/s, p50/p99), and p50/p99 at a fixed 1,000 req/s;
-//   - sidecar RSS idle with each policy source — a plan file, and the
+//   - sidecar RSS (of dist/, the compiled JavaScript the images run; the
+//     Kubernetes source also from the TypeScript sources, alongside) idle with
+//     each policy source — a plan file, and the
 //     Kubernetes list+watch (what runs in production) against a local
 //     HTTPS list/watch emulator holding one ChaosPolicy that targets the pod —
 //     and under load; plus where an idle proxy's memory goes (bare Node, type
@@ -29,7 +31,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { stringify } from 'yaml';
 import { ensureBinaries } from '../controlplane/binaries.ts';
-import { freePorts } from '../controlplane/ports.ts';
+import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 
@@ -46,6 +48,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+/** What the images run (images/build.ts's bundle), and the TypeScript sources for comparison. */
+const CLI = { compiled: path.join(ROOT, 'dist', 'faultline.js'), sources: path.join(ROOT, 'bin', 'faultline.js') };
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const TCP_BYTES = 256 * 1024 * 1024;
 
@@ -225,8 +229,9 @@ async function compareProxyLibraries(upstreamPort: number): Promise<Record<strin
  */
 async function measureKubernetesSource(
   dir: string,
-  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv) => Promise<ChildProcess>,
+  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv, cli: string) => Promise<ChildProcess>,
   idleRssMB: (adminPort: number) => Promise<number>,
+  cli: string,
 ): Promise<number> {
   const namespace = 'bench';
   const podName = 'bench-pod';
@@ -249,7 +254,7 @@ async function measureKubernetesSource(
       'current-context': 'sa',
     }));
     const ports = await sidecarPorts();
-    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName });
+    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName }, cli);
     try {
       // Measured only once the policy is in the plan and the watch is open: the source has really run.
       const deadline = Date.now() + 10_000;
@@ -270,6 +275,9 @@ async function measureKubernetesSource(
 }
 
 async function main(): Promise<void> {
+  // The proxy is measured as the images run it: compiled JavaScript.
+  const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
   const dir = await mkdtemp(path.join(tmpdir(), 'faultline-bench-'));
   const children: ChildProcess[] = [];
   try {
@@ -314,11 +322,11 @@ async function main(): Promise<void> {
     type Stats = { memory: { rss: number }; toxiproxy: { up: boolean } };
     const stats = async (adminPort = ports.admin): Promise<Stats> => (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as never;
     /** Starts `faultline sidecar` with `args` on `p`'s ports; resolves once it is ready and Toxiproxy is up. */
-    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> => {
+    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled): Promise<ChildProcess> => {
       const child = spawn(
         NODE,
         [
-          path.join(ROOT, 'bin', 'faultline.js'), 'sidecar', '--wiring-file', wiringFile, ...args,
+          cli, 'sidecar', '--wiring-file', wiringFile, ...args,
           '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
           ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
         ],
@@ -336,7 +344,8 @@ async function main(): Promise<void> {
     };
 
     // The Kubernetes source first, measured and stopped before the load runs.
-    const rssIdleKubernetesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB);
+    const rssIdleKubernetesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB, CLI.compiled);
+    const rssIdleKubernetesSourcesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB, CLI.sources);
     const baseline = await rssBaseline(dir);
 
     await startSidecar(['--plan-file', planFile], ports);
@@ -417,6 +426,8 @@ async function main(): Promise<void> {
           rssMB: {
             idle: rssIdleMB,
             idleKubernetesSource: rssIdleKubernetesMB,
+            // The same, run from the TypeScript sources (type stripping) instead of dist/.
+            idleKubernetesSourceFromTypeScript: rssIdleKubernetesSourcesMB,
             underLoadPeak: rssLoadMB,
             // gc'd, fresh processes: what no code of ours can take away.
             baseline,
@@ -431,6 +442,7 @@ async function main(): Promise<void> {
             throughputGe50pct: viaRaw.rps / direct.rps >= 0.5,
             rssIdleLe60MB: rssIdleMB <= 60,
             rssIdleKubernetesLe60MB: rssIdleKubernetesMB <= 60,
+            rssUnderLoadPeakLe90MB: rssLoadMB <= 90,
             delayErrorP99le2ms: delayP99 <= 2,
             abortShareWithin1pt: Math.abs(abortShare - 10) <= 1,
           },

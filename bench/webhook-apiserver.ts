@@ -19,7 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { startControlPlane } from '../controlplane/index.ts';
-import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION, PROXY_CONTAINER_NAME, WEBHOOK_NAMES } from '../policies/wellknown.ts';
+import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION, WEBHOOK_NAMES } from '../policies/wellknown.ts';
+import { PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
 import { round, summarize } from './webhook-stats.ts';
 
 const FIXTURE_POD = fileURLToPath(new URL('../test/fixtures/pods/02-deployment-two-containers.yaml', import.meta.url));

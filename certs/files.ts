@@ -1,53 +1,6 @@
-// Atomic file replacement for key material in a directory that a running
-// webhook may be watching.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+// File modes for key material; the writes themselves go through common/files.ts.
 
 /** Private keys: owner read/write only. */
 export const KEY_MODE = 0o600;
 /** Certificates are public. */
 export const CERT_MODE = 0o644;
-
-/**
- * Replaces `path` with `data` so a concurrent reader sees either the old or the
- * new content, never a prefix: write a temp file in the same directory (same
- * filesystem, so rename(2) is atomic), fsync it, rename it over the target,
- * fsync the directory so the rename survives a crash. The temp file is created
- * with its final mode, so a key is never readable by others, even briefly.
- */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(data);
-      // The umask can only remove bits; chmod makes the mode exact either way.
-      await fh.chmod(mode);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
-
-/** The file's text, or undefined when it does not exist (other errors propagate). */
-export async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}

@@ -11,7 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/log.ts';
 import { WEBHOOK_CONFIGURATION_NAME } from '../policies/wellknown.ts';
-import { describeApiError } from './api-error.ts';
+import { describeApiError } from '../kube/api-error.ts';
 import { mergeCaBundle, parseCaBundle } from './bundle.ts';
 
 export type ConfigurationKind = 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration';

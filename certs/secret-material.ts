@@ -41,7 +41,7 @@ export async function renderMaterial(plan: WritePlan, current: SecretMaterial | 
 
 function required(material: SecretMaterial | undefined, action: string): { caCert: string; caKey: string; cert: string; key: string } {
   const { caCert, caKey, cert, key } = material ?? {};
-  // decide() only plans these actions for a Secret with a usable CA; a
+  // planSecret() only plans these actions for a Secret with a usable CA; a
   // missing key here is a programming error, not a cluster state.
   if (caCert === undefined || caKey === undefined) throw new Error(`${action} needs the Secret's CA`);
   return { caCert, caKey, cert: cert ?? '', key: key ?? '' };

@@ -77,7 +77,7 @@ export function parseRotateRequest(value: string | undefined): RotateRequest | u
   return value === 'ca' || value === 'leaf' ? value : undefined;
 }
 
-export function decide(input: PlanInput): Plan {
+export function planSecret(input: PlanInput): Plan {
   const { material, names, now, renewBeforeMs } = input;
   if (material === undefined) return { action: 'create', reason: 'the Secret does not exist' };
   const ca = inspectCa(pair(material.caCert, material.caKey, SECRET_KEYS.caCert, SECRET_KEYS.caKey), now, renewBeforeMs);
@@ -114,7 +114,7 @@ export function decide(input: PlanInput): Plan {
  * `ca-bundle.crt` that has not expired at `now`. A previous CA therefore stays
  * trusted until it expires — the simplest rule that is correct without knowing
  * which certificate each replica serves — and then drops out by itself.
- * Throws when `ca.crt` is missing or not a CA (decide() never keeps such a Secret).
+ * Throws when `ca.crt` is missing or not a CA (planSecret() never keeps such a Secret).
  */
 export function trustBundle(material: SecretMaterial, now: Date): string {
   if (material.caCert === undefined) throw new Error(`the Secret has no ${SECRET_KEYS.caCert}`);

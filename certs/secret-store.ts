@@ -4,7 +4,7 @@
 // read — so concurrent replicas never overwrite each other's CA; the loser
 // re-reads and adopts the winner's material.
 import { ApiException, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { describeApiError } from './api-error.ts';
+import { describeApiError } from '../kube/api-error.ts';
 import { ROTATE_ANNOTATION, SECRET_KEYS, type SecretMaterial } from './secret-plan.ts';
 
 export interface SecretRef {

@@ -1,4 +1,4 @@
-import type { ParseArgsConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type ParsedValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
@@ -34,3 +34,39 @@ export interface Command {
 
 /** Thrown for bad command-line input: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
+
+/** Parses `argv` for `command` and runs it; `label` prefixes usage errors ("faultline sidecar"). */
+export async function runCommand(label: string, command: Command, argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: command.options,
+      allowPositionals: command.allowPositionals ?? false,
+      strict: true,
+    });
+    return await command.run(values, positionals);
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${label}: ${(err as Error).message}\n\n${command.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+/** Runs `command` as the whole process: its result is the exit code, a throw prints the stack and exits 1. */
+export function runAsProcess(label: string, run: () => Promise<number>): void {
+  run().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`${label}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { VERSION } from '../common/version.ts';
-import { UsageError } from './command.ts';
+import { runAsProcess, runCommand } from './command.ts';
 import { commands } from './commands/index.ts';
 
 function overview(): string {
@@ -32,34 +31,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`faultline: unknown command "${name}"\n\n${overview()}`);
     return 2;
   }
-  const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(command.usage);
-    return 0;
-  }
-  try {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      options: command.options,
-      allowPositionals: command.allowPositionals ?? false,
-      strict: true,
-    });
-    return await command.run(values, positionals);
-  } catch (err) {
-    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`faultline ${name}: ${(err as Error).message}\n\n${command.usage}`);
-      return 2;
-    }
-    throw err;
-  }
+  return runCommand(`faultline ${name}`, await entry.load(), rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(`faultline: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runAsProcess('faultline', () => main(process.argv.slice(2)));

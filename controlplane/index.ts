@@ -17,7 +17,7 @@ import { runKubectl, type KubectlOptions, type KubectlResult, type KubectlTarget
 import { issueKubeletClientCert } from './kubelet-client.ts';
 import { Node, NODE_NETWORK } from './node/index.ts';
 import { writeApiserverPki, USER_NAMES, type Component, type User } from './pki.ts';
-import { freePorts } from './ports.ts';
+import { freePorts } from '../common/ports.ts';
 import type { ManagedProcess } from './process.ts';
 import { trackDir, untrackCleanup, untrackDir } from './reaper.ts';
 import { startWebhookProcess, writeWebhookTls, type WebhookTls } from './webhook.ts';

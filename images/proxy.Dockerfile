@@ -53,6 +53,31 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
+# ---------------------------------------------------------------- compiled JavaScript
+# images/build.ts bundles the product sources to dist/ with esbuild, so the
+# image runs plain JavaScript: no TypeScript and no type stripping at run time
+# (that alone cost the proxy ~17 MB of idle RSS). The output is the same for
+# every architecture, so this stage runs on the build platform. It needs the
+# dev dependencies (esbuild); only dist/ leaves it.
+FROM --platform=${BUILDPLATFORM} ${NODE_IMAGE} AS build
+# As in the deps stage: trusted by npm ci here only, never shipped.
+ARG NODE_EXTRA_CA_CERTS
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY images/build.ts ./images/build.ts
+COPY cli ./cli
+COPY common ./common
+COPY contract ./contract
+COPY kube ./kube
+COPY policies ./policies
+COPY certs ./certs
+COPY webhook ./webhook
+COPY sidecar ./sidecar
+COPY pod-setup ./pod-setup
+RUN node images/build.ts
+
 # ---------------------------------------------------------------- runtime
 FROM ${DEBIAN_IMAGE}
 # tini: PID 1 that forwards SIGTERM to the proxy (which then stops its
@@ -68,20 +93,13 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY bin ./bin
-COPY cli ./cli
-COPY common ./common
-COPY policies ./policies
-COPY certs ./certs
-COPY webhook ./webhook
-COPY sidecar ./sidecar
-COPY controlplane ./controlplane
+COPY --from=build /app/dist ./dist
 # UID/GID 1337 is the contract with faultline-init: traffic from this UID is
 # excluded from redirection, which is what keeps the proxy's own upstream
 # connections from looping back into it. The webhook sets runAsUser from its
 # --proxy-uid too; the two must agree if either is changed.
 USER 1337:1337
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/bin/faultline.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/faultline.js"]
 CMD ["sidecar"]
 LABEL org.opencontainers.image.title="faultline-proxy" \
       org.opencontainers.image.description="Faultline fault-injecting proxy sidecar (HTTP faults, TCP faults via Toxiproxy)" \

@@ -40,6 +40,31 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
+# ---------------------------------------------------------------- compiled JavaScript
+# images/build.ts bundles the product sources to dist/ with esbuild, so the
+# image runs plain JavaScript: no TypeScript and no type stripping at run time
+# (that alone cost the proxy ~17 MB of idle RSS). The output is the same for
+# every architecture, so this stage runs on the build platform. It needs the
+# dev dependencies (esbuild); only dist/ leaves it.
+FROM --platform=${BUILDPLATFORM} ${NODE_IMAGE} AS build
+# As in the deps stage: trusted by npm ci here only, never shipped.
+ARG NODE_EXTRA_CA_CERTS
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY images/build.ts ./images/build.ts
+COPY cli ./cli
+COPY common ./common
+COPY contract ./contract
+COPY kube ./kube
+COPY policies ./policies
+COPY certs ./certs
+COPY webhook ./webhook
+COPY sidecar ./sidecar
+COPY pod-setup ./pod-setup
+RUN node images/build.ts
+
 # ---------------------------------------------------------------- runtime
 # Debian slim plus the node binary alone: no npm, corepack or yarn in the image
 # (less to patch, nothing that installs code at run time). The node binary needs
@@ -57,21 +82,14 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
-# Only what `node bin/faultline.js` imports; no tests, benchmarks or hack/.
+# The compiled CLI and its production dependencies; no sources, tests, benchmarks or hack/.
 COPY package.json ./
-COPY bin ./bin
-COPY cli ./cli
-COPY common ./common
-COPY policies ./policies
-COPY certs ./certs
-COPY webhook ./webhook
-COPY sidecar ./sidecar
-COPY controlplane ./controlplane
+COPY --from=build /app/dist ./dist
 # The "nonroot" UID/GID of distroless images; the Deployment asks for the same.
 # Files stay root-owned and read-only to it: the server cannot rewrite itself.
 USER 65532:65532
 EXPOSE 8443
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/bin/faultline.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/faultline.js"]
 CMD ["webhook"]
 LABEL org.opencontainers.image.title="faultline-webhook" \
       org.opencontainers.image.description="Faultline admission webhook: sidecar injection and ChaosPolicy/ChaosTenant validation" \

@@ -9,7 +9,8 @@
 // status.targets, so live and kernel faults land on the same pods.
 
 import { targetCount } from './selection.ts';
-import type { ChaosId, Mode } from './types.ts';
+import type { Mode } from './types.ts';
+import type { ChaosId } from '../contract/plans.ts';
 
 /** A live pod the policy's selector matches, as far as the radius is concerned. */
 export interface RadiusPod {

@@ -7,7 +7,8 @@ import { durationMs } from './duration.ts';
 import { faultsOf } from './faults.ts';
 import { stackedDelaysOver, toxicMs } from './pod-limits.ts';
 import { parseTcRate } from './rate.ts';
-import type { ChaosTenant, FaultKind, TenantSubject } from './types.ts';
+import { child, index, type FieldError } from './field-error.ts';
+import type { ChaosTenant, FaultKind, TenantLimits, TenantSubject } from './types.ts';
 import { familyOf, FAULT_KINDS, PRIVILEGED_FAMILIES, TOXIC_ATTRIBUTES } from './vocabulary.ts';
 
 /** The author, as the AdmissionReview's userInfo names them. */
@@ -91,99 +92,114 @@ const showToxic = (t: DefaultedToxic, attr: 'delay' | 'timeout'): string => {
   return typeof v === 'number' ? `${v}${TOXIC_ATTRIBUTES[t.type].timeUnitMs === 1 ? 'ms' : 'µs'}` : v;
 };
 
-function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
-  const limits = tenant.spec.allow.limits ?? {};
-  const out: Violation[] = [];
-  const exceed = (path: string, shown: string, limit: string, what = 'maximum'): void => {
-    out.push({ reason: 'limit', path, limit, message: `${path} ${shown} exceeds the tenant ${what} of ${limit}` });
-  };
+/** A limit broken at `path`; `message` reads after the path ("5s exceeds the tenant maximum of 2s"). */
+interface LimitError extends FieldError {
+  limit: string;
+}
+const exceeds = (path: string, shown: string, limit: string, what = 'maximum'): LimitError => ({ path, limit, message: `${shown} exceeds the tenant ${what} of ${limit}` });
 
-  if (limits.maxDuration !== undefined && ms(spec.duration) > ms(limits.maxDuration)) exceed('spec.duration', spec.duration, limits.maxDuration);
+/**
+ * One rule per tenant limit, in the spirit of Chaos Mesh's per-type
+ * Validate(root, path): each gets the defaulted spec, the limit's value and
+ * the spec's path, and returns every field that breaks it. Rules run in this
+ * order, so denials list violations in a stable order.
+ */
+type LimitRule<K extends keyof TenantLimits> = (spec: DefaultedPolicySpec, limit: NonNullable<TenantLimits[K]>, root: string) => LimitError[];
+const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
+  maxDuration: (spec, max, root) => (ms(spec.duration) > ms(max) ? [exceeds(child(root, 'duration'), spec.duration, max)] : []),
 
-  if (limits.maxDelay !== undefined) {
-    const max = limits.maxDelay;
+  maxDelay: (spec, max, root) => {
+    const out: LimitError[] = [];
     const check = (path: string, base: string | number, jitter: string | number | undefined): void => {
       const total = ms(base) + (jitter === undefined ? 0 : ms(jitter));
       if (total <= ms(max)) return;
       const withJitter = jitter !== undefined && ms(jitter) > 0;
-      exceed(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max);
+      out.push(exceeds(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max));
     };
-    spec.http.forEach((f, i) => f.delay && check(`spec.http[${i}].delay.fixed`, f.delay.fixed, f.delay.jitter));
+    spec.http.forEach((f, i) => f.delay && check(child(child(index(child(root, 'http'), i), 'delay'), 'fixed'), f.delay.fixed, f.delay.jitter));
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
-      const at = `spec.tcp[${i}].toxics[${j}]`;
-      if (t.type === 'latency' && t.latency !== undefined) check(`${at}.latency`, t.latency, t.jitter);
+      const at = index(child(index(child(root, 'tcp'), i), 'toxics'), j);
+      if (t.type === 'latency' && t.latency !== undefined) check(child(at, 'latency'), t.latency, t.jitter);
       // Every attribute that holds data back: slow_close's and slicer's delays (µs
       // as a number), and timeout's stall, where 0 would mean forever.
-      if ((t.type === 'slow_close' || t.type === 'slicer') && toxicMs(t, 'delay') > ms(max)) exceed(`${at}.delay`, showToxic(t, 'delay'), max);
+      if ((t.type === 'slow_close' || t.type === 'slicer') && toxicMs(t, 'delay') > ms(max)) out.push(exceeds(child(at, 'delay'), showToxic(t, 'delay'), max));
       if (t.type === 'timeout' && (toxicMs(t, 'timeout') === 0 || toxicMs(t, 'timeout') > ms(max)))
-        exceed(`${at}.timeout`, toxicMs(t, 'timeout') === 0 ? '0 (stall until the peer closes)' : showToxic(t, 'timeout'), max);
+        out.push(exceeds(child(at, 'timeout'), toxicMs(t, 'timeout') === 0 ? '0 (stall until the peer closes)' : showToxic(t, 'timeout'), max));
     }));
     // Toxics chained on one upstream add up (L1); across policies the webhook checks the same sums.
     for (const s of stackedDelaysOver([{ chaosId: '', spec }], ms(max)))
-      if (s.toxics > 1) exceed(`spec.tcp[${s.candidateIndex}]`, `${s.what} of ${s.toxics} toxics on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms, which`, max);
-    if (spec.network?.delay) check('spec.network.delay.latency', spec.network.delay.latency, spec.network.delay.jitter);
-    spec.io.forEach((f, i) => check(`spec.io[${i}].delay`, f.delay, undefined));
-  }
+      if (s.toxics > 1) out.push(exceeds(`${child(root, 'tcp')}[${s.candidateIndex}]`, `${s.what} of ${s.toxics} toxics on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms, which`, max));
+    if (spec.network?.delay) check(child(child(child(root, 'network'), 'delay'), 'latency'), spec.network.delay.latency, spec.network.delay.jitter);
+    spec.io.forEach((f, i) => check(child(index(child(root, 'io'), i), 'delay'), f.delay, undefined));
+    return out;
+  },
 
-  if (limits.maxLossPercent !== undefined && spec.network?.loss && spec.network.loss.percent > limits.maxLossPercent) {
-    exceed('spec.network.loss.percent', `${spec.network.loss.percent}%`, `${limits.maxLossPercent}%`);
-  }
+  maxLossPercent: (spec, max, root) =>
+    spec.network?.loss && spec.network.loss.percent > max ? [exceeds(child(child(child(root, 'network'), 'loss'), 'percent'), `${spec.network.loss.percent}%`, `${max}%`)] : [],
 
-  if (limits.abortCodes !== undefined) {
-    const codes = limits.abortCodes;
-    spec.http.forEach((f, i) => {
-      if (f.abort && !codes.includes(f.abort.status)) {
-        const path = `spec.http[${i}].abort.status`;
-        const limit = codes.join(', ') || 'none';
-        out.push({ reason: 'limit', path, limit, message: `${path} ${f.abort.status} is not among the tenant's abort codes (${limit})` });
-      }
-    });
-  }
+  abortCodes: (spec, codes, root) => {
+    const limit = codes.join(', ') || 'none';
+    return spec.http.flatMap((f, i) =>
+      f.abort && !codes.includes(f.abort.status)
+        ? [{ path: child(child(index(child(root, 'http'), i), 'abort'), 'status'), limit, message: `${f.abort.status} is not among the tenant's abort codes (${limit})` }]
+        : [],
+    );
+  },
 
-  if (limits.maxPercent !== undefined) {
-    const max = limits.maxPercent;
+  maxPercent: (spec, max, root) => {
+    const out: LimitError[] = [];
     const check = (path: string, percent: number, shown = `${percent}%`): void => {
-      if (percent > max) exceed(path, shown, `${max}%`);
+      if (percent > max) out.push(exceeds(path, shown, `${max}%`));
     };
     spec.http.forEach((f, i) => {
-      if (f.delay) check(`spec.http[${i}].delay.percent`, f.delay.percent);
-      if (f.abort) check(`spec.http[${i}].abort.percent`, f.abort.percent);
+      const at = index(child(root, 'http'), i);
+      if (f.delay) check(child(child(at, 'delay'), 'percent'), f.delay.percent);
+      if (f.abort) check(child(child(at, 'abort'), 'percent'), f.abort.percent);
     });
-    spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => check(`spec.tcp[${i}].toxics[${j}].toxicity`, t.toxicity * 100, `${t.toxicity} (${t.toxicity * 100}%)`)));
+    spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => check(child(index(child(index(child(root, 'tcp'), i), 'toxics'), j), 'toxicity'), t.toxicity * 100, `${t.toxicity} (${t.toxicity * 100}%)`)));
     for (const key of ['loss', 'duplicate', 'corrupt', 'reorder'] as const) {
       const p = spec.network?.[key];
-      if (p) check(`spec.network.${key}.percent`, p.percent);
+      if (p) check(child(child(child(root, 'network'), key), 'percent'), p.percent);
     }
-    spec.io.forEach((f, i) => check(`spec.io[${i}].percent`, f.percent));
-  }
+    spec.io.forEach((f, i) => check(child(index(child(root, 'io'), i), 'percent'), f.percent));
+    return out;
+  },
 
-  if (limits.maxPodPercent !== undefined) {
+  maxPodPercent: (spec, max, root) => {
     const share = spec.mode.type === 'all' ? 100 : spec.mode.type === 'fixed-percent' ? (spec.mode.value ?? 100) : undefined;
     // one/fixed depend on how many pods match; pickTargets caps them at selection time.
-    if (share !== undefined && share > limits.maxPodPercent) {
-      exceed('spec.mode', `${spec.mode.type}${spec.mode.type === 'all' ? '' : ` ${share}%`} (${share}% of the selected pods)`, `${limits.maxPodPercent}%`);
-    }
-  }
+    if (share === undefined || share <= max) return [];
+    return [exceeds(child(root, 'mode'), `${spec.mode.type}${spec.mode.type === 'all' ? '' : ` ${share}%`} (${share}% of the selected pods)`, `${max}%`)];
+  },
 
-  if (limits.maxTimeOffset !== undefined && spec.time && Math.abs(ms(spec.time.offset)) > ms(limits.maxTimeOffset)) {
-    exceed('spec.time.offset', spec.time.offset, `${limits.maxTimeOffset} either way`);
-  }
+  maxTimeOffset: (spec, max, root) =>
+    spec.time && Math.abs(ms(spec.time.offset)) > ms(max) ? [exceeds(child(child(root, 'time'), 'offset'), spec.time.offset, `${max} either way`)] : [],
 
-  if (limits.minBandwidthKBps !== undefined) {
-    const min = limits.minBandwidthKBps;
+  minBandwidthKBps: (spec, min, root) => {
+    const out: LimitError[] = [];
     const below = (path: string, shown: string): void => {
-      out.push({ reason: 'limit', path, limit: `${min} KB/s`, message: `${path} ${shown} is below the tenant minimum bandwidth of ${min} KB/s` });
+      out.push({ path, limit: `${min} KB/s`, message: `${shown} is below the tenant minimum bandwidth of ${min} KB/s` });
     };
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
-      if (t.type === 'bandwidth' && t.rate !== undefined && t.rate < min) below(`spec.tcp[${i}].toxics[${j}].rate`, `${t.rate} KB/s`);
+      if (t.type === 'bandwidth' && t.rate !== undefined && t.rate < min) below(child(index(child(index(child(root, 'tcp'), i), 'toxics'), j), 'rate'), `${t.rate} KB/s`);
     }));
     if (spec.network?.rate !== undefined) {
       const rate = parseTcRate(spec.network.rate);
       // tc's bits/s to Toxiproxy's KB/s (1 KB = 1000 bytes).
-      if ('bitsPerSec' in rate && rate.bitsPerSec / 8000 < min) below('spec.network.rate', `${spec.network.rate} (${rate.bitsPerSec / 8000} KB/s)`);
+      if ('bitsPerSec' in rate && rate.bitsPerSec / 8000 < min) below(child(child(root, 'network'), 'rate'), `${spec.network.rate} (${rate.bitsPerSec / 8000} KB/s)`);
     }
-  }
-  return out;
+    return out;
+  },
+};
+
+function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
+  const limits = tenant.spec.allow.limits ?? {};
+  return (Object.keys(LIMIT_RULES) as Array<keyof TenantLimits>).flatMap((name) => {
+    const value = limits[name];
+    if (value === undefined) return [];
+    const rule = LIMIT_RULES[name] as LimitRule<typeof name>;
+    return rule(spec, value as never, 'spec').map((e): Violation => ({ reason: 'limit', path: e.path, limit: e.limit, message: `${e.path} ${e.message}` }));
+  });
 }
 
 /**

@@ -3,7 +3,8 @@
 // the committed files are stale.
 
 import { stringify } from 'yaml';
-import { chaosPolicySchema, chaosTenantSchema, type JSONSchemaProps } from './schema.ts';
+import type { JSONSchemaProps } from './schema-builders.ts';
+import { chaosPolicySchema, chaosTenantSchema } from './schema.ts';
 import { API_GROUP, API_VERSION } from './wellknown.ts';
 
 interface PrinterColumn {

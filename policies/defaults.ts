@@ -10,6 +10,19 @@ import { IO_METHODS } from './vocabulary.ts';
 
 type NetemProbability = { percent: number; correlation: number };
 
+// The documented defaults, named: the pod contract's codec (contract/codec.ts)
+// fills the same gaps in a plan with these same values.
+export const DEFAULT_PERCENT = 100;
+export const DEFAULT_CORRELATION = 0;
+export const DEFAULT_DIRECTION = 'inbound';
+export const DEFAULT_STREAM = 'downstream';
+export const DEFAULT_TOXICITY = 1;
+export const DEFAULT_DEVICE = 'eth0';
+/** An IO fault without a path glob affects every path under its volume. */
+export function defaultIoPath(volumePath: string): string {
+  return `${volumePath.replace(/\/+$/, '')}/**`;
+}
+
 export interface DefaultedHttpFault {
   name: string;
   direction: 'inbound' | 'outbound';
@@ -73,10 +86,10 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
 function defaultHttp(fault: HttpFault, i: number): DefaultedHttpFault {
   return {
     name: fault.name ?? `http-${i}`,
-    direction: fault.direction ?? 'inbound',
+    direction: fault.direction ?? DEFAULT_DIRECTION,
     match: fault.match ?? {},
-    ...(fault.delay ? { delay: { fixed: fault.delay.fixed, jitter: fault.delay.jitter ?? '0s', percent: fault.delay.percent ?? 100 } } : {}),
-    ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? 100 } } : {}),
+    ...(fault.delay ? { delay: { fixed: fault.delay.fixed, jitter: fault.delay.jitter ?? '0s', percent: fault.delay.percent ?? DEFAULT_PERCENT } } : {}),
+    ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? DEFAULT_PERCENT } } : {}),
   };
 }
 
@@ -84,7 +97,7 @@ function defaultHttp(fault: HttpFault, i: number): DefaultedHttpFault {
 function defaultTcp(fault: TcpFault): DefaultedTcpFault {
   const taken = new Set(fault.toxics.flatMap((t) => (t.name ? [t.name] : [])));
   const toxics = fault.toxics.map((toxic): DefaultedToxic => {
-    const stream = toxic.stream ?? 'downstream';
+    const stream = toxic.stream ?? DEFAULT_STREAM;
     let name = toxic.name;
     if (name === undefined) {
       const base = `${toxic.type}_${stream}`;
@@ -92,18 +105,18 @@ function defaultTcp(fault: TcpFault): DefaultedTcpFault {
       for (let n = 2; taken.has(name); n++) name = `${base}_${n}`;
       taken.add(name);
     }
-    return { ...toxic, name, stream, toxicity: toxic.toxicity ?? 1 };
+    return { ...toxic, name, stream, toxicity: toxic.toxicity ?? DEFAULT_TOXICITY };
   });
   return { ...fault, toxics };
 }
 
 function probability(p: { percent: number; correlation?: number } | undefined): NetemProbability | undefined {
-  return p && { percent: p.percent, correlation: p.correlation ?? 0 };
+  return p && { percent: p.percent, correlation: p.correlation ?? DEFAULT_CORRELATION };
 }
 
 function defaultNetwork(net: NetworkFault): DefaultedNetworkFault {
-  const out: DefaultedNetworkFault = { device: net.device ?? 'eth0' };
-  if (net.delay) out.delay = { latency: net.delay.latency, jitter: net.delay.jitter ?? '0s', correlation: net.delay.correlation ?? 0 };
+  const out: DefaultedNetworkFault = { device: net.device ?? DEFAULT_DEVICE };
+  if (net.delay) out.delay = { latency: net.delay.latency, jitter: net.delay.jitter ?? '0s', correlation: net.delay.correlation ?? DEFAULT_CORRELATION };
   for (const key of ['loss', 'duplicate', 'corrupt'] as const) {
     const p = probability(net[key]);
     if (p) out[key] = p;
@@ -116,11 +129,11 @@ function defaultNetwork(net: NetworkFault): DefaultedNetworkFault {
 function defaultIo(fault: IoFault): DefaultedIoFault {
   return {
     volumePath: fault.volumePath,
-    path: fault.path ?? `${fault.volumePath.replace(/\/+$/, '')}/**`,
+    path: fault.path ?? defaultIoPath(fault.volumePath),
     methods: fault.methods ?? [...IO_METHODS],
     ...(fault.errno !== undefined ? { errno: fault.errno } : {}),
     delay: fault.delay ?? '0s',
-    percent: fault.percent ?? 100,
+    percent: fault.percent ?? DEFAULT_PERCENT,
   };
 }
 

@@ -14,6 +14,8 @@ const NANOS_PER_UNIT: Readonly<Record<string, number>> = {
 
 /** Go's limit: a time.Duration is an int64 count of nanoseconds. */
 const MAX_NANOS = 9223372036854775807;
+/** The longest duration the API accepts, in whole milliseconds (either sign for offsets). */
+export const MAX_DURATION_MS = Math.floor(MAX_NANOS / 1e6);
 
 export type DurationResult = { ms: number } | { error: string };
 

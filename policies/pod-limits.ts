@@ -8,7 +8,8 @@
 import type { DefaultedPolicySpec, DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { selectorsMayOverlap } from './selection.ts';
-import type { ChaosId, LabelSelector } from './types.ts';
+import type { LabelSelector } from './types.ts';
+import type { ChaosId } from '../contract/plans.ts';
 import { TOXIC_ATTRIBUTES } from './vocabulary.ts';
 
 /** A toxic time attribute in ms (numbers are in Toxiproxy's unit for the type: µs for slicer's delay). */

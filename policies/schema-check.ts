@@ -3,7 +3,7 @@
 // Everything downstream may then trust the shapes; semantics are validate.ts's.
 
 import { child, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
-import type { JSONSchemaProps } from './schema.ts';
+import type { JSONSchemaProps } from './schema-builders.ts';
 
 export interface SchemaCheck {
   errors: FieldError[];

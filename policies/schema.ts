@@ -4,58 +4,11 @@
 // Semantic rules (duration syntax, cross-field rules) live in validate.ts.
 
 import {
+  array, boolean, correlation, duration, integer, intOrDuration, map, number, object, oneOf, percent, port, string, type JSONSchemaProps,
+} from './schema-builders.ts';
+import {
   DIRECTIONS, ERRNO_NAMES, IO_METHODS, MODE_TYPES, SELECTOR_OPERATORS, STREAMS, SUBJECT_KINDS, TOXIC_TYPES,
 } from './vocabulary.ts';
-
-/** The subset of apiextensions.k8s.io/v1 JSONSchemaProps a structural schema uses here. */
-export interface JSONSchemaProps {
-  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
-  description?: string;
-  properties?: Record<string, JSONSchemaProps>;
-  required?: string[];
-  additionalProperties?: JSONSchemaProps;
-  items?: JSONSchemaProps;
-  enum?: Array<string | number>;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: boolean;
-  minItems?: number;
-  maxItems?: number;
-  minLength?: number;
-  maxLength?: number;
-  maxProperties?: number;
-  format?: string;
-  'x-kubernetes-int-or-string'?: true;
-  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
-  'x-kubernetes-list-map-keys'?: string[];
-}
-
-// ------------------------------------------------------------ builders
-
-// Every string, list and map is bounded (issue 13 M3): a policy's size is
-// what every pod review in its namespace once paid for, and unbounded fields
-// let one tenant make admission slow for all. The bounds are generous for
-// hand-written policies; the apiserver enforces them before the webhook sees
-// the object, and checkSchema enforces the same ones offline.
-/** Default maxLength of a string: names, hosts, paths, durations. */
-const STRING_MAX = 256;
-
-type Extra = Omit<JSONSchemaProps, 'type' | 'description'>;
-const object = (description: string, properties: Record<string, JSONSchemaProps>, required?: string[]): JSONSchemaProps => ({
-  type: 'object', description, properties, ...(required ? { required } : {}),
-});
-const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...(extra.enum ? {} : { maxLength: STRING_MAX }), ...extra });
-const integer = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'integer', description, ...extra });
-const number = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'number', description, ...extra });
-const boolean = (description: string): JSONSchemaProps => ({ type: 'boolean', description });
-const array = (description: string, items: JSONSchemaProps, maxItems: number, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, maxItems, ...extra });
-const map = (description: string, values: JSONSchemaProps, maxProperties: number): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values, maxProperties });
-const oneOf = (description: string, values: readonly string[]): JSONSchemaProps => string(description, { enum: [...values] });
-const duration = (description: string): JSONSchemaProps => string(`${description} A Go duration such as "250ms", "1.5s" or "1h30m".`);
-const intOrDuration = (description: string): JSONSchemaProps => ({ description, 'x-kubernetes-int-or-string': true });
-const percent = (description: string): JSONSchemaProps => number(`${description} Percent in (0,100]; default 100.`, { minimum: 0, exclusiveMinimum: true, maximum: 100 });
-const correlation = (): JSONSchemaProps => number('Correlation with the previous packet, percent in [0,100] (netem); default 0.', { minimum: 0, maximum: 100 });
-const port = (description: string): JSONSchemaProps => integer(description, { minimum: 1, maximum: 65535 });
 
 export function labelSelectorSchema(description: string): JSONSchemaProps {
   return object(description, {
@@ -70,20 +23,23 @@ export function labelSelectorSchema(description: string): JSONSchemaProps {
 
 // ------------------------------------------------------------ ChaosPolicy
 
+/** Shared with the pod contract: a planned HTTP fault carries the policy's match as written. */
+export const httpMatchSchema: JSONSchemaProps = object('Which requests the fault applies to; every field set must match. Empty matches all.', {
+  port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
+  host: string('Outbound only (required there): the upstream host as the app addresses it.'),
+  path: object('Request path match; set exactly one of exact, prefix, regex.', {
+    exact: string('The path equals this.'),
+    prefix: string('The path starts with this.'),
+    regex: string('The path matches this regular expression (anchored to the whole path).'),
+  }),
+  methods: array('HTTP methods, e.g. GET, POST; empty matches all.', string('An HTTP method.', { maxLength: 32 }), 16),
+  headers: map('Request headers that must equal the given values (names are case-insensitive).', string('Exact header value.'), 16),
+});
+
 const httpFault = object('An HTTP fault applied per request by the faultline-proxy sidecar (Istio\'s fault vocabulary).', {
   name: string('Name of the rule, unique within the policy; default "http-<index>".'),
   direction: oneOf('inbound: requests the pod serves; outbound: requests the pod sends to match.host. Default inbound.', DIRECTIONS),
-  match: object('Which requests the fault applies to; every field set must match. Empty matches all.', {
-    port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
-    host: string('Outbound only (required there): the upstream host as the app addresses it.'),
-    path: object('Request path match; set exactly one of exact, prefix, regex.', {
-      exact: string('The path equals this.'),
-      prefix: string('The path starts with this.'),
-      regex: string('The path matches this regular expression (anchored to the whole path).'),
-    }),
-    methods: array('HTTP methods, e.g. GET, POST; empty matches all.', string('An HTTP method.', { maxLength: 32 }), 16),
-    headers: map('Request headers that must equal the given values (names are case-insensitive).', string('Exact header value.'), 16),
-  }),
+  match: httpMatchSchema,
   delay: object('Delay matching requests before forwarding them.', {
     fixed: duration('Delay added to every delayed request.'),
     jitter: duration('Extra random delay, uniform in [0, jitter]; default 0.'),

@@ -7,7 +7,8 @@ import { durationMs, parseDuration } from './duration.ts';
 import { child, forbidden, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
 import { parseTcRate } from './rate.ts';
 import { backtrackingRisk } from './regex-safety.ts';
-import { chaosPolicySchema, chaosTenantSchema, type JSONSchemaProps } from './schema.ts';
+import type { JSONSchemaProps } from './schema-builders.ts';
+import { chaosPolicySchema, chaosTenantSchema } from './schema.ts';
 import { checkSchema, pruneNulls } from './schema-check.ts';
 import type {
   ChaosPolicySpec, ChaosTenantSpec, HttpFault, IoFault, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,

@@ -3,7 +3,7 @@
 // disappears as ended (status "expired" when its expiresAt passed, "removed"
 // when the policy changed or went away). The same bookkeeping backs GET /faults.
 
-import type { LiveFaultPlan } from '../policies/types.ts';
+import type { LiveFaultPlan } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 
 export interface ActiveFault {

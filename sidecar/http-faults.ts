@@ -1,15 +1,15 @@
 // Per-request fault decision. Pure: the caller supplies the request's method,
 // path and headers and a random source, and gets back what to do.
 //
-// Composition rule: the merge rule of policies/plan.ts, which lists rules
+// Composition rule: the merge rule of policies/planner.ts, which lists rules
 // oldest policy first. The FIRST matching rule that has a delay decides the
 // delay and the FIRST matching rule that has an abort decides the abort; each
 // rolls its percent once, and later rules are not consulted, so a percent
 // means exactly what its policy says. Delay comes before abort, as in Istio
 // (a delayed 503).
-// Expired rules are dropped before this point (sidecar/plan.ts effectivePlan).
+// Expired rules are dropped before this point (live-plan.ts effectivePlan).
 
-import type { PlannedHttpFault } from '../policies/types.ts';
+import type { PlannedHttpFault } from '../contract/plans.ts';
 import { backtrackingRisk } from '../policies/regex-safety.ts';
 
 export interface RequestInfo {
@@ -76,7 +76,7 @@ function rolled(percent: number, random: () => number): boolean {
   return percent >= 100 || random() * 100 < percent;
 }
 
-export function decide(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
+export function decideRequest(faults: readonly PlannedHttpFault[], req: RequestInfo, random: () => number = Math.random): Decision {
   const decision: Decision = { delayMs: 0, fired: [] };
   let delayDecided = false;
   let abortDecided = false;

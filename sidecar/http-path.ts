@@ -14,9 +14,9 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
-import type { PlannedHttpFault } from '../policies/types.ts';
+import type { PlannedHttpFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
-import { decide, faultHeader, type Decision } from './http-faults.ts';
+import { decideRequest, faultHeader, type Decision } from './http-faults.ts';
 import type { Metrics } from './metrics.ts';
 import type { Target } from './targets.ts';
 
@@ -91,7 +91,7 @@ export class HttpPath {
     const { metrics, target } = this.opts;
     metrics.request(target.direction);
     const faults = this.opts.faults();
-    const decision = faults.length > 0 ? decide(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
+    const decision = faults.length > 0 ? decideRequest(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
     const networkDelayMs = this.opts.networkDelayMs();
     const delayMs = decision.delayMs + networkDelayMs;
     for (const f of decision.fired) metrics.fault(f.kind === 'delay' ? 'http.delay' : 'http.abort', f.kind === 'delay' ? decision.delayMs : 0);

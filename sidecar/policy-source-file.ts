@@ -6,9 +6,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LiveFaultPlan } from '../policies/types.ts';
+import type { LiveFaultPlan } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
-import { EMPTY_PLAN, parsePlan } from './plan.ts';
+import { decodeLivePlan } from '../contract/codec.ts';
+import { EMPTY_PLAN } from './live-plan.ts';
 import type { PolicySource } from './policy-source.ts';
 
 /** Editors and `>` redirection write in several steps; settle before reading. */
@@ -58,7 +59,7 @@ export class FilePolicySource implements PolicySource {
     this.lastText = text;
     if (text.trim() === '') return onPlan(EMPTY_PLAN);
     try {
-      onPlan(parsePlan(JSON.parse(text)));
+      onPlan(decodeLivePlan(JSON.parse(text)));
     } catch (err) {
       this.log.error({ err: (err as Error).message, file: this.file }, 'invalid plan file; keeping the last plan');
     }

@@ -1,4 +1,4 @@
-// ChaosPolicies of the pod's namespace, by list+watch (kube/watch.ts).
+// ChaosPolicies of the pod's namespace, by list+watch (kube/list-watch.ts).
 //
 // Why the sidecar watches the API server itself rather than receiving a stream
 // from the webhook: the API server is already the highly-available, RBAC-guarded
@@ -13,13 +13,14 @@
 // error the last plan stays (its faults still expire locally) and the watch
 // retries with jittered backoff.
 
-import type { ChaosPolicy, LiveFaultPlan } from '../policies/types.ts';
+import type { ChaosPolicy } from '../policies/types.ts';
+import type { LiveFaultPlan } from '../contract/plans.ts';
 import { API_GROUP, API_VERSION } from '../policies/wellknown.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicySource } from './policy-source.ts';
-import { KubeClient } from './kube/client.ts';
-import type { KubeConnection } from './kube/config.ts';
-import { ListWatch, type KubeObject } from './kube/watch.ts';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeConnection } from '../kube/config.ts';
+import { ListWatch, type KubeObject } from '../kube/list-watch.ts';
 
 export type PlanFor = (podName: string, policies: ChaosPolicy[], now: number) => LiveFaultPlan;
 

@@ -1,4 +1,4 @@
-import type { LiveFaultPlan } from '../policies/types.ts';
+import type { LiveFaultPlan } from '../contract/plans.ts';
 
 /**
  * Where the sidecar learns its live plan. A source pushes a complete plan on

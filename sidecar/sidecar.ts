@@ -12,21 +12,22 @@
 
 import net from 'node:net';
 import http from 'node:http';
-import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../policies/types.ts';
+import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
-import { freePorts } from '../controlplane/ports.ts';
+import { freePorts } from '../common/ports.ts';
 import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } from './admin.ts';
-import { FaketimeFile } from './faketime.ts';
+import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
-import { sampleDelayMs } from './handoff.ts';
+import { jitteredMs } from './http-faults.ts';
 import { HttpPath } from './http-path.ts';
 import { Metrics } from './metrics.ts';
 import { pipeTo } from './pipe.ts';
-import { EMPTY_PLAN, effectivePlan, nextExpiry } from './plan.ts';
+import { EMPTY_PLAN, effectivePlan, nextExpiry } from './live-plan.ts';
 import type { PolicySource } from './policy-source.ts';
 import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
-import { ToxiproxyReconciler, type DesiredProxy } from './toxiproxy-reconciler.ts';
+import type { DesiredProxy } from './toxiproxy-diff.ts';
+import { ToxiproxyReconciler } from './toxiproxy-reconciler.ts';
 import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
 
 export interface SidecarOptions {
@@ -260,7 +261,7 @@ export class Sidecar {
   /** A handed-off netem delay holds inbound traffic only (per connection, or per request on the HTTP path). */
   private networkDelayMs(t: Target): number {
     const nd = this.plan.networkDelay;
-    return t.direction === 'inbound' && nd ? sampleDelayMs(nd) : 0;
+    return t.direction === 'inbound' && nd ? jitteredMs(nd.latencyMs, nd.jitterMs, Math.random) : 0;
   }
 
   /** Created on first use: a port that never sees an HTTP fault never pays for a parser. */

@@ -2,7 +2,7 @@
 // traffic was going only by its own port (Node cannot read SO_ORIGINAL_DST), so
 // the wiring is turned into one Target per listener at start-up.
 
-import type { LiveFaultPlan, PlannedHttpFault, PlannedTcpFault, TrafficWiring } from '../policies/types.ts';
+import type { LiveFaultPlan, PlannedHttpFault, PlannedTcpFault, TrafficWiring } from '../contract/plans.ts';
 
 export interface Target {
   direction: 'inbound' | 'outbound';

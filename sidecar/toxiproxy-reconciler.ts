@@ -1,27 +1,13 @@
-// Drives Toxiproxy toward the desired proxies and toxics, idempotently:
-// read what is there (GET /proxies, toxics included), then add, update or remove
-// only the difference. An unchanged proxy is never recreated, so connections
-// already flowing through it survive a plan update; a proxy nobody wants any more
-// is stripped of its toxics and deleted only once no connection uses it.
+// Drives Toxiproxy toward the desired proxies and toxics, idempotently: read
+// what is there (GET /proxies, toxics included), compute the difference
+// (toxiproxy-diff.ts, pure) and perform only those writes, in order.
 // Runs are serialised; requests during a run are served by one more run.
 
 import { Proxy, Toxic, Toxiproxy, type ICreateToxicBody } from 'toxiproxy-node-client';
-import type { PlannedToxic } from '../policies/types.ts';
+import type { PlannedToxic } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
+import { diff, type ActualProxy, type DesiredProxy, type ToxiproxyAction } from './toxiproxy-diff.ts';
 
-export interface DesiredProxy {
-  upstream: string;
-  toxics: PlannedToxic[];
-}
-
-/** Toxiproxy's JSON for a proxy; the client library's Proxy drops the toxics, so we read the raw API. */
-interface ActualProxy {
-  name: string;
-  listen: string;
-  upstream: string;
-  enabled: boolean;
-  toxics: Array<{ name: string; type: string; stream: string; toxicity: number; attributes: Record<string, number> }>;
-}
 
 export interface ReconcilerOptions {
   apiUrl: string;
@@ -33,17 +19,6 @@ export interface ReconcilerOptions {
 }
 
 const RETRY_MS = 250;
-
-function sameToxic(want: PlannedToxic, got: ActualProxy['toxics'][number]): 'same' | 'update' | 'replace' {
-  // Toxiproxy cannot change a toxic's type or stream in place.
-  if (want.type !== got.type || want.stream !== got.stream) return 'replace';
-  if (want.toxicity !== got.toxicity) return 'update';
-  // Toxiproxy echoes every attribute of the type, defaults included; an
-  // attribute the plan leaves out means Toxiproxy's default, 0.
-  const keys = new Set([...Object.keys(want.attributes), ...Object.keys(got.attributes)]);
-  for (const k of keys) if ((want.attributes[k] ?? 0) !== (got.attributes[k] ?? 0)) return 'update';
-  return 'same';
-}
 
 function toxicBody(t: PlannedToxic): ICreateToxicBody<Record<string, number>> {
   return { name: t.name, type: t.type, stream: t.stream, toxicity: t.toxicity, attributes: t.attributes };
@@ -148,68 +123,55 @@ export class ToxiproxyReconciler {
   }
 
   private async run(): Promise<void> {
-    const api = this.client.getApi();
-    const actual = (await api.get<Record<string, ActualProxy>>(`${this.opts.apiUrl}/proxies`)).data ?? {};
+    const actual = (await this.client.getApi().get<Record<string, ActualProxy>>(`${this.opts.apiUrl}/proxies`)).data ?? {};
     const desired = this.desired;
-    const synced = new Map<string, { host: string; port: number }>();
-
-    for (const [name, want] of desired) {
-      let got = actual[name];
-      if (got && (got.upstream !== want.upstream || !got.enabled)) {
-        await new Proxy(this.client, { ...got, toxics: [] }).update({ enabled: true, listen: got.listen, upstream: want.upstream });
-        this.writes.proxiesUpdated++;
-        got = { ...got, upstream: want.upstream, enabled: true };
-      }
-      if (!got) {
-        const created = await this.client.createProxy({ name, listen: '127.0.0.1:0', upstream: want.upstream, enabled: true });
-        this.writes.proxiesCreated++;
-        this.opts.log.info({ proxy: name, listen: created.listen, upstream: want.upstream }, 'toxiproxy proxy created');
-        got = { name, listen: created.listen, upstream: want.upstream, enabled: true, toxics: [] };
-      }
-      await this.syncToxics(got, want.toxics);
-      const i = got.listen.lastIndexOf(':');
-      synced.set(name, { host: got.listen.slice(0, i), port: Number(got.listen.slice(i + 1)) });
+    const listen = new Map(Object.values(actual).map((p) => [p.name, p.listen]));
+    for (const action of diff(actual, desired, this.opts.inUse)) {
+      const created = await this.execute(action);
+      if (created) listen.set(created.name, created.listen);
     }
-
-    for (const [name, got] of Object.entries(actual)) {
-      if (desired.has(name)) continue;
-      if (this.opts.inUse(name)) {
-        // Connections still flow through it: make it a clean pipe, delete it later.
-        await this.syncToxics(got, []);
-      } else {
-        await new Proxy(this.client, { ...got, toxics: [] }).remove();
-        this.writes.proxiesDeleted++;
-        this.opts.log.info({ proxy: name }, 'toxiproxy proxy deleted');
-      }
+    const synced = new Map<string, { host: string; port: number }>();
+    for (const name of desired.keys()) {
+      const address = listen.get(name)!;
+      const i = address.lastIndexOf(':');
+      synced.set(name, { host: address.slice(0, i), port: Number(address.slice(i + 1)) });
     }
     // Only publish addresses if the desired state did not move under us.
     if (this.desired === desired) this.synced = synced;
   }
 
-  private async syncToxics(proxy: ActualProxy, want: PlannedToxic[]): Promise<void> {
-    const path = `${this.opts.apiUrl}/proxies/${proxy.name}`;
+  /** Performs one write; a created proxy's listen address (chosen by Toxiproxy) is returned. */
+  private async execute(action: ToxiproxyAction): Promise<{ name: string; listen: string } | undefined> {
     const api = this.client.getApi();
-    const have = new Map(proxy.toxics.map((t) => [t.name, t]));
-    for (const t of want) {
-      const got = have.get(t.name);
-      have.delete(t.name);
-      const verdict = got ? sameToxic(t, got) : 'add';
-      if (verdict === 'same') continue;
-      if (verdict === 'update') {
-        await new Toxic(api, path, toxicBody(t)).update(toxicBody(t));
+    const toxicPath = (proxy: string) => `${this.opts.apiUrl}/proxies/${proxy}`;
+    switch (action.op) {
+      case 'createProxy': {
+        const created = await this.client.createProxy({ name: action.name, listen: '127.0.0.1:0', upstream: action.upstream, enabled: true });
+        this.writes.proxiesCreated++;
+        this.opts.log.info({ proxy: action.name, listen: created.listen, upstream: action.upstream }, 'toxiproxy proxy created');
+        return { name: action.name, listen: created.listen };
+      }
+      case 'updateProxy':
+        await new Proxy(this.client, { ...action.proxy, toxics: [] }).update({ enabled: true, listen: action.proxy.listen, upstream: action.upstream });
+        this.writes.proxiesUpdated++;
+        return undefined;
+      case 'deleteProxy':
+        await new Proxy(this.client, { ...action.proxy, toxics: [] }).remove();
+        this.writes.proxiesDeleted++;
+        this.opts.log.info({ proxy: action.proxy.name }, 'toxiproxy proxy deleted');
+        return undefined;
+      case 'addToxic':
+        await api.post(`${toxicPath(action.proxy)}/toxics`, toxicBody(action.toxic));
+        this.writes.toxicsAdded++;
+        return undefined;
+      case 'updateToxic':
+        await new Toxic(api, toxicPath(action.proxy), toxicBody(action.toxic)).update(toxicBody(action.toxic));
         this.writes.toxicsUpdated++;
-        continue;
-      }
-      if (verdict === 'replace') {
-        await new Toxic(api, path, toxicBody(t)).remove();
+        return undefined;
+      case 'removeToxic':
+        await api.delete(`${toxicPath(action.proxy)}/toxics/${action.name}`);
         this.writes.toxicsRemoved++;
-      }
-      await new Proxy(this.client, { ...proxy, toxics: [] }).addToxic(toxicBody(t));
-      this.writes.toxicsAdded++;
-    }
-    for (const stale of have.values()) {
-      await api.delete(`${path}/toxics/${stale.name}`);
-      this.writes.toxicsRemoved++;
+        return undefined;
     }
   }
 }

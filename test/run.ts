@@ -3,7 +3,9 @@
 // line totals them as "N passed, N failed, N skipped" for whoever reads the log.
 import { spawn } from 'node:child_process';
 
-const SUITES = ['unit', 'images', 'datapath', 'netns', 'e2e', 'node'] as const;
+// datapath:compiled runs the datapath suite again against dist/ (npm run build),
+// the JavaScript the images run.
+const SUITES = ['unit', 'images', 'datapath', 'datapath:compiled', 'netns', 'e2e', 'node'] as const;
 
 interface Outcome {
   name: string;
@@ -41,9 +43,10 @@ for (const suite of SUITES) {
   outcomes.push(await runScript(`test:${suite}`));
 }
 
-console.log(`\n${'suite'.padEnd(14)} passed  failed  skipped  exit`);
+const width = Math.max(...outcomes.map((o) => o.name.length)) + 1;
+console.log(`\n${'suite'.padEnd(width)} passed  failed  skipped  exit`);
 for (const o of outcomes)
-  console.log(`${o.name.padEnd(14)} ${String(o.passed).padStart(6)}  ${String(o.failed).padStart(6)}  ${String(o.skipped).padStart(7)}  ${o.code}`);
+  console.log(`${o.name.padEnd(width)} ${String(o.passed).padStart(6)}  ${String(o.failed).padStart(6)}  ${String(o.skipped).padStart(7)}  ${o.code}`);
 const sum = (k: 'passed' | 'failed' | 'skipped') => outcomes.reduce((n, o) => n + o[k], 0);
 // A suite that crashed before mocha's summary counts as one failure, so the total never reads clean.
 const crashed = outcomes.filter((o) => o.code !== 0 && o.failed === 0).length;

@@ -11,7 +11,7 @@
 //   2. publish its trust bundle (ca-bundle.crt, expired CAs dropped) as the
 //      caBundle of Faultline's webhook configurations — a no-op unless someone
 //      stripped or changed it;
-//   3. decide (certs/secret-plan.ts) and, if something is due, write the Secret
+//   3. planSecret (certs/secret-plan.ts) and, if something is due, write the Secret
 //      and start over from 1 with what is now stored (ours or a winner's);
 //   4. write tls.key, then tls.crt (the TLS hot reload's commit point) into the
 //      cert dir when they differ from what this replica serves.
@@ -25,11 +25,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
 import { certificateBlocks } from '../certs/bundle.ts';
 import { certPaths } from '../certs/ensure.ts';
-import { CERT_MODE, KEY_MODE, writeFileAtomic } from '../certs/files.ts';
+import { CERT_MODE, KEY_MODE } from '../certs/files.ts';
+import { writeFileAtomic } from '../common/files.ts';
 import { servingNames, type SubjectAltName } from '../certs/names.ts';
 import { patchCaBundle } from '../certs/patch.ts';
 import { renderMaterial } from '../certs/secret-material.ts';
-import { decide, parseRotateRequest, ROTATE_ANNOTATION, trustBundle, type Plan } from '../certs/secret-plan.ts';
+import { planSecret, parseRotateRequest, ROTATE_ANNOTATION, trustBundle, type Plan } from '../certs/secret-plan.ts';
 import { SecretStore, type SecretRef, type StoredSecret } from '../certs/secret-store.ts';
 
 export interface CertControllerOptions {
@@ -154,7 +155,7 @@ class Controller implements CertController {
   #decide(secret: StoredSecret | undefined, now: Date): Plan {
     const caPem = secret?.material.caCert;
     const published = caPem !== undefined && this.#published?.ca === fingerprint(caPem) ? now.getTime() - this.#published.since : undefined;
-    return decide({
+    return planSecret({
       material: secret?.material,
       rotate: secret?.annotations[ROTATE_ANNOTATION],
       names: this.#names,

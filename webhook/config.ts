@@ -3,7 +3,7 @@
 // validated there, so a typo fails the rollout of the webhook instead of every
 // injected pod.
 import { IMAGES } from '../common/images.ts';
-import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../policies/wellknown.ts';
+import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../contract/pod-layout.ts';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 

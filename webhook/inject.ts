@@ -3,29 +3,32 @@
 // always give the same patch, which is what makes reinvocation safe.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import type { NamespaceInfo } from '../policies/tenancy.ts';
-import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../policies/types.ts';
+import { encodeJson } from '../contract/codec.ts';
+import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
 import {
   FAKETIME_LIBRARY,
   FAKETIME_TIMESTAMP_FILE,
   INIT_CONTAINER_NAME,
-  INJECTED_ANNOTATION,
-  INJECT_OPT_OUT,
   KERNEL_CONTAINER_NAME,
-  MIRROR_POD_ANNOTATION,
-  NODE_OS_LABEL,
-  PLAN_ANNOTATION,
   PLAN_ENV,
-  POD_SECURITY_ENFORCE_LABEL,
   PROXY_CONTAINER_NAME,
   PROXY_READY_PATH,
   RUN_MOUNT_PATH,
   RUN_VOLUME_NAME,
-  SYSTEM_NAMESPACE,
   TIME_MOUNT_PATH,
   TIME_VOLUME_NAME,
   TOKEN_MOUNT_PATH,
   TOKEN_VOLUME_NAME,
+} from '../contract/pod-layout.ts';
+import type { NamespaceInfo } from '../policies/tenancy.ts';
+import {
+  INJECTED_ANNOTATION,
+  INJECT_OPT_OUT,
+  MIRROR_POD_ANNOTATION,
+  NODE_OS_LABEL,
+  PLAN_ANNOTATION,
+  POD_SECURITY_ENFORCE_LABEL,
+  SYSTEM_NAMESPACE,
 } from '../policies/wellknown.ts';
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
@@ -305,7 +308,7 @@ function appendAll(ops: Operation[], path: string, existing: unknown[] | undefin
 function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const { kernel } = plan;
   const ops: Operation[] = [];
-  const planEnv: V1EnvVar[] = [{ name: PLAN_ENV, value: JSON.stringify(plan) }, ...POD_ENV];
+  const planEnv: V1EnvVar[] = [{ name: PLAN_ENV, value: encodeJson(plan) }, ...POD_ENV];
   const timed = kernel.time !== undefined;
   const io = kernel.io.length > 0;
 

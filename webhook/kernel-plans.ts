@@ -4,9 +4,10 @@
 // proxy to see that traffic at all.
 import type { V1Pod } from '@kubernetes/client-node';
 import { admitsNewPod } from '../policies/admission-radius.ts';
-import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPolicy } from '../policies/plan.ts';
+import type { KernelFaultPlan } from '../contract/plans.ts';
+import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPolicy } from '../policies/planner.ts';
 import { matchesSelector } from '../policies/selection.ts';
-import type { ChaosPolicy, KernelFaultPlan } from '../policies/types.ts';
+import type { ChaosPolicy } from '../policies/types.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
 import { selectingPolicies } from './cache/policy-index.ts';
 import type { Upstream } from './wiring.ts';

@@ -2,7 +2,7 @@
 // was wired and which policies' kernel faults the pod was started with. The
 // injector writes it; the cache reads the chaos ids back to fill kernel-fault
 // blast radii and to tell the reconciler which pods need a restart.
-import type { ChaosId, InitPlan } from '../policies/types.ts';
+import type { ChaosId, InitPlan } from '../contract/plans.ts';
 
 export interface PlanSummary {
   inbound: number[];

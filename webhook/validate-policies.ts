@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../common/log.ts';
 import { applyDefaults } from '../policies/defaults.ts';
 import { durationMs } from '../policies/duration.ts';
-import { isTerminating, policyExpiresAt, preparePolicy } from '../policies/plan.ts';
+import { isTerminating, policyExpiresAt, preparePolicy } from '../policies/planner.ts';
 import { maySharePods, stackedDelaysOver } from '../policies/pod-limits.ts';
 import { matchesSelector } from '../policies/selection.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../policies/types.ts';

@@ -1,8 +1,9 @@
 // Derives a pod's TrafficWiring (which ports and upstreams the proxy fronts)
 // from its spec and annotations. Pure: the same pod always gets the same wiring.
 import type { V1Container, V1Pod, V1Probe, V1LifecycleHandler } from '@kubernetes/client-node';
-import type { TrafficWiring } from '../policies/types.ts';
-import { EXCLUDE_INBOUND_PORTS_ANNOTATION, OUTBOUND_ANNOTATION, PROXY_CONTAINER_NAME } from '../policies/wellknown.ts';
+import type { TrafficWiring } from '../contract/plans.ts';
+import { EXCLUDE_INBOUND_PORTS_ANNOTATION, OUTBOUND_ANNOTATION } from '../policies/wellknown.ts';
+import { PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
 import { MAX_LISTENERS, proxyReservedPort, type InjectionConfig } from './config.ts';
 
 /** Why a pod cannot be wired; the mutate handler turns it into a skip. */

@@ -13,7 +13,6 @@ export interface CommandEntry {
 
 /** Every subcommand, in the order `faultline --help` lists them. */
 export const commands: CommandEntry[] = [
-  { name: 'up', summary: 'run a local control plane (etcd, kube-apiserver) with Faultline installed', load: async () => (await import('./up.ts')).upCommand },
   { name: 'webhook', summary: 'serve the admission webhooks (pod injection, policy validation) over HTTPS', load: async () => (await import('./webhook.ts')).webhookCommand },
   { name: 'sidecar', summary: "run one pod's fault-injecting proxy (the faultline-proxy container)", load: async () => (await import('./sidecar.ts')).sidecarCommand },
   { name: 'init', summary: "apply a pod's redirection and kernel-level faults (the faultline-init container)", load: async () => (await import('./init.ts')).initCommand },

@@ -1,8 +1,8 @@
 import { createLogger } from '../../common/log.ts';
-import { DEFAULT_FAKETIME_LIB } from '../../sidecar/init/faketime.ts';
-import { runInit } from '../../sidecar/init/init.ts';
-import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
-import { PLAN_ENV, RUN_MOUNT_PATH, TIME_MOUNT_PATH } from '../../policies/wellknown.ts';
+import { DEFAULT_FAKETIME_LIB } from '../../pod-setup/time/install-faketime.ts';
+import { runInit } from '../../pod-setup/init.ts';
+import { loadInitPlan } from '../../pod-setup/load-plan.ts';
+import { PLAN_ENV, RUN_MOUNT_PATH, TIME_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { str, type Command } from '../command.ts';
 
 export const initCommand: Command = {

@@ -1,8 +1,8 @@
 import { createLogger } from '../../common/log.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
-import { PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
-import { startKernel } from '../../sidecar/init/kernel.ts';
-import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
+import { PLAN_ENV, RUN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import { startFaultKeeper } from '../../pod-setup/fault-keeper.ts';
+import { loadInitPlan } from '../../pod-setup/load-plan.ts';
 import { str, strs, UsageError, type Command } from '../command.ts';
 
 const DEFAULT_STATE_DIR = '/var/run/faultline-kernel';
@@ -48,7 +48,7 @@ Options:
     const volumes = parseVolumeMap(strs(values, 'volume'));
     let server;
     try {
-      server = await startKernel(
+      server = await startFaultKeeper(
         await loadInitPlan(str(values, 'plan-file')),
         {
           stateDir: str(values, 'state-dir') ?? DEFAULT_STATE_DIR,

@@ -2,36 +2,32 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
-import type { TrafficWiring } from '../../policies/types.ts';
-import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../policies/wellknown.ts';
-import { readHandoff } from '../../sidecar/handoff.ts';
-import { HANDOFF_FILE } from '../../sidecar/init/handoff.ts';
-import { parseInitPlan } from '../../sidecar/init/plan.ts';
+import type { TrafficWiring } from '../../contract/plans.ts';
+import { readHandoff } from '../../contract/handoff.ts';
+import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, HANDOFF_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import { decodeInitPlan, decodeWiring, PlanError } from '../../contract/codec.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import type { PolicySource } from '../../sidecar/policy-source.ts';
 import { flag, int, str, UsageError, type Command, type ParsedValues } from '../command.ts';
 
 const P = DEFAULT_PROXY_PORTS;
-/** Where init writes its hand-off (sidecar/init/handoff.ts) in the shared run volume. */
+/** Where pod setup writes its hand-off (contract/handoff.ts) in the shared run volume. */
 const DEFAULT_HANDOFF_FILE = `${RUN_MOUNT_PATH}/${HANDOFF_FILE}`;
 
 /** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN. */
 async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
   if (file !== undefined) {
-    const text = await readFile(file, 'utf8');
-    let json: unknown;
     try {
-      json = JSON.parse(text);
+      return decodeWiring(await readFile(file, 'utf8'), `--wiring-file ${file}`);
     } catch (err) {
-      throw new UsageError(`--wiring-file ${file}: not JSON: ${(err as Error).message}`);
+      // A bad file named on the command line is a usage error (exit 2).
+      if (err instanceof PlanError) throw new UsageError(err.message);
+      throw err;
     }
-    // Validate through the one InitPlan parser so the proxy and init agree on what a wiring is.
-    const initPlan = (json as { wiring?: unknown }).wiring !== undefined ? json : { version: 'file', wiring: json, kernel: { io: [] } };
-    return parseInitPlan(JSON.stringify(initPlan), file).wiring;
   }
   const env = process.env[PLAN_ENV];
   if (env === undefined || env.trim() === '') throw new UsageError(`no wiring: set ${PLAN_ENV} or pass --wiring-file`);
-  return parseInitPlan(env, PLAN_ENV).wiring;
+  return decodeInitPlan(env, PLAN_ENV).wiring;
 }
 
 // The Kubernetes source and the planner are imported on use: a pod running
@@ -53,8 +49,8 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   if (!namespace || !podName) throw new UsageError('the Kubernetes policy source needs POD_NAMESPACE and POD_NAME (downward API)');
   const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
-    import('../../sidecar/kube/config.ts'),
-    import('../../policies/plan.ts'),
+    import('../../kube/config.ts'),
+    import('../../policies/planner.ts'),
   ]);
   const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
   return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanFor, log });

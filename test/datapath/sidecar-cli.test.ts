@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { freePorts } from '../../controlplane/ports.ts';
+import { freePorts } from '../../common/ports.ts';
 import { httpFault, tcpFault } from '../support/sidecar-plans.ts';
-import { echoRoundTrip, PlanFile, repoRoot, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
+import { cliPath, echoRoundTrip, PlanFile, repoRoot, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 describe('faultline sidecar (child process)', function () {
   this.timeout(60_000);
@@ -133,7 +133,7 @@ describe('faultline sidecar (child process)', function () {
 
   it('rejects bad input with a clear message', () => {
     const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
-    const cli = path.join(repoRoot, 'bin', 'faultline.js');
+    const cli = cliPath;
     const env = { ...process.env, FAULTLINE_PLAN: '' };
     const noWiring = spawnSync(node, [cli, 'sidecar'], { env, encoding: 'utf8' });
     assert.equal(noWiring.status, 2);

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { certificateBlocks } from '../../certs/bundle.ts';
 import { ROTATE_ANNOTATION, SECRET_KEYS } from '../../certs/secret-plan.ts';
-import { freePorts } from '../../controlplane/ports.ts';
+import { freePorts } from '../../common/ports.ts';
 import type { ManagedProcess } from '../../controlplane/process.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, INJECTED_ANNOTATION, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from '../../policies/wellknown.ts';
 import { servedCertificate, startReplica, startRoundRobin, type RoundRobin } from '../support/certs-rotation-replicas.ts';

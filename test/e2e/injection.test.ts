@@ -4,15 +4,14 @@
 import assert from 'node:assert/strict';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
 import { VERSION } from '../../common/version.ts';
+import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import {
   API_GROUP_VERSION,
   CHAOS_LABEL,
   CHAOS_LABEL_ENABLED,
-  INIT_CONTAINER_NAME,
   INJECT_OPT_OUT,
   INJECTED_ANNOTATION,
   POD_SECURITY_ENFORCE_LABEL,
-  PROXY_CONTAINER_NAME,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_NAMES,
 } from '../../policies/wellknown.ts';

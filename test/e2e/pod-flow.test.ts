@@ -21,11 +21,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { livePlanFor } from '../../policies/plan.ts';
-import type { ChaosPolicy, InitPlan } from '../../policies/types.ts';
-import {
-  API_GROUP_VERSION, FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, INIT_CONTAINER_NAME, PLAN_ENV, TIME_MOUNT_PATH, TIME_VOLUME_NAME,
-} from '../../policies/wellknown.ts';
+import { livePlanFor } from '../../policies/planner.ts';
+import type { ChaosPolicy } from '../../policies/types.ts';
+import type { InitPlan } from '../../contract/plans.ts';
+import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
+import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, INIT_CONTAINER_NAME, PLAN_ENV, TIME_MOUNT_PATH, TIME_VOLUME_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, getJson, kubectlOk, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 import { createTenant, markRunning, proxyPlan, waitForPolicy } from '../support/e2e-sidecar-cluster.ts';
 import { appPod, NODE } from '../support/netns-fixtures.ts';

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import type { KubectlResult } from '../../controlplane/index.ts';
 import { IMAGES } from '../../common/images.ts';
-import { INJECTED_ANNOTATION, KERNEL_CONTAINER_NAME, POD_SECURITY_POLICY_NAME, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import { INJECTED_ANNOTATION, POD_SECURITY_POLICY_NAME } from '../../policies/wellknown.ts';
+import { KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 import { createTenant } from '../support/e2e-sidecar-cluster.ts';
 

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import type { ChaosPolicy, ChaosPolicySpec, LiveFaultPlan } from '../../policies/types.ts';
+import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
+import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { freshNamespace, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
 import {

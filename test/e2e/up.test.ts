@@ -8,9 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
 import { runKubectl, type KubectlTarget } from '../../controlplane/kubectl.ts';
-import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/faultline.js', import.meta.url));
+const UP = fileURLToPath(new URL('../../controlplane/up.ts', import.meta.url));
 
 describe('e2e: faultline up', function () {
   this.timeout(180_000);
@@ -21,7 +21,7 @@ describe('e2e: faultline up', function () {
   });
 
   it('prints a working kubeconfig, injects in the walkthrough namespace, and cleans up on Ctrl-C', async () => {
-    const child = spawn(process.execPath, [CLI, 'up', '--quiet', '--api-only'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [UP, '--quiet', '--api-only'], { stdio: ['ignore', 'pipe', 'pipe'] });
     up = child;
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { DEMO_IMAGE, IMAGES, PAUSE_IMAGE } from '../../common/images.ts';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
-import { DEFAULT_PROXY_UID } from '../../policies/wellknown.ts';
+import { DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { repoRoot } from '../support/manifests-kustomize.ts';
 
 const exec = promisify(execFile);

@@ -3,7 +3,7 @@
 // process running as the app's UID, as the app would.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { PlannedIoFault } from '../../policies/types.ts';
+import type { PlannedIoFault } from '../../contract/plans.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
 import { isRoot, SimulatedPod } from '../support/netns-pod.ts';
 import { TOOLS } from '../support/netns-probes.ts';

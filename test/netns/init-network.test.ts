@@ -2,7 +2,7 @@
 // tests exercise the fallbacks (nft loss, tbf rate, proxy-side delay); on a
 // kernel with netem they check that netem took everything instead.
 import assert from 'node:assert/strict';
-import type { PlannedNetworkFault } from '../../policies/types.ts';
+import type { PlannedNetworkFault } from '../../contract/plans.ts';
 import { appPod, injectedPod } from '../support/netns-fixtures.ts';
 import { isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
 import { tcpGoodput, udpDelivered } from '../support/netns-probes.ts';

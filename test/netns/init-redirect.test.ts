@@ -1,7 +1,7 @@
 // faultline-init's nftables redirection, in real namespaces, with the real
 // faultline-proxy behind it and the webhook's real injection as the pod spec.
 import assert from 'node:assert/strict';
-import type { LiveFaultPlan } from '../../policies/types.ts';
+import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
 import { CLIENT_IP, isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
 import type { Proc } from '../support/netns-exec.ts';

@@ -3,7 +3,7 @@
 // shifted clock, and a rewrite of the file reaches an already-running process.
 import assert from 'node:assert/strict';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
-import type { PlannedTimeFault } from '../../policies/types.ts';
+import type { PlannedTimeFault } from '../../contract/plans.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
 import { isRoot, SimulatedPod } from '../support/netns-pod.ts';
 

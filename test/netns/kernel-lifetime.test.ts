@@ -5,8 +5,8 @@
 // startup probe.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import type { KernelFaultPlan } from '../../policies/types.ts';
-import { KERNEL_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import type { KernelFaultPlan } from '../../contract/plans.ts';
+import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
 import { isRoot, SimulatedPod } from '../support/netns-pod.ts';
 

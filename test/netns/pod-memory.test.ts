@@ -4,7 +4,7 @@
 // 32Mi default faultline-init was OOM-killed (exit 137) before doing anything.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import { INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { MiB } from '../support/memory-cgroup.ts';
 import { appPod, injectedPod } from '../support/netns-fixtures.ts';
 import { isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';

@@ -11,7 +11,8 @@ import { CRI_NAMESPACE } from '../../controlplane/node/config.ts';
 import { must } from '../../controlplane/node/host.ts';
 import { HOST_TOOLS } from '../../controlplane/node/requirements.ts';
 import type { ChaosPolicySpec } from '../../policies/types.ts';
-import { API_GROUP_VERSION, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
+import { PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { createTenant, eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';
 
 interface ContainerStatus {

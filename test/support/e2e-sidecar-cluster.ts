@@ -9,8 +9,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import type { ControlPlane, User } from '../../controlplane/index.ts';
-import type { ChaosPolicy, ChaosTenant, ChaosTenantSpec, InitPlan } from '../../policies/types.ts';
-import { API_GROUP_VERSION, INJECTED_ANNOTATION, PLAN_ENV, PROXY_CONTAINER_NAME } from '../../policies/wellknown.ts';
+import type { ChaosPolicy, ChaosTenant, ChaosTenantSpec } from '../../policies/types.ts';
+import type { InitPlan } from '../../contract/plans.ts';
+import { API_GROUP_VERSION, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
+import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { getJson, kubectlOk, type Container, type Pod } from './e2e-cluster.ts';
 
 /** Creates (as admin) a ChaosTenant owning `namespace`, authored by group `group`. */

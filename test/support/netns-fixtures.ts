@@ -4,7 +4,7 @@
 
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
-import type { KernelFaultPlan } from '../../policies/types.ts';
+import type { KernelFaultPlan } from '../../contract/plans.ts';
 import { OUTBOUND_ANNOTATION } from '../../policies/wellknown.ts';
 import { loadInjectionConfig } from '../../webhook/config.ts';
 import { createInjector } from '../../webhook/inject.ts';

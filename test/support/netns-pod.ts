@@ -18,15 +18,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'nod
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LiveFaultPlan } from '../../policies/types.ts';
-import {
-  INIT_CONTAINER_NAME,
-  KERNEL_CONTAINER_NAME,
-  PLAN_ENV,
-  PROXY_CONTAINER_NAME,
-  RUN_VOLUME_NAME,
-  TIME_VOLUME_NAME,
-} from '../../policies/wellknown.ts';
+import type { LiveFaultPlan } from '../../contract/plans.ts';
+import { INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TIME_VOLUME_NAME } from '../../contract/pod-layout.ts';
 import { MemoryCgroup, quantityBytes } from './memory-cgroup.ts';
 import { exec, execOk, Proc, type Result } from './netns-exec.ts';
 import { NODE } from './netns-fixtures.ts';

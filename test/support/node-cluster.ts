@@ -4,7 +4,7 @@
 // stop the cluster after the last file.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NODE_IMAGES } from '../../cli/commands/up.ts';
+import { NODE_IMAGES } from '../../controlplane/up.ts';
 import { describeMissing, missingForNode, NODE_NETWORK, startControlPlane, type ControlPlane, type KubectlResult, type User } from '../../controlplane/index.ts';
 import type { NodeLayout } from '../../controlplane/node/config.ts';
 import {

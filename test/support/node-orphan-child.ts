@@ -2,7 +2,7 @@
 // node, runs one pod (so there are containers, shims, mounts, a netns and a
 // veth to leave behind), prints what to check as one JSON line, then waits to
 // be killed.
-import { NODE_IMAGES } from '../../cli/commands/up.ts';
+import { NODE_IMAGES } from '../../controlplane/up.ts';
 import { DEMO_IMAGE } from '../../common/images.ts';
 import { startControlPlane } from '../../controlplane/index.ts';
 

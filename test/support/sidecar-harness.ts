@@ -15,12 +15,18 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
-import { freePorts } from '../../controlplane/ports.ts';
-import type { LiveFaultPlan, TrafficWiring } from '../../policies/types.ts';
+import { freePorts } from '../../common/ports.ts';
+import type { LiveFaultPlan, TrafficWiring } from '../../contract/plans.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * The CLI the datapath tests start: the TypeScript sources by default, the
+ * images' compiled bundle under `npm run test:datapath:compiled`
+ * (FAULTLINE_CLI=dist/faultline.js), so both run the same assertions.
+ */
+export const cliPath = path.resolve(repoRoot, process.env.FAULTLINE_CLI ?? path.join('bin', 'faultline.js'));
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -320,7 +326,7 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** `node bin/faultline.js sidecar …` with fresh ports; resolves once /healthz/ready says 200. */
+/** `node <cliPath> sidecar …` with fresh ports; resolves once /healthz/ready says 200. */
 export async function startChild(args: string[], env: Record<string, string> = {}): Promise<Child> {
   const [admin, health, metrics, toxiproxy] = (await freePorts(4)) as [number, number, number, number];
   const ports = { admin, health, metrics, toxiproxy };
@@ -328,7 +334,7 @@ export async function startChild(args: string[], env: Record<string, string> = {
   const proc = spawn(
     node,
     [
-      path.join(repoRoot, 'bin', 'faultline.js'), 'sidecar',
+      cliPath, 'sidecar',
       '--admin-port', String(ports.admin), '--health-port', String(ports.health),
       '--metrics-port', String(ports.metrics), '--toxiproxy-port', String(ports.toxiproxy),
       '--listen-host', '127.0.0.1',

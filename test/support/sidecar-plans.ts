@@ -1,6 +1,6 @@
 // Builders for plan entries in datapath tests: a minute of life unless told otherwise.
 
-import type { PlannedHttpFault, PlannedTcpFault, PlannedToxic } from '../../policies/types.ts';
+import type { PlannedHttpFault, PlannedTcpFault, PlannedToxic } from '../../contract/plans.ts';
 
 export function httpFault(f: Partial<PlannedHttpFault> & Pick<PlannedHttpFault, 'name'>): PlannedHttpFault {
   return { chaosId: 'shop/test', expiresAt: Date.now() + 60_000, direction: 'inbound', match: {}, ...f };

@@ -4,10 +4,10 @@
 // only for the current generation. And the cache converts each policy once.
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { livePlanFor } from '../../policies/plan.ts';
+import { livePlanFor } from '../../policies/planner.ts';
 import type { ChaosPolicy } from '../../policies/types.ts';
 import { PolicyIndex, selectingPolicies } from '../../webhook/cache/policy-index.ts';
-import { preparePolicy } from '../../policies/plan.ts';
+import { preparePolicy } from '../../policies/planner.ts';
 import { createPolicyPlanner } from '../../webhook/kernel-plans.ts';
 import { FakeCluster } from '../support/admission-cluster.ts';
 import { policy, T0, tenant } from '../support/policies-fixtures.ts';

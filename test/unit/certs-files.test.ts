@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KEY_MODE, writeFileAtomic } from '../../certs/files.ts';
+import { KEY_MODE } from '../../certs/files.ts';
+import { writeFileAtomic } from '../../common/files.ts';
 import { tempDir } from '../support/certs-tools.ts';
 
 describe('certs: atomic file replacement', function () {

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { certificateBlocks } from '../../certs/bundle.ts';
 import { servingNames } from '../../certs/names.ts';
 import { renderMaterial } from '../../certs/secret-material.ts';
-import { decide, trustBundle, type Plan, type PlanInput, type SecretMaterial } from '../../certs/secret-plan.ts';
+import { planSecret, trustBundle, type Plan, type PlanInput, type SecretMaterial } from '../../certs/secret-plan.ts';
 import { generateCa, issueServingCert, type KeyPairPem } from '../../certs/x509.ts';
 
 const DAY = 86_400_000;
@@ -18,7 +18,7 @@ const NAMES = servingNames(SERVICE.service, SERVICE.namespace, SERVICE.hosts);
 const ago = (days: number) => new Date(NOW.getTime() - days * DAY);
 
 function plan(material: SecretMaterial | undefined, extra: Partial<PlanInput> = {}): Plan {
-  return decide({ material, names: NAMES, now: NOW, renewBeforeMs: RENEW_BEFORE, caPublishedForMs: undefined, propagationDelayMs: DELAY, ...extra });
+  return planSecret({ material, names: NAMES, now: NOW, renewBeforeMs: RENEW_BEFORE, caPublishedForMs: undefined, propagationDelayMs: DELAY, ...extra });
 }
 
 function secret(ca: KeyPairPem, leaf: KeyPairPem, bundle: string[] = [ca.certPem]): SecretMaterial {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import type { PlannedIoFault } from '../../policies/types.ts';
-import { topMountType } from '../../sidecar/init/fuse/mounts.ts';
-import { compileRules, decide, relativeGlob } from '../../sidecar/init/fuse/rules.ts';
+import type { PlannedIoFault } from '../../contract/plans.ts';
+import { topMountType } from '../../pod-setup/io/mounts.ts';
+import { compileRules, decideIoCall, relativeGlob } from '../../pod-setup/io/io-rules.ts';
 
 const fault = (over: Partial<PlannedIoFault>): PlannedIoFault => ({
   chaosId: 'shop/io',
@@ -27,23 +27,23 @@ describe('init: IO fault rules', () => {
       fault({ path: '/data/db/**', errno: 'EIO', delayMs: 10 }),
       fault({ path: '**/*.wal', errno: 'ENOSPC', delayMs: 5 }),
     ]);
-    assert.deepEqual(decide(rules, 'read', '/db/x.wal', 1_000), { delayMs: 15, errno: -5 });
-    assert.deepEqual(decide(rules, 'read', '/logs/x.wal', 1_000), { delayMs: 5, errno: -28 });
-    assert.equal(decide(rules, 'write', '/db/x.wal', 1_000), undefined);
-    assert.equal(decide(rules, 'read', '/other', 1_000), undefined);
-    assert.deepEqual(decide(rules, 'read', '/db/.hidden', 1_000), { delayMs: 10, errno: -5 });
+    assert.deepEqual(decideIoCall(rules, 'read', '/db/x.wal', 1_000), { delayMs: 15, errno: -5 });
+    assert.deepEqual(decideIoCall(rules, 'read', '/logs/x.wal', 1_000), { delayMs: 5, errno: -28 });
+    assert.equal(decideIoCall(rules, 'write', '/db/x.wal', 1_000), undefined);
+    assert.equal(decideIoCall(rules, 'read', '/other', 1_000), undefined);
+    assert.deepEqual(decideIoCall(rules, 'read', '/db/.hidden', 1_000), { delayMs: 10, errno: -5 });
   });
 
   it('rolls each rule\'s percent and goes inert at expiresAt', () => {
     const rules = compileRules([fault({ percent: 30 })]);
-    assert.ok(decide(rules, 'read', '/f', 1_000, () => 0.29));
-    assert.equal(decide(rules, 'read', '/f', 1_000, () => 0.3), undefined);
-    assert.equal(decide(rules, 'read', '/f', 2_000, () => 0), undefined);
+    assert.ok(decideIoCall(rules, 'read', '/f', 1_000, () => 0.29));
+    assert.equal(decideIoCall(rules, 'read', '/f', 1_000, () => 0.3), undefined);
+    assert.equal(decideIoCall(rules, 'read', '/f', 2_000, () => 0), undefined);
   });
 
   it('supports delay-only rules', () => {
     const { errno: _ignored, ...noErrno } = fault({ delayMs: 50 });
-    assert.deepEqual(decide(compileRules([noErrno]), 'read', '/f', 0), { delayMs: 50 });
+    assert.deepEqual(decideIoCall(compileRules([noErrno]), 'read', '/f', 0), { delayMs: 50 });
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { lossThreshold, renderRuleset } from '../../sidecar/init/nftables.ts';
+import { lossThreshold, renderRuleset } from '../../pod-setup/redirect/nftables.ts';
 
 describe('init: nftables ruleset rendering', () => {
   it('renders inbound, resolved and port-only outbound redirects and the loss fallback, exactly', () => {

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { missingCapabilities, parseCapEff } from '../../sidecar/init/capabilities.ts';
-import { formatOffset } from '../../sidecar/init/faketime.ts';
-import { parseInitPlan } from '../../sidecar/init/plan.ts';
-import { resolveUpstreams } from '../../sidecar/init/resolve.ts';
-import { requiredCapabilities } from '../../sidecar/init/init.ts';
+import { missingCapabilities, parseCapEff } from '../../pod-setup/capabilities.ts';
+import { formatOffset } from '../../contract/time-offset.ts';
+import { decodeInitPlan } from '../../contract/codec.ts';
+import { resolveUpstreams } from '../../pod-setup/redirect/resolve.ts';
+import { requiredCapabilities } from '../../pod-setup/init.ts';
 
 const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
 
 describe('init: plan parsing', () => {
   it('accepts a full plan and fills the documented defaults', () => {
-    const plan = parseInitPlan(
+    const plan = decodeInitPlan(
       JSON.stringify({
         version: '0.1.0',
         wiring,
@@ -23,26 +23,27 @@ describe('init: plan parsing', () => {
     assert.equal(plan.kernel.network?.device, 'eth0');
     assert.deepEqual(plan.kernel.network?.loss, { percent: 5, correlation: 0 });
     assert.equal(plan.kernel.io[0]?.volumePath, '/data');
-    assert.equal(plan.kernel.io[0]?.path, '**');
+    // The API's default (policies/defaults.ts): every path under the volume.
+    assert.equal(plan.kernel.io[0]?.path, '/data/**');
     assert.equal(plan.kernel.io[0]?.methods.length, 11);
     assert.deepEqual(plan.kernel.time?.containers, []);
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{', /FAULTLINE_PLAN is not valid JSON/],
-    ['no wiring', { version: 'x' }, /wiring must be an object/],
-    ['port as string', { version: 'x', wiring: { ...wiring, inbound: [{ port: '80', listenPort: 1 }] } }, /wiring\.inbound\[0\]\.port must be an integer in \[1, 65535\], got "80"/],
+    ['no wiring', { version: 'x' }, /wiring: Required value/],
+    ['port as string', { version: 'x', wiring: { ...wiring, inbound: [{ port: '80', listenPort: 1 }] } }, /wiring\.inbound\[0\]\.port: Invalid value: "80": must be of type integer/],
     ['shared listener', { version: 'x', wiring: { ...wiring, outbound: [{ host: 'h', port: 1, listenPort: 15100 }] } }, /listenPort 15100 is used twice/],
-    ['loss over 100', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, loss: { percent: 120 } } } }, /kernel\.network\.loss\.percent must be a number in \[0, 100\], got 120/],
-    ['quote in device', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, device: 'eth0"; flush ruleset' } } }, /kernel\.network\.device must be an interface name/],
-    ['unknown errno', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EWHAT' }] } }, /kernel\.io\[0\]\.errno must be an errno name/],
-    ['unknown method', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EIO', methods: ['chmod'] }] } }, /kernel\.io\[0\]\.methods\[0\] must be one of read/],
+    ['loss over 100', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, loss: { percent: 120 } } } }, /kernel\.network\.loss\.percent: Invalid value: 120: must be at most 100/],
+    ['quote in device', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, device: 'eth0"; flush ruleset' } } }, /kernel\.network\.device: Invalid value: .*must be an interface name/],
+    ['unknown errno', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EWHAT' }] } }, /kernel\.io\[0\]\.errno: Unsupported value: "EWHAT": supported values: "EIO"/],
+    ['unknown method', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EIO', methods: ['chmod'] }] } }, /kernel\.io\[0\]\.methods\[0\]: Unsupported value: "chmod": supported values: "read"/],
     ['io fault that does nothing', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d' }] } }, /needs an errno, a delayMs, or both/],
-    ['relative volume', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: 'd', errno: 'EIO' }] } }, /volumePath must be an absolute path/],
+    ['relative volume', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: 'd', errno: 'EIO' }] } }, /kernel\.io\[0\]\.volumePath: Invalid value: "d": must be an absolute path/],
   ];
   for (const [name, input, message] of bad) {
     it(`rejects ${name} with a message naming the field`, () => {
-      assert.throws(() => parseInitPlan(typeof input === 'string' ? input : JSON.stringify(input)), message);
+      assert.throws(() => decodeInitPlan(typeof input === 'string' ? input : JSON.stringify(input)), message);
     });
   }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import type { PlannedNetworkFault } from '../../policies/types.ts';
-import { isQdiscKindUnknown, needsNetem, netemArgv, tbfArgv, tbfBurstBytes, tcTime } from '../../sidecar/init/qdisc.ts';
-import { netemUnavailableMessage, planNetemFallback } from '../../sidecar/init/network.ts';
+import type { PlannedNetworkFault } from '../../contract/plans.ts';
+import { isQdiscKindUnknown, needsNetem, netemArgv, tbfArgv, tbfBurstBytes, tcTime } from '../../pod-setup/network/qdisc.ts';
+import { netemUnavailableMessage, planNetemFallback } from '../../pod-setup/network/netem-fallback.ts';
 
 const base = { chaosId: 'shop/net', expiresAt: 1_900_000_000_000, device: 'eth0' };
 

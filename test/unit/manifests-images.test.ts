@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGE_REGISTRY, IMAGES } from '../../common/images.ts';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
-import { DEFAULT_PROXY_UID } from '../../policies/wellknown.ts';
+import { DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { KUSTOMIZATIONS, field, find, podContainers, render, repoRoot } from '../support/manifests-kustomize.ts';
 
 /** Every string in the tree that names one of our images, with where it was found. */
@@ -85,11 +85,11 @@ describe('manifests: images agree with common/images.ts', function () {
         const text = await dockerfile(name);
         assert.match(text, /npm ci --omit=dev/, name);
         const copies = [...text.matchAll(/^COPY (?!--from)(\S+)/gm)].map((m) => m[1]);
-        for (const forbidden of ['test', 'bench', 'hack', 'docs', 'manifests', '.'])
+        for (const forbidden of ['test', 'bench', 'hack', 'controlplane', 'docs', 'manifests', '.'])
           assert.ok(!copies.includes(forbidden), `${name}.Dockerfile copies ${forbidden}`);
         const ignore = await readFile(path.join(repoRoot, 'images', `${name}.Dockerfile.dockerignore`), 'utf8');
         assert.match(ignore, /^\*$/m, `${name}: the ignore file must start from "exclude everything"`);
-        for (const forbidden of ['test', 'bench', 'hack', 'node_modules'])
+        for (const forbidden of ['test', 'bench', 'hack', 'controlplane', 'node_modules'])
           assert.doesNotMatch(ignore, new RegExp(`^!${forbidden}`, 'm'), `${name}: ${forbidden} re-included`);
       }
     });

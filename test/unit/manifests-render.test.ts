@@ -3,7 +3,8 @@
 // a property a careless edit could break without any other test noticing.
 import assert from 'node:assert/strict';
 import { IMAGES } from '../../common/images.ts';
-import { API_GROUP, CHAOS_LABEL, CHAOS_LABEL_ENABLED, DEFAULT_PROXY_UID, INJECT_OPT_OUT, NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
+import { API_GROUP, CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECT_OPT_OUT, NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
+import { DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { KUSTOMIZATIONS, field, find, podContainers, render, type K8sObject } from '../support/manifests-kustomize.ts';
 
 interface Rule {

@@ -2,7 +2,8 @@
 // of the CRD schemas is bounded, and an oversized policy is refused with the
 // apiserver's wording before anything else looks at it.
 import assert from 'node:assert/strict';
-import { chaosPolicySchema, chaosTenantSchema, type JSONSchemaProps } from '../../policies/schema.ts';
+import type { JSONSchemaProps } from '../../policies/schema-builders.ts';
+import { chaosPolicySchema, chaosTenantSchema } from '../../policies/schema.ts';
 import { validatePolicy } from '../../policies/validate.ts';
 import { policy } from '../support/policies-fixtures.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { renderCrdFiles } from '../../policies/crds.ts';
-import type { JSONSchemaProps } from '../../policies/schema.ts';
+import type { JSONSchemaProps } from '../../policies/schema-builders.ts';
 
 const dir = new URL('../../manifests/crds/', import.meta.url);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { checkAllowlist } from '../../policies/allowlist.ts';
 import { applyDefaults } from '../../policies/defaults.ts';
-import { kernelPlanFor, livePlanFor } from '../../policies/plan.ts';
+import { kernelPlanFor, livePlanFor } from '../../policies/planner.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import { validatePolicy, validateTenant } from '../../policies/validate.ts';
 import { admissionVerdict } from '../../policies/verdict.ts';

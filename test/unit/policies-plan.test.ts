@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { kernelPlanFor, livePlanFor, mergeKernelPlan, policyExpiresAt } from '../../policies/plan.ts';
+import { kernelPlanFor, livePlanFor, mergeKernelPlan, policyExpiresAt } from '../../policies/planner.ts';
 import { policy, T0 } from '../support/policies-fixtures.ts';
 
 const MIN = 60_000;

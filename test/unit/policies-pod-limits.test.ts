@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createLogger } from '../../common/log.ts';
-import { livePlanFor } from '../../policies/plan.ts';
+import { livePlanFor } from '../../policies/planner.ts';
 import { selectorsMayOverlap } from '../../policies/selection.ts';
-import type { ChaosPolicy, LiveFaultPlan, Toxic } from '../../policies/types.ts';
+import type { ChaosPolicy, Toxic } from '../../policies/types.ts';
+import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { validatePolicy } from '../../policies/validate.ts';
 import { admissionVerdict } from '../../policies/verdict.ts';
 import { TOXIC_ATTRIBUTES } from '../../policies/vocabulary.ts';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { backtrackingRisk } from '../../policies/regex-safety.ts';
 import { validatePolicy } from '../../policies/validate.ts';
-import type { PlannedHttpFault } from '../../policies/types.ts';
+import type { PlannedHttpFault } from '../../contract/plans.ts';
 import { matches } from '../../sidecar/http-faults.ts';
 import { policy } from '../support/policies-fixtures.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { decide, faultHeader } from '../../sidecar/http-faults.ts';
-import type { PlannedHttpFault } from '../../policies/types.ts';
+import { decideRequest, faultHeader } from '../../sidecar/http-faults.ts';
+import type { PlannedHttpFault } from '../../contract/plans.ts';
 
 function rule(over: Partial<PlannedHttpFault>): PlannedHttpFault {
   return { chaosId: 'shop/p', expiresAt: Number.MAX_SAFE_INTEGER, name: 'r', direction: 'inbound', match: {}, ...over };
@@ -10,20 +10,20 @@ function rule(over: Partial<PlannedHttpFault>): PlannedHttpFault {
 function draws(...values: number[]): () => number {
   return () => {
     const v = values.shift();
-    assert.notEqual(v, undefined, 'decide() drew more random numbers than expected');
+    assert.notEqual(v, undefined, 'decideRequest() drew more random numbers than expected');
     return v!;
   };
 }
 
 const get = { method: 'GET', url: '/api/items?x=1', headers: { 'x-canary': '1' } };
 
-describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
+describe('sidecar HTTP fault decision (merge rule of policies/planner.ts)', () => {
   it('takes the delay of the first matching delay rule only; later delays never stack', () => {
     const faults = [
       rule({ name: 'a', delay: { fixedMs: 100, jitterMs: 0, percent: 100 } }),
       rule({ name: 'b', delay: { fixedMs: 900, jitterMs: 0, percent: 100 } }),
     ];
-    const d = decide(faults, get, draws());
+    const d = decideRequest(faults, get, draws());
     assert.equal(d.delayMs, 100);
     assert.deepEqual(d.fired.map((f) => f.fault.name), ['a']);
   });
@@ -33,8 +33,8 @@ describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
       rule({ name: 'a', delay: { fixedMs: 100, jitterMs: 0, percent: 30 } }),
       rule({ name: 'b', delay: { fixedMs: 900, jitterMs: 0, percent: 100 } }),
     ];
-    assert.equal(decide(faults, get, draws(0.5)).delayMs, 0);
-    assert.equal(decide(faults, get, draws(0.29)).delayMs, 100);
+    assert.equal(decideRequest(faults, get, draws(0.5)).delayMs, 0);
+    assert.equal(decideRequest(faults, get, draws(0.29)).delayMs, 100);
   });
 
   it('skips rules that do not match and takes the first that does', () => {
@@ -42,7 +42,7 @@ describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
       rule({ name: 'post-only', match: { methods: ['POST'] }, abort: { status: 500, percent: 100 } }),
       rule({ name: 'canary', match: { headers: { 'x-canary': '1' }, path: { prefix: '/api' } }, abort: { status: 503, percent: 100 } }),
     ];
-    const d = decide(faults, get, draws());
+    const d = decideRequest(faults, get, draws());
     assert.deepEqual(d.abort, { status: 503 });
   });
 
@@ -51,7 +51,7 @@ describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
       rule({ name: 'slow', delay: { fixedMs: 50, jitterMs: 10, percent: 100 } }),
       rule({ name: 'fail', abort: { status: 429, percent: 100, body: 'slow down' } }),
     ];
-    const d = decide(faults, get, draws(1));
+    const d = decideRequest(faults, get, draws(1));
     assert.equal(d.delayMs, 60);
     assert.deepEqual(d.abort, { status: 429, body: 'slow down' });
     assert.equal(faultHeader(d), 'delay=60ms,abort=429');
@@ -59,8 +59,8 @@ describe('sidecar HTTP fault decision (merge rule of policies/plan.ts)', () => {
 
   it('matches exact paths without the query string and regexes against the whole path', () => {
     const exact = [rule({ match: { path: { exact: '/api/items' } }, abort: { status: 500, percent: 100 } })];
-    assert.ok(decide(exact, get).abort);
+    assert.ok(decideRequest(exact, get).abort);
     const partial = [rule({ match: { path: { regex: 'api' } }, abort: { status: 500, percent: 100 } })];
-    assert.equal(decide(partial, get).abort, undefined);
+    assert.equal(decideRequest(partial, get).abort, undefined);
   });
 });

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { decodeEvent, KubeClient, LineSplitter, watchEvents } from '../../sidecar/kube/client.ts';
-import { FileToken, kubeconfigConnection, staticToken, type KubeConnection } from '../../sidecar/kube/config.ts';
+import { decodeEvent, KubeClient, LineSplitter, watchEvents } from '../../kube/client.ts';
+import { FileToken, kubeconfigConnection, staticToken, type KubeConnection } from '../../kube/config.ts';
 import { Backoff } from '../../common/backoff.ts';
-import { ListWatch, type KubeObject } from '../../sidecar/kube/watch.ts';
+import { ListWatch, type KubeObject } from '../../kube/list-watch.ts';
 import { FakeKubeApiserver } from '../support/sidecar-kube-apiserver.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/webhook-tls.ts';
 

@@ -7,17 +7,10 @@ import { parse } from 'yaml';
 import fjp from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { InitPlan } from '../../policies/types.ts';
+import type { InitPlan } from '../../contract/plans.ts';
 import { VERSION } from '../../common/version.ts';
-import {
-  INIT_CONTAINER_NAME,
-  INJECTED_ANNOTATION,
-  PLAN_ANNOTATION,
-  PLAN_ENV,
-  PROXY_CONTAINER_NAME,
-  RUN_VOLUME_NAME,
-  TOKEN_VOLUME_NAME,
-} from '../../policies/wellknown.ts';
+import { INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
+import { INIT_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TOKEN_VOLUME_NAME } from '../../contract/pod-layout.ts';
 import { decodePatch, podReview, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
 
 const { applyPatch, deepClone } = fjp;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fjp from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { KernelFaultPlan } from '../../policies/types.ts';
+import type { KernelFaultPlan } from '../../contract/plans.ts';
 import { ConfigError, loadInjectionConfig } from '../../webhook/config.ts';
 import { createInjector, escapePointer } from '../../webhook/inject.ts';
 import { parseUpstreams } from '../../webhook/wiring.ts';

@@ -4,7 +4,8 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
-import type { ChaosId, ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
+import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
+import type { ChaosId } from '../../contract/plans.ts';
 import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
 import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';

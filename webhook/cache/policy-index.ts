@@ -4,7 +4,7 @@
 // namespace the policies the owning tenant CURRENTLY admits, recomputed only
 // after a policy, tenant or namespace changed. A pod review then reads a
 // ready list: its cost does not grow with its neighbours' policy sizes.
-import { preparePolicy, type PreparedPolicy } from '../../policies/plan.ts';
+import { preparePolicy, type PreparedPolicy } from '../../policies/planner.ts';
 import { matchesSelector } from '../../policies/selection.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';

@@ -11,6 +11,10 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { Backoff } from '../../common/backoff.ts';
 import type { Logger } from '../../common/log.ts';
+import { errorMessage } from '../../kube/api-error.ts';
+
+// Callers used to take the formatter from here; it lives in the Kubernetes layer now.
+export { errorMessage };
 
 /** The parts of a list response a reflector reads. */
 export interface ListPage {
@@ -214,12 +218,4 @@ export class Reflector<T> {
     this.#retry = setTimeout(again, delay);
     this.#retry.unref();
   }
-}
-
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: number; statusCode?: number }).code ?? (err as { statusCode?: number }).statusCode;
-    return code !== undefined ? `${err.message} (HTTP ${code})` : err.message;
-  }
-  return String(err);
 }

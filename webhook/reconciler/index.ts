@@ -5,7 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
 import type { ClusterCache } from '../cache/cluster-cache.ts';
-import { startLeaderElection, type LeaseTiming } from '../leader.ts';
+import { startLeaderElection, type LeaseTiming } from '../../kube/leader.ts';
 import { startPolicyController, type Controller } from './policy-controller.ts';
 import { startSidecarRbacController } from './sidecar-rbac.ts';
 

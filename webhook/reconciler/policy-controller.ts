@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
-import { isTerminating } from '../../policies/plan.ts';
+import { isTerminating } from '../../policies/planner.ts';
 import type { ChaosPolicy, ChaosPolicyStatus } from '../../policies/types.ts';
 import { API_GROUP, API_VERSION } from '../../policies/wellknown.ts';
 import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
-import { errorMessage } from '../cache/reflector.ts';
-import { WorkQueue } from './work-queue.ts';
+import { errorMessage } from '../../kube/api-error.ts';
+import { WorkQueue } from '../../kube/work-queue.ts';
 import { desiredStatus, pendingExpiry, statusChanged, statusEvents, type PolicyEvent } from './policy-status.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
 

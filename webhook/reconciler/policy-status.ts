@@ -3,7 +3,7 @@
 // controller around them only reads the cache and writes results.
 import { isDeepStrictEqual } from 'node:util';
 import { applyDefaults } from '../../policies/defaults.ts';
-import { chaosIdOf, policyExpiresAt } from '../../policies/plan.ts';
+import { chaosIdOf, policyExpiresAt } from '../../policies/planner.ts';
 import { matchesSelector, pickTargets, targetCount } from '../../policies/selection.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition } from '../../policies/types.ts';

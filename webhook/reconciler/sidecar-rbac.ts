@@ -11,9 +11,9 @@ import type { Logger } from '../../common/log.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
 import type { ClusterCache } from '../cache/cluster-cache.ts';
-import { errorMessage } from '../cache/reflector.ts';
+import { errorMessage } from '../../kube/api-error.ts';
 import type { Controller } from './policy-controller.ts';
-import { WorkQueue } from './work-queue.ts';
+import { WorkQueue } from '../../kube/work-queue.ts';
 
 export const SIDECAR_BINDING = 'faultline-sidecar';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'faultline-webhook' };

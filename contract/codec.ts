@@ -1,0 +1,237 @@
+// The one parser of everything the webhook hands a pod: FAULTLINE_PLAN (pod
+// setup and the proxy's wiring), the live plan (the proxy, from a file or the
+// planner) and handoff.json. Shapes are checked by the structural schemas in
+// plan-schema.ts with checkSchema, semantics by the rules below, and gaps are
+// filled with policies/defaults.ts's values; every error is a PlanError that
+// names the field, in the apiserver's wording.
+
+import {
+  DEFAULT_CORRELATION, DEFAULT_DEVICE, DEFAULT_PERCENT, DEFAULT_STREAM, DEFAULT_TOXICITY, defaultIoPath,
+} from '../policies/defaults.ts';
+import { child, formatFieldErrors, index, invalid, required, type FieldError } from '../policies/field-error.ts';
+import { checkSchema, pruneNulls } from '../policies/schema-check.ts';
+import type { JSONSchemaProps } from '../policies/schema-builders.ts';
+import type { IoMethod } from '../policies/types.ts';
+import { DEVICE_NAME, IO_METHODS } from '../policies/vocabulary.ts';
+import { handoffSchema, livePlanSchema, podPlanSchema, wiringSchema } from './plan-schema.ts';
+import type {
+  InitPlan, LiveFaultPlan, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedTimeFault, PlannedToxic, TrafficWiring,
+} from './plans.ts';
+
+/** A plan that cannot be used as written; the message names every offending field. */
+export class PlanError extends Error {}
+
+/** Faults pod setup could not apply in the kernel, for the proxy to apply instead. */
+export interface Handoff {
+  networkDelay?: LiveFaultPlan['networkDelay'];
+}
+
+/** A value checkSchema has already checked: its shape is the schema's, so fields are read without casts. */
+type Json = Record<string, any>;
+
+/** Schema first, then the semantic rules: `rules` only ever sees well-shaped input. */
+function check(schema: JSONSchemaProps, value: unknown, root: string, rules: (v: Json) => FieldError[]): Json {
+  const pruned = pruneNulls(value);
+  const { errors } = checkSchema(schema, pruned, root);
+  if (errors.length === 0) errors.push(...rules(pruned as Json));
+  if (errors.length > 0) throw new PlanError(formatFieldErrors(errors));
+  return pruned as Json;
+}
+
+function parseJson(text: string, source: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new PlanError(`${source} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PlanError(`${source} must be a JSON object`);
+  return value;
+}
+
+// ------------------------------------------------------------ semantic rules
+
+function firstDuplicate<T>(values: readonly T[]): T | undefined {
+  return values.find((v, i) => values.indexOf(v) !== i);
+}
+
+function httpRules(f: Json, path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const p = f.match?.path as Json | undefined;
+  if (p !== undefined) {
+    const kinds = ['exact', 'prefix', 'regex'].filter((k) => p[k] !== undefined);
+    const at = child(child(path, 'match'), 'path');
+    if (kinds.length !== 1) errors.push(invalid(at, p, 'set exactly one of exact, prefix, regex'));
+    if (p.regex !== undefined) {
+      try {
+        new RegExp(p.regex as string);
+      } catch (err) {
+        errors.push(invalid(child(at, 'regex'), p.regex, (err as Error).message));
+      }
+    }
+  }
+  if (f.delay === undefined && f.abort === undefined) errors.push(invalid(path, f.name, 'needs a delay or an abort'));
+  return errors;
+}
+
+function tcpRules(f: Json, path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  if (f.direction === 'outbound' && f.host === undefined) errors.push({ ...required(child(path, 'host')), message: 'Required value: outbound faults name their upstream host' });
+  const dup = firstDuplicate(((f.toxics ?? []) as Json[]).map((t) => t.name as string));
+  if (dup !== undefined) errors.push(invalid(child(path, 'toxics'), dup, `duplicate toxic name "${dup}"`));
+  return errors;
+}
+
+function liveRules(plan: Json, root: string): FieldError[] {
+  return [
+    ...((plan.http ?? []) as Json[]).flatMap((f, i) => httpRules(f, index(child(root, 'http'), i))),
+    ...((plan.tcp ?? []) as Json[]).flatMap((f, i) => tcpRules(f, index(child(root, 'tcp'), i))),
+  ];
+}
+
+function wiringRules(w: Json): FieldError[] {
+  const errors: FieldError[] = [];
+  // One listener per redirected port is the whole wiring contract: a listen
+  // port shared by two targets would send traffic to the wrong place.
+  const listenPort = firstDuplicate([...(w.inbound ?? []), ...(w.outbound ?? [])].map((e: Json) => e.listenPort as number));
+  if (listenPort !== undefined) errors.push(invalid('wiring', listenPort, `listenPort ${listenPort} is used twice; every redirected port needs its own listener`));
+  const port = firstDuplicate(((w.inbound ?? []) as Json[]).map((e) => e.port as number));
+  if (port !== undefined) errors.push(invalid('wiring.inbound', port, `port ${port} is wired twice`));
+  return errors;
+}
+
+function kernelRules(k: Json): FieldError[] {
+  const errors: FieldError[] = [];
+  // Interface names end up inside nft string literals and tc argv: keeping them
+  // to DEVICE_NAME's characters means a plan can never smuggle a quote into a ruleset.
+  const device = k.network?.device as string | undefined;
+  if (device !== undefined && !DEVICE_NAME.test(device)) {
+    errors.push(invalid('kernel.network.device', device, 'must be an interface name (letters, digits, _ . -, at most 15)'));
+  }
+  for (const [i, f] of ((k.io ?? []) as Json[]).entries()) {
+    const at = index('kernel.io', i);
+    if (!(f.volumePath as string).startsWith('/')) errors.push(invalid(child(at, 'volumePath'), f.volumePath, 'must be an absolute path'));
+    if (f.errno === undefined && !f.delayMs) errors.push(invalid(at, f.volumePath, 'needs an errno, a delayMs, or both'));
+  }
+  return errors;
+}
+
+// ------------------------------------------------------------ defaults
+
+const planned = (f: Json): { chaosId: string; expiresAt: number } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt });
+
+function httpFault(f: Json): PlannedHttpFault {
+  const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, match: f.match ?? {} };
+  if (f.delay) out.delay = { fixedMs: f.delay.fixedMs, jitterMs: f.delay.jitterMs ?? 0, percent: f.delay.percent ?? DEFAULT_PERCENT };
+  if (f.abort) out.abort = { status: f.abort.status, percent: f.abort.percent ?? DEFAULT_PERCENT, ...(f.abort.body !== undefined ? { body: f.abort.body } : {}) };
+  return out;
+}
+
+function toxic(t: Json): PlannedToxic {
+  return { name: t.name, type: t.type, stream: t.stream ?? DEFAULT_STREAM, toxicity: t.toxicity ?? DEFAULT_TOXICITY, attributes: { ...t.attributes } };
+}
+
+function tcpFault(f: Json): PlannedTcpFault {
+  return { ...planned(f), direction: f.direction, port: f.port, ...(f.host !== undefined ? { host: f.host } : {}), toxics: (f.toxics ?? []).map(toxic) };
+}
+
+function networkDelay(d: Json): NonNullable<LiveFaultPlan['networkDelay']> {
+  return { ...planned(d), latencyMs: d.latencyMs, jitterMs: d.jitterMs ?? 0, correlation: d.correlation ?? DEFAULT_CORRELATION };
+}
+
+function timeFault(t: Json): PlannedTimeFault {
+  return { ...planned(t), offsetMs: t.offsetMs, containers: t.containers ?? [] };
+}
+
+const probability = (p: Json): { percent: number; correlation: number } => ({ percent: p.percent, correlation: p.correlation ?? DEFAULT_CORRELATION });
+
+function networkFault(n: Json): PlannedNetworkFault {
+  const out: PlannedNetworkFault = { ...planned(n), device: n.device ?? DEFAULT_DEVICE };
+  if (n.delay) out.delay = { latencyMs: n.delay.latencyMs, jitterMs: n.delay.jitterMs ?? 0, correlation: n.delay.correlation ?? DEFAULT_CORRELATION };
+  for (const key of ['loss', 'duplicate', 'corrupt'] as const) if (n[key]) out[key] = probability(n[key]);
+  if (n.reorder) out.reorder = { ...probability(n.reorder), gap: n.reorder.gap ?? 0 };
+  if (n.rateBitsPerSec !== undefined) out.rateBitsPerSec = n.rateBitsPerSec;
+  return out;
+}
+
+function ioFault(f: Json): PlannedIoFault {
+  const volumePath = (f.volumePath as string).replace(/\/+$/, '') || '/';
+  return {
+    ...planned(f),
+    volumePath,
+    path: f.path ?? defaultIoPath(volumePath),
+    methods: (f.methods ?? [...IO_METHODS]) as IoMethod[],
+    ...(f.errno !== undefined ? { errno: f.errno } : {}),
+    delayMs: f.delayMs ?? 0,
+    percent: f.percent ?? DEFAULT_PERCENT,
+  };
+}
+
+function wiring(w: Json): TrafficWiring {
+  return {
+    proxyUid: w.proxyUid,
+    inbound: (w.inbound ?? []).map((e: Json) => ({ port: e.port, listenPort: e.listenPort })),
+    outbound: (w.outbound ?? []).map((e: Json) => ({ host: e.host, port: e.port, listenPort: e.listenPort })),
+    excludeInboundPorts: [...(w.excludeInboundPorts ?? [])],
+  };
+}
+
+// ------------------------------------------------------------ decoders
+
+/** The live plan, from a parsed JSON value (a plan file, or a test's literal). */
+export function decodeLivePlan(value: unknown): LiveFaultPlan {
+  const p = check(livePlanSchema, value, 'plan', (v) => liveRules(v, 'plan'));
+  const plan: LiveFaultPlan = { http: (p.http ?? []).map(httpFault), tcp: (p.tcp ?? []).map(tcpFault) };
+  if (p.networkDelay) plan.networkDelay = networkDelay(p.networkDelay);
+  if (p.time) plan.time = timeFault(p.time);
+  return plan;
+}
+
+/** FAULTLINE_PLAN's JSON text; `source` names where it came from in every error. */
+export function decodeInitPlan(json: string, source = 'FAULTLINE_PLAN'): InitPlan {
+  const raw = parseJson(json, source);
+  let p: Json;
+  try {
+    p = check(podPlanSchema, raw, '', (v) => [...wiringRules(v.wiring), ...kernelRules(v.kernel ?? {})]);
+  } catch (err) {
+    if (err instanceof PlanError) throw new PlanError(`invalid plan in ${source}: ${err.message}`);
+    throw err;
+  }
+  const k = (p.kernel ?? {}) as Json;
+  const kernel: InitPlan['kernel'] = { io: (k.io ?? []).map(ioFault) };
+  if (k.network) kernel.network = networkFault(k.network);
+  if (k.time) kernel.time = timeFault(k.time);
+  return { version: p.version, wiring: wiring(p.wiring), kernel };
+}
+
+/**
+ * A wiring on its own (the proxy's --wiring-file), or the wiring of a whole
+ * FAULTLINE_PLAN, by the same rules pod setup applies to it.
+ */
+export function decodeWiring(json: string, source: string): TrafficWiring {
+  const raw = parseJson(json, source) as Json;
+  if (raw.wiring !== undefined) return decodeInitPlan(json, source).wiring;
+  try {
+    return wiring(check(wiringSchema, raw, 'wiring', wiringRules));
+  } catch (err) {
+    if (err instanceof PlanError) throw new PlanError(`invalid wiring in ${source}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** handoff.json's text; `source` (the file) names it in every error. */
+export function decodeHandoff(json: string, source: string): Handoff {
+  const raw = parseJson(json, source);
+  try {
+    const h = check(handoffSchema, raw, 'handoff', () => []);
+    return h.networkDelay ? { networkDelay: networkDelay(h.networkDelay) } : {};
+  } catch (err) {
+    if (err instanceof PlanError) throw new PlanError(`${source}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The JSON text every encoder writes: one line, so env vars and files stay greppable. */
+export function encodeJson(value: InitPlan | LiveFaultPlan | Handoff): string {
+  return JSON.stringify(value);
+}

@@ -1,0 +1,138 @@
+// Structural schemas of the plans that cross the webhook→pod boundary, written
+// with the same builders as the CRDs and checked by the same checkSchema. What
+// a structural schema cannot say (device names, absolute paths, regexes,
+// cross-field rules) is codec.ts's semantic rules.
+
+import { MAX_DURATION_MS } from '../policies/duration.ts';
+import { array, integer, map, number, object, oneOf, port, string, type JSONSchemaProps } from '../policies/schema-builders.ts';
+import { httpMatchSchema } from '../policies/schema.ts';
+import { DIRECTIONS, ERRNO_NAMES, IO_METHODS, STREAMS, TOXIC_TYPES } from '../policies/vocabulary.ts';
+
+// The webhook renders plans from admitted policies, so the API's bounds hold
+// already; these bounds only keep a hand-written or corrupt plan from being
+// unbounded: strings fit a "<namespace>/<name>/<rule>" id, lists a pod's ports.
+const PLAN_MAX_STRING = 1024;
+const PLAN_MAX_ITEMS = 65_536;
+const text = (description: string): JSONSchemaProps => string(description, { minLength: 1, maxLength: PLAN_MAX_STRING });
+const list = (description: string, items: JSONSchemaProps): JSONSchemaProps => array(description, items, PLAN_MAX_ITEMS);
+const percent = (description: string): JSONSchemaProps => number(`${description} Percent in [0,100]; default 100.`, { minimum: 0, maximum: 100 });
+const correlation = (): JSONSchemaProps => number('Correlation with the previous packet, percent in [0,100]; default 0.', { minimum: 0, maximum: 100 });
+const ms = (description: string, maximum?: number): JSONSchemaProps => number(`${description} Milliseconds.`, { minimum: 0, ...(maximum !== undefined ? { maximum } : {}) });
+/** An hour bounds kernel delays: netem and FUSE hold packets and calls that long at most. */
+const KERNEL_MAX_MS = 3_600_000;
+
+/** Every planned fault names its policy and ends by itself. */
+const planned = {
+  chaosId: text('The policy the fault comes from: "<namespace>/<name>".'),
+  expiresAt: integer('When the fault ends: epoch milliseconds, as the planner renders it.', { minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+};
+const plannedRequired = ['chaosId', 'expiresAt'];
+
+const timeFault = object('Clock offset for the app containers (libfaketime).', {
+  ...planned,
+  offsetMs: number('Signed offset added to the clock, in ms; bounded like a Go duration, as the API bounds it.', { minimum: -MAX_DURATION_MS, maximum: MAX_DURATION_MS }),
+  containers: list('App containers that see the offset; empty means all.', text('A container name.')),
+}, [...plannedRequired, 'offsetMs']);
+
+// ------------------------------------------------------------ live plan (the proxy)
+
+const httpFault = object('An HTTP fault the proxy applies per request.', {
+  ...planned,
+  name: text('The rule\'s name within its policy.'),
+  direction: oneOf('inbound or outbound.', DIRECTIONS),
+  match: httpMatchSchema,
+  delay: object('Delay before forwarding.', {
+    fixedMs: ms('Delay of every delayed request.'),
+    jitterMs: ms('Extra random delay, uniform in [0, jitterMs]; default 0.'),
+    percent: percent('Share of matching requests delayed.'),
+  }, ['fixedMs']),
+  abort: object('Answer with an error instead of forwarding.', {
+    status: integer('HTTP status.', { minimum: 200, maximum: 599 }),
+    percent: percent('Share of matching requests aborted.'),
+    body: string('Response body.', { maxLength: 4096 }),
+  }, ['status']),
+}, [...plannedRequired, 'name', 'direction']);
+
+const toxic = object('A Toxiproxy toxic with its attributes in Toxiproxy\'s units.', {
+  name: text('Toxic name, unique within its port.'),
+  type: oneOf('Toxiproxy toxic type.', TOXIC_TYPES),
+  stream: oneOf('upstream or downstream; default downstream.', STREAMS),
+  toxicity: number('Probability the toxic applies to a connection, [0,1]; default 1.', { minimum: 0, maximum: 1 }),
+  attributes: map('Toxiproxy attributes.', number('An attribute value.', { minimum: 0 }), 16),
+}, ['name', 'type']);
+
+const tcpFault = object('TCP toxics on one port.', {
+  ...planned,
+  direction: oneOf('inbound or outbound.', DIRECTIONS),
+  port: port('Inbound: the app\'s port. Outbound: the upstream\'s.'),
+  host: text('Outbound: the upstream host (required there).'),
+  toxics: list('Toxics, applied in order.', toxic),
+}, [...plannedRequired, 'direction', 'port']);
+
+const networkDelay = object('A network delay the kernel could not apply, approximated by the proxy.', {
+  ...planned,
+  latencyMs: ms('Added latency.'),
+  jitterMs: ms('Random variation; default 0.'),
+  correlation: correlation(),
+}, [...plannedRequired, 'latencyMs']);
+
+export const livePlanSchema: JSONSchemaProps = object('The faults the proxy applies now.', {
+  http: list('HTTP faults.', httpFault),
+  tcp: list('TCP faults.', tcpFault),
+  networkDelay,
+  time: timeFault,
+});
+
+/** handoff.json: what pod setup could not apply in the kernel, for the proxy to approximate. */
+export const handoffSchema: JSONSchemaProps = object('Faults handed from pod setup to the proxy.', { networkDelay });
+
+// ------------------------------------------------------------ pod plan (FAULTLINE_PLAN)
+
+const probability = (what: string, extra: Record<string, JSONSchemaProps> = {}): JSONSchemaProps =>
+  object(what, { percent: percent('Share of packets.'), correlation: correlation(), ...extra }, ['percent']);
+
+const networkFault = object('netem faults on the pod\'s interface.', {
+  ...planned,
+  device: text('Interface inside the pod; default eth0.'),
+  delay: object('Delay every outgoing packet.', {
+    latencyMs: ms('Added latency.', KERNEL_MAX_MS),
+    jitterMs: ms('Random variation; default 0.', KERNEL_MAX_MS),
+    correlation: correlation(),
+  }, ['latencyMs']),
+  loss: probability('Drop packets.'),
+  duplicate: probability('Duplicate packets.'),
+  corrupt: probability('Corrupt packets.'),
+  reorder: probability('Reorder packets.', { gap: integer('Reorder every gap-th packet; default 0.', { minimum: 0, maximum: 2 ** 31 - 1 }) }),
+  rateBitsPerSec: integer('Egress rate limit in bits/s.', { minimum: 8, maximum: 2 ** 53 }),
+}, plannedRequired);
+
+const ioFault = object('A filesystem fault served through FUSE.', {
+  ...planned,
+  volumePath: text('The volume\'s mount path in the app container.'),
+  path: text('Glob of affected paths; default every path under volumePath.'),
+  methods: list('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS)),
+  errno: oneOf('Error the operation fails with.', ERRNO_NAMES),
+  delayMs: ms('Delay added to each affected operation; default 0.', KERNEL_MAX_MS),
+  percent: percent('Share of matching operations affected.'),
+}, [...plannedRequired, 'volumePath']);
+
+export const wiringSchema = object('How the pod\'s traffic is wired through the proxy.', {
+  proxyUid: integer('The proxy\'s UID, whose traffic is never redirected.', { minimum: 0, maximum: 2 ** 32 - 2 }),
+  inbound: list('App ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
+  outbound: list('Upstreams redirected to the proxy.', object('An outbound redirect.', {
+    host: text('Upstream host as the app addresses it.'),
+    port: port('Upstream port.'),
+    listenPort: port('Proxy listener.'),
+  }, ['host', 'port', 'listenPort'])),
+  excludeInboundPorts: list('Ports never redirected.', port('A port.')),
+}, ['proxyUid']);
+
+export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything pod setup and the proxy are told at admission.', {
+  version: text('Faultline version of the webhook that rendered the plan.'),
+  wiring: wiringSchema,
+  kernel: object('Kernel-level faults, fixed at pod start.', {
+    network: networkFault,
+    io: list('IO faults.', ioFault),
+    time: timeFault,
+  }),
+}, ['version', 'wiring']);

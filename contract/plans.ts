@@ -1,0 +1,103 @@
+// The plans the webhook renders for a pod: what crosses the webhook→pod
+// boundary in FAULTLINE_PLAN (PodPlan: wiring + kernel faults), in the
+// proxy's live plan (LiveFaultPlan), and in the hand-off file. codec.ts is
+// their one parser.
+
+import type { HttpMatch, IoMethod, ToxicType } from '../policies/types.ts';
+
+
+/** Identifies the policy a planned fault came from: "<namespace>/<name>". */
+export type ChaosId = string;
+
+interface Planned {
+  chaosId: ChaosId;
+  /** Epoch milliseconds; the fault is inert from then on, whatever else happens. */
+  expiresAt: number;
+}
+
+export interface PlannedHttpFault extends Planned {
+  name: string;
+  direction: 'inbound' | 'outbound';
+  match: HttpMatch;
+  delay?: { fixedMs: number; jitterMs: number; percent: number };
+  abort?: { status: number; percent: number; body?: string };
+}
+
+export interface PlannedToxic {
+  name: string;
+  type: ToxicType;
+  stream: 'upstream' | 'downstream';
+  toxicity: number;
+  /** Toxiproxy attribute names and units. */
+  attributes: Record<string, number>;
+}
+
+export interface PlannedTcpFault extends Planned {
+  direction: 'inbound' | 'outbound';
+  port: number;
+  host?: string;
+  toxics: PlannedToxic[];
+}
+
+export interface PlannedNetworkFault extends Planned {
+  device: string;
+  delay?: { latencyMs: number; jitterMs: number; correlation: number };
+  loss?: { percent: number; correlation: number };
+  duplicate?: { percent: number; correlation: number };
+  corrupt?: { percent: number; correlation: number };
+  reorder?: { percent: number; correlation: number; gap: number };
+  rateBitsPerSec?: number;
+}
+
+export interface PlannedIoFault extends Planned {
+  volumePath: string;
+  path: string;
+  methods: IoMethod[];
+  errno?: string;
+  delayMs: number;
+  percent: number;
+}
+
+export interface PlannedTimeFault extends Planned {
+  offsetMs: number;
+  containers: string[];
+}
+
+/** Live faults the sidecar applies; recomputed whenever policies change. */
+export interface LiveFaultPlan {
+  http: PlannedHttpFault[];
+  tcp: PlannedTcpFault[];
+  /** netem delay the kernel cannot apply here, handed to the proxy. */
+  networkDelay?: PlannedNetworkFault['delay'] & Planned;
+  /** Time offset the proxy writes to the pod's faketime.rc (changed or ended live). */
+  time?: PlannedTimeFault;
+}
+
+/** Kernel-level faults fixed at pod start (rendered by the webhook for the init program). */
+export interface KernelFaultPlan {
+  network?: PlannedNetworkFault;
+  io: PlannedIoFault[];
+  time?: PlannedTimeFault;
+}
+
+/**
+ * How a pod's traffic is wired through the proxy, fixed at admission.
+ * Node cannot read SO_ORIGINAL_DST, so every redirected port gets a listener
+ * of its own: the listener port alone tells the proxy where traffic was going.
+ */
+export interface TrafficWiring {
+  proxyUid: number;
+  /** App ports redirected to the proxy: inbound `port` → proxy `listenPort`. */
+  inbound: Array<{ port: number; listenPort: number }>;
+  /** Upstreams redirected to the proxy: `host:port` → proxy `listenPort`. */
+  outbound: Array<{ host: string; port: number; listenPort: number }>;
+  /** Ports never redirected (kubelet probes, user exclusions). */
+  excludeInboundPorts: number[];
+}
+
+/** Everything the init program needs, rendered into its environment. */
+export interface InitPlan {
+  version: string;
+  wiring: TrafficWiring;
+  kernel: KernelFaultPlan;
+}

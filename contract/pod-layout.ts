@@ -1,0 +1,51 @@
+// The injected pod's layout: container names, volumes, mount paths, files,
+// env and ports. The webhook renders these into the pod; pod setup
+// (pod-setup/) and the proxy (sidecar/) rely on them. Nothing else crosses
+// the webhook→pod boundary except the plans (plans.ts, codec.ts).
+
+export const INIT_CONTAINER_NAME = 'faultline-init';
+export const PROXY_CONTAINER_NAME = 'faultline-proxy';
+/** Privileged native sidecar, added only when a pod gets IO faults or expiring kernel faults. */
+export const KERNEL_CONTAINER_NAME = 'faultline-kernel';
+
+/** Env var carrying the JSON InitPlan into faultline-init, -proxy and -kernel. */
+export const PLAN_ENV = 'FAULTLINE_PLAN';
+
+/** Shared emptyDir between init, proxy and kernel containers (handoff.json lives here). */
+export const RUN_VOLUME_NAME = 'faultline-run';
+export const RUN_MOUNT_PATH = '/var/run/faultline';
+
+/** emptyDir holding libfaketime and the offset file, for time faults only. */
+export const TIME_VOLUME_NAME = 'faultline-time';
+export const TIME_MOUNT_PATH = '/var/run/faultline-time';
+export const FAKETIME_LIBRARY = `${TIME_MOUNT_PATH}/libfaketime.so.1`;
+export const FAKETIME_TIMESTAMP_FILE = `${TIME_MOUNT_PATH}/faketime.rc`;
+
+/**
+ * The proxy's own projected service-account token (token, ca.crt, namespace),
+ * mounted apart from Kubernetes' default path so it works even when the pod
+ * sets automountServiceAccountToken: false.
+ */
+export const TOKEN_VOLUME_NAME = 'faultline-token';
+export const TOKEN_MOUNT_PATH = '/var/run/secrets/faultline.dev/serviceaccount';
+
+/** Default proxy UID/GID; excluded from redirection so the proxy's own traffic never loops. */
+export const DEFAULT_PROXY_UID = 1337;
+
+/** Default proxy ports (the webhook's injection config can move them). */
+export const DEFAULT_PROXY_PORTS = {
+  admin: 15000,
+  metrics: 15020,
+  health: 15021,
+  toxiproxy: 15474,
+  inboundBase: 15100,
+  outboundBase: 15200,
+} as const;
+
+/** Path of the proxy's readiness endpoint on the health port (startup probe). */
+export const PROXY_READY_PATH = '/healthz/ready';
+
+/** In the run volume: the faults pod setup hands to the proxy (handoff.ts). */
+export const HANDOFF_FILE = 'handoff.json';
+/** In the run volume: written once faultline-kernel serves every volume (its startup probe). */
+export const KERNEL_READY_FILE = 'kernel-ready';

@@ -1,0 +1,120 @@
+// The one codec of the webhook→pod contract: what the planner renders decodes
+// to itself, hand-written plans get the API's defaults, and every bad field
+// is named in the apiserver's wording. The cases marked "API's rule" are where
+// the two parsers this codec replaced disagreed.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeHandoff, decodeInitPlan, decodeLivePlan, decodeWiring, encodeJson, PlanError } from '../../contract/codec.ts';
+import { readHandoff, writeHandoff } from '../../contract/handoff.ts';
+import { kernelPlanFor, livePlanFor } from '../../policies/planner.ts';
+import { ERRNO_NAMES } from '../../policies/vocabulary.ts';
+import { policy, T0 } from '../support/policies-fixtures.ts';
+
+const MIN = 60_000;
+const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [{ host: 'redis', port: 6379, listenPort: 15200 }], excludeInboundPorts: [15021] };
+const initPlan = (kernel: object) => JSON.stringify({ version: 'x', wiring, kernel });
+const http = { chaosId: 'shop/a', name: 'a/slow', expiresAt: T0, direction: 'inbound', delay: { fixedMs: 10 } };
+
+describe('contract: the plan codec', () => {
+  it('decodes every plan the planner renders to exactly itself', () => {
+    const live = policy({
+      http: [{ name: 'slow', delay: { fixed: '1.5s', jitter: '250us', percent: 30 }, match: { path: { prefix: '/api' }, methods: ['GET'] } }, { abort: { status: 503, body: 'nope' } }],
+      tcp: [{ port: 6379, host: 'redis', toxics: [{ type: 'latency', latency: '100ms', jitter: 10 }, { type: 'slicer', average_size: 10, delay: '2ms' }] }],
+      time: { offset: '-1h' },
+    }, { name: 'a', creationTimestamp: new Date(T0).toISOString() }, { targets: ['web-0'] });
+    const plan = livePlanFor('web-0', [live], T0);
+    assert.equal(plan.http.length, 2);
+    assert.deepEqual(decodeLivePlan(JSON.parse(encodeJson(plan))), plan);
+
+    const pod = { metadata: { name: 'web-0', namespace: 'shop', labels: {} }, spec: { containers: [{ name: 'app' }] } };
+    const kernel = kernelPlanFor(pod, [policy({
+      network: { delay: { latency: '100ms', jitter: '10ms' }, rate: '1mbit', loss: { percent: 5 } },
+      io: [{ volumePath: '/data', errno: 'EIO', percent: 10 }, { volumePath: '/logs', delay: '20ms', methods: ['read'] }],
+      time: { offset: '2h' },
+    })], T0 - MIN);
+    const rendered = { version: '0.1.0', wiring, kernel };
+    assert.deepEqual(decodeInitPlan(encodeJson(rendered)), rendered);
+  });
+
+  it('fills a hand-written live plan with the API\'s defaults', () => {
+    const plan = decodeLivePlan({
+      http: [{ ...http, abort: { status: 500 } }],
+      tcp: [{ chaosId: 'shop/a', expiresAt: T0, direction: 'inbound', port: 80, toxics: [{ name: 't', type: 'latency' }] }],
+      networkDelay: { chaosId: 'shop/n', expiresAt: T0, latencyMs: 5 },
+    });
+    assert.deepEqual(plan.http[0]!.delay, { fixedMs: 10, jitterMs: 0, percent: 100 });
+    assert.deepEqual(plan.http[0]!.abort, { status: 500, percent: 100 });
+    assert.deepEqual(plan.http[0]!.match, {});
+    assert.deepEqual(plan.tcp[0]!.toxics, [{ name: 't', type: 'latency', stream: 'downstream', toxicity: 1, attributes: {} }]);
+    assert.deepEqual(plan.networkDelay, { chaosId: 'shop/n', expiresAt: T0, latencyMs: 5, jitterMs: 0, correlation: 0 });
+    assert.deepEqual(decodeLivePlan({}), { http: [], tcp: [] });
+  });
+
+  const badLive: Array<[string, unknown, RegExp]> = [
+    ['not an object', [], /plan: Invalid value: \[\]: must be of type object/],
+    ['a fault with neither delay nor abort', { http: [{ chaosId: 'shop/a', name: 'a/slow', expiresAt: T0, direction: 'inbound' }] }, /plan\.http\[0\]: Invalid value: "a\/slow": needs a delay or an abort/],
+    ['two path kinds', { http: [{ ...http, match: { path: { exact: '/', prefix: '/' } } }] }, /plan\.http\[0\]\.match\.path: .*set exactly one of exact, prefix, regex/],
+    ['a bad regex', { http: [{ ...http, match: { path: { regex: '(' } } }] }, /plan\.http\[0\]\.match\.path\.regex: Invalid value: "\(": .*Unterminated group/],
+    ['an abort status below 200', { http: [{ ...http, abort: { status: 100 } }] }, /plan\.http\[0\]\.abort\.status: Invalid value: 100: must be at least 200/],
+    ['an outbound TCP fault without host', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'outbound', port: 1 }] }, /plan\.tcp\[0\]\.host: Required value/],
+    ['duplicate toxic names', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'inbound', port: 1, toxics: [{ name: 'x', type: 'latency' }, { name: 'x', type: 'timeout' }] }] }, /plan\.tcp\[0\]\.toxics: .*duplicate toxic name "x"/],
+    ['an unknown toxic', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'inbound', port: 1, toxics: [{ name: 'x', type: 'lag' }] }] }, /plan\.tcp\[0\]\.toxics\[0\]\.type: Unsupported value: "lag"/],
+    // API's rule: instants cross the boundary as the planner renders them, epoch milliseconds.
+    ['an ISO expiresAt', { http: [{ ...http, expiresAt: '2025-01-01T00:00:00Z' }] }, /plan\.http\[0\]\.expiresAt: Invalid value: "2025-01-01T00:00:00Z": must be of type integer/],
+    // API's rule: a time offset is a Go duration, so both programs bound it alike.
+    ['a time offset beyond a Go duration', { time: { chaosId: 'a', expiresAt: 1, offsetMs: 1e16 } }, /plan\.time\.offsetMs: Invalid value: 10000000000000000: must be at most 9223372036854/],
+  ];
+  for (const [name, input, message] of badLive) {
+    it(`rejects a live plan with ${name}, naming the field`, () => {
+      assert.throws(() => decodeLivePlan(input), (err: Error) => err instanceof PlanError && message.test(err.message));
+    });
+  }
+
+  it('uses the API\'s errno list, default IO path and offset bound in FAULTLINE_PLAN too', () => {
+    // EXDEV is a real errno name, but not one an IO fault may return.
+    assert.ok(!(ERRNO_NAMES as readonly string[]).includes('EXDEV'));
+    assert.throws(() => decodeInitPlan(initPlan({ io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EXDEV' }] })), /kernel\.io\[0\]\.errno: Unsupported value: "EXDEV"/);
+    for (const errno of ERRNO_NAMES) decodeInitPlan(initPlan({ io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno }] }));
+    assert.equal(decodeInitPlan(initPlan({ io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/var/data//', errno: 'EIO' }] })).kernel.io[0]!.path, '/var/data/**');
+    assert.equal(decodeInitPlan(initPlan({ io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/', errno: 'EIO' }] })).kernel.io[0]!.path, '/**');
+    assert.equal(decodeInitPlan(initPlan({ time: { chaosId: 'a', expiresAt: 1, offsetMs: -9_223_372_036_854 } })).kernel.time!.offsetMs, -9_223_372_036_854);
+    assert.throws(() => decodeInitPlan(initPlan({ time: { chaosId: 'a', expiresAt: 1, offsetMs: -1e16 } })), /kernel\.time\.offsetMs: Invalid value: -10000000000000000: must be at least -9223372036854/);
+    assert.throws(() => decodeInitPlan(initPlan({ time: { chaosId: 'a', expiresAt: '2025-01-01T00:00:00Z', offsetMs: 1 } })), /kernel\.time\.expiresAt: .*must be of type integer/);
+  });
+
+  it('lists every bad field at once, and names the source', () => {
+    assert.throws(
+      () => decodeInitPlan(initPlan({ network: { chaosId: '', expiresAt: -1 } }), '--plan-file p.json'),
+      (err: Error) => err instanceof PlanError
+        && /^invalid plan in --plan-file p\.json: kernel\.network\.chaosId: Invalid value: "": must not be empty; kernel\.network\.expiresAt: Invalid value: -1: must be at least 0/.test(err.message),
+    );
+    assert.throws(() => decodeInitPlan('[1]'), /FAULTLINE_PLAN must be a JSON object/);
+  });
+
+  it('decodes a wiring on its own or inside a whole plan, by the same rules', () => {
+    assert.deepEqual(decodeWiring(JSON.stringify(wiring), 'w.json'), wiring);
+    assert.deepEqual(decodeWiring(initPlan({}), 'p.json'), wiring);
+    assert.deepEqual(decodeWiring(JSON.stringify({ proxyUid: 0 }), 'w.json'), { proxyUid: 0, inbound: [], outbound: [], excludeInboundPorts: [] });
+    assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, inbound: [{ port: 1, listenPort: 15200 }] }), 'w.json'), /invalid wiring in w\.json: wiring: Invalid value: 15200: listenPort 15200 is used twice/);
+    assert.throws(() => decodeWiring(JSON.stringify({ inbound: [] }), 'w.json'), /wiring\.proxyUid: Required value/);
+  });
+
+  describe('the hand-off file', () => {
+    let dir: string;
+    beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'faultline-handoff-'))));
+    afterEach(() => rm(dir, { recursive: true, force: true }));
+
+    it('round-trips through the file, reads a missing file as "nothing handed off", and names a bad one', async () => {
+      const networkDelay = { chaosId: 'shop/n', expiresAt: T0, latencyMs: 50, jitterMs: 5, correlation: 0 };
+      const file = await writeHandoff(dir, { networkDelay });
+      assert.equal(await readFile(file, 'utf8'), `${JSON.stringify({ networkDelay })}\n`);
+      assert.deepEqual(await readHandoff(file), networkDelay);
+      assert.equal(await readHandoff(await writeHandoff(dir, {})), undefined);
+      assert.equal(await readHandoff(join(dir, 'absent.json')), undefined);
+      assert.throws(() => decodeHandoff('{"networkDelay":{"chaosId":"a","expiresAt":1}}', 'h.json'), /^Error: h\.json: handoff\.networkDelay\.latencyMs: Required value$/);
+      assert.throws(() => decodeHandoff('{', 'h.json'), /h\.json is not valid JSON/);
+    });
+  });
+});
