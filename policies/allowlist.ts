@@ -103,7 +103,9 @@ function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violat
       const withJitter = jitter !== undefined && ms(jitter) > 0;
       exceed(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max);
     };
-    spec.http.forEach((f, i) => f.delay && check(`spec.http[${i}].delay.fixed`, f.delay.fixed, f.delay.jitter));
+    for (const family of ['http', 'grpc'] as const) {
+      spec[family].forEach((f, i) => f.delay && check(`spec.${family}[${i}].delay.fixed`, f.delay.fixed, f.delay.jitter));
+    }
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
       if (t.type === 'latency' && t.latency !== undefined) check(`spec.tcp[${i}].toxics[${j}].latency`, t.latency, t.jitter);
     }));
@@ -117,12 +119,22 @@ function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violat
 
   if (limits.abortCodes !== undefined) {
     const codes = limits.abortCodes;
-    spec.http.forEach((f, i) => {
-      if (f.abort && !codes.includes(f.abort.status)) {
-        const path = `spec.http[${i}].abort.status`;
-        const limit = codes.join(', ') || 'none';
-        out.push({ reason: 'limit', path, limit, message: `${path} ${f.abort.status} is not among the tenant's abort codes (${limit})` });
-      }
+    const checkCode = (path: string, status: number | undefined): void => {
+      if (status === undefined || codes.includes(status)) return;
+      const limit = codes.join(', ') || 'none';
+      out.push({ reason: 'limit', path, limit, message: `${path} ${status} is not among the tenant's abort codes (${limit})` });
+    };
+    spec.http.forEach((f, i) => checkCode(`spec.http[${i}].abort.status`, f.abort?.status));
+    spec.grpc.forEach((f, i) => checkCode(`spec.grpc[${i}].abort.httpStatus`, f.abort?.httpStatus));
+  }
+
+  if (limits.grpcAbortCodes !== undefined) {
+    const codes = limits.grpcAbortCodes;
+    spec.grpc.forEach((f, i) => {
+      if (f.abort?.code === undefined || codes.includes(f.abort.code)) return;
+      const path = `spec.grpc[${i}].abort.code`;
+      const limit = codes.join(', ') || 'none';
+      out.push({ reason: 'limit', path, limit, message: `${path} ${f.abort.code} is not among the tenant's gRPC abort codes (${limit})` });
     });
   }
 
@@ -131,10 +143,12 @@ function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violat
     const check = (path: string, percent: number, shown = `${percent}%`): void => {
       if (percent > max) exceed(path, shown, `${max}%`);
     };
-    spec.http.forEach((f, i) => {
-      if (f.delay) check(`spec.http[${i}].delay.percent`, f.delay.percent);
-      if (f.abort) check(`spec.http[${i}].abort.percent`, f.abort.percent);
-    });
+    for (const family of ['http', 'grpc'] as const) {
+      spec[family].forEach((f, i) => {
+        if (f.delay) check(`spec.${family}[${i}].delay.percent`, f.delay.percent);
+        if (f.abort) check(`spec.${family}[${i}].abort.percent`, f.abort.percent);
+      });
+    }
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => check(`spec.tcp[${i}].toxics[${j}].toxicity`, t.toxicity * 100, `${t.toxicity} (${t.toxicity * 100}%)`)));
     for (const key of ['loss', 'duplicate', 'corrupt', 'reorder'] as const) {
       const p = spec.network?.[key];

@@ -4,7 +4,7 @@
 
 import { pruneNulls } from './schema-check.ts';
 import type {
-  ChaosPolicySpec, Duration, HttpAbort, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+  ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
 import { IO_METHODS } from './vocabulary.ts';
 
@@ -16,6 +16,13 @@ export interface DefaultedHttpFault {
   match: HttpMatch;
   delay?: { fixed: Duration; jitter: Duration; percent: number };
   abort?: HttpAbort & { percent: number };
+}
+export interface DefaultedGrpcFault {
+  name: string;
+  direction: 'inbound' | 'outbound';
+  match: GrpcMatch;
+  delay?: { fixed: Duration; jitter: Duration; percent: number };
+  abort?: GrpcAbort & { percent: number };
 }
 export type DefaultedToxic = Toxic & Required<Pick<Toxic, 'name' | 'stream' | 'toxicity'>>;
 export interface DefaultedTcpFault extends Omit<TcpFault, 'toxics'> {
@@ -49,6 +56,7 @@ export interface DefaultedPolicySpec {
   duration: Duration;
   paused: boolean;
   http: DefaultedHttpFault[];
+  grpc: DefaultedGrpcFault[];
   tcp: DefaultedTcpFault[];
   network?: DefaultedNetworkFault;
   io: DefaultedIoFault[];
@@ -63,6 +71,7 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
     duration: spec.duration,
     paused: spec.paused ?? false,
     http: (spec.http ?? []).map(defaultHttp),
+    grpc: (spec.grpc ?? []).map(defaultGrpc),
     tcp: (spec.tcp ?? []).map(defaultTcp),
     ...(spec.network ? { network: defaultNetwork(spec.network) } : {}),
     io: (spec.io ?? []).map(defaultIo),
@@ -75,9 +84,23 @@ function defaultHttp(fault: HttpFault, i: number): DefaultedHttpFault {
     name: fault.name ?? `http-${i}`,
     direction: fault.direction ?? 'inbound',
     match: fault.match ?? {},
-    ...(fault.delay ? { delay: { fixed: fault.delay.fixed, jitter: fault.delay.jitter ?? '0s', percent: fault.delay.percent ?? 100 } } : {}),
+    ...(fault.delay ? { delay: defaultDelay(fault.delay) } : {}),
     ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? 100 } } : {}),
   };
+}
+
+function defaultGrpc(fault: GrpcFault, i: number): DefaultedGrpcFault {
+  return {
+    name: fault.name ?? `grpc-${i}`,
+    direction: fault.direction ?? 'inbound',
+    match: fault.match ?? {},
+    ...(fault.delay ? { delay: defaultDelay(fault.delay) } : {}),
+    ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? 100 } } : {}),
+  };
+}
+
+function defaultDelay(delay: HttpDelay): { fixed: Duration; jitter: Duration; percent: number } {
+  return { fixed: delay.fixed, jitter: delay.jitter ?? '0s', percent: delay.percent ?? 100 };
 }
 
 /** Unnamed toxics get Toxiproxy's own default name, "<type>_<stream>", made unique with a counter. */

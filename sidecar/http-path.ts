@@ -16,6 +16,7 @@ import type net from 'node:net';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { PlannedHttpFault } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
+import { isKubeletRequest } from './capture/probes.ts';
 import { decide, faultHeader, type Decision } from './http-faults.ts';
 import type { Metrics } from './metrics.ts';
 import type { Target } from './targets.ts';
@@ -90,6 +91,8 @@ export class HttpPath {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { metrics, target } = this.opts;
     metrics.request(target.direction);
+    // Kubelet probes and hooks are never faulted (capture/probes.ts).
+    if (isKubeletRequest(req.headers)) return this.respond(req, res, NO_FAULT);
     const faults = this.opts.faults();
     const decision = faults.length > 0 ? decide(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
     const networkDelayMs = this.opts.networkDelayMs();
