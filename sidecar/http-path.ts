@@ -17,6 +17,7 @@ import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { PlannedHttpFault } from '../policies/types.ts';
 import type { Logger } from '../common/log.ts';
 import { isKubeletRequest } from './capture/probes.ts';
+import { handOff, type Sniffed } from './capture/sniff.ts';
 import { decide, faultHeader, type Decision } from './http-faults.ts';
 import type { Metrics } from './metrics.ts';
 import type { Target } from './targets.ts';
@@ -80,6 +81,11 @@ export class HttpPath {
   /** Takes over an accepted connection; the http.Server parses it from here. */
   handle(socket: net.Socket): void {
     this.server.emit('connection', socket);
+  }
+
+  /** Takes over a sniffed connection, its first bytes put back (capture/sniff.ts). */
+  handleSniffed(socket: net.Socket, sniffed: Sniffed): void {
+    handOff(this.server, socket, sniffed);
   }
 
   close(): void {

@@ -11,6 +11,7 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { isKubeletRequest } from './capture/probes.ts';
+import { handOff, type Sniffed } from './capture/sniff.ts';
 import { decide, faultHeader, isGrpc, type Decision } from './http-faults.ts';
 import { FAULT_HEADER, type HttpPathOptions } from './http-path.ts';
 
@@ -49,9 +50,9 @@ export class Http2Path {
     this.server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'h2 client session error'));
   }
 
-  /** Takes over an accepted connection whose preface is already back in its stream (capture/sniff.ts handOff). */
-  get handler(): net.Server {
-    return this.server as unknown as net.Server;
+  /** Takes over a sniffed h2c connection, its preface put back (capture/sniff.ts). */
+  handOff(socket: net.Socket, sniffed: Sniffed): void {
+    handOff(this.server as unknown as net.Server, socket, sniffed);
   }
 
   close(): void {

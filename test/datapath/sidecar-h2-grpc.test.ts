@@ -7,23 +7,10 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../common/log.ts';
 import type { PlannedHttpFault } from '../../policies/types.ts';
-import { handOff, sniff } from '../../sidecar/capture/sniff.ts';
+import { sniff } from '../../sidecar/capture/sniff.ts';
 import { Http2Path } from '../../sidecar/http2-path.ts';
 import { Metrics } from '../../sidecar/metrics.ts';
-
-// A service without protobuf: JSON messages through grpc-js's generic definitions.
-const json = { serialize: (v: unknown) => Buffer.from(JSON.stringify(v)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown };
-const method = (path: string, responseStream = false): grpc.MethodDefinition<unknown, unknown> => ({
-  path, requestStream: false, responseStream,
-  requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize,
-});
-const CART: grpc.ServiceDefinition = {
-  AddItem: method('/shop.Cart/AddItem'),
-  GetCart: method('/shop.Cart/GetCart'),
-  Watch: method('/shop.Cart/Watch', true),
-};
-const CartClient = grpc.makeGenericClientConstructor(CART, 'Cart');
-type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+import { CART, CartClient, unaryCall, type CartClientInstance as Client } from '../support/grpc-cart.ts';
 
 const far = Date.now() + 3_600_000;
 const fault = (over: Partial<PlannedHttpFault>): PlannedHttpFault => ({ chaosId: 'shop/p', expiresAt: far, name: 'p/f', direction: 'inbound', match: {}, ...over });
@@ -54,7 +41,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
     const server = net.createServer((socket) => {
       void sniff(socket).then((s) => {
         assert.equal(s.protocol, 'h2', 'front only expects h2c here');
-        handOff(path.handler, socket, s);
+        path.handOff(socket, s);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -99,14 +86,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
 
   beforeEach(() => (faults = []));
 
-  const unary = (name: string, req: unknown, md = new grpc.Metadata()): Promise<{ err: grpc.ServiceError | null; res: unknown; ms: number }> => {
-    const t0 = performance.now();
-    return new Promise((resolve) => {
-      (client[name] as (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void).call(client, req, md, (err, res) =>
-        resolve({ err, res, ms: performance.now() - t0 }),
-      );
-    });
-  };
+  const unary = (name: string, req: unknown, md = new grpc.Metadata()) => unaryCall(client, name, req, md);
 
   it('relays unary calls with metadata untouched when no fault matches', async () => {
     faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } })];

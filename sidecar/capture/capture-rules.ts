@@ -1,0 +1,78 @@
+// The nftables table for transparent capture, as Istio's and Linkerd's init
+// containers set up iptables: every inbound TCP connection to one inbound
+// listener, every outbound TCP connection of the app (any UID but the
+// proxy's) to one outbound listener; the proxy reads each connection's
+// original destination and decides per connection. Pure: renders one
+// `nft -f` transaction that converges on re-run.
+//
+// Ordering: both chains hook at priority dstnat - 10 (-110), ahead of the
+// iptables-nft nat chains Istio's istio-init and Linkerd's proxy-init write
+// (-100): the first NAT a connection gets in a hook is the one that holds, so
+// Faultline's proxy sees a connection first and hands it on to the app port
+// (inbound) or the real destination (outbound) from its own UID, which the
+// mesh then captures as usual. The proxy's UID must therefore differ from the
+// mesh proxy's (Istio and Linkerd exclude their own UIDs, 1337 and 2102).
+
+import { isIPv4 } from 'node:net';
+
+export const CAPTURE_TABLE = 'inet faultline_capture';
+/** Below iptables-nft's nat chains (dstnat = -100): Faultline redirects first. */
+export const CAPTURE_PRIORITY = -110;
+
+/**
+ * The proxy's ports, outside Istio's 15000–15090 and Linkerd's 4140–4191 (and
+ * Linkerd's 4191 admin), so a pod already carrying a mesh sidecar can take ours.
+ */
+export const CAPTURE_PORTS = { inbound: 16006, outbound: 16001, admin: 16000, metrics: 16020, health: 16021, toxiproxy: 16474 } as const;
+
+export interface CaptureRulesInput {
+  proxyUid: number;
+  inboundPort: number;
+  outboundPort: number;
+  /** The proxy's own ports (admin, health, metrics, listeners): never captured. */
+  proxyPorts: number[];
+  /** Annotation-driven exclusions. Inbound CIDRs are sources, outbound CIDRs destinations. */
+  excludeInboundPorts: number[];
+  excludeInboundCidrs: string[];
+  excludeOutboundPorts: number[];
+  excludeOutboundCidrs: string[];
+}
+
+const set = (values: ReadonlyArray<string | number>): string => (values.length === 1 ? String(values[0]) : `{ ${values.join(', ')} }`);
+
+function cidrReturns(field: 'saddr' | 'daddr', cidrs: readonly string[]): string[] {
+  const v4 = cidrs.filter((c) => isIPv4(c.split('/')[0]!));
+  const v6 = cidrs.filter((c) => !isIPv4(c.split('/')[0]!));
+  return [...(v4.length > 0 ? [`\t\tip ${field} ${set(v4)} return`] : []), ...(v6.length > 0 ? [`\t\tip6 ${field} ${set(v6)} return`] : [])];
+}
+
+export function renderCaptureRules(input: CaptureRulesInput): string {
+  const inboundSkip = [...new Set([...input.proxyPorts, input.inboundPort, input.outboundPort, ...input.excludeInboundPorts])].sort((a, b) => a - b);
+  const outboundSkip = [...new Set(input.excludeOutboundPorts)].sort((a, b) => a - b);
+  return [
+    `table ${CAPTURE_TABLE} {}`,
+    `delete table ${CAPTURE_TABLE}`,
+    `table ${CAPTURE_TABLE} {`,
+    '\tchain prerouting {',
+    `\t\ttype nat hook prerouting priority ${CAPTURE_PRIORITY}; policy accept;`,
+    '\t\tiifname "lo" return',
+    `\t\ttcp dport ${set(inboundSkip)} return`,
+    ...cidrReturns('saddr', input.excludeInboundCidrs),
+    `\t\tmeta l4proto tcp redirect to :${input.inboundPort}`,
+    '\t}',
+    '\tchain output {',
+    `\t\ttype nat hook output priority ${CAPTURE_PRIORITY}; policy accept;`,
+    // The proxy dials the real destinations itself.
+    `\t\tmeta skuid ${input.proxyUid} return`,
+    // Loopback (the pod talking to itself, the proxy's own ports) is never captured.
+    '\t\toifname "lo" return',
+    '\t\tip daddr 127.0.0.0/8 return',
+    '\t\tip6 daddr ::1 return',
+    ...(outboundSkip.length > 0 ? [`\t\ttcp dport ${set(outboundSkip)} return`] : []),
+    ...cidrReturns('daddr', input.excludeOutboundCidrs),
+    `\t\tmeta l4proto tcp redirect to :${input.outboundPort}`,
+    '\t}',
+    '}',
+    '',
+  ].join('\n');
+}
