@@ -8,15 +8,16 @@
 
 import net from 'node:net';
 import type { Logger } from '../../common/log.ts';
-import type { LiveFaultPlan } from '../../policies/types.ts';
+import type { LiveFaultPlan, PlannedHttpFault } from '../../policies/types.ts';
 import { HttpPath } from '../http-path.ts';
 import { Http2Path } from '../http2-path.ts';
 import type { Metrics } from '../metrics.ts';
 import { pipeTo } from '../pipe.ts';
-import { httpFaultsFor, type Target } from '../targets.ts';
+import type { Target } from '../targets.ts';
 import { originalDestination, type Destination } from './original-destination.ts';
 import { route, type Direction } from './route.ts';
 import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from './sniff.ts';
+import { UpstreamNames } from './upstream-names.ts';
 
 export interface CaptureProxyOptions {
   /** '::' listens dual-stack. */
@@ -26,6 +27,8 @@ export interface CaptureProxyOptions {
   podAddresses: ReadonlySet<string>;
   nodeAddresses: ReadonlySet<string>;
   plan: () => LiveFaultPlan;
+  /** Resolves the hosts outbound faults name (default: the pod's resolver, refreshed). */
+  upstreamNames?: UpstreamNames;
   sniffTimeoutMs?: number;
   faultHeader: boolean;
   metrics: Metrics;
@@ -34,6 +37,20 @@ export interface CaptureProxyOptions {
 
 /** Request paths kept per destination; past this the oldest is closed (outbound destinations are open-ended). */
 const MAX_PATHS = 512;
+
+/**
+ * HTTP and gRPC faults for one captured destination. Inbound: by the app's
+ * port. Outbound: by port and by host, a host matching while it resolves to
+ * the destination's address (or contains it, for a CIDR).
+ */
+export function requestFaultsFor(plan: LiveFaultPlan, direction: Direction, d: Destination, names: UpstreamNames): PlannedHttpFault[] {
+  return plan.http.filter(
+    (f) =>
+      f.direction === direction &&
+      (f.match.port === undefined || f.match.port === d.port) &&
+      (direction === 'inbound' || f.match.host === undefined || names.matches(f.match.host, d.address)),
+  );
+}
 
 interface Paths {
   http: HttpPath;
@@ -45,11 +62,32 @@ export class CaptureProxy {
   private readonly servers: net.Server[] = [];
   private readonly paths = new Map<string, Paths>();
   private readonly sockets = new Set<net.Socket>();
+  private readonly names: UpstreamNames;
+  private readonly ownsNames: boolean;
+  private lastPlan: LiveFaultPlan | undefined;
 
   private readonly opts: CaptureProxyOptions;
 
   private constructor(opts: CaptureProxyOptions) {
     this.opts = opts;
+    this.ownsNames = opts.upstreamNames === undefined;
+    this.names = opts.upstreamNames ?? new UpstreamNames({ log: opts.log });
+  }
+
+  /** The current plan; a new plan's outbound hosts start resolving at once. */
+  private plan(): LiveFaultPlan {
+    const plan = this.opts.plan();
+    if (plan !== this.lastPlan) {
+      this.lastPlan = plan;
+      void this.names.track(plan.http.flatMap((f) => (f.direction === 'outbound' && f.match.host !== undefined ? [f.match.host] : [])));
+    }
+    return plan;
+  }
+
+  /** Resolves once the current plan's outbound hosts have an answer (tests, start-up). */
+  async ready(): Promise<void> {
+    this.plan();
+    await this.names.refresh();
   }
 
   static async start(opts: CaptureProxyOptions): Promise<CaptureProxy> {
@@ -71,6 +109,7 @@ export class CaptureProxy {
   }
 
   async close(): Promise<void> {
+    if (this.ownsNames) this.names.close();
     for (const s of this.sockets) s.destroy();
     for (const p of this.paths.values()) {
       p.http.close();
@@ -91,7 +130,7 @@ export class CaptureProxy {
     const target = this.target(direction, d);
     const common = {
       target,
-      faults: () => httpFaultsFor(this.opts.plan(), target),
+      faults: () => requestFaultsFor(this.plan(), direction, d, this.names),
       networkDelayMs: () => 0,
       faultHeader: this.opts.faultHeader,
       metrics: this.opts.metrics,
@@ -115,7 +154,7 @@ export class CaptureProxy {
     const r = route(direction, originalDestination(socket), socket.remoteAddress, {
       podAddresses: this.opts.podAddresses,
       nodeAddresses: this.opts.nodeAddresses,
-      hasRequestFaults: (dir, d) => httpFaultsFor(this.opts.plan(), this.target(dir, d)).length > 0,
+      hasRequestFaults: (dir, d) => requestFaultsFor(this.plan(), dir, d, this.names).length > 0,
     });
     if (r.action === 'refuse') {
       this.refused.push({ direction, reason: r.reason });

@@ -4,7 +4,7 @@
 // on a veth pair. The client's IPv6 address plays the node (kubelet probes).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LiveFaultPlan, PlannedHttpFault } from '../../policies/types.ts';
@@ -23,6 +23,15 @@ const APP_UID = 1000;
 const TOOL = `${repoRoot}/test/support/netns-capture-pod.ts`;
 const far = Date.now() + 3_600_000;
 const rule = (over: Partial<PlannedHttpFault>): PlannedHttpFault => ({ chaosId: 'shop/p', expiresAt: far, name: 'p/r', direction: 'inbound', match: {}, ...over });
+
+async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 1_000): Promise<void> {
+  // 1 s: a new outbound policy must take effect on a running pod within a second.
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('netns: transparent capture (one inbound and one outbound listener, original destination per connection)', function () {
   this.timeout(120_000);
@@ -79,6 +88,9 @@ describe('netns: transparent capture (one inbound and one outbound listener, ori
       }),
     });
     await start('apps', ['ip', 'netns', 'exec', podNs, NODE, TOOL, 'apps', dir], 'apps ready');
+    // The pod's resolver: `ip netns exec` mounts this over /etc/hosts for what it runs.
+    mkdirSync(`/etc/netns/${podNs}`, { recursive: true });
+    writeFileSync(`/etc/netns/${podNs}/hosts`, `127.0.0.1 localhost\n${CLIENT4} upstream.test\n`);
     await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', `--reuid=${PROXY_UID}`, `--regid=${PROXY_UID}`, '--clear-groups', NODE, TOOL, 'proxy', planFile, `${POD4},${POD6}`, CLIENT6], 'proxy ready');
     await start('upstream', ['ip', 'netns', 'exec', cliNs, NODE, '-e', "require('http').createServer((q,s)=>{console.log('hit '+q.url);s.end('upstream '+q.url)}).listen(7000,()=>console.log('up'))"], 'up');
   });
@@ -87,9 +99,12 @@ describe('netns: transparent capture (one inbound and one outbound listener, ori
     for (const p of procs) await p.stop();
     for (const ns of [podNs, cliNs]) await exec(['ip', 'netns', 'del', ns]);
     if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(`/etc/netns/${podNs}`, { recursive: true, force: true });
+    rmSync(`/etc/netns/${cliNs}`, { recursive: true, force: true });
     const left = (await exec(['ip', 'netns', 'list'])).stdout;
     assert.ok(!left.includes(podNs) && !left.includes(cliNs), 'netns left behind');
     assert.ok(!dir || !existsSync(dir));
+    assert.ok(!existsSync(`/etc/netns/${podNs}`));
     for (const p of procs) assert.ok(!p.running, `${p.name} still running`);
   });
 
@@ -146,6 +161,11 @@ describe('netns: transparent capture (one inbound and one outbound listener, ori
     assert.match((await appCurl(`http://${CLIENT4}:7000/faulted`)).stdout, /\n419$/);
     assert.equal((await appCurl(`http://${CLIENT4}:7000/ok`)).stdout, 'upstream /ok\n200');
     assert.equal((await appCurl(`http://${CLIENT4}:7000/faulted`, PROXY_UID)).stdout, 'upstream /faulted\n200', 'the proxy UID is never captured');
+    // By name, resolved through the pod's resolver, and by CIDR.
+    setPlan({ http: [rule({ direction: 'outbound', match: { host: 'upstream.test', port: 7000, path: { prefix: '/by-name' } }, abort: { status: 420, percent: 100 } })] });
+    await waitUntil(async () => /\n420$/.test((await appCurl(`http://${CLIENT4}:7000/by-name`)).stdout), 'the host name to resolve');
+    setPlan({ http: [rule({ direction: 'outbound', match: { host: '10.214.0.0/24', port: 7000 }, abort: { status: 421, percent: 100 } })] });
+    assert.match((await appCurl(`http://${CLIENT4}:7000/any`)).stdout, /\n421$/);
     setPlan({ http: [rule({ abort: { status: 503, percent: 100 } })] });
     assert.equal((await appCurl('http://127.0.0.1:8080/x')).stdout, 'app 8080 /x from ::ffff:127.0.0.1\n200', 'loopback is never captured');
   });

@@ -52,6 +52,7 @@ if (mode === 'apps') {
     metrics: new Metrics(),
     log: createLogger('capture', 'silent'),
   });
+  await proxy.ready();
   process.on('SIGTERM', () => void proxy.close().then(() => process.exit(0)));
   process.on('SIGUSR2', () => console.log(JSON.stringify({ refused: proxy.refused })));
   console.log('proxy ready');
