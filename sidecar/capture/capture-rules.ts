@@ -6,12 +6,13 @@
 // `nft -f` transaction that converges on re-run.
 //
 // Ordering: both chains hook at priority dstnat - 10 (-110), ahead of the
-// iptables-nft nat chains Istio's istio-init and Linkerd's proxy-init write
-// (-100): the first NAT a connection gets in a hook is the one that holds, so
-// Faultline's proxy sees a connection first and hands it on to the app port
-// (inbound) or the real destination (outbound) from its own UID, which the
-// mesh then captures as usual. The proxy's UID must therefore differ from the
-// mesh proxy's (Istio and Linkerd exclude their own UIDs, 1337 and 2102).
+// iptables-nft nat chains istio-init and linkerd-init write (-100); the first
+// NAT a connection gets in a hook is the one that holds. Outbound that is the
+// right order: Faultline faults the app's connection, then dials from its own
+// UID and the mesh captures that as it would the app's. Inbound it is right
+// only without an mTLS mesh (see docs/capture.md for the mesh-first rule
+// meshed pods need). The proxy's UID must differ from the mesh proxy's
+// (Istio 1337, Linkerd 2102).
 
 import { isIPv4 } from 'node:net';
 
