@@ -28,6 +28,10 @@ export const PLAN_ANNOTATION = 'faultline.dev/plan';
 
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Pod Security Admission's enforced level on a namespace: privileged, baseline or restricted. */
+export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+/** The well-known node label a pod selects its OS with. */
+export const NODE_OS_LABEL = 'kubernetes.io/os';
 
 export const INIT_CONTAINER_NAME = 'faultline-init';
 export const PROXY_CONTAINER_NAME = 'faultline-proxy';
