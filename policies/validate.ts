@@ -6,6 +6,7 @@
 import { durationMs, parseDuration } from './duration.ts';
 import { child, forbidden, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
 import { parseTcRate } from './rate.ts';
+import { backtrackingRisk } from './regex-safety.ts';
 import { chaosPolicySchema, chaosTenantSchema, type JSONSchemaProps } from './schema.ts';
 import { checkSchema, pruneNulls } from './schema-check.ts';
 import type {
@@ -146,10 +147,13 @@ function stringMatchErrors(m: StringMatch, path: string): FieldError[] {
   const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
   if (set.length !== 1) errors.push(invalid(path, m, 'set exactly one of exact, prefix, regex'));
   if (m.regex !== undefined) {
+    const at = child(path, 'regex');
     try {
       new RegExp(m.regex);
+      const risk = backtrackingRisk(m.regex);
+      if (risk !== undefined) errors.push(invalid(at, m.regex, risk));
     } catch (err) {
-      errors.push(invalid(child(path, 'regex'), m.regex, `does not compile: ${(err as Error).message}`));
+      errors.push(invalid(at, m.regex, `does not compile: ${(err as Error).message}`));
     }
   }
   return errors;

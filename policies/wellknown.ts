@@ -10,6 +10,9 @@ export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const CHAOS_LABEL = 'faultline.dev/chaos';
 export const CHAOS_LABEL_ENABLED = 'enabled';
 
+/** Faultline's ValidatingAdmissionPolicy: baseline for every container but Faultline's own. */
+export const POD_SECURITY_POLICY_NAME = 'faultline-pod-security';
+
 /** Pod label or annotation; the value "false" opts a pod out of injection. */
 export const INJECT_OPT_OUT = 'faultline.dev/inject';
 

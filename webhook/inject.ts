@@ -311,10 +311,13 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
 
   const ioVolumes = io ? ioVolumesOf(pod, kernel) : [];
   const init: V1Container = { ...s.init, env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
+  // A pod that opts out of the API token (automountServiceAccountToken: false)
+  // gives none to the proxy either: it then runs without live faults (issue 13 M6).
+  const token = pod.spec?.automountServiceAccountToken !== false;
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
-    volumeMounts: [RUN_MOUNT, { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }, ...(timed ? [TIME_MOUNT] : [])],
+    volumeMounts: [RUN_MOUNT, ...(token ? [{ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
   const ours: V1Container[] = [init, proxy];
   if (io)
@@ -345,7 +348,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   if (initContainers === undefined) ops.push({ op: 'add', path: '/spec/initContainers', value: ours });
   else ours.forEach((c, i) => ops.push({ op: 'add', path: `/spec/initContainers/${i}`, value: c }));
 
-  appendAll(ops, '/spec/volumes', pod.spec?.volumes, [s.runVolume, s.tokenVolume, ...(timed ? [s.timeVolume] : [])]);
+  appendAll(ops, '/spec/volumes', pod.spec?.volumes, [s.runVolume, ...(token ? [s.tokenVolume] : []), ...(timed ? [s.timeVolume] : [])]);
 
   const containers = pod.spec?.containers ?? [];
   if (timed) {

@@ -123,7 +123,9 @@ describe('webhook: injection corpus over HTTPS', function () {
       assert.deepEqual(inits.slice(2), original.spec!.initContainers ?? []);
       assert.deepEqual(patched.spec!.containers, original.spec!.containers);
       assert.deepEqual(patched.spec!.volumes!.slice(0, original.spec!.volumes?.length ?? 0), original.spec!.volumes ?? []);
-      assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME]);
+      // A pod without the API token (automountServiceAccountToken: false) gives none to the proxy either (issue 13 M6).
+      const token = original.spec!.automountServiceAccountToken === false ? [] : [TOKEN_VOLUME_NAME];
+      assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, ...token]);
       assert.equal(patched.metadata!.annotations![INJECTED_ANNOTATION], VERSION);
       assert.deepEqual(withoutInjection(patched, original), original);
 

@@ -128,6 +128,14 @@ describe('webhook: injection rendering', () => {
       assert.ok(!c.volumeMounts!.some((m) => m.mountPath === tokenMount.mountPath), c.name);
   });
 
+  it('gives the proxy no token when the pod sets automountServiceAccountToken: false (issue 13 M6)', () => {
+    const hasToken = (p: V1Pod): boolean =>
+      (p.spec!.volumes ?? []).some((v) => v.name === 'faultline-token') ||
+      p.spec!.initContainers!.some((c) => (c.volumeMounts ?? []).some((m) => m.name === 'faultline-token' || m.mountPath.includes('serviceaccount')));
+    assert.equal(hasToken(inject(podWith())), true, 'by default the proxy watches policies with the pod’s token');
+    assert.equal(hasToken(inject(podWith({ automountServiceAccountToken: false }))), false);
+  });
+
   it('creates /metadata/annotations when the pod has none', () => {
     const pod = inject({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'a' }] } });
     assert.equal(pod.metadata!.annotations!['faultline.dev/injected'] !== undefined, true);
