@@ -67,7 +67,9 @@ function wiring(v: unknown): TrafficWiring {
   const inPorts = inbound.map((e) => e.port);
   const dupIn = inPorts.find((p, i) => inPorts.indexOf(p) !== i);
   if (dupIn !== undefined) throw new PlanError(`wiring.inbound: port ${dupIn} is wired twice`);
-  return { proxyUid: num(w.proxyUid, 'wiring.proxyUid', 0, 2 ** 32 - 2, true), inbound, outbound, excludeInboundPorts };
+  const out: TrafficWiring = { proxyUid: num(w.proxyUid, 'wiring.proxyUid', 0, 2 ** 32 - 2, true), inbound, outbound, excludeInboundPorts };
+  if (w.toxiproxyPort !== undefined) out.toxiproxyPort = port(w.toxiproxyPort, 'wiring.toxiproxyPort');
+  return out;
 }
 
 function correlated(v: unknown, path: string): { percent: number; correlation: number } {
