@@ -1,12 +1,12 @@
-import { access, chmod, constants, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE } from '../../policies/wellknown.ts';
+import { access, chmod, constants, copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, TIME_MOUNT_PATH } from '../../policies/wellknown.ts';
 
 /** Debian's libfaketime; override with --faketime-lib on other distributions. */
 export const DEFAULT_FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 /** The names the webhook points LD_PRELOAD and FAKETIME_TIMESTAMP_FILE at, inside the time volume. */
 const FAKETIME_LIB_NAME = basename(FAKETIME_LIBRARY);
-const FAKETIME_RC_NAME = basename(FAKETIME_TIMESTAMP_FILE);
+const FAKETIME_RC_PATH = relative(TIME_MOUNT_PATH, FAKETIME_TIMESTAMP_FILE);
 
 /**
  * libfaketime's relative-offset syntax ("+7200s", "-90.5s"): a sign, seconds,
@@ -29,24 +29,37 @@ export async function assertFaketimeLib(libPath: string): Promise<void> {
 }
 
 /**
- * Puts libfaketime and the offset file into the shared emptyDir. The app runs
- * as an arbitrary UID, so both are world-readable. The offset file is also
- * world-writable: the proxy (UID 1337) rewrites it live, and init runs with
- * every capability but NET_ADMIN dropped, so it cannot chown it to the
- * proxy. The app mounts the volume read-only and so still cannot change it.
- * The directory's own mode is left as the emptyDir made it (0777).
+ * Puts libfaketime and the offset file into the shared emptyDir. The volume's
+ * root and the library become root-owned 0755 (init is UID 0 and owns the
+ * emptyDir, so it may chmod it without CAP_FOWNER): nothing but root can
+ * replace code every app process preloads. The offset file sits in a
+ * directory of its own, world-writable because the proxy (UID 1337) replaces
+ * the file live and init, with every capability but NET_ADMIN dropped, cannot
+ * chown anything to it. The app mounts the volume read-only.
  */
 export async function installFaketime(timeDir: string, libPath: string, offsetMs: number): Promise<{ lib: string; rc: string; offset: string }> {
   await mkdir(timeDir, { recursive: true });
+  await chmod(timeDir, 0o755);
   const lib = join(timeDir, FAKETIME_LIB_NAME);
   await copyFile(libPath, `${lib}.tmp`);
   await chmod(`${lib}.tmp`, 0o755);
   await rename(`${lib}.tmp`, lib);
   const offset = formatOffset(offsetMs);
-  const rc = join(timeDir, FAKETIME_RC_NAME);
-  await writeFile(`${rc}.tmp`, `${offset}\n`);
-  // chmod after writing: the umask would have narrowed the create mode.
-  await chmod(`${rc}.tmp`, 0o666);
+  const rc = join(timeDir, FAKETIME_RC_PATH);
+  await mkdir(dirname(rc), { recursive: true });
+  // chmod after mkdir: the umask would have narrowed the create mode.
+  await chmod(dirname(rc), 0o777);
+  // The offset directory outlives container restarts and the proxy can write
+  // in it: create the temporary file exclusively (never through a planted
+  // symlink) and set its mode on the descriptor, not the path.
+  await rm(`${rc}.tmp`, { force: true });
+  const file = await open(`${rc}.tmp`, 'wx', 0o600);
+  try {
+    await file.writeFile(`${offset}\n`);
+    await file.chmod(0o666);
+  } finally {
+    await file.close();
+  }
   await rename(`${rc}.tmp`, rc);
   return { lib, rc, offset };
 }
