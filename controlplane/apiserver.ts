@@ -11,6 +11,10 @@ export interface ApiserverOptions {
   port: number;
   etcdUrl: string;
   pki: ApiserverPki;
+  /** Listen and advertise address (default 127.0.0.1; the node IP when a node runs, so pods reach it). */
+  address?: string;
+  /** With a node: the client certificate it presents to the kubelet (exec, logs, port-forward). */
+  kubeletClient?: { certFile: string; keyFile: string };
   /** AdmissionConfiguration: the client certificate it presents to webhooks (admission-auth.ts). */
   admissionConfigFile?: string;
   timeoutMs: number;
@@ -29,24 +33,37 @@ export interface Apiserver {
  * post-start hook has run (RBAC bootstrap roles exist, etc.).
  */
 export async function startApiserver(opts: ApiserverOptions): Promise<Apiserver> {
-  const url = `https://127.0.0.1:${opts.port}`;
-  const { pki } = opts;
+  const address = opts.address ?? '127.0.0.1';
+  const url = `https://${address}:${opts.port}`;
+  const { pki, kubeletClient } = opts;
+  const nodeArgs = kubeletClient
+    ? [
+        // The Node authorizer scopes the kubelet's token to its own node's objects.
+        '--authorization-mode=Node,RBAC',
+        '--enable-admission-plugins=NodeRestriction',
+        `--kubelet-client-certificate=${kubeletClient.certFile}`,
+        `--kubelet-client-key=${kubeletClient.keyFile}`,
+        // The default dials the node's Hostname first, which resolves nowhere here.
+        '--kubelet-preferred-address-types=InternalIP,Hostname',
+      ]
+    : // RBAC alone: there are no nodes, so the Node authorizer has nothing to do.
+      ['--authorization-mode=RBAC'];
   const proc = await startReady(
     {
       name: 'kube-apiserver',
       command: opts.binary,
       args: [
         `--etcd-servers=${opts.etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${address}`,
+        // The `kubernetes` Service's endpoint: what pods reach through 10.0.0.1.
+        `--advertise-address=${address}`,
         `--secure-port=${opts.port}`,
         // Unused while tls-*-file are given, but its default is under /var/run.
         `--cert-dir=${path.join(opts.dir, 'apiserver-certs')}`,
         `--tls-cert-file=${pki.certFile}`,
         `--tls-private-key-file=${pki.keyFile}`,
         `--token-auth-file=${pki.tokenFile}`,
-        // RBAC alone: there are no nodes, so the Node authorizer has nothing to do.
-        '--authorization-mode=RBAC',
+        ...nodeArgs,
         '--service-account-issuer=https://kubernetes.default.svc',
         `--service-account-key-file=${pki.saPublicKeyFile}`,
         `--service-account-signing-key-file=${pki.saSigningKeyFile}`,
@@ -62,7 +79,7 @@ export async function startApiserver(opts: ApiserverOptions): Promise<Apiserver>
         // containers, and so triggers the webhook's reinvocation
         // (reinvocationPolicy: IfNeeded). Disabling it would hide exactly
         // that from the tests. The `default` ServiceAccount it requires
-        // comes from controllers.ts, standing in for kube-controller-manager.
+        // comes from kube-controller-manager.
       ],
       logFile: path.join(opts.dir, 'kube-apiserver.log'),
     },

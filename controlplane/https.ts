@@ -4,6 +4,12 @@ import { request as httpRequest } from 'node:http';
 export interface GetOptions {
   /** PEM CA to trust (https only). */
   ca?: string;
+  /**
+   * Accept any certificate: only for loopback health probes of our own
+   * children that serve a self-signed certificate (kube-controller-manager,
+   * kube-scheduler), where there is nothing to authenticate.
+   */
+  insecureLoopback?: boolean;
   bearerToken?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -15,6 +21,7 @@ export interface GetOptions {
  */
 export function get(url: string, opts: GetOptions = {}): Promise<{ status: number; body: string }> {
   const u = new URL(url);
+  if (opts.insecureLoopback && u.hostname !== '127.0.0.1') throw new Error(`insecureLoopback is for 127.0.0.1 only, not ${url}`);
   const send = u.protocol === 'https:' ? request : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(
@@ -22,6 +29,7 @@ export function get(url: string, opts: GetOptions = {}): Promise<{ status: numbe
       {
         method: 'GET',
         ca: opts.ca,
+        ...(opts.insecureLoopback ? { rejectUnauthorized: false } : {}),
         headers: opts.bearerToken ? { authorization: `Bearer ${opts.bearerToken}` } : {},
         timeout: opts.timeoutMs ?? 2000,
         agent: false,

@@ -5,23 +5,26 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ADMISSION_CLIENT_NAME, writeAdmissionAuth, type AdmissionAuth } from './admission-auth.ts';
 import { startApiserver } from './apiserver.ts';
 import { ensureBinaries, type Tool } from './binaries.ts';
-import { startControllers, type Controllers } from './controllers.ts';
+import { startControllerManager, startScheduler } from './controller-manager.ts';
 import { startEtcd } from './etcd.ts';
 import { applyObjects, pointWebhooksAt, renderLocalInstall, waitForCrds } from './install.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { runKubectl, type KubectlOptions, type KubectlResult, type KubectlTarget } from './kubectl.ts';
-import { writeApiserverPki, USER_NAMES, type User } from './pki.ts';
+import { issueKubeletClientCert } from './kubelet-client.ts';
+import { Node, NODE_NETWORK } from './node/index.ts';
+import { writeApiserverPki, USER_NAMES, type Component, type User } from './pki.ts';
 import { freePorts } from './ports.ts';
 import type { ManagedProcess } from './process.ts';
-import { trackDir, untrackDir } from './reaper.ts';
+import { trackDir, untrackCleanup, untrackDir } from './reaper.ts';
 import { startWebhookProcess, writeWebhookTls, type WebhookTls } from './webhook.ts';
-import { errorText } from './wait.ts';
+import { waitUntil } from './wait.ts';
 
 export { USERS, USER_NAMES, type User } from './pki.ts';
+export { MissingImagesError, missingForNode, describeMissing, NODE_NAME, NODE_NETWORK, type Missing } from './node/index.ts';
 export type { KubectlResult, KubectlOptions } from './kubectl.ts';
 
 export interface ControlPlaneOptions {
@@ -31,6 +34,12 @@ export interface ControlPlaneOptions {
   apiserverPort?: number;
   /** Install Faultline (CRDs, roles, webhook configurations) and run the webhook. Default true. */
   faultline?: boolean;
+  /**
+   * Also run a real node (containerd, kubelet, kube-proxy, CoreDNS, the
+   * scheduler; see node/). Needs root and the packages missingForNode() checks;
+   * start() throws MissingImagesError if containerd lacks one of `images`.
+   */
+  node?: { images: readonly string[] };
   /** Bound on each component becoming ready (default 90 s). */
   readyTimeoutMs?: number;
   /** Progress lines (slow waits, what is starting). Default: stderr. */
@@ -44,7 +53,10 @@ export interface StartTimings {
   apiserver: number;
   /** etcd start to kube-apiserver /readyz: the number to compare with envtest. */
   controlPlane: number;
+  controllerManager: number;
   faultline: number;
+  /** Scheduler + containerd + CoreDNS + kube-proxy + kubelet to Node Ready (0 without a node). */
+  node: number;
   total: number;
 }
 
@@ -53,7 +65,7 @@ export class ControlPlane {
   readonly dir: string;
   readonly keep: boolean;
   readonly binaries: Record<Tool, string>;
-  readonly timings: StartTimings = { binaries: 0, etcd: 0, apiserver: 0, controlPlane: 0, faultline: 0, total: 0 };
+  readonly timings: StartTimings = { binaries: 0, etcd: 0, apiserver: 0, controlPlane: 0, controllerManager: 0, faultline: 0, node: 0, total: 0 };
   apiserverUrl = '';
   /** `<dir>/<user>.kubeconfig` for every user. */
   readonly kubeconfigs = {} as Record<User, string>;
@@ -66,7 +78,7 @@ export class ControlPlane {
   #processes: ManagedProcess[] = [];
   #webhook: ManagedProcess | undefined;
   #webhookTls: WebhookTls | undefined;
-  #controllers: Controllers | undefined;
+  #node: Node | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(dir: string, binaries: Record<Tool, string>, opts: ControlPlaneOptions) {
@@ -78,7 +90,8 @@ export class ControlPlane {
   }
 
   /**
-   * Starts etcd, kube-apiserver, the stand-in controllers and (unless
+   * Starts etcd, kube-apiserver, kube-controller-manager, (with `node`) the
+   * scheduler and the node, and (unless
    * `faultline: false`) Faultline's webhook, returning once all are ready.
    * On failure everything already started is stopped before the error
    * propagates; the error carries the failing component's log tail.
@@ -104,17 +117,23 @@ export class ControlPlane {
   }
 
   async #start(opts: ControlPlaneOptions): Promise<void> {
-    const [etcdClient, etcdPeer, apiserverPort, webhookPort] = await freePorts(4);
+    const ports = await freePorts(12);
+    const [etcdClient, etcdPeer, apiserverPort, webhookPort, kcmPort, schedulerPort] = ports;
+    const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, corednsReady] = ports.slice(6);
     this.webhookPort = webhookPort!;
     const faultline = opts.faultline ?? true;
+    // The bridge first: kube-apiserver listens on the node IP.
+    if (opts.node) this.#node = await Node.prepare(this.dir, this.#progress);
+    const pkiDir = path.join(this.dir, 'pki');
     const [pki, webhookTls, admissionAuth] = await Promise.all([
-      mkdir(path.join(this.dir, 'pki')).then(() => writeApiserverPki(path.join(this.dir, 'pki'))),
+      mkdir(pkiDir).then(() => writeApiserverPki(pkiDir)),
       faultline ? writeWebhookTls(path.join(this.dir, 'webhook-certs')) : undefined,
       // The API server authenticates to the webhook with a client certificate, as docs/security.md sets up.
       faultline ? mkdir(path.join(this.dir, 'admission-auth')).then(() => writeAdmissionAuth(path.join(this.dir, 'admission-auth'), `127.0.0.1:${webhookPort}`)) : undefined,
     ]);
     this.#webhookTls = webhookTls;
     this.admissionAuth = admissionAuth;
+    const kubeletClient = this.#node ? await issueKubeletClientCert(pkiDir, pki) : undefined;
 
     const t0 = performance.now();
     const etcd = await startEtcd({
@@ -135,6 +154,7 @@ export class ControlPlane {
       port: opts.apiserverPort ?? apiserverPort!,
       etcdUrl: etcd.url,
       pki,
+      ...(this.#node ? { address: NODE_NETWORK.gateway, kubeletClient } : {}),
       ...(admissionAuth ? { admissionConfigFile: admissionAuth.configFile } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
@@ -148,9 +168,20 @@ export class ControlPlane {
     for (const user of USER_NAMES) {
       this.kubeconfigs[user] = await writeKubeconfig(this.dir, user, apiserver.url, pki.caPem, pki.tokens[user]);
     }
-    this.#controllers = await startControllers(this.client('admin'), (controller, err) =>
-      this.#progress(`${controller} controller: ${errorText(err)}`),
+    const componentKubeconfig = (c: Component) => writeKubeconfig(this.dir, c, apiserver.url, pki.caPem, pki.componentTokens[c]);
+    const common = { dir: this.dir, timeoutMs: this.#readyTimeoutMs, progress: this.#progress };
+    this.#processes.push(
+      await startControllerManager({
+        ...common,
+        binary: this.binaries['kube-controller-manager'],
+        kubeconfig: await componentKubeconfig('kube-controller-manager'),
+        pki,
+        port: kcmPort!,
+      }),
     );
+    await waitForControllers(this.client('admin'), this.#readyTimeoutMs, this.#progress);
+    const t3 = performance.now();
+    this.timings.controllerManager = t3 - t2;
 
     if (webhookTls) {
       // Order matters: CRDs Established before the webhook starts (its
@@ -163,8 +194,36 @@ export class ControlPlane {
       await waitForCrds(admin, install.definitions, Math.ceil(this.#readyTimeoutMs / 1000));
       await this.startWebhook();
       await applyObjects(admin, pointWebhooksAt(install.webhookConfigurations, `https://127.0.0.1:${this.webhookPort}`, webhookTls.caPem));
-      this.timings.faultline = performance.now() - t2;
+      this.timings.faultline = performance.now() - t3;
     }
+
+    if (this.#node) {
+      const t4 = performance.now();
+      this.#processes.push(
+        await startScheduler({ ...common, binary: this.binaries['kube-scheduler'], kubeconfig: await componentKubeconfig('kube-scheduler'), port: schedulerPort! }),
+      );
+      await this.#node.start({
+        binaries: this.binaries,
+        kubeconfigs: {
+          kubelet: await componentKubeconfig('kubelet'),
+          'kube-proxy': await componentKubeconfig('kube-proxy'),
+          coredns: await componentKubeconfig('coredns'),
+        },
+        admin: this.client('admin'),
+        adminKubectl: this.#kubectlTarget('admin'),
+        caFile: pki.caFile,
+        ports: { kubelet: kubeletPort!, kubeletHealthz: kubeletHealthz!, proxyHealthz: proxyHealthz!, proxyMetrics: proxyMetrics!, corednsReady: corednsReady! },
+        images: opts.node!.images,
+        timeoutMs: this.#readyTimeoutMs,
+        progress: this.#progress,
+      });
+      this.timings.node = performance.now() - t4;
+    }
+  }
+
+  /** The node, when started with `node` (its layout, processes, containerd socket). */
+  get node(): Node | undefined {
+    return this.#node;
   }
 
   /** Runs the built kubectl as `user` (their kubeconfig only). Never throws for a non-zero exit. */
@@ -181,8 +240,11 @@ export class ControlPlane {
 
   /** PIDs (= process group ids) of the running components, by name. */
   get pids(): Record<string, number> {
-    const running = [...this.#processes, ...(this.#webhook ? [this.#webhook] : [])].filter((p) => p.running);
-    return Object.fromEntries(running.map((p) => [p.name, p.pid]));
+    return Object.fromEntries(this.#allProcesses().filter((p) => p.running).map((p) => [p.name, p.pid]));
+  }
+
+  #allProcesses(): ManagedProcess[] {
+    return [...this.#processes, ...(this.#node ? this.#node.processes.values() : []), ...(this.#webhook ? [this.#webhook] : [])];
   }
 
   get webhookRunning(): boolean {
@@ -228,13 +290,12 @@ export class ControlPlane {
 
   /**
    * Resolves with a description ("kube-apiserver exited with code 255; see
-   * <log>") when etcd, kube-apiserver or the current webhook process exits
+   * <log>") when any component or the current webhook process exits
    * without being asked to (stop(), stopWebhook()); never resolves otherwise.
    */
   unexpectedExit(): Promise<string> {
-    const procs = [...this.#processes, ...(this.#webhook ? [this.#webhook] : [])];
     return Promise.race(
-      procs.map(async (p) => {
+      this.#allProcesses().map(async (p) => {
         await p.exited;
         if (p.stopRequested) return new Promise<string>(() => undefined);
         return `${p.name} ${p.describeStatus()}; see ${p.logFile}`;
@@ -243,21 +304,32 @@ export class ControlPlane {
   }
 
   /** The tail of a component's log, for assertion messages. */
-  async logTail(component: 'etcd' | 'kube-apiserver' | 'webhook', lines = 40): Promise<string> {
-    const proc = component === 'webhook' ? this.#webhook : this.#processes.find((p) => p.name === component);
+  async logTail(component: string, lines = 40): Promise<string> {
+    const proc = this.#allProcesses().find((p) => p.name === component);
     return proc ? proc.logTail(lines) : '';
   }
 
   /**
-   * Stops everything in reverse start order — webhook, kube-apiserver (it
-   * needs etcd while shutting down), etcd — and removes the dir unless
-   * `keep`. Idempotent; safe to call concurrently.
+   * Stops everything in reverse start order — webhook, the node (its full
+   * teardown: node/teardown.ts), scheduler, controller manager, kube-apiserver
+   * (it needs etcd while shutting down), etcd — and removes the dir unless
+   * `keep`. Idempotent; safe to call concurrently. Throws (after stopping
+   * everything else) if the node's teardown failed.
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      await this.#controllers?.stop().catch(() => undefined);
       await this.#webhook?.stop();
+      let nodeError: unknown;
+      if (this.#node) {
+        try {
+          for (const note of await this.#node.stop()) this.#progress(`node teardown: ${note}`);
+          untrackCleanup(path.join(this.#node.layout.dir, 'teardown.sh'));
+        } catch (err) {
+          nodeError = err;
+        }
+      }
       for (const proc of [...this.#processes].reverse()) await proc.stop();
+      if (nodeError) throw nodeError;
       if (!this.keep) {
         await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
         untrackDir(this.dir);
@@ -269,6 +341,25 @@ export class ControlPlane {
   #kubectlTarget(user: User): KubectlTarget {
     return { binary: this.binaries.kubectl, kubeconfig: this.kubeconfigs[user], cacheDir: path.join(this.dir, 'kubectl-cache') };
   }
+}
+
+/**
+ * What the e2e tests and the ServiceAccount admission plugin rely on from
+ * kube-controller-manager: the `default` ServiceAccount and the aggregated
+ * `edit` ClusterRole (tenants are bound to it).
+ */
+async function waitForControllers(kc: KubeConfig, timeoutMs: number, progress: (line: string) => void): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await waitUntil(
+    async () => {
+      const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).catch(() => undefined);
+      if (!sa) return 'no default ServiceAccount yet';
+      const edit = await rbac.readClusterRole({ name: 'edit' });
+      return (edit.rules?.length ?? 0) > 0 ? true : 'ClusterRole edit not aggregated yet';
+    },
+    { what: 'kube-controller-manager (default ServiceAccount, aggregated roles)', timeoutMs, progress, intervalMs: 100 },
+  );
 }
 
 /** Shorthand for `ControlPlane.start(opts)`. */

@@ -1,20 +1,19 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import type { User } from './pki.ts';
 
 export const CLUSTER_NAME = 'faultline';
 
 /** The context name of `user` in its kubeconfig ("faultline-alice"). */
-export function contextName(user: User): string {
+export function contextName(user: string): string {
   return `${CLUSTER_NAME}-${user}`;
 }
 
 /**
  * Writes `<dir>/<user>.kubeconfig`: one cluster (CA embedded, so the file can
- * be copied elsewhere), the user's static bearer token, one context.
+ * be copied elsewhere), the user's (or component's) static bearer token, one context.
  */
-export async function writeKubeconfig(dir: string, user: User, server: string, caPem: string, token: string): Promise<string> {
+export async function writeKubeconfig(dir: string, user: string, server: string, caPem: string, token: string): Promise<string> {
   const file = path.join(dir, `${user}.kubeconfig`);
   const config = {
     apiVersion: 'v1',

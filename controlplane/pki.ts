@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { generateCa, issueServingCert } from '../certs/index.ts';
+import { NODE_NETWORK } from './node/config.ts';
 
 /**
  * The users every local control plane knows (static tokens). `admin` is a
@@ -20,6 +21,22 @@ export const USERS = {
 } as const;
 export type User = keyof typeof USERS;
 export const USER_NAMES = Object.keys(USERS) as User[];
+
+/**
+ * The cluster's own components, by static token too: the identities their
+ * bootstrap RBAC roles (system:kube-controller-manager, system:kube-scheduler,
+ * system:node-proxier) and the Node authorizer (system:node:<name> in
+ * system:nodes) expect. CoreDNS's role is created at start (coredns.ts).
+ */
+export const COMPONENTS = {
+  'kube-controller-manager': { user: 'system:kube-controller-manager', groups: [] },
+  'kube-scheduler': { user: 'system:kube-scheduler', groups: [] },
+  'kube-proxy': { user: 'system:kube-proxy', groups: [] },
+  kubelet: { user: 'system:node:faultline-node', groups: ['system:nodes'] },
+  coredns: { user: 'system:coredns', groups: [] },
+} as const satisfies Record<string, { user: string; groups: readonly string[] }>;
+export type Component = keyof typeof COMPONENTS;
+const COMPONENT_NAMES = Object.keys(COMPONENTS) as Component[];
 
 /**
  * The first address of --service-cluster-ip-range, i.e. the in-cluster
@@ -40,6 +57,9 @@ export interface ApiserverPki {
   /** --token-auth-file. */
   tokenFile: string;
   tokens: Record<User, string>;
+  componentTokens: Record<Component, string>;
+  /** The CA's private key: signs the API server's kubelet client certificate (node mode). */
+  caKeyFile: string;
 }
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -52,7 +72,8 @@ export async function writeApiserverPki(dir: string): Promise<ApiserverPki> {
     issueServingCert(ca, {
       service: 'kubernetes',
       namespace: 'default',
-      hosts: ['127.0.0.1', 'localhost', KUBERNETES_SERVICE_IP],
+      // The node IP: kube-apiserver listens there when a node runs.
+      hosts: ['127.0.0.1', 'localhost', KUBERNETES_SERVICE_IP, NODE_NETWORK.gateway],
       days: 30,
     }),
     generateKeyPairAsync('rsa', {
@@ -61,7 +82,9 @@ export async function writeApiserverPki(dir: string): Promise<ApiserverPki> {
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     }),
   ]);
-  const tokens = Object.fromEntries(USER_NAMES.map((u) => [u, randomBytes(24).toString('hex')])) as Record<User, string>;
+  const newToken = () => randomBytes(24).toString('hex');
+  const tokens = Object.fromEntries(USER_NAMES.map((u) => [u, newToken()])) as Record<User, string>;
+  const componentTokens = Object.fromEntries(COMPONENT_NAMES.map((c) => [c, newToken()])) as Record<Component, string>;
   const pki: ApiserverPki = {
     caPem: ca.certPem,
     caFile: path.join(dir, 'ca.crt'),
@@ -71,11 +94,20 @@ export async function writeApiserverPki(dir: string): Promise<ApiserverPki> {
     saSigningKeyFile: path.join(dir, 'sa.key'),
     tokenFile: path.join(dir, 'tokens.csv'),
     tokens,
+    componentTokens,
+    caKeyFile: path.join(dir, 'ca.key'),
   };
   // token-auth-file format: token,user,uid,"group1,group2"
-  const tokenCsv = USER_NAMES.map((u) => `${tokens[u]},${u},${u},"${USERS[u].groups.join(',')}"`).join('\n');
+  const tokenCsv = [
+    ...USER_NAMES.map((u) => `${tokens[u]},${u},${u},"${USERS[u].groups.join(',')}"`),
+    ...COMPONENT_NAMES.map((c) => {
+      const { user, groups } = COMPONENTS[c];
+      return `${componentTokens[c]},${user},${user},"${groups.join(',')}"`;
+    }),
+  ].join('\n');
   await Promise.all([
     writeFile(pki.caFile, ca.certPem),
+    writeFile(pki.caKeyFile, ca.keyPem, { mode: 0o600 }),
     writeFile(pki.certFile, serving.certPem),
     writeFile(pki.keyFile, serving.keyPem, { mode: 0o600 }),
     writeFile(pki.saPublicKeyFile, sa.publicKey),

@@ -8,20 +8,22 @@
 // small detached bash process per Node process holds the read end of a pipe
 // whose write end only we have. We tell it which process groups and dirs we
 // own; when the pipe reaches EOF — the kernel closes it when we exit by any
-// means — it stops those groups, newest first (TERM, then KILL after 5 s),
-// and removes the dirs. A graceful `stop()` untracks everything first, so the reaper has
+// means — it runs the cleanup scripts we registered (a node's teardown), stops
+// those groups, newest first (TERM, then KILL after 5 s), and removes the dirs. A graceful `stop()` untracks everything first, so the reaper has
 // nothing left to do. Remaining gap: a SIGKILL aimed at the reaper itself
 // together with us (e.g. `kill -9` of both) leaves the children running.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const SCRIPT = [
   "trap '' HUP INT",
-  'groups=(); declare -A dirs=()',
+  'groups=(); cleanups=(); declare -A dirs=()',
   "while IFS=' ' read -r verb arg; do",
   '  case "$verb" in',
   '    track) groups+=("$arg") ;;',
   '    untrack) for i in "${!groups[@]}"; do [[ ${groups[i]} == "$arg" ]] && unset \'groups[i]\'; done ;;',
   '    dir) dirs["$arg"]=1 ;;',
+  '    cleanup) cleanups+=("$arg") ;;',
+  '    uncleanup) for i in "${!cleanups[@]}"; do [[ ${cleanups[i]} == "$arg" ]] && unset \'cleanups[i]\'; done ;;',
   "    undir) unset 'dirs[$arg]' ;;",
   '  esac',
   'done',
@@ -31,6 +33,10 @@ const SCRIPT = [
   'running() { local st; st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; st=${st##*) }; [[ ${st%% *} != Z ]]; }',
   // Newest first, each given 5 s after SIGTERM: the webhook, then
   // kube-apiserver (it needs etcd to shut down promptly), then etcd.
+  // Cleanup scripts first (newest first, bounded): a node's teardown must
+  // stop the kubelet and remove pods while containerd still runs.
+  'cidx=("${!cleanups[@]}")',
+  'for ((j = ${#cidx[@]} - 1; j >= 0; j--)); do timeout -s KILL 180 "${cleanups[${cidx[j]}]}" </dev/null >/dev/null 2>&1; done',
   'idx=("${!groups[@]}")',
   'for ((j = ${#idx[@]} - 1; j >= 0; j--)); do',
   '  g=${groups[${idx[j]}]}',
@@ -65,6 +71,18 @@ export function trackGroup(pgid: number): void {
 }
 export function untrackGroup(pgid: number): void {
   send(`untrack ${pgid}`);
+}
+
+/**
+ * `script` (an executable file) runs if this process dies before
+ * `untrackCleanup`, before the tracked groups are stopped.
+ */
+export function trackCleanup(script: string): void {
+  if (script.includes('\n')) throw new Error(`cannot track a path containing a newline: ${JSON.stringify(script)}`);
+  send(`cleanup ${script}`);
+}
+export function untrackCleanup(script: string): void {
+  send(`uncleanup ${script}`);
 }
 
 /** `dir` is removed (after the tracked groups are gone) if this process dies before `untrackDir`. */

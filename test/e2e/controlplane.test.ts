@@ -1,10 +1,12 @@
-// The local control plane itself: who the test users are, the stand-in
-// controllers, and that nothing outlives a test process that dies hard.
+// The local control plane itself: who the test users are, the real
+// kube-controller-manager's work, and that nothing outlives a test process
+// that dies hard.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { firstJsonLine } from '../support/child-json.ts';
 import { freshNamespace, kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
 
 describe('e2e: the local control plane', function () {
@@ -26,7 +28,7 @@ describe('e2e: the local control plane', function () {
     await kubectlOk(cp(), 'bob', ['get', 'pods', '-n', bobs]);
   });
 
-  it('aggregates Faultline’s tenant roles into the built-in edit role, as kube-controller-manager would', async () => {
+  it('aggregates Faultline’s tenant roles into the built-in edit role (kube-controller-manager)', async () => {
     const ns = await freshNamespace(cp(), { editor: 'alice' });
     const other = await freshNamespace(cp());
     const canI = async (namespace: string) => (await cp().kubectl('alice', ['auth', 'can-i', 'create', 'chaospolicies.chaos.faultline.dev', '-n', namespace])).stdout.trim();
@@ -34,10 +36,21 @@ describe('e2e: the local control plane', function () {
     assert.equal(await canI(other), 'no');
   });
 
-  it('gives every new namespace a default ServiceAccount, as kube-controller-manager would', async () => {
+  it('gives every new namespace a default ServiceAccount and kube-root-ca.crt (kube-controller-manager)', async () => {
     // freshNamespace already waits for it; this names the behaviour.
     const ns = await freshNamespace(cp());
     await kubectlOk(cp(), 'admin', ['get', 'serviceaccount', 'default', '-n', ns]);
+    const deadline = Date.now() + 15_000;
+    while ((await cp().kubectl('admin', ['get', 'configmap', 'kube-root-ca.crt', '-n', ns])).code !== 0) {
+      assert.ok(Date.now() < deadline, `namespace ${ns} has no kube-root-ca.crt after 15 s`);
+      await sleep(100);
+    }
+  });
+
+  it('finalises a deleted namespace (kube-controller-manager)', async () => {
+    const ns = await freshNamespace(cp());
+    await kubectlOk(cp(), 'admin', ['delete', 'namespace', ns, '--wait=true', '--timeout=60s']);
+    assert.notEqual((await cp().kubectl('admin', ['get', 'namespace', ns])).code, 0);
   });
 
   it('leaves no process or file behind when the process that started it is SIGKILLed', async function () {
@@ -45,16 +58,8 @@ describe('e2e: the local control plane', function () {
     const script = fileURLToPath(new URL('../support/e2e-orphan-child.ts', import.meta.url));
     const child = spawn(process.execPath, [script, 'with-webhook'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => {
-          out += d;
-          if (out.includes('\n')) resolve(out.split('\n')[0]!);
-        });
-        child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its control plane was up`)));
-      });
-      const { dir, pids } = JSON.parse(line) as { dir: string; pids: Record<string, number> };
-      assert.deepEqual(Object.keys(pids).sort(), ['etcd', 'kube-apiserver', 'webhook']);
+      const { dir, pids } = await firstJsonLine<{ dir: string; pids: Record<string, number> }>(child, 'its control plane was up');
+      assert.deepEqual(Object.keys(pids).sort(), ['etcd', 'kube-apiserver', 'kube-controller-manager', 'webhook']);
       assert.ok(existsSync(dir));
 
       child.kill('SIGKILL');

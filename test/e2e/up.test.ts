@@ -1,4 +1,5 @@
-// `faultline up` (npm start) as a user runs it: the printed kubeconfig works,
+// `faultline up --api-only` (npm start without a node; test/node runs the
+// walkthrough on a real one): the printed kubeconfig works,
 // the walkthrough's first steps inject, and Ctrl-C cleans everything up.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,7 +21,7 @@ describe('e2e: faultline up', function () {
   });
 
   it('prints a working kubeconfig, injects in the walkthrough namespace, and cleans up on Ctrl-C', async () => {
-    const child = spawn(process.execPath, [CLI, 'up', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'up', '--quiet', '--api-only'], { stdio: ['ignore', 'pipe', 'pipe'] });
     up = child;
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));

@@ -89,9 +89,7 @@ let namespaceCounter = 0;
  * Creates a namespace no other test uses, as the cluster admin, and waits
  * for its `default` ServiceAccount (pods need it; the control plane's
  * ServiceAccount controller creates it asynchronously, as in a real cluster).
- * Namespaces are not deleted: without kube-controller-manager's namespace
- * controller they would only sit in Terminating, and the cluster is
- * discarded with the run.
+ * Namespaces are not deleted: the cluster is discarded with the run.
  */
 export async function freshNamespace(cp: ControlPlane, opts: NamespaceOptions = {}): Promise<string> {
   const name = `e2e-${++namespaceCounter}-${randomBytes(3).toString('hex')}`;
