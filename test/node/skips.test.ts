@@ -2,8 +2,8 @@
 // user wrote them: Windows pods (the API server rejects the injected Linux
 // securityContext fields for them), pods in a namespace enforcing the
 // `restricted` Pod Security level (the privileged init would get the pod
-// refused), and hostNetwork pods (their netns is the node's; refused in chaos
-// namespaces by faultline-pod-security).
+// refused), and hostNetwork pods (their netns is the node's; refused by
+// faultline-pod-security unless an admin exempts the chaos namespace).
 import assert from 'node:assert/strict';
 import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
@@ -74,19 +74,20 @@ describe('node: pods Faultline skips', function () {
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/strict', '-n', ns, '--timeout=120s'], undefined, 130_000);
   });
 
-  // hostNetwork pods: the injector skips them, and since the security work
-  // (faultline-pod-security, a ValidatingAdmissionPolicy holding chaos
-  // namespaces to Pod Security baseline) a chaos namespace refuses them with a
-  // clear message; outside chaos namespaces they are created and run untouched.
-  it('refuses a hostNetwork pod in a chaos namespace with a clear message, and runs one elsewhere uninjected', async () => {
+  // hostNetwork pods: the injector skips them (their netns is the node's). A
+  // chaos namespace holds pod authors to Pod Security baseline
+  // (faultline-pod-security), which refuses them with a clear message; a chaos
+  // namespace an admin exempted with faultline.dev/pod-security=privileged
+  // creates and runs them, uninjected.
+  it('runs a hostNetwork pod uninjected in an exempted chaos namespace, and refuses it with a clear message in one held to baseline', async () => {
     const spec = { hostNetwork: true, containers: [{ name: 'app', image: DEMO_IMAGE, command: ['sleep', '600'] }] };
-    const chaos = await freshNamespace(cp, 'hostnet', true);
-    const denied = await cp.kubectl('admin', ['create', '-n', chaos, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec }) });
+    const held = await freshNamespace(cp, 'hostnet', true);
+    const denied = await cp.kubectl('admin', ['create', '-n', held, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec }) });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /hostNetwork, hostPID and hostIPC are forbidden in chaos namespaces/);
-    const plain = await freshNamespace(cp, 'hostnet-plain', false);
-    const { stored } = await create(cp, plain, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec });
+    const exempt = await freshNamespace(cp, 'hostnet-exempt', true, { 'faultline.dev/pod-security': 'privileged' });
+    const { stored } = await create(cp, exempt, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec });
     assertUninjected(stored);
-    await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/hostnet', '-n', plain, '--timeout=120s'], undefined, 130_000);
+    await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/hostnet', '-n', exempt, '--timeout=120s'], undefined, 130_000);
   });
 });

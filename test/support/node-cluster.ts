@@ -157,9 +157,11 @@ export async function createTenant(cp: ControlPlane, namespace: string, allow: C
 
 let nsCounter = 0;
 /** A fresh namespace, chaos-enabled or not. */
-export async function freshNamespace(cp: ControlPlane, prefix: string, chaos: boolean): Promise<string> {
+export async function freshNamespace(cp: ControlPlane, prefix: string, chaos: boolean, labels: Record<string, string> = {}): Promise<string> {
   const ns = `${prefix}-${process.pid % 10000}-${++nsCounter}`;
   await kubectlOk(cp, 'admin', ['create', 'namespace', ns]);
-  if (chaos) await kubectlOk(cp, 'admin', ['label', 'namespace', ns, `${CHAOS_LABEL}=${CHAOS_LABEL_ENABLED}`]);
+  const all = { ...labels, ...(chaos ? { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } : {}) };
+  const args = Object.entries(all).map(([k, v]) => `${k}=${v}`);
+  if (args.length > 0) await kubectlOk(cp, 'admin', ['label', 'namespace', ns, ...args]);
   return ns;
 }
