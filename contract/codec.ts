@@ -173,6 +173,7 @@ function wiring(w: Json): TrafficWiring {
     inbound: (w.inbound ?? []).map((e: Json) => ({ port: e.port, listenPort: e.listenPort })),
     outbound: (w.outbound ?? []).map((e: Json) => ({ host: e.host, port: e.port, listenPort: e.listenPort })),
     excludeInboundPorts: [...(w.excludeInboundPorts ?? [])],
+    ...(w.toxiproxyPort !== undefined ? { toxiproxyPort: w.toxiproxyPort } : {}),
   };
 }
 

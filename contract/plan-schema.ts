@@ -125,6 +125,7 @@ export const wiringSchema = object('How the pod\'s traffic is wired through the 
     listenPort: port('Proxy listener.'),
   }, ['host', 'port', 'listenPort'])),
   excludeInboundPorts: list('Ports never redirected.', port('A port.')),
+  toxiproxyPort: port('Toxiproxy\'s API port, closed to every UID but proxyUid (absent: the default).'),
 }, ['proxyUid']);
 
 export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything pod setup and the proxy are told at admission.', {

@@ -93,6 +93,8 @@ export interface TrafficWiring {
   outbound: Array<{ host: string; port: number; listenPort: number }>;
   /** Ports never redirected (kubelet probes, user exclusions). */
   excludeInboundPorts: number[];
+  /** Toxiproxy's API port, closed to every UID but proxyUid (absent: the default). */
+  toxiproxyPort?: number;
 }
 
 /** Everything the init program needs, rendered into its environment. */

@@ -314,9 +314,13 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
 
   const ioVolumes = io ? ioVolumesOf(pod, kernel) : [];
   const init: V1Container = { ...s.init, env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
-  // A pod that opts out of the API token (automountServiceAccountToken: false)
-  // gives none to the proxy either: it then runs without live faults (issue 13 M6).
-  const token = pod.spec?.automountServiceAccountToken !== false;
+  // The proxy gets a token only where the app got one (issue 13 M6). The
+  // ServiceAccount admission plugin runs before mutating webhooks and weighs
+  // the pod's automountServiceAccountToken over its ServiceAccount's: its
+  // kube-api-access-* mount is that decision, so an opt-out on either the pod
+  // or the ServiceAccount leaves the proxy without a token (and live faults).
+  const saMount = serviceAccountTokenMount(pod);
+  const token = saMount !== undefined;
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
@@ -342,8 +346,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   // then make the apiserver call this webhook a second time (reinvocationPolicy:
   // IfNeeded) for nothing. Carrying the mount the plugin already gave the app
   // containers leaves it nothing to add: one call per pod, same resulting spec.
-  const tokenMount = serviceAccountTokenMount(pod);
-  if (tokenMount) for (const c of ours) c.volumeMounts = [...(c.volumeMounts ?? []), tokenMount];
+  if (saMount) for (const c of ours) c.volumeMounts = [...(c.volumeMounts ?? []), saMount];
 
   // Ours go first, in order, ahead of the pod's own init containers: those may
   // already make network calls that faults should apply to.
