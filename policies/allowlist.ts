@@ -2,6 +2,7 @@
 // use, and the limits those faults must stay within. Reports EVERY violation,
 // so one denial tells the author everything to fix.
 
+import { abortWhenViolations } from './abort-when.ts';
 import type { DefaultedPolicySpec } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { faultsOf } from './faults.ts';
@@ -50,7 +51,12 @@ export function isSubject(user: UserInfo, subjects: readonly TenantSubject[], po
 
 /** `author` undefined skips the author check (offline checks that don't know who will apply). */
 export function checkAllowlist(spec: DefaultedPolicySpec, tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {
-  return [...subjectViolations(tenant, author, namespace), ...kindViolations(spec, tenant), ...limitViolations(spec, tenant)];
+  return [
+    ...subjectViolations(tenant, author, namespace),
+    ...kindViolations(spec, tenant),
+    ...limitViolations(spec, tenant),
+    ...abortWhenViolations(spec.abortWhen, tenant).map((v): Violation => ({ reason: 'limit', ...v })),
+  ];
 }
 
 function subjectViolations(tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {

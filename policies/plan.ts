@@ -29,6 +29,7 @@
 // Every planned fault carries its policy's expiresAt = start + duration, start
 // being status.startedAt, else metadata.creationTimestamp.
 
+import { abortedNow, plannedGuard } from './abort-when.ts';
 import { applyDefaults, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { parseTcRate } from './rate.ts';
@@ -63,14 +64,15 @@ interface ActivePolicy {
   expiresAt: number;
 }
 
-/** Valid, unpaused, unexpired policies with their defaulted specs, oldest first. */
+/** Valid, unpaused, unaborted, unexpired policies with their defaulted specs, oldest first. */
 function activePolicies(policies: readonly ChaosPolicy[], now: number): ActivePolicy[] {
   const active: ActivePolicy[] = [];
   for (const policy of policies) {
     if (validatePolicy(policy).length > 0) continue;
     const spec = applyDefaults(policy.spec);
     const expiresAt = policyExpiresAt(policy);
-    if (spec.paused || expiresAt === undefined || expiresAt <= now) continue;
+    // An abort holds the generation it was seen on, until a person changes the policy.
+    if (spec.paused || expiresAt === undefined || expiresAt <= now || abortedNow(policy)) continue;
     active.push({ policy, spec, chaosId: chaosIdOf(policy), expiresAt });
   }
   const created = (p: ChaosPolicy): number => Date.parse(p.metadata.creationTimestamp ?? '') || 0;
@@ -83,6 +85,8 @@ export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], n
   const plan: LiveFaultPlan = { http: [], tcp: [] };
   for (const a of activePolicies(policies, now)) {
     if (!(a.policy.status?.targets ?? []).includes(podName)) continue;
+    const guard = plannedGuard(a.policy, a.chaosId);
+    if (guard) (plan.guards ??= []).push(guard);
     plan.http.push(...a.spec.http.map((f): PlannedHttpFault => ({
       chaosId: a.chaosId,
       expiresAt: a.expiresAt,

@@ -32,6 +32,8 @@ export interface HttpPathOptions {
   faultHeader: boolean;
   metrics: Metrics;
   log: Logger;
+  /** Each finished response: its status and its time as the caller saw it (the steady-state guard). */
+  observe?: (status: number, ms: number) => void;
 }
 
 const NO_FAULT: Decision = Object.freeze({ delayMs: 0, fired: [] }) as Decision;
@@ -88,8 +90,12 @@ export class HttpPath {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const { metrics, target } = this.opts;
+    const { metrics, target, observe } = this.opts;
     metrics.request(target.direction);
+    if (observe) {
+      const t0 = performance.now();
+      res.once('finish', () => observe(res.statusCode, performance.now() - t0));
+    }
     const faults = this.opts.faults();
     const decision = faults.length > 0 ? decide(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
     const networkDelayMs = this.opts.networkDelayMs();

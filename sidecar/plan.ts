@@ -2,7 +2,7 @@
 // file is hand-written in tests and by the netns simulator, so every mistake gets
 // a message naming the field), and filtered by expiry at the moment of use.
 
-import type { LiveFaultPlan, PlannedHttpFault, PlannedTcpFault, PlannedToxic, ToxicType } from '../policies/types.ts';
+import type { LiveFaultPlan, PlannedGuard, PlannedHttpFault, PlannedTcpFault, PlannedToxic, ToxicType } from '../policies/types.ts';
 import { TOXIC_TYPES } from '../policies/vocabulary.ts';
 
 export const EMPTY_PLAN: LiveFaultPlan = Object.freeze({ http: [], tcp: [] }) as LiveFaultPlan;
@@ -140,6 +140,29 @@ function tcpFault(v: unknown, at: string): PlannedTcpFault {
   return out;
 }
 
+function guard(v: unknown, at: string): PlannedGuard {
+  const g = obj(v, at);
+  const generation = num(g.generation ?? 0, `${at}.generation`, 0);
+  const out: PlannedGuard = { chaosId: str(g.chaosId, `${at}.chaosId`), uid: str(g.uid, `${at}.uid`), generation };
+  const window = (w: unknown, p: string): number => num(w, p, 1_000, 3_600_000);
+  const minRequests = (m: unknown, p: string): number => num(m ?? 10, p, 1);
+  if (g.errorRate !== undefined) {
+    const e = obj(g.errorRate, `${at}.errorRate`);
+    out.errorRate = { ratio: num(e.ratio, `${at}.errorRate.ratio`, 0, 1), windowMs: window(e.windowMs, `${at}.errorRate.windowMs`), minRequests: minRequests(e.minRequests, `${at}.errorRate.minRequests`) };
+  }
+  if (g.latency !== undefined) {
+    const l = obj(g.latency, `${at}.latency`);
+    out.latency = {
+      percentile: num(l.percentile, `${at}.latency.percentile`, 0, 100),
+      thresholdMs: num(l.thresholdMs, `${at}.latency.thresholdMs`, 0),
+      windowMs: window(l.windowMs, `${at}.latency.windowMs`),
+      minRequests: minRequests(l.minRequests, `${at}.latency.minRequests`),
+    };
+  }
+  if (!out.errorRate && !out.latency) throw new PlanError(`${at}: needs errorRate or latency`);
+  return out;
+}
+
 /** Parses and checks a LiveFaultPlan; throws PlanError naming the offending field. */
 export function parsePlan(value: unknown): LiveFaultPlan {
   const p = obj(value, 'plan');
@@ -147,6 +170,7 @@ export function parsePlan(value: unknown): LiveFaultPlan {
     http: arr(p.http, 'plan.http').map((f, i) => httpFault(f, `plan.http[${i}]`)),
     tcp: arr(p.tcp, 'plan.tcp').map((f, i) => tcpFault(f, `plan.tcp[${i}]`)),
   };
+  if (p.guards !== undefined) plan.guards = arr(p.guards, 'plan.guards').map((g, i) => guard(g, `plan.guards[${i}]`));
   if (p.networkDelay !== undefined) {
     const d = obj(p.networkDelay, 'plan.networkDelay');
     plan.networkDelay = {
@@ -177,6 +201,18 @@ export function effectivePlan(plan: LiveFaultPlan, now: number): LiveFaultPlan {
   };
   if (plan.networkDelay && plan.networkDelay.expiresAt > now) out.networkDelay = plan.networkDelay;
   if (plan.time && plan.time.expiresAt > now) out.time = plan.time;
+  if (plan.guards) out.guards = plan.guards;
+  return out;
+}
+
+/** The plan without the faults (and guards) of these policies: what an abort leaves. */
+export function withoutPolicies(plan: LiveFaultPlan, chaosIds: ReadonlySet<string>): LiveFaultPlan {
+  if (chaosIds.size === 0) return plan;
+  const keep = (f: { chaosId: string }): boolean => !chaosIds.has(f.chaosId);
+  const out: LiveFaultPlan = { http: plan.http.filter(keep), tcp: plan.tcp.filter(keep) };
+  if (plan.networkDelay && keep(plan.networkDelay)) out.networkDelay = plan.networkDelay;
+  if (plan.time && keep(plan.time)) out.time = plan.time;
+  if (plan.guards) out.guards = plan.guards.filter(keep);
   return out;
 }
 

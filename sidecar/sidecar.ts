@@ -23,7 +23,8 @@ import { sampleDelayMs } from './handoff.ts';
 import { HttpPath } from './http-path.ts';
 import { Metrics } from './metrics.ts';
 import { pipeTo } from './pipe.ts';
-import { EMPTY_PLAN, effectivePlan, nextExpiry } from './plan.ts';
+import { Guards, isErrorResponse, type Breach } from './guard.ts';
+import { EMPTY_PLAN, effectivePlan, nextExpiry, withoutPolicies } from './plan.ts';
 import type { PolicySource } from './policy-source.ts';
 import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
 import { ToxiproxyReconciler, type DesiredProxy } from './toxiproxy-reconciler.ts';
@@ -58,6 +59,8 @@ interface Route {
 
 export class Sidecar {
   readonly metrics = new Metrics();
+  /** The steady-state guards of the plan's policies (guard.ts). */
+  readonly guards: Guards;
   readonly targets: Target[];
   /** Actually bound listener ports, index-aligned with `targets`. */
   readonly listenPorts: number[] = [];
@@ -88,6 +91,7 @@ export class Sidecar {
     this.httpPaths = this.targets.map(() => undefined);
     this.events = new FaultEvents(opts.log);
     this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
+    this.guards = new Guards((b) => this.onBreach(b));
   }
 
   static async start(opts: SidecarOptions): Promise<Sidecar> {
@@ -165,7 +169,23 @@ export class Sidecar {
     return this.plan;
   }
 
+  /**
+   * A guard tripped here: this pod's faults of that policy end now (the plan
+   * is recomputed before this returns, so the next connection and request
+   * already pass untouched), then the source tells the others.
+   */
+  private onBreach(b: Breach): void {
+    this.metrics.abort(b.chaosId);
+    this.log.warn(
+      { event: 'fault', status: 'aborted', chaos_id: `${b.uid}/${b.generation}`, policy: b.chaosId, condition: b.condition, observed: b.observed, threshold: b.threshold, requests: b.requests, window_ms: b.windowMs },
+      'steady-state guard breached: faults of the policy end now',
+    );
+    this.applyPlan();
+    this.opts.source?.reportAbort?.(b);
+  }
+
   async close(): Promise<void> {
+    this.guards.stop();
     this.expiryTimer?.cancel();
     await this.opts.source?.close();
     for (const l of this.listeners) l.close();
@@ -185,8 +205,12 @@ export class Sidecar {
     // A policy's own network delay (if the planner ever hands one over live) wins over the boot-time handoff.
     const handoff = this.opts.handoffDelay;
     if (!merged.networkDelay && handoff) merged.networkDelay = handoff;
-    const plan = effectivePlan(merged, now);
+    const effective = effectivePlan(merged, now);
+    // An aborted generation's faults stay off here whatever the source says, until it names a newer one.
+    const aborted = new Set((effective.guards ?? []).filter((g) => this.guards.isAborted(g)).map((g) => g.chaosId));
+    const plan = withoutPolicies(effective, aborted);
     this.plan = plan;
+    this.guards.setPlan(plan.guards ?? []);
 
     const desired = new Map<string, DesiredProxy>();
     this.routes = this.targets.map((t) => {
@@ -199,7 +223,7 @@ export class Sidecar {
       return { http: httpFaultsFor(plan, t), toxiproxy };
     });
     this.reconciler?.setDesired(desired);
-    this.events.update(plan, now);
+    this.events.update(plan, now, aborted);
     void this.faketime.apply(plan.time);
 
     this.expiryTimer?.cancel();
@@ -275,6 +299,11 @@ export class Sidecar {
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,
+        observe: (status, ms) => {
+          if (this.guards.size === 0) return;
+          const ids = this.routes[i]!.http.map((f) => f.chaosId);
+          this.guards.observe(ids, isErrorResponse(status), ms);
+        },
       });
       this.httpPaths[i] = p;
     }

@@ -11,6 +11,7 @@ import { tenantForNamespace } from '../policies/tenancy.ts';
 import type { ChaosPolicy, KernelFaultPlan } from '../policies/types.ts';
 import { validatePolicy } from '../policies/validate.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
+import { pausedBy } from './pause.ts';
 import type { Upstream } from './wiring.ts';
 
 /** What a pod under admission gets from its namespace's policies. */
@@ -42,7 +43,8 @@ interface Selecting {
 export function createPolicyPlanner(cluster: ClusterView, now: () => number = Date.now): PolicyPlanner {
   const kernelPlan = (pod: V1Pod, namespace: string, selecting: readonly Selecting[]): KernelFaultPlan => {
     const policies = selecting.filter((s) => hasKernelFaults(s.policy));
-    if (policies.length === 0) return { io: [] };
+    // A pod admitted while a switch holds its namespace starts with no kernel faults (they could not be lifted live).
+    if (policies.length === 0 || pausedBy(cluster, namespace) !== undefined) return { io: [] };
     const ns = cluster.namespace(namespace) ?? { name: namespace };
     const owner = tenantForNamespace(ns, cluster.tenants());
     const maxPodPercent = 'tenant' in owner ? owner.tenant.spec.allow.limits?.maxPodPercent : undefined;

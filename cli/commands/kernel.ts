@@ -1,6 +1,6 @@
-import { createLogger } from '../../common/log.ts';
+import { createLogger, type Logger } from '../../common/log.ts';
 import { PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
-import { startKernel } from '../../sidecar/init/kernel.ts';
+import { kernelChaosIdsOf, startKernel, type KernelServer } from '../../sidecar/init/kernel.ts';
 import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
 import { str, strs, UsageError, type Command } from '../command.ts';
 
@@ -18,6 +18,22 @@ function parseVolumeMap(specs: string[]): Map<string, string> {
   return map;
 }
 
+/** The brake needs the API server; without a kubeconfig or a cluster the faults simply run to expiry. */
+async function startBrake(kubeconfig: string | undefined, server: KernelServer, planned: Set<string>, log: Logger): Promise<{ stop(): void } | undefined> {
+  const namespace = process.env.POD_NAMESPACE;
+  const inCluster = process.env.KUBERNETES_SERVICE_HOST !== undefined;
+  if (planned.size === 0 || (kubeconfig === undefined && !inCluster)) return undefined;
+  if (!namespace) throw new UsageError('the kernel brake needs POD_NAMESPACE (downward API)');
+  const [{ startKernelBrake }, { inClusterConnection, kubeconfigConnection }] = await Promise.all([
+    import('../../sidecar/init/kernel-brake.ts'),
+    import('../../sidecar/kube/config.ts'),
+  ]);
+  const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
+  const brake = startKernelBrake({ connection, namespace, server, planned, log });
+  await brake.start();
+  return brake;
+}
+
 export const kernelCommand: Command = {
   usage: `Usage: faultline kernel [options]
 
@@ -31,6 +47,9 @@ Options:
   --plan-file <path>  Read the plan from a file instead of $${PLAN_ENV}
   --run-dir <dir>     faultline-run emptyDir (default ${RUN_MOUNT_PATH})
   --state-dir <dir>   private working directory (default ${DEFAULT_STATE_DIR})
+  --kubeconfig <path>  Watch the pause switches and the plan's policies with this
+                      kubeconfig (in a cluster: the faultline token); a policy
+                      paused, deleted or held by a switch has its faults lifted
   --volume <app>=<here>
                       The volume the app mounts at <app> is mounted at <here> in
                       this container (repeatable; default: the same path)`,
@@ -39,14 +58,16 @@ Options:
     'run-dir': { type: 'string' },
     'state-dir': { type: 'string' },
     volume: { type: 'string', multiple: true },
+    kubeconfig: { type: 'string' },
   },
   async run(values) {
     const log = createLogger('kernel');
     const volumes = parseVolumeMap(strs(values, 'volume'));
     let server;
+    const plan = await loadInitPlan(str(values, 'plan-file'));
     try {
       server = await startKernel(
-        await loadInitPlan(str(values, 'plan-file')),
+        plan,
         {
           stateDir: str(values, 'state-dir') ?? DEFAULT_STATE_DIR,
           runDir: str(values, 'run-dir') ?? RUN_MOUNT_PATH,
@@ -60,11 +81,13 @@ Options:
       return 1;
     }
     log.info({ volumes: server.volumes.map((v) => v.volumePath) }, 'faultline kernel ready');
+    const brake = await startBrake(str(values, 'kubeconfig'), server, kernelChaosIdsOf(plan), log);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
     log.info({ signal }, 'shutting down: unmounting IO fault layers');
+    brake?.stop();
     await server.stop();
     log.info('faultline kernel stopped');
     return 0;

@@ -156,7 +156,10 @@ describe('manifests: render and structure', function () {
 
       it('binds the sidecar role nowhere: the webhook binds it per namespace', function () {
         const sidecar = find(objects, 'ClusterRole', 'faultline-sidecar');
-        assert.deepEqual(rulesOf(sidecar), [{ apiGroups: [API_GROUP], resources: ['chaospolicies'], verbs: ['get', 'list', 'watch'] }]);
+        assert.deepEqual(rulesOf(sidecar), [
+          { apiGroups: [API_GROUP], resources: ['chaospolicies'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [''], resources: ['events'], verbs: ['create', 'list', 'watch'] },
+        ]);
         const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
         for (const b of bindings) assert.notEqual(field(b, 'roleRef.name'), 'faultline-sidecar', `${b.kind}/${b.metadata.name}`);
         // …and the webhook may bind exactly that role, and create/alter only the RoleBinding of that name.
@@ -166,6 +169,17 @@ describe('manifests: render and structure', function () {
         for (const verb of ['get', 'update', 'patch', 'delete'])
           for (const r of grants(rules, 'rbac.authorization.k8s.io', 'rolebindings', verb))
             assert.deepEqual(r.resourceNames, ['faultline-sidecar'], `rolebindings ${verb}`);
+      });
+
+      it('lets every service account read the pause switches and nothing else: one Namespace by name, ChaosTenants read-only', function () {
+        const role = find(objects, 'ClusterRole', 'faultline-switches');
+        assert.deepEqual(rulesOf(role), [
+          { apiGroups: [''], resources: ['namespaces'], resourceNames: ['faultline-system'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [API_GROUP], resources: ['chaostenants'], verbs: ['get', 'list', 'watch'] },
+        ]);
+        const binding = find(objects, 'ClusterRoleBinding', 'faultline-switches');
+        assert.equal(field(binding, 'roleRef.name'), 'faultline-switches');
+        assert.deepEqual(field(binding, 'subjects'), [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:serviceaccounts' }]);
       });
 
       it('grants the webhook nothing wildcarded and narrows writes by resourceNames', function () {

@@ -102,7 +102,7 @@ describe('webhook: injection rendering', () => {
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
   });
 
-  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry', () => {
+  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry, with the token to watch the pause switches', () => {
     const pod = inject(podWith(), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
     const kernel = pod.spec!.initContainers![2]!;
     assert.equal(kernel.name, 'faultline-kernel');
@@ -110,7 +110,8 @@ describe('webhook: injection rendering', () => {
     assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
     assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.deepEqual(kernel.args, ['kernel']);
-    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
+    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run', 'faultline-token']);
+    assert.equal(kernel.volumeMounts![1]!.readOnly, true);
   });
 
   it('carries the token mount the ServiceAccount plugin gave the app, so the plugin has nothing to add (no second webhook call)', () => {
