@@ -224,6 +224,7 @@ export class Sidecar {
     });
     this.reconciler?.setDesired(desired);
     this.events.update(plan, now, aborted);
+    this.metrics.activeFaults(this.events.list().map((f) => f.kind));
     void this.faketime.apply(plan.time);
 
     this.expiryTimer?.cancel();
@@ -299,11 +300,7 @@ export class Sidecar {
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,
-        observe: (status, ms) => {
-          if (this.guards.size === 0) return;
-          const ids = this.routes[i]!.http.map((f) => f.chaosId);
-          this.guards.observe(ids, isErrorResponse(status), ms);
-        },
+        observer: () => (this.guards.size === 0 ? undefined : (status, ms) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status), ms)),
       });
       this.httpPaths[i] = p;
     }
