@@ -7,6 +7,8 @@
 //    Servers, generator and this driver are three separate processes.
 // 2. Pod CREATEs through a real kube-apiserver (controlplane/), with and
 //    without the webhook in the path (bench/webhook-apiserver.ts).
+// 3. One pod review in-process next to 1 and to 100 policies
+//    (bench/webhook-neighbours.ts): admission must not pay for neighbours.
 //
 //   npm run bench:webhook
 //   env: BENCH_DURATION_S=10 BENCH_CONNECTIONS=10 BENCH_RATE=1000 BENCH_PODS=300 BENCH_SKIP_APISERVER=1
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { makeTestCertificates } from '../test/support/webhook-tls.ts';
 import { podReview } from '../test/support/webhook-server.ts';
 import { benchPod, measureApiserver, type ApiserverResult } from './webhook-apiserver.ts';
+import { measureNeighbours } from './webhook-neighbours.ts';
 import type { LoadConfig, LoadResult } from './webhook-load.ts';
 import { percentile, round } from './webhook-stats.ts';
 
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
     await writeFile(join(dir, 'ca.crt'), certs.ca);
     const body = reviewBody();
     await writeFile(join(dir, 'review.json'), body);
+    const neighbours = await measureNeighbours();
 
     // One server at a time, stopped before the next starts: an idle Node
     // process still runs timers and GC on the same two cores.
@@ -188,7 +192,9 @@ async function main(): Promise<void> {
         baselineP99Ms: baseMax.p99Ms,
         baselineAt1000: baseAt,
         apiserver: apiserver ?? null,
+        neighbours,
         targets: {
+          neighbours100Le2x: neighbours.ratioP50 <= 2,
           reviewsPerSecGe3000: max.rps >= 3000,
           p99At1000Le5ms: at.failures === 0 && at.p99Ms <= 5,
           // null: not measured (BENCH_SKIP_APISERVER=1), rather than a false "missed".

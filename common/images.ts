@@ -12,3 +12,9 @@ export const IMAGES = {
   proxy: `${IMAGE_REGISTRY}/faultline-proxy:${IMAGE_TAG}`,
   init: `${IMAGE_REGISTRY}/faultline-init:${IMAGE_TAG}`,
 } as const;
+
+// Built by `npm run images:build` for the local node and never released: the
+// demo app of the walkthrough (images/demo.Dockerfile), and the pod sandbox
+// image the node's containerd is configured with (hack/images/pause).
+export const DEMO_IMAGE = `${IMAGE_REGISTRY}/faultline-demo:${IMAGE_TAG}`;
+export const PAUSE_IMAGE = 'localhost/faultline/pause:3.10';

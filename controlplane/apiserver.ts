@@ -11,6 +11,8 @@ export interface ApiserverOptions {
   port: number;
   etcdUrl: string;
   pki: ApiserverPki;
+  /** AdmissionConfiguration: the client certificate it presents to webhooks (admission-auth.ts). */
+  admissionConfigFile?: string;
   timeoutMs: number;
   progress?: (line: string) => void;
 }
@@ -51,6 +53,7 @@ export async function startApiserver(opts: ApiserverOptions): Promise<Apiserver>
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         // faultline-init is privileged; pod validation refuses that otherwise.
         '--allow-privileged=true',
+        ...(opts.admissionConfigFile ? [`--admission-control-config-file=${opts.admissionConfigFile}`] : []),
         // No admission flags: the default plugin chain, as in a real cluster
         // (MutatingAdmissionWebhook and ValidatingAdmissionWebhook included).
         // In particular ServiceAccount stays on, unlike in envtest: it adds

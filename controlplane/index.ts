@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ADMISSION_CLIENT_NAME, writeAdmissionAuth, type AdmissionAuth } from './admission-auth.ts';
 import { startApiserver } from './apiserver.ts';
 import { ensureBinaries, type Tool } from './binaries.ts';
 import { startControllers, type Controllers } from './controllers.ts';
@@ -57,6 +58,8 @@ export class ControlPlane {
   /** `<dir>/<user>.kubeconfig` for every user. */
   readonly kubeconfigs = {} as Record<User, string>;
   webhookPort = 0;
+  /** The API server's client certificate towards the webhook, and its CA (undefined without Faultline). */
+  admissionAuth: AdmissionAuth | undefined;
 
   #progress: (line: string) => void;
   #readyTimeoutMs: number;
@@ -104,11 +107,14 @@ export class ControlPlane {
     const [etcdClient, etcdPeer, apiserverPort, webhookPort] = await freePorts(4);
     this.webhookPort = webhookPort!;
     const faultline = opts.faultline ?? true;
-    const [pki, webhookTls] = await Promise.all([
+    const [pki, webhookTls, admissionAuth] = await Promise.all([
       mkdir(path.join(this.dir, 'pki')).then(() => writeApiserverPki(path.join(this.dir, 'pki'))),
       faultline ? writeWebhookTls(path.join(this.dir, 'webhook-certs')) : undefined,
+      // The API server authenticates to the webhook with a client certificate, as docs/security.md sets up.
+      faultline ? mkdir(path.join(this.dir, 'admission-auth')).then(() => writeAdmissionAuth(path.join(this.dir, 'admission-auth'), `127.0.0.1:${webhookPort}`)) : undefined,
     ]);
     this.#webhookTls = webhookTls;
+    this.admissionAuth = admissionAuth;
 
     const t0 = performance.now();
     const etcd = await startEtcd({
@@ -129,6 +135,7 @@ export class ControlPlane {
       port: opts.apiserverPort ?? apiserverPort!,
       etcdUrl: etcd.url,
       pki,
+      ...(admissionAuth ? { admissionConfigFile: admissionAuth.configFile } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
     });
@@ -191,6 +198,7 @@ export class ControlPlane {
       port: this.webhookPort,
       kubeconfig: this.kubeconfigs.admin,
       dir: this.dir,
+      ...(this.admissionAuth ? { clientCaFile: this.admissionAuth.clientCaFile, clientName: ADMISSION_CLIENT_NAME } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
     });

@@ -7,6 +7,8 @@ import { check, runKubectl, type KubectlTarget } from './kubectl.ts';
 
 const MANIFESTS_DIR = fileURLToPath(new URL('../manifests', import.meta.url));
 const WEBHOOK_KINDS = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+/** Cluster-wide definitions; plus faultline-pod-security's parameters (the injected images). */
+const LOCAL_KINDS = new Set(['CustomResourceDefinition', 'ClusterRole', 'Namespace', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 interface KubeObject {
   apiVersion: string;
@@ -33,7 +35,8 @@ export interface LocalInstall {
  * transformers apply exactly as in `kubectl apply -k`) and keeps what a local
  * control plane needs: CRDs, ClusterRoles (the tenant roles people get bound
  * to), the faultline-system Namespace (the reconciler's leader-election Lease
- * lives there) and the webhook configurations. The in-cluster deployment of the
+ * lives there), the faultline-pod-security ValidatingAdmissionPolicy with its
+ * binding and ConfigMap, and the webhook configurations. The in-cluster deployment of the
  * webhook — Deployment, Service, its ServiceAccount and bindings,
  * PDB, NetworkPolicy — is left out: locally the webhook is a child process
  * using the admin kubeconfig, and there is no kubelet to run a Deployment.
@@ -44,7 +47,7 @@ export async function renderLocalInstall(kubectl: KubectlTarget): Promise<LocalI
     .map((doc) => doc.toJS() as KubeObject | null)
     .filter((o): o is KubeObject => o !== null);
   return {
-    definitions: objects.filter((o) => o.kind === 'CustomResourceDefinition' || o.kind === 'ClusterRole' || o.kind === 'Namespace' || isSwitchBinding(o)),
+    definitions: objects.filter((o) => LOCAL_KINDS.has(o.kind) || isSwitchBinding(o) || (o.kind === 'ConfigMap' && o.metadata.name === 'faultline-injection')),
     webhookConfigurations: objects.filter((o) => WEBHOOK_KINDS.has(o.kind)),
   };
 }

@@ -38,6 +38,9 @@ export interface WebhookOptions {
   kubeconfig: string;
   /** Directory for webhook.log (appended across restarts). */
   dir: string;
+  /** Answer reviews only for the API server's client certificate from this CA. */
+  clientCaFile?: string;
+  clientName?: string;
   timeoutMs: number;
   progress?: (line: string) => void;
 }
@@ -58,6 +61,7 @@ export function startWebhookProcess(opts: WebhookOptions): Promise<ManagedProces
         `--kubeconfig=${opts.kubeconfig}`,
         // Nothing is in flight when a test stops it; don't wait for stragglers.
         '--drain-timeout-seconds=2',
+        ...(opts.clientCaFile ? [`--client-ca-file=${opts.clientCaFile}`, ...(opts.clientName ? [`--client-name=${opts.clientName}`] : [])] : []),
       ],
       logFile: path.join(opts.dir, 'webhook.log'),
     },

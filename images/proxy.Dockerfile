@@ -4,8 +4,8 @@
 # supervises toxiproxy-server as a child for TCP faults.
 # Build context: the repository root (see webhook.Dockerfile for pinning).
 #
-# Expected size (estimate, not measured): ~310 MB uncompressed / ~90 MB
-# compressed — the webhook image's contents plus toxiproxy-server (~11 MB).
+# Size, measured with podman (README "Images"): 305 MB uncompressed / 92 MB
+# gzip — the webhook image's contents plus toxiproxy-server (~11 MB).
 # It is pulled once per node, but it does sit on the start-up path of the
 # first injected pod on each node.
 
@@ -21,15 +21,20 @@ ARG GO_IMAGE=docker.io/library/golang:1.26.8-bookworm
 # multi-arch build needs no emulation for this stage.
 FROM --platform=${BUILDPLATFORM} ${GO_IMAGE} AS toxiproxy
 ARG TOXIPROXY_VERSION=v2.12.0
+# BuildKit and buildah set these; other builders leave them empty, and then
+# the build platform's own GOOS/GOARCH apply.
 ARG TARGETOS
 ARG TARGETARCH
+# As NODE_EXTRA_CA_CERTS in the deps stage below, for go's fetches.
+ARG SSL_CERT_FILE
 # `go install module@version` verifies the module against sum.golang.org.
 # When cross-compiling, go install writes to $GOPATH/bin/<os>_<arch>/, hence
-# the find; -X sets the version `toxiproxy-server -version` reports.
+# the find. -X sets the version `toxiproxy-server -version` reports, without
+# the tag's "v", as toxiproxy's own release builds and hack/controlplane/build.sh do.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOFLAGS=-trimpath \
-    go install -ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION}" \
+    CGO_ENABLED=0 GOOS="${TARGETOS:-$(go env GOOS)}" GOARCH="${TARGETARCH:-$(go env GOARCH)}" GOFLAGS=-trimpath \
+    go install -ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
       "github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION}" \
  && install -D -m 0755 "$(find "$(go env GOPATH)/bin" -type f -name server | head -n 1)" /out/toxiproxy-server
 
@@ -38,6 +43,10 @@ FROM ${NODE_IMAGE} AS node
 
 # ---------------------------------------------------------------- production deps
 FROM ${NODE_IMAGE} AS deps
+# Set only by hack/images/build.sh where outbound TLS goes through an
+# intercepting proxy: the path of its CA, bind-mounted for the build. Declared
+# in this stage alone, so npm ci trusts it and no shipped image holds it.
+ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
 # See webhook.Dockerfile for why scripts are skipped.
@@ -50,6 +59,7 @@ FROM ${DEBIAN_IMAGE}
 # toxiproxy-server child) and reaps anything orphaned.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 # On PATH, where `faultline sidecar` looks for it.

@@ -3,12 +3,13 @@
 // so one denial tells the author everything to fix.
 
 import { abortWhenViolations } from './abort-when.ts';
-import type { DefaultedPolicySpec } from './defaults.ts';
+import type { DefaultedPolicySpec, DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { faultsOf } from './faults.ts';
+import { stackedDelaysOver, toxicMs } from './pod-limits.ts';
 import { parseTcRate } from './rate.ts';
 import type { ChaosTenant, FaultKind, TenantSubject } from './types.ts';
-import { familyOf, FAULT_KINDS, PRIVILEGED_FAMILIES } from './vocabulary.ts';
+import { familyOf, FAULT_KINDS, PRIVILEGED_FAMILIES, TOXIC_ATTRIBUTES } from './vocabulary.ts';
 
 /** The author, as the AdmissionReview's userInfo names them. */
 export interface UserInfo {
@@ -91,6 +92,10 @@ function kindViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violati
 
 const ms = (text: string | number): number => (typeof text === 'number' ? text : durationMs(text));
 const showTime = (v: string | number): string => (typeof v === 'number' ? `${v}ms` : v);
+const showToxic = (t: DefaultedToxic, attr: 'delay' | 'timeout'): string => {
+  const v = t[attr]!;
+  return typeof v === 'number' ? `${v}${TOXIC_ATTRIBUTES[t.type].timeUnitMs === 1 ? 'ms' : 'µs'}` : v;
+};
 
 function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
   const limits = tenant.spec.allow.limits ?? {};
@@ -111,8 +116,17 @@ function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violat
     };
     spec.http.forEach((f, i) => f.delay && check(`spec.http[${i}].delay.fixed`, f.delay.fixed, f.delay.jitter));
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
-      if (t.type === 'latency' && t.latency !== undefined) check(`spec.tcp[${i}].toxics[${j}].latency`, t.latency, t.jitter);
+      const at = `spec.tcp[${i}].toxics[${j}]`;
+      if (t.type === 'latency' && t.latency !== undefined) check(`${at}.latency`, t.latency, t.jitter);
+      // Every attribute that holds data back: slow_close's and slicer's delays (µs
+      // as a number), and timeout's stall, where 0 would mean forever.
+      if ((t.type === 'slow_close' || t.type === 'slicer') && toxicMs(t, 'delay') > ms(max)) exceed(`${at}.delay`, showToxic(t, 'delay'), max);
+      if (t.type === 'timeout' && (toxicMs(t, 'timeout') === 0 || toxicMs(t, 'timeout') > ms(max)))
+        exceed(`${at}.timeout`, toxicMs(t, 'timeout') === 0 ? '0 (stall until the peer closes)' : showToxic(t, 'timeout'), max);
     }));
+    // Toxics chained on one upstream add up (L1); across policies the webhook checks the same sums.
+    for (const s of stackedDelaysOver([{ chaosId: '', spec }], ms(max)))
+      if (s.toxics > 1) exceed(`spec.tcp[${s.candidateIndex}]`, `${s.what} of ${s.toxics} toxics on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms, which`, max);
     if (spec.network?.delay) check('spec.network.delay.latency', spec.network.delay.latency, spec.network.delay.jitter);
     spec.io.forEach((f, i) => check(`spec.io[${i}].delay`, f.delay, undefined));
   }

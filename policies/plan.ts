@@ -1,14 +1,15 @@
 // From policies to one fault plan per pod.
 //
 // Which policies count: valid ones (an invalid object in the cache is skipped,
-// never fatal), not paused, not expired, in the pod's namespace, and
-//   - live plan (sidecar): the pod is listed in status.targets — the reconciler
-//     alone applies the blast radius;
-//   - kernel plan (admission): the selector matches the pod's labels and either
-//     mode is `all` or status.targets already lists the pod. A pod being created
-//     has no stable identity to sample a `one`/`fixed`/`fixed-percent` radius
-//     against, so those reach kernel faults only through status.targets (pods
-//     that keep their names, e.g. StatefulSets, once picked and restarted).
+// never fatal), not paused, not expired, not terminating (deletionTimestamp),
+// in the pod's namespace, and
+//   - live plan (sidecar): the pod is listed in status.targets of the current
+//     generation — the reconciler alone applies the tenant's verdict and the
+//     blast radius;
+//   - kernel plan (admission): the caller passes only policies its tenant
+//     currently admits; the selector matches the pod's labels, and the pod is
+//     in status.targets or in the radius the caller decides (`inRadius`; by
+//     default mode `all`).
 //
 // Merge rules when several policies select one pod (oldest = earliest
 // creationTimestamp, ties by name; "oldest first" is the order of every list):
@@ -57,34 +58,65 @@ export function policyExpiresAt(policy: ChaosPolicy): number | undefined {
   return Number.isFinite(start) && Number.isFinite(duration) ? start + duration : undefined;
 }
 
-interface ActivePolicy {
+/**
+ * A valid policy with its defaulted spec: what the webhook's cache keeps
+ * (converted once per generation) and what both planners read.
+ */
+export interface PreparedPolicy {
   policy: ChaosPolicy;
   spec: DefaultedPolicySpec;
   chaosId: ChaosId;
+}
+
+/** Validates and defaults; undefined for an invalid object (skipped, never fatal). */
+export function preparePolicy(policy: ChaosPolicy): PreparedPolicy | undefined {
+  if (validatePolicy(policy).length > 0) return undefined;
+  return { policy, spec: applyDefaults(policy.spec), chaosId: chaosIdOf(policy) };
+}
+
+/** Deleted but held by a finalizer: out of every plan at once, whatever its status says. */
+export function isTerminating(policy: ChaosPolicy): boolean {
+  return policy.metadata.deletionTimestamp !== undefined && policy.metadata.deletionTimestamp !== null;
+}
+
+interface ActivePolicy extends PreparedPolicy {
   expiresAt: number;
 }
 
-/** Valid, unpaused, unaborted, unexpired policies with their defaulted specs, oldest first. */
-function activePolicies(policies: readonly ChaosPolicy[], now: number): ActivePolicy[] {
+/** Unpaused, unexpired, not terminating, oldest first. */
+function activePolicies(policies: readonly PreparedPolicy[], now: number): ActivePolicy[] {
   const active: ActivePolicy[] = [];
-  for (const policy of policies) {
-    if (validatePolicy(policy).length > 0) continue;
-    const spec = applyDefaults(policy.spec);
-    const expiresAt = policyExpiresAt(policy);
+  for (const p of policies) {
+    const expiresAt = policyExpiresAt(p.policy);
     // An abort holds the generation it was seen on, until a person changes the policy.
-    if (spec.paused || expiresAt === undefined || expiresAt <= now || abortedNow(policy)) continue;
-    active.push({ policy, spec, chaosId: chaosIdOf(policy), expiresAt });
+    if (p.spec.paused || abortedNow(p.policy) || isTerminating(p.policy) || expiresAt === undefined || expiresAt <= now) continue;
+    active.push({ ...p, expiresAt });
   }
   const created = (p: ChaosPolicy): number => Date.parse(p.metadata.creationTimestamp ?? '') || 0;
   return active.sort((a, b) => created(a.policy) - created(b.policy) || a.chaosId.localeCompare(b.chaosId));
+}
+
+function prepareAll(policies: readonly ChaosPolicy[]): PreparedPolicy[] {
+  return policies.flatMap((p) => preparePolicy(p) ?? []);
+}
+
+/**
+ * status.targets is the reconciler's decision under the tenant's verdict for
+ * status.observedGeneration; it is trusted only while that is the current
+ * generation (a changed spec waits for its own decision).
+ */
+function targetsOf(policy: ChaosPolicy): readonly string[] {
+  const generation = policy.metadata.generation;
+  if (generation !== undefined && policy.status?.observedGeneration !== generation) return [];
+  return policy.status?.targets ?? [];
 }
 
 // ------------------------------------------------------------ live plan
 
 export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], now: number): LiveFaultPlan {
   const plan: LiveFaultPlan = { http: [], tcp: [] };
-  for (const a of activePolicies(policies, now)) {
-    if (!(a.policy.status?.targets ?? []).includes(podName)) continue;
+  for (const a of activePolicies(prepareAll(policies), now)) {
+    if (!targetsOf(a.policy).includes(podName)) continue;
     const guard = plannedGuard(a.policy, a.chaosId);
     if (guard) (plan.guards ??= []).push(guard);
     plan.http.push(...a.spec.http.map((f): PlannedHttpFault => ({
@@ -132,7 +164,15 @@ export interface KernelMerge {
   conflicts: string[];
 }
 
-export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], now: number): KernelMerge {
+/** Whether the pod under admission is in the policy's radius; by default `all` policies and pods in status.targets. */
+export type InRadius = (policy: PreparedPolicy) => boolean;
+
+export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], now: number, inRadius?: InRadius): KernelMerge {
+  return mergePreparedKernelPlan(pod, prepareAll(policies), now, inRadius);
+}
+
+/** The kernel plan from policies already prepared (the webhook's cache gives them so). */
+export function mergePreparedKernelPlan(pod: PodLike, policies: readonly PreparedPolicy[], now: number, inRadius?: InRadius): KernelMerge {
   const labels = pod.metadata?.labels ?? {};
   const podName = pod.metadata?.name;
   const ns = pod.metadata?.namespace;
@@ -144,8 +184,8 @@ export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], 
   for (const a of activePolicies(policies, now)) {
     if (ns !== undefined && a.policy.metadata.namespace !== undefined && ns !== a.policy.metadata.namespace) continue;
     if (!matchesSelector(a.spec.selector, labels)) continue;
-    const listed = podName !== undefined && (a.policy.status?.targets ?? []).includes(podName);
-    if (a.spec.mode.type !== 'all' && !listed) continue;
+    const listed = podName !== undefined && targetsOf(a.policy).includes(podName);
+    if (!listed && !(inRadius ? inRadius(a) : a.spec.mode.type === 'all')) continue;
     const planned = { chaosId: a.chaosId, expiresAt: a.expiresAt };
     if (a.spec.network) {
       if (networkOwner === undefined) {
@@ -177,8 +217,8 @@ export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], 
   return { plan, conflicts };
 }
 
-export function kernelPlanFor(pod: PodLike, policies: readonly ChaosPolicy[], now: number): KernelFaultPlan {
-  return mergeKernelPlan(pod, policies, now).plan;
+export function kernelPlanFor(pod: PodLike, policies: readonly ChaosPolicy[], now: number, inRadius?: InRadius): KernelFaultPlan {
+  return mergeKernelPlan(pod, policies, now, inRadius).plan;
 }
 
 function plannedNetwork(net: NonNullable<DefaultedPolicySpec['network']>, planned: { chaosId: ChaosId; expiresAt: number }): PlannedNetworkFault {

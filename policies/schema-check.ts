@@ -66,12 +66,20 @@ function walk(schema: JSONSchemaProps, value: unknown, path: string, out: Schema
       if (schema.minItems !== undefined && items.length < schema.minItems) {
         out.errors.push(invalid(path, items, `must have at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`));
       }
+      // Like the apiserver: an over-long list is reported once and not walked.
+      if (schema.maxItems !== undefined && items.length > schema.maxItems) {
+        out.errors.push(tooMany(path, items.length, schema.maxItems));
+        return;
+      }
       if (schema.items) items.forEach((item, i) => walk(schema.items!, item, index(path, i), out));
       return;
     }
-    case 'string':
-      if (schema.minLength !== undefined && (value as string).length < schema.minLength) out.errors.push(invalid(path, value, 'must not be empty'));
+    case 'string': {
+      const length = [...(value as string)].length;
+      if (schema.minLength !== undefined && length < schema.minLength) out.errors.push(invalid(path, value, 'must not be empty'));
+      if (schema.maxLength !== undefined && length > schema.maxLength) out.errors.push({ path, message: `Too long: may not be more than ${schema.maxLength} bytes` });
       return;
+    }
     case 'integer':
     case 'number':
       checkRange(schema, value as number, path, out);
@@ -81,7 +89,16 @@ function walk(schema: JSONSchemaProps, value: unknown, path: string, out: Schema
   }
 }
 
+function tooMany(path: string, actual: number, max: number): FieldError {
+  return { path, message: `Too many: ${actual}: must have at most ${max} items` };
+}
+
 function walkObject(schema: JSONSchemaProps, value: Record<string, unknown>, path: string, out: SchemaCheck): void {
+  const count = Object.keys(value).length;
+  if (schema.maxProperties !== undefined && count > schema.maxProperties) {
+    out.errors.push(tooMany(path, count, schema.maxProperties));
+    return;
+  }
   for (const key of schema.required ?? []) {
     if (value[key] === undefined || value[key] === null) out.errors.push(required(child(path, key)));
   }

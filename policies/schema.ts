@@ -20,7 +20,10 @@ export interface JSONSchemaProps {
   maximum?: number;
   exclusiveMinimum?: boolean;
   minItems?: number;
+  maxItems?: number;
   minLength?: number;
+  maxLength?: number;
+  maxProperties?: number;
   format?: string;
   'x-kubernetes-int-or-string'?: true;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
@@ -29,16 +32,24 @@ export interface JSONSchemaProps {
 
 // ------------------------------------------------------------ builders
 
+// Every string, list and map is bounded (issue 13 M3): a policy's size is
+// what every pod review in its namespace once paid for, and unbounded fields
+// let one tenant make admission slow for all. The bounds are generous for
+// hand-written policies; the apiserver enforces them before the webhook sees
+// the object, and checkSchema enforces the same ones offline.
+/** Default maxLength of a string: names, hosts, paths, durations. */
+const STRING_MAX = 256;
+
 type Extra = Omit<JSONSchemaProps, 'type' | 'description'>;
 const object = (description: string, properties: Record<string, JSONSchemaProps>, required?: string[]): JSONSchemaProps => ({
   type: 'object', description, properties, ...(required ? { required } : {}),
 });
-const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...extra });
+const string = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'string', description, ...(extra.enum ? {} : { maxLength: STRING_MAX }), ...extra });
 const integer = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'integer', description, ...extra });
 const number = (description: string, extra: Extra = {}): JSONSchemaProps => ({ type: 'number', description, ...extra });
 const boolean = (description: string): JSONSchemaProps => ({ type: 'boolean', description });
-const array = (description: string, items: JSONSchemaProps, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, ...extra });
-const map = (description: string, values: JSONSchemaProps): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values });
+const array = (description: string, items: JSONSchemaProps, maxItems: number, extra: Extra = {}): JSONSchemaProps => ({ type: 'array', description, items, maxItems, ...extra });
+const map = (description: string, values: JSONSchemaProps, maxProperties: number): JSONSchemaProps => ({ type: 'object', description, additionalProperties: values, maxProperties });
 const oneOf = (description: string, values: readonly string[]): JSONSchemaProps => string(description, { enum: [...values] });
 const duration = (description: string): JSONSchemaProps => string(`${description} A Go duration such as "250ms", "1.5s" or "1h30m".`);
 const intOrDuration = (description: string): JSONSchemaProps => ({ description, 'x-kubernetes-int-or-string': true });
@@ -48,12 +59,12 @@ const port = (description: string): JSONSchemaProps => integer(description, { mi
 
 export function labelSelectorSchema(description: string): JSONSchemaProps {
   return object(description, {
-    matchLabels: map('Labels a target must carry, each with exactly this value (ANDed with matchExpressions).', string('Label value.')),
+    matchLabels: map('Labels a target must carry, each with exactly this value (ANDed with matchExpressions).', string('Label value.', { maxLength: 63 }), 32),
     matchExpressions: array('Label requirements, all of which must hold.', object('A label requirement.', {
       key: string('The label key.', { minLength: 1 }),
       operator: oneOf('In, NotIn, Exists or DoesNotExist. NotIn and DoesNotExist also match objects without the key.', SELECTOR_OPERATORS),
-      values: array('Values for In and NotIn (non-empty); must be empty for Exists and DoesNotExist.', string('A label value.')),
-    }, ['key', 'operator'])),
+      values: array('Values for In and NotIn (non-empty); must be empty for Exists and DoesNotExist.', string('A label value.', { maxLength: 63 }), 64),
+    }, ['key', 'operator']), 16),
   });
 }
 
@@ -70,8 +81,8 @@ const httpFault = object('An HTTP fault applied per request by the faultline-pro
       prefix: string('The path starts with this.'),
       regex: string('The path matches this regular expression (anchored to the whole path).'),
     }),
-    methods: array('HTTP methods, e.g. GET, POST; empty matches all.', string('An HTTP method.')),
-    headers: map('Request headers that must equal the given values (names are case-insensitive).', string('Exact header value.')),
+    methods: array('HTTP methods, e.g. GET, POST; empty matches all.', string('An HTTP method.', { maxLength: 32 }), 16),
+    headers: map('Request headers that must equal the given values (names are case-insensitive).', string('Exact header value.'), 16),
   }),
   delay: object('Delay matching requests before forwarding them.', {
     fixed: duration('Delay added to every delayed request.'),
@@ -81,7 +92,7 @@ const httpFault = object('An HTTP fault applied per request by the faultline-pro
   abort: object('Answer matching requests with an error instead of forwarding them.', {
     status: integer('HTTP status to answer with, 200–599.', { minimum: 200, maximum: 599 }),
     percent: percent('Share of matching requests aborted.'),
-    body: string('Response body; default a short text naming the policy.'),
+    body: string('Response body; default a short text naming the policy.', { maxLength: 4096 }),
   }, ['status']),
 });
 
@@ -103,7 +114,7 @@ const toxic = object('A Toxiproxy toxic: type and attributes exactly as Toxiprox
 const tcpFault = object('TCP faults applied per connection by Toxiproxy in the faultline-proxy sidecar.', {
   port: port('Inbound: the app\'s port. Outbound: the upstream\'s port (with host).'),
   host: string('Set for outbound faults: the upstream host as the app addresses it.'),
-  toxics: array('Toxics applied in order.', toxic, { minItems: 1 }),
+  toxics: array('Toxics applied in order.', toxic, 16, { minItems: 1 }),
 }, ['port', 'toxics']);
 
 const netemProbability = (what: string, extra: Record<string, JSONSchemaProps> = {}): JSONSchemaProps => object(`${what} (netem).`, {
@@ -131,7 +142,7 @@ const networkFault = object('Kernel network faults (tc netem) applied at pod sta
 const ioFault = object('A filesystem fault on a volume, served through FUSE by the privileged faultline-kernel sidecar.', {
   volumePath: string('Mount path of the volume in the app container, e.g. /data.', { minLength: 1 }),
   path: string('Glob of affected paths, e.g. "/data/**/*.db"; default every path under volumePath.'),
-  methods: array('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS)),
+  methods: array('Filesystem operations affected; default all.', oneOf('A filesystem operation.', IO_METHODS), IO_METHODS.length),
   errno: oneOf('Error the operation fails with; absent means delay only.', ERRNO_NAMES),
   delay: duration('Delay added to affected operations.'),
   percent: percent('Share of matching operations affected.'),
@@ -139,7 +150,7 @@ const ioFault = object('A filesystem fault on a volume, served through FUSE by t
 
 const timeFault = object('Shift the clock the app\'s containers see (libfaketime), fixed at pod start.', {
   offset: string('Signed Go duration added to the clock, e.g. "-2h", "+30m".'),
-  containers: array('Container names; default every app container.', string('A container name.')),
+  containers: array('Container names; default every app container.', string('A container name.', { maxLength: 63 }), 64),
 });
 
 const minRequests = integer('Fewer responses than this in the window are never judged (one bad request must not abort); default 10.', { minimum: 1 });
@@ -166,10 +177,10 @@ export const chaosPolicySpecSchema: JSONSchemaProps = object('What to break, whe
   }, ['type']),
   duration: duration('How long the faults last from the policy\'s start; they end by themselves.'),
   paused: boolean('Suspend the live faults without deleting the policy.'),
-  http: array('HTTP faults, per request, applied live by the sidecar.', httpFault),
-  tcp: array('TCP faults, per connection, applied live by the sidecar through Toxiproxy.', tcpFault),
+  http: array('HTTP faults, per request, applied live by the sidecar.', httpFault, 32),
+  tcp: array('TCP faults, per connection, applied live by the sidecar through Toxiproxy.', tcpFault, 32),
   network: networkFault,
-  io: array('Filesystem faults, fixed at pod start.', ioFault),
+  io: array('Filesystem faults, fixed at pod start.', ioFault, 16),
   time: timeFault,
 }, ['duration']);
 
@@ -177,7 +188,7 @@ const conditionSchema = object('A condition (metav1.Condition).', {
   type: string('Condition type, e.g. Admitted, Active, Expired.'),
   status: oneOf('True, False or Unknown.', ['True', 'False', 'Unknown']),
   reason: string('Machine-readable CamelCase reason.'),
-  message: string('Human-readable detail.'),
+  message: string('Human-readable detail.', { maxLength: 32768 }),
   lastTransitionTime: string('When the status last changed.', { format: 'date-time' }),
   observedGeneration: integer('metadata.generation the condition was computed from.', { minimum: 0 }),
 }, ['type', 'status']);
@@ -193,35 +204,35 @@ export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, 
     pod: string('The pod whose proxy saw the breach.'),
     at: string('When the breach was seen.', { format: 'date-time' }),
   }),
-  conditions: { ...array('Current conditions.', conditionSchema), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
+  conditions: { ...array('Current conditions.', conditionSchema, 16), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
   tenant: string('The ChaosTenant that admitted the policy.'),
-  targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.')),
+  targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.', { maxLength: 253 }), 10000),
   targetedPods: integer('Number of targeted pods.', { minimum: 0 }),
   startedAt: string('When the faults started.', { format: 'date-time' }),
   expiresAt: string('When the faults end: start + duration.', { format: 'date-time' }),
-  faults: string('Summary of the fault kinds, e.g. "http.delay,tcp.latency".'),
+  faults: string('Summary of the fault kinds, e.g. "http.delay,tcp.latency".', { maxLength: 4096 }),
   observedGeneration: integer('metadata.generation this status describes.', { minimum: 0 }),
 });
 
 // ------------------------------------------------------------ ChaosTenant
 
 export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces belong to the tenant, who may author policies there, and which faults they may run.', {
-  namespaces: array('Namespaces owned by the tenant, by name.', string('A namespace name.', { minLength: 1 })),
+  namespaces: array('Namespaces owned by the tenant, by name.', string('A namespace name.', { minLength: 1, maxLength: 63 }), 1000),
   namespaceSelector: labelSelectorSchema('Namespaces owned by the tenant, by label (either or both with namespaces).'),
   subjects: array('Who may author policies; empty means anyone RBAC lets through.', object('A user, group or service account.', {
     kind: oneOf('User, Group or ServiceAccount.', SUBJECT_KINDS),
     name: string('User, group or service account name.', { minLength: 1 }),
     namespace: string('ServiceAccount only: its namespace; default the namespace of the policy being authored.'),
-  }, ['kind', 'name'])),
+  }, ['kind', 'name']), 256),
   paused: boolean('The tenant\'s brake: while true every live and kernel fault of its namespaces is off and new or changed policies are denied; set false to resume.'),
   allow: object('The allowlist.', {
-    kinds: array('Fault kinds allowed: http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.')),
+    kinds: array('Fault kinds allowed: http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
     privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
     requireAbortWhen: boolean('Every policy must carry a steady-state guard (spec.abortWhen); default false.'),
     limits: object('Ceilings every policy must stay within.', {
-      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter, network latency+jitter, IO delay), a Go duration.'),
+      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
       maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),
-      abortCodes: array('HTTP statuses an abort may use; absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 })),
+      abortCodes: array('HTTP statuses an abort may use; absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 }), 400),
       maxPercent: number('Highest share any fault may apply to (every percent field; TCP toxicity × 100).', { minimum: 0, maximum: 100 }),
       maxDuration: string('Longest policy duration, a Go duration.'),
       maxPodPercent: number('Highest share of the selected pods a policy may target.', { minimum: 0, maximum: 100 }),

@@ -97,3 +97,37 @@ function fnv1a(text: string): number {
   }
   return hash >>> 0;
 }
+
+/**
+ * Whether some label set could match both selectors. Conservative: only a
+ * key required with different values (matchLabels, or In sets that do not
+ * intersect), or required by one and forbidden by the other, proves them
+ * disjoint; anything else may overlap.
+ */
+export function selectorsMayOverlap(a: LabelSelector, b: LabelSelector): boolean {
+  const allowed = (s: LabelSelector): Map<string, Set<string> | 'absent'> => {
+    const out = new Map<string, Set<string> | 'absent'>();
+    const narrow = (key: string, values: Set<string>): void => {
+      const prev = out.get(key);
+      out.set(key, prev === undefined ? values : prev === 'absent' ? new Set() : new Set([...prev].filter((v) => values.has(v))));
+    };
+    for (const [k, v] of Object.entries(s.matchLabels ?? {})) narrow(k, new Set([v]));
+    for (const r of s.matchExpressions ?? []) {
+      if (r.operator === 'In') narrow(r.key, new Set(r.values ?? []));
+      if (r.operator === 'DoesNotExist') out.set(r.key, out.has(r.key) ? new Set() : 'absent');
+    }
+    return out;
+  };
+  const left = allowed(a);
+  const right = allowed(b);
+  for (const [key, l] of left) {
+    const r = right.get(key);
+    if (r === undefined) continue;
+    if (l === 'absent' || r === 'absent') {
+      if (l !== r) return false;
+      continue;
+    }
+    if (![...l].some((v) => r.has(v))) return false;
+  }
+  return true;
+}

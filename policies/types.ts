@@ -32,6 +32,7 @@ export interface ObjectMeta {
   generation?: number;
   resourceVersion?: string;
   deletionTimestamp?: string;
+  finalizers?: string[];
 }
 
 // ---------------------------------------------------------------- ChaosPolicy

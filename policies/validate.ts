@@ -7,6 +7,7 @@ import { abortWhenErrors } from './abort-when.ts';
 import { durationMs, parseDuration } from './duration.ts';
 import { child, forbidden, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
 import { parseTcRate } from './rate.ts';
+import { backtrackingRisk } from './regex-safety.ts';
 import { chaosPolicySchema, chaosTenantSchema, type JSONSchemaProps } from './schema.ts';
 import { checkSchema, pruneNulls } from './schema-check.ts';
 import type {
@@ -135,10 +136,13 @@ function httpErrors(fault: HttpFault, path: string): FieldError[] {
     const set = (['exact', 'prefix', 'regex'] as const).filter((k) => match.path?.[k] !== undefined);
     if (set.length !== 1) errors.push(invalid(child(matchPath, 'path'), match.path, 'set exactly one of exact, prefix, regex'));
     if (match.path.regex !== undefined) {
+      const at = child(child(matchPath, 'path'), 'regex');
       try {
         new RegExp(match.path.regex);
+        const risk = backtrackingRisk(match.path.regex);
+        if (risk !== undefined) errors.push(invalid(at, match.path.regex, risk));
       } catch (err) {
-        errors.push(invalid(child(child(matchPath, 'path'), 'regex'), match.path.regex, `does not compile: ${(err as Error).message}`));
+        errors.push(invalid(at, match.path.regex, `does not compile: ${(err as Error).message}`));
       }
     }
   }

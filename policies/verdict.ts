@@ -2,13 +2,13 @@
 // webhook and `faultline check` share, so both print the same words.
 
 import { checkAllowlist, formatDenial, type UserInfo, type Violation } from './allowlist.ts';
-import { applyDefaults } from './defaults.ts';
+import { applyDefaults, type DefaultedPolicySpec } from './defaults.ts';
 import { formatFieldErrors, type FieldError } from './field-error.ts';
 import { faultSummary } from './faults.ts';
 import { tenantForNamespace, type NamespaceInfo } from './tenancy.ts';
 import type { ChaosPolicySpec, ChaosTenant } from './types.ts';
 import { inspectPolicy, validateTenant } from './validate.ts';
-import { CHAOS_LABEL, CHAOS_LABEL_ENABLED } from './wellknown.ts';
+import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, POD_SECURITY_ENFORCE_LABEL, POD_SECURITY_POLICY_NAME } from './wellknown.ts';
 
 export interface VerdictInput {
   /** The ChaosPolicy as received (AdmissionReview object or YAML document); any shape. */
@@ -38,22 +38,39 @@ export interface Verdict {
 export function admissionVerdict(input: VerdictInput): Verdict {
   const inspection = inspectPolicy(input.policy);
   const warnings = inspection.unknownFields.map((path) => `unknown field "${path}"`);
-  const deny = (message: string, extra: Partial<Verdict> = {}): Verdict => ({
-    allowed: false, message, warnings, fieldErrors: inspection.errors, violations: [], ...extra,
-  });
-  if (inspection.errors.length > 0) return deny(`ChaosPolicy is invalid: ${formatFieldErrors(inspection.errors)}`);
+  if (inspection.errors.length > 0) {
+    return { allowed: false, message: `ChaosPolicy is invalid: ${formatFieldErrors(inspection.errors)}`, warnings, fieldErrors: inspection.errors, violations: [] };
+  }
+  // An invalid tenant never grants anything: it is left out, so its namespaces fail closed.
+  const tenants = input.tenants.filter((t) => validateTenant(t).length === 0);
+  const judged = judgeValidPolicy(applyDefaults((input.policy as { spec: ChaosPolicySpec }).spec), input.namespace, tenants, input.user);
+  return { ...judged, warnings: [...warnings, ...judged.warnings] };
+}
 
-  const ns = input.namespace;
+/**
+ * The verdict on a policy already validated and defaulted, against tenants
+ * already validated: what the webhook's cache keeps per policy, so a pod
+ * review decides from the tenant's current allowlist without re-validating.
+ */
+export function judgeValidPolicy(spec: DefaultedPolicySpec, ns: NamespaceInfo, validTenants: readonly ChaosTenant[], user: UserInfo | undefined): Verdict {
+  const warnings: string[] = [];
+  const deny = (message: string, extra: Partial<Verdict> = {}): Verdict => ({ allowed: false, message, warnings, fieldErrors: [], violations: [], ...extra });
   if (ns.labels?.[CHAOS_LABEL] !== CHAOS_LABEL_ENABLED) {
     return deny(`namespace "${ns.name}" is not opted in to chaos (label it ${CHAOS_LABEL}=${CHAOS_LABEL_ENABLED})`);
   }
-  // An invalid tenant never grants anything: it is left out, so its namespaces fail closed.
-  const ownership = tenantForNamespace(ns, input.tenants.filter((t) => validateTenant(t).length === 0));
+  const enforced = ns.labels?.[POD_SECURITY_ENFORCE_LABEL];
+  if (enforced === 'baseline' || enforced === 'restricted') {
+    return deny(
+      `namespace "${ns.name}" enforces Pod Security "${enforced}" (label ${POD_SECURITY_ENFORCE_LABEL}), which forbids the NET_ADMIN capability ` +
+        `Faultline's init container needs, so its pods are not injected and no policy can take effect there; set ${POD_SECURITY_ENFORCE_LABEL}=privileged ` +
+        `(Faultline's ValidatingAdmissionPolicy "${POD_SECURITY_POLICY_NAME}" still holds every other container to baseline), or run chaos in another namespace`,
+    );
+  }
+  const ownership = tenantForNamespace(ns, validTenants);
   if ('error' in ownership) return deny(ownership.error);
 
   const tenantName = ownership.tenant.metadata.name ?? '';
-  const spec = applyDefaults((input.policy as { spec: ChaosPolicySpec }).spec);
-  const violations = checkAllowlist(spec, ownership.tenant, input.user, ns.name);
+  const violations = checkAllowlist(spec, ownership.tenant, user, ns.name);
   const faults = faultSummary(spec);
   if (spec.network || spec.io.length > 0 || spec.time) {
     warnings.push('network, io and time faults are fixed at pod start: running pods get them only when restarted');

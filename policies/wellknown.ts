@@ -10,6 +10,9 @@ export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const CHAOS_LABEL = 'faultline.dev/chaos';
 export const CHAOS_LABEL_ENABLED = 'enabled';
 
+/** Faultline's ValidatingAdmissionPolicy: baseline for every container but Faultline's own. */
+export const POD_SECURITY_POLICY_NAME = 'faultline-pod-security';
+
 /** Pod label or annotation; the value "false" opts a pod out of injection. */
 export const INJECT_OPT_OUT = 'faultline.dev/inject';
 
@@ -28,6 +31,10 @@ export const PLAN_ANNOTATION = 'faultline.dev/plan';
 
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Pod Security Admission's enforced level on a namespace: privileged, baseline or restricted. */
+export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+/** The well-known node label a pod selects its OS with. */
+export const NODE_OS_LABEL = 'kubernetes.io/os';
 
 export const INIT_CONTAINER_NAME = 'faultline-init';
 export const PROXY_CONTAINER_NAME = 'faultline-proxy';

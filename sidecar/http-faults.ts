@@ -10,6 +10,7 @@
 // Expired rules are dropped before this point (sidecar/plan.ts effectivePlan).
 
 import type { PlannedHttpFault } from '../policies/types.ts';
+import { backtrackingRisk } from '../policies/regex-safety.ts';
 
 export interface RequestInfo {
   method: string;
@@ -26,6 +27,7 @@ export interface Decision {
 }
 
 const regexCache = new WeakMap<PlannedHttpFault, RegExp>();
+const MATCHES_NOTHING = /(?!)/;
 
 function pathOf(url: string): string {
   // Match on the path alone, as Envoy does for exact matches: a query string
@@ -47,8 +49,9 @@ export function matches(f: PlannedHttpFault, req: RequestInfo): boolean {
     if (m.path.regex !== undefined) {
       let re = regexCache.get(f);
       if (!re) {
-        // Anchored like Envoy's safe_regex: the whole path must match.
-        re = new RegExp(`^(?:${m.path.regex})$`);
+        // Anchored like Envoy's safe_regex: the whole path must match. A regex
+        // that could backtrack (admission refuses them) is never compiled: it matches nothing.
+        re = backtrackingRisk(m.path.regex) === undefined ? new RegExp(`^(?:${m.path.regex})$`) : MATCHES_NOTHING;
         regexCache.set(f, re);
       }
       if (!re.test(path)) return false;

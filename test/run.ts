@@ -3,7 +3,7 @@
 // line totals them as "N passed, N failed, N skipped" for whoever reads the log.
 import { spawn } from 'node:child_process';
 
-const SUITES = ['unit', 'datapath', 'netns', 'e2e'] as const;
+const SUITES = ['unit', 'images', 'datapath', 'netns', 'e2e'] as const;
 
 interface Outcome {
   name: string;

@@ -2,6 +2,7 @@
 // the error mapping that turns every bad input into a JSON `{error}` answer.
 // It knows nothing about TLS or listening; server.ts owns that.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { TLSSocket } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
 import { HttpError, parseReview, reviewResponse, verdictResult, type Handler } from './admission.ts';
@@ -24,6 +25,8 @@ export interface WebhookContext {
   state: ServingState;
   /** Present with --kubeconfig or in a cluster; the policy cache will hang off it. */
   kubeConfig?: KubeConfig;
+  /** With client authentication on: why a review's caller is refused, undefined when it is the API server. */
+  authenticate?: (socket: TLSSocket) => string | undefined;
 }
 
 /**
@@ -73,6 +76,9 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
       (req: Request, res: Response, next: NextFunction) => {
         (res.locals as Locals).handler = route.name;
         (res.locals as Locals).started = performance.now();
+        // Before the body is read: an unauthenticated caller gets no review at all.
+        const refused = ctx.authenticate?.(req.socket as TLSSocket);
+        if (refused !== undefined) return next(new HttpError(401, `reviews are answered only for the API server's client certificate (${refused})`));
         // The API server always sends application/json; anything else is not a review.
         if (!req.is('application/json'))
           return next(new HttpError(415, `Content-Type must be application/json, got ${JSON.stringify(req.get('content-type') ?? '')}`));
@@ -100,7 +106,7 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
     const { status, message } = classify(err);
     if (status >= 500) log.error({ err, path: req.path }, `request failed: ${message}`);
     else log.warn({ path: req.path, status, contentLength: req.get('content-length') }, `rejected request: ${message}`);
-    observe(res, status >= 500 ? 'error' : 'bad_request');
+    observe(res, status >= 500 ? 'error' : status === 401 ? 'unauthenticated' : 'bad_request');
     if (res.headersSent) {
       res.destroy();
       return;

@@ -31,6 +31,8 @@ export interface InjectionConfig {
   ports: ProxyPorts;
   proxyResources: ResourceRequirements;
   initResources: ResourceRequirements;
+  /** faultline-kernel, the native sidecar for network/IO faults: sized on its own, it stays for the pod's lifetime. */
+  kernelResources: ResourceRequirements;
   /** Audience of the proxy's projected token; undefined = the API server's own audience. */
   tokenAudience: string | undefined;
   tokenExpirationSeconds: number;
@@ -73,8 +75,10 @@ export const INJECTION_SETTINGS = {
   proxyMemoryRequest: { flag: 'proxy-memory-request', env: 'FAULTLINE_PROXY_MEMORY_REQUEST', kind: 'quantity', default: '64Mi', help: 'proxy memory request' },
   proxyCpuLimit: { flag: 'proxy-cpu-limit', env: 'FAULTLINE_PROXY_CPU_LIMIT', kind: 'quantity', default: undefined, help: 'proxy CPU limit (default none: throttling would distort injected latency)' },
   proxyMemoryLimit: { flag: 'proxy-memory-limit', env: 'FAULTLINE_PROXY_MEMORY_LIMIT', kind: 'quantity', default: '256Mi', help: 'proxy memory limit' },
-  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'init container CPU request' },
-  initMemory: { flag: 'init-memory', env: 'FAULTLINE_INIT_MEMORY', kind: 'quantity', default: '32Mi', help: 'init container memory request and limit' },
+  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'faultline-init and faultline-kernel CPU request' },
+  // Measured peaks (npm run bench:init, bench:pod-memory) and the headroom chosen are in docs/operations.md.
+  initMemory: { flag: 'init-memory', env: 'FAULTLINE_INIT_MEMORY', kind: 'quantity', default: '160Mi', help: 'init container memory request and limit' },
+  kernelMemory: { flag: 'kernel-memory', env: 'FAULTLINE_KERNEL_MEMORY', kind: 'quantity', default: '128Mi', help: 'faultline-kernel memory request and limit' },
   tokenAudience: { flag: 'token-audience', env: 'FAULTLINE_TOKEN_AUDIENCE', kind: 'audience', default: undefined, help: "audience of the proxy's projected token (default: the API server's)" },
   tokenExpiration: { flag: 'token-expiration-seconds', env: 'FAULTLINE_TOKEN_EXPIRATION_SECONDS', kind: 'seconds', default: '3600', help: "lifetime of the proxy's projected token (>= 600)" },
   runVolumeSize: { flag: 'run-volume-size', env: 'FAULTLINE_RUN_VOLUME_SIZE', kind: 'quantity', default: '4Mi', help: 'sizeLimit of the faultline-run emptyDir' },
@@ -140,6 +144,7 @@ export function loadInjectionConfig(
   const cpuLimit = text('proxyCpuLimit');
   if (cpuLimit !== undefined) limits.cpu = cpuLimit;
   const initMemory = text('initMemory') ?? '';
+  const kernelMemory = text('kernelMemory') ?? '';
   const config: InjectionConfig = {
     proxyImage: text('proxyImage') ?? '',
     initImage: text('initImage') ?? '',
@@ -154,6 +159,10 @@ export function loadInjectionConfig(
     initResources: {
       requests: { cpu: text('initCpu') ?? '', memory: initMemory },
       limits: { memory: initMemory },
+    },
+    kernelResources: {
+      requests: { cpu: text('initCpu') ?? '', memory: kernelMemory },
+      limits: { memory: kernelMemory },
     },
     tokenAudience: text('tokenAudience'),
     // The API server refuses projected tokens shorter than 10 minutes.

@@ -3,6 +3,7 @@
 // always give the same patch, which is what makes reinvocation safe.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
+import type { NamespaceInfo } from '../policies/tenancy.ts';
 import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../policies/types.ts';
 import {
   FAKETIME_LIBRARY,
@@ -12,8 +13,10 @@ import {
   INJECT_OPT_OUT,
   KERNEL_CONTAINER_NAME,
   MIRROR_POD_ANNOTATION,
+  NODE_OS_LABEL,
   PLAN_ANNOTATION,
   PLAN_ENV,
+  POD_SECURITY_ENFORCE_LABEL,
   PROXY_CONTAINER_NAME,
   PROXY_READY_PATH,
   RUN_MOUNT_PATH,
@@ -35,6 +38,8 @@ export type SkipReason =
   | 'already-injected'
   | 'opted-out'
   | 'host-network'
+  | 'windows-pod'
+  | 'pod-security'
   | 'name-collision'
   | 'port-conflict'
   | 'invalid-annotation'
@@ -46,12 +51,18 @@ export type InjectionResult =
 
 /** Renders injections for one config; the static parts are built once, not per review. */
 export interface Injector {
-  /** `outbound`: upstreams the pod's policies fault, wired besides the pod's own annotation. */
-  render(pod: V1Pod, namespace: string, kernel?: KernelFaultPlan, outbound?: readonly Upstream[]): InjectionResult;
+  /**
+   * `namespace`: the pod's namespace with its labels when the webhook can see them.
+   * `outbound`: upstreams the pod's policies fault, wired besides the pod's own annotation.
+   */
+  render(pod: V1Pod, namespace: NamespaceInfo, kernel?: KernelFaultPlan, outbound?: readonly Upstream[]): InjectionResult;
 }
 
 /** Namespaces never injected, whatever the MutatingWebhookConfiguration selects. */
 export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system', 'kube-public', 'kube-node-lease', SYSTEM_NAMESPACE]);
+
+/** Pod Security levels that forbid faultline-init (root, NET_ADMIN): the API server would refuse every injected pod. */
+const POD_SECURITY_REFUSING = new Set(['baseline', 'restricted']);
 
 const EMPTY_KERNEL_PLAN: KernelFaultPlan = Object.freeze({ io: [] }) as KernelFaultPlan;
 const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, KERNEL_CONTAINER_NAME]);
@@ -103,11 +114,11 @@ export function createInjector(config: InjectionConfig): Injector {
 }
 
 /** The first rule that keeps a pod from being injected, checked cheapest first. */
-function skipReason(pod: V1Pod, namespace: string): { reason: SkipReason; message: string } | undefined {
+function skipReason(pod: V1Pod, namespace: NamespaceInfo): { reason: SkipReason; message: string } | undefined {
   const annotations = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
-  if (SYSTEM_NAMESPACES.has(namespace))
-    return { reason: 'system-namespace', message: `namespace ${namespace} is a system namespace` };
+  if (SYSTEM_NAMESPACES.has(namespace.name))
+    return { reason: 'system-namespace', message: `namespace ${namespace.name} is a system namespace` };
   if (annotations[MIRROR_POD_ANNOTATION] !== undefined)
     return { reason: 'mirror-pod', message: 'mirror (static) pods cannot be changed through the API' };
   const ours = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => OUR_CONTAINERS.has(c.name));
@@ -122,8 +133,35 @@ function skipReason(pod: V1Pod, namespace: string): { reason: SkipReason; messag
       reason: 'host-network',
       message: "hostNetwork pods share the node's network namespace; redirecting their traffic would redirect the node's",
     };
+  const windows = windowsSkip(pod);
+  if (windows) return { reason: 'windows-pod', message: windows };
+  const level = namespace.labels?.[POD_SECURITY_ENFORCE_LABEL];
+  if (level !== undefined && POD_SECURITY_REFUSING.has(level))
+    return {
+      reason: 'pod-security',
+      message:
+        `namespace ${namespace.name} enforces Pod Security "${level}", which refuses faultline-init (root, NET_ADMIN), so every injected pod would be rejected; ` +
+        `to inject, label it ${POD_SECURITY_ENFORCE_LABEL}=privileged`,
+    };
   const clash = (pod.spec?.volumes ?? []).find((v) => OUR_VOLUMES.includes(v.name));
   if (clash) return { reason: 'name-collision', message: `pod already has a volume named ${clash.name}` };
+  return undefined;
+}
+
+/**
+ * Faultline's containers are Linux programs (nftables, tc, FUSE). For a pod
+ * with spec.os.name windows the API server also forbids the Linux
+ * securityContext fields they carry (runAsUser, runAsGroup, capabilities,
+ * privileged, allowPrivilegeEscalation, readOnlyRootFilesystem,
+ * seccompProfile), after this webhook has patched it, so failurePolicy Ignore
+ * would not save the pod. A pod that only selects Windows nodes passes that
+ * validation but could not run them either.
+ */
+function windowsSkip(pod: V1Pod): string | undefined {
+  if (pod.spec?.os?.name === 'windows')
+    return "Windows pod (spec.os.name: windows): Faultline's containers are Linux-only, and the API server rejects their Linux securityContext on Windows pods";
+  if (pod.spec?.nodeSelector?.[NODE_OS_LABEL] === 'windows')
+    return `pod selects Windows nodes (nodeSelector ${NODE_OS_LABEL}: windows); Faultline's containers are Linux-only`;
   return undefined;
 }
 
@@ -200,7 +238,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     restartPolicy: 'Always',
     // The app starts only once every FUSE layer is mounted over its volumes.
     startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
-    resources: config.initResources,
+    resources: config.kernelResources,
     // Only removes the pod's qdisc when the network fault expires (tc has no expiry of its own).
     securityContext: {
       runAsUser: 0,
@@ -275,10 +313,13 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
 
   const ioVolumes = io ? ioVolumesOf(pod, kernel) : [];
   const init: V1Container = { ...s.init, env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
+  // A pod that opts out of the API token (automountServiceAccountToken: false)
+  // gives none to the proxy either: it then runs without live faults (issue 13 M6).
+  const token = pod.spec?.automountServiceAccountToken !== false;
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
-    volumeMounts: [RUN_MOUNT, TOKEN_MOUNT, ...(timed ? [TIME_MOUNT] : [])],
+    volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
   const ours: V1Container[] = [init, proxy];
   if (io)
@@ -288,13 +329,13 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
       env: planEnv,
       volumeMounts: [
         RUN_MOUNT,
-        TOKEN_MOUNT,
+        ...(token ? [TOKEN_MOUNT] : []),
         ...ioVolumes.map(({ name }) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
       ],
     });
   // Any network fault may end up in a qdisc (netem where the node has it, tbf for
   // a rate) and tc has no expiry of its own: faultline-kernel takes it off on time.
-  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT, TOKEN_MOUNT] });
+  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : [])] });
 
   // The ServiceAccount admission plugin mounts the API token into every container
   // that lacks it, and re-runs after a webhook added containers; that change would
@@ -310,7 +351,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   if (initContainers === undefined) ops.push({ op: 'add', path: '/spec/initContainers', value: ours });
   else ours.forEach((c, i) => ops.push({ op: 'add', path: `/spec/initContainers/${i}`, value: c }));
 
-  appendAll(ops, '/spec/volumes', pod.spec?.volumes, [s.runVolume, s.tokenVolume, ...(timed ? [s.timeVolume] : [])]);
+  appendAll(ops, '/spec/volumes', pod.spec?.volumes, [s.runVolume, ...(token ? [s.tokenVolume] : []), ...(timed ? [s.timeVolume] : [])]);
 
   const containers = pod.spec?.containers ?? [];
   if (timed) {

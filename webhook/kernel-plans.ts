@@ -4,14 +4,12 @@
 // proxy to see that traffic at all.
 import type { V1Pod } from '@kubernetes/client-node';
 import { admitsNewPod } from '../policies/admission-radius.ts';
-import { applyDefaults, type DefaultedPolicySpec } from '../policies/defaults.ts';
-import { chaosIdOf, kernelPlanFor } from '../policies/plan.ts';
+import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPolicy } from '../policies/plan.ts';
 import { matchesSelector } from '../policies/selection.ts';
-import { tenantForNamespace } from '../policies/tenancy.ts';
 import type { ChaosPolicy, KernelFaultPlan } from '../policies/types.ts';
-import { validatePolicy } from '../policies/validate.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
 import { pausedBy } from './pause.ts';
+import { selectingPolicies } from './cache/policy-index.ts';
 import type { Upstream } from './wiring.ts';
 
 /** What a pod under admission gets from its namespace's policies. */
@@ -34,35 +32,20 @@ export function hasKernelFaults(policy: ChaosPolicy): boolean {
   return policy.spec.network !== undefined || (policy.spec.io?.length ?? 0) > 0 || policy.spec.time !== undefined;
 }
 
-/** A valid policy of the namespace whose selector matches the pod, with its defaulted spec. */
-interface Selecting {
-  policy: ChaosPolicy;
-  spec: DefaultedPolicySpec;
-}
-
 export function createPolicyPlanner(cluster: ClusterView, now: () => number = Date.now): PolicyPlanner {
-  const kernelPlan = (pod: V1Pod, namespace: string, selecting: readonly Selecting[]): KernelFaultPlan => {
-    const policies = selecting.filter((s) => hasKernelFaults(s.policy));
+  const kernelPlan = (pod: V1Pod, namespace: string, selecting: readonly PreparedPolicy[], maxPodPercent: number | undefined): KernelFaultPlan => {
+    const policies = selecting.filter((p) => hasKernelFaults(p.policy));
     // A pod admitted while a switch holds its namespace starts with no kernel faults (they could not be lifted live).
     if (policies.length === 0 || pausedBy(cluster, namespace) !== undefined) return { io: [] };
-    const ns = cluster.namespace(namespace) ?? { name: namespace };
-    const owner = tenantForNamespace(ns, cluster.tenants());
-    const maxPodPercent = 'tenant' in owner ? owner.tenant.spec.allow.limits?.maxPodPercent : undefined;
     const podName = pod.metadata?.name;
     const others = cluster.pods(namespace).filter((p) => isLive(p) && p.name !== podName);
-    // plan.ts gives kernel faults to `all` policies and to pods already in
-    // status.targets. The first-come radius decided here is handed to it as
-    // an `all` view of the policy, for this one pod only.
-    const effective = policies.map(({ policy, spec }): ChaosPolicy => {
-      if (spec.mode.type === 'all') return policy;
-      const matching = others.filter((p) => matchesSelector(spec.selector, p.labels));
-      const admitted = admitsNewPod({ chaosId: chaosIdOf(policy), mode: spec.mode, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}), matching });
-      return admitted ? { ...policy, spec: { ...policy.spec, mode: { type: 'all' } } } : policy;
-    });
-    return kernelPlanFor({ ...pod, metadata: { ...pod.metadata, namespace } } as Parameters<typeof kernelPlanFor>[0], effective, now());
+    // The first-come radius (admission-radius.ts) under the tenant's pod ceiling.
+    const inRadius = ({ chaosId, spec }: PreparedPolicy): boolean =>
+      admitsNewPod({ chaosId, mode: spec.mode, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}), matching: others.filter((p) => matchesSelector(spec.selector, p.labels)) });
+    return mergePreparedKernelPlan({ ...pod, metadata: { ...pod.metadata, namespace } } as PodLike, policies, now(), inRadius).plan;
   };
 
-  const outbound = (selecting: readonly Selecting[]): Upstream[] => {
+  const outbound = (selecting: readonly PreparedPolicy[]): Upstream[] => {
     const upstreams: Upstream[] = [];
     for (const { spec } of selecting) {
       for (const f of spec.http) {
@@ -76,15 +59,12 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
 
   return {
     planFor(pod, namespace) {
-      // The valid policies of the namespace whose selector matches the pod,
-      // found once per review for both plans.
-      const labels = pod.metadata?.labels ?? {};
-      const selecting = cluster
-        .policies(namespace)
-        .filter((policy) => validatePolicy(policy).length === 0)
-        .map((policy) => ({ policy, spec: applyDefaults(policy.spec) }))
-        .filter(({ spec }) => matchesSelector(spec.selector, labels));
-      return { kernel: kernelPlan(pod, namespace, selecting), outbound: outbound(selecting) };
+      // Only what the namespace's tenant admits now, as the cache converted it:
+      // nothing is validated or defaulted here, and nothing is rewritten.
+      const admitted = cluster.admittedPolicies(namespace);
+      const selecting = selectingPolicies(admitted, pod.metadata?.labels ?? {}).filter(({ policy }) => !isTerminating(policy));
+      const { maxPodPercent } = admitted;
+      return { kernel: kernelPlan(pod, namespace, selecting, maxPodPercent), outbound: outbound(selecting) };
     },
   };
 }

@@ -3,6 +3,7 @@
 // (which requests apply, warnings, metrics, logs).
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
+import type { NamespaceInfo } from '../policies/tenancy.ts';
 import { INJECTED_ANNOTATION } from '../policies/wellknown.ts';
 import { HttpError, type AdmissionRequest, type AdmissionVerdict, type Handler } from './admission.ts';
 import type { Injector } from './inject.ts';
@@ -20,6 +21,12 @@ export interface MutatePodsDeps {
    * cache exists: pods are then wired with an empty kernel plan.
    */
   planFor?: (pod: V1Pod, namespace: string) => PodPolicyPlan;
+  /**
+   * The namespace with its labels (Pod Security level), from the cluster cache.
+   * Absent without one, or for a namespace the cache has not seen yet: the
+   * pod is then judged by its namespace's name alone.
+   */
+  namespace?: (name: string) => NamespaceInfo | undefined;
 }
 
 export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
@@ -37,7 +44,7 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
     const podName = v1pod.metadata?.name ?? `${v1pod.metadata?.generateName ?? ''}*`;
 
     const plan = deps.planFor?.(v1pod, namespace);
-    const result = injector.render(v1pod, namespace, plan?.kernel, plan?.outbound);
+    const result = injector.render(v1pod, deps.namespace?.(namespace) ?? { name: namespace }, plan?.kernel, plan?.outbound);
     if (!result.injected) {
       metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
       log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);

@@ -10,7 +10,9 @@ import type { InjectionConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
 import type { Reconciler } from './reconciler/index.ts';
 import { admissionRoutes } from './routes.ts';
+import { callerRejection, type CallerAuthConfig } from './caller-auth.ts';
 import { loadKeyPair, watchKeyPair } from './tls.ts';
+import { HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS, tlsServerOptions } from './tls-policy.ts';
 
 export interface WebhookServerOptions {
   /** Directory holding tls.crt and tls.key (a mounted Secret, or `faultline certs` output). */
@@ -32,6 +34,11 @@ export interface WebhookServerOptions {
   drainTimeoutMs?: number;
   /** Fallback re-read period of the certificate directory. */
   certPollIntervalMs?: number;
+  /** Review endpoints answer only API servers presenting a certificate from this CA (issue 13 M2). */
+  callerAuth?: CallerAuthConfig;
+  /** Overrides of tls-policy.ts's bounds (tests). */
+  handshakeTimeoutMs?: number;
+  maxConnections?: number;
 }
 
 export interface WebhookServer {
@@ -62,6 +69,13 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     state: { ready: false, draining: false },
     ...(opts.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
   };
+  const callerAuth = opts.callerAuth;
+  if (callerAuth) context.authenticate = (socket) => callerRejection(socket, callerAuth);
+  else
+    log.warn(
+      'client authentication is OFF: the review endpoints answer any caller that reaches the port, and their answers (denials, injected plans) ' +
+        'describe tenants\' policies; set --client-ca-file and configure the API server\'s AdmissionConfiguration kubeConfigFile (docs/security.md)',
+    );
   if (!opts.kubeConfig)
     log.info('no kubeconfig and not in a cluster: injecting without policy-driven faults; ChaosPolicy and ChaosTenant writes are refused');
   let cluster: ClusterCache | undefined;
@@ -78,7 +92,12 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const routes = admissionRoutes(context, opts.injection, cluster);
   const app = createApp(context, routes);
 
-  const server: Server = createServer({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' }, app);
+  // Client certificates are requested, never required at the TLS layer: kubelet
+  // probes and Prometheus have none, and the review routes check per request.
+  const clientAuth = callerAuth ? { requestCert: true, rejectUnauthorized: false, ca: callerAuth.caPem } : {};
+  const secureContext = (p: { cert: string | Buffer; key: string | Buffer }) => ({ cert: p.cert, key: p.key, ...tlsServerOptions(), ...clientAuth });
+  const server: Server = createServer({ ...secureContext(pair), handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS }, app);
+  server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -104,9 +123,9 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     log,
     ...(opts.certPollIntervalMs !== undefined ? { pollIntervalMs: opts.certPollIntervalMs } : {}),
     // Applies to new handshakes only; established connections keep their session.
-    onChange: (next) => server.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' }),
+    onChange: (next) => server.setSecureContext(secureContext(next)),
   });
-  log.info({ port, address: opts.address ?? '0.0.0.0', routes: routes.map((r) => r.path) }, 'webhook listening');
+  log.info({ port, address: opts.address ?? '0.0.0.0', routes: routes.map((r) => r.path), clientAuth: callerAuth !== undefined }, 'webhook listening');
   // Ready only on a synced cache: a review answered from a half-filled one
   // could deny a policy for a tenant not listed yet, or admit a conflicting tenant.
   if (!cluster) context.state.ready = true;

@@ -5,6 +5,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../common/log.ts';
 import { applyDefaults } from '../policies/defaults.ts';
+import { durationMs } from '../policies/duration.ts';
+import { isTerminating, policyExpiresAt, preparePolicy } from '../policies/plan.ts';
+import { maySharePods, stackedDelaysOver } from '../policies/pod-limits.ts';
 import { matchesSelector } from '../policies/selection.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../policies/types.ts';
 import { validatePolicy } from '../policies/validate.ts';
@@ -28,13 +31,15 @@ export function deny(message: string): AdmissionVerdict {
   return { allowed: false, status: { code: 403, reason: 'Forbidden', message } };
 }
 
-/** Requests a validator does not judge: other kinds, subresources, deletes. */
+/** Requests a validator does not judge: other kinds, subresources, deletes, objects being deleted. */
 export function outOfScope(request: AdmissionRequest, resource: string): boolean {
   return (
     request.resource.resource !== resource ||
     // status is the reconciler's (and the webhook configuration does not send it); never block it.
     (request.subResource ?? '') !== '' ||
-    (request.operation !== 'CREATE' && request.operation !== 'UPDATE')
+    (request.operation !== 'CREATE' && request.operation !== 'UPDATE') ||
+    // Finalizers coming off a deleted object (the configuration's matchConditions skip these too).
+    (request.object as { metadata?: { deletionTimestamp?: unknown } } | undefined)?.metadata?.deletionTimestamp != null
   );
 }
 
@@ -71,6 +76,11 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: verdict.message }, 'policy denied');
       return { ...deny(verdict.message), warnings: verdict.warnings };
     }
+    const stacked = stackingDenial(request.object as ChaosPolicy, verdict.tenant, cluster);
+    if (stacked !== undefined) {
+      log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: stacked }, 'policy denied: stacks over a limit');
+      return { ...deny(stacked), warnings: verdict.warnings };
+    }
     const warnings = [...verdict.warnings, ...selectionWarnings(request.object as ChaosPolicy, namespaceName, cluster)];
     log.info({ ...context, tenant: verdict.tenant, faults: verdict.faults, dryRun: request.dryRun === true }, 'policy admitted');
     return { allowed: true, warnings };
@@ -85,6 +95,27 @@ function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean
   if (before === undefined || after === undefined) return false;
   if (isDeepStrictEqual(before, after)) return true;
   return after.paused === true && isDeepStrictEqual({ ...before, paused: true }, after);
+}
+
+/**
+ * Limits hold per pod (issue 13 L1): the candidate's TCP delays, chained with
+ * those of every admitted, unexpired policy that can reach the same pods,
+ * must stay within the tenant's maxDelay.
+ */
+function stackingDenial(policy: ChaosPolicy, tenantName: string | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
+  const maxDelay = cluster.tenants().find((t) => t.metadata.name === tenantName)?.spec.allow.limits?.maxDelay;
+  const candidate = preparePolicy(policy);
+  if (maxDelay === undefined || candidate === undefined || candidate.spec.tcp.length === 0) return undefined;
+  const others = cluster
+    .admittedPolicies(policy.metadata.namespace ?? '')
+    .policies.filter((p) => p.policy.metadata.name !== policy.metadata.name && !isTerminating(p.policy) && (policyExpiresAt(p.policy) ?? 0) > now);
+  const over = stackedDelaysOver([...maySharePods(candidate.spec.selector, others), candidate], durationMs(maxDelay)).filter(
+    (s) => s.candidateIndex !== undefined && s.chaosIds.length > 1,
+  );
+  if (over.length === 0) return undefined;
+  return `tenant "${tenantName}": ${over
+    .map((s) => `spec.tcp[${s.candidateIndex}] ${s.what} on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms with ${s.chaosIds.slice(0, -1).join(', ')}, which can reach the same pods, exceeding the tenant maximum of ${maxDelay} (Toxiproxy chains every toxic on one upstream)`)
+    .join('; ')}`;
 }
 
 /** Soft problems the author should hear about now rather than find in the status later. */

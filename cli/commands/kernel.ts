@@ -1,4 +1,5 @@
 import { createLogger, type Logger } from '../../common/log.ts';
+import { MAX_TIMER_MS } from '../../common/timer.ts';
 import { PLAN_ENV, RUN_MOUNT_PATH } from '../../policies/wellknown.ts';
 import { kernelChaosIdsOf, startKernel, type KernelServer } from '../../sidecar/init/kernel.ts';
 import { loadInitPlan } from '../../sidecar/init/plan-source.ts';
@@ -39,9 +40,11 @@ export const kernelCommand: Command = {
 
 Long-running half of the kernel-level plan ($${PLAN_ENV} or --plan-file):
 layers a fault-injecting passthrough FUSE filesystem over every IO fault's
-volume and removes the pod's tc qdisc when the network fault expires.
-Writes <run-dir>/kernel-ready once serving (for the startup probe).
-SIGTERM/SIGINT unmount everything, leaving the volumes as they were.
+volume and removes the pod's tc qdisc and nft loss rules when the network
+fault expires. Started after expiry, it removes them at once, and the dead
+FUSE layer of a killed predecessor from volumes whose faults expired.
+Writes <run-dir>/kernel-ready once serving (for the startup probe), then runs
+until SIGTERM/SIGINT, which unmount everything, leaving the volumes as they were.
 
 Options:
   --plan-file <path>  Read the plan from a file instead of $${PLAN_ENV}
@@ -81,11 +84,17 @@ Options:
       return 1;
     }
     log.info({ volumes: server.volumes.map((v) => v.volumePath) }, 'faultline kernel ready');
+    // A native sidecar lives as long as its pod: one that exits is restarted
+    // and counts against readiness. Signal listeners don't keep Node's event
+    // loop alive, and with no FUSE mount and no expiry timer left nothing
+    // else does, so this timer holds it open until SIGTERM/SIGINT.
+    const keepAlive = setInterval(() => undefined, MAX_TIMER_MS);
     const brake = await startBrake(str(values, 'kubeconfig'), server, kernelChaosIdsOf(plan), log);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
+    clearInterval(keepAlive);
     log.info({ signal }, 'shutting down: unmounting IO fault layers');
     brake?.stop();
     await server.stop();

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
 import type { TrafficWiring } from '../../policies/types.ts';
 import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../policies/wellknown.ts';
@@ -42,6 +44,10 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   if (planFile !== undefined) return new FilePolicySource(planFile, log);
   const inCluster = process.env.KUBERNETES_SERVICE_HOST !== undefined;
   if (kubeconfig === undefined && !inCluster) return undefined;
+  if (kubeconfig === undefined && !existsSync(path.join(TOKEN_MOUNT_PATH, 'token'))) {
+    log.warn({ token: TOKEN_MOUNT_PATH }, 'no service-account token (the pod sets automountServiceAccountToken: false): running without live faults');
+    return undefined;
+  }
   const namespace = process.env.POD_NAMESPACE;
   const podName = process.env.POD_NAME;
   if (!namespace || !podName) throw new UsageError('the Kubernetes policy source needs POD_NAMESPACE and POD_NAME (downward API)');

@@ -5,6 +5,7 @@ import { parseDuration } from '../../policies/duration.ts';
 import { SYSTEM_NAMESPACE } from '../../policies/wellknown.ts';
 import type { CertController, CertControllerOptions } from '../../webhook/cert-controller.ts';
 import { ConfigError, INJECTION_SETTINGS, loadInjectionConfig } from '../../webhook/config.ts';
+import { loadCallerAuth } from '../../webhook/caller-auth.ts';
 import { startWebhookServer } from '../../webhook/server.ts';
 import { int, str, strs, UsageError, type Command, type Options, type ParsedValues } from '../command.ts';
 
@@ -13,6 +14,7 @@ const width = Math.max(...settings.map((s) => s.flag.length)) + 6;
 
 const usage = `Usage: faultline webhook --cert-dir DIR [--port P] [--address A] [--kubeconfig FILE]
                         [--lease-namespace NS] [--drain-timeout-seconds N] [injection options]
+                        [--client-ca-file FILE [--client-name CN ...]]
                         [--cert-secret NS/NAME [--service-name S] [--cert-host H ...]
                          [--cert-renew-before D] [--cert-refresh-interval D] [--ca-propagation-delay D]]
 
@@ -38,6 +40,10 @@ Options:
   --lease-namespace NS         namespace of the leader-election Lease; the lease holder runs
                                the reconciler (default $POD_NAMESPACE, else ${SYSTEM_NAMESPACE})
   --drain-timeout-seconds N    bound on finishing in-flight reviews at shutdown (default 10)
+  --client-ca-file FILE        answer reviews only for clients (the API server, through its
+                               AdmissionConfiguration kubeConfigFile) presenting a certificate
+                               this CA signed; others get 401 (default: off, said at start)
+  --client-name CN             accept only this subject CN from that CA, repeatable
 
 Self-managed certificates (needs cluster access; see docs/operations.md):
   --cert-secret NS/NAME        keep the CA and serving certificate in this kubernetes.io/tls
@@ -72,6 +78,8 @@ const options: Options = {
   'cert-renew-before': { type: 'string' },
   'cert-refresh-interval': { type: 'string' },
   'ca-propagation-delay': { type: 'string' },
+  'client-ca-file': { type: 'string' },
+  'client-name': { type: 'string', multiple: true },
 };
 for (const s of settings) options[s.flag] = { type: 'string' };
 
@@ -172,9 +180,21 @@ export const webhookCommand: Command = {
         return 1;
       }
     }
+    const clientCaFile = str(values, 'client-ca-file');
+    const clientNames = strs(values, 'client-name');
+    if (clientNames.length > 0 && clientCaFile === undefined) throw new UsageError('--client-name needs --client-ca-file');
+    let callerAuth;
+    try {
+      if (clientCaFile !== undefined) callerAuth = await loadCallerAuth(clientCaFile, clientNames);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'cannot load --client-ca-file');
+      await certs?.stop();
+      return 1;
+    }
     let server;
     try {
       server = await startWebhookServer({
+        ...(callerAuth ? { callerAuth } : {}),
         certDir,
         port,
         ...(str(values, 'address') !== undefined ? { address: str(values, 'address') } : {}),

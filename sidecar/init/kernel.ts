@@ -2,10 +2,11 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
 import { runAt } from '../../common/timer.ts';
-import type { InitPlan, PlannedIoFault } from '../../policies/types.ts';
+import type { InitPlan, PlannedIoFault, PlannedNetworkFault } from '../../policies/types.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
-import { bindMount, ensureDevFuse, makePrivate, unmount } from './fuse/mounts.ts';
+import { bindMount, ensureDevFuse, makePrivate, removeStaleLayer, unmount } from './fuse/mounts.ts';
 import { mountVolume, type MountedVolume } from './fuse/volume.ts';
+import { removeLossChain } from './nftables.ts';
 import { removeOwnRootQdisc } from './qdisc.ts';
 
 export const KERNEL_READY_FILE = 'kernel-ready';
@@ -44,16 +45,44 @@ function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
   return [...groups.values()];
 }
 
+/** Removes what init applied for an ended network fault: the root qdisc (tc has no expiry) and the nft loss chain. */
+async function endNetworkFault(fault: PlannedNetworkFault, log: Logger): Promise<void> {
+  const [qdisc, loss] = await Promise.allSettled([removeOwnRootQdisc(fault.device), removeLossChain()]);
+  const failed = [qdisc, loss].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) {
+    log.error({ chaosId: fault.chaosId, device: fault.device, errors: failed.map((r) => (r.reason as Error).message) }, 'could not remove an expired network fault');
+    return;
+  }
+  const removed = { qdisc: qdisc.status === 'fulfilled' && qdisc.value, lossRules: loss.status === 'fulfilled' && loss.value };
+  log.info({ chaosId: fault.chaosId, device: fault.device, removed }, 'network fault expired; its qdisc and nft rules are gone');
+}
+
 /**
  * The long-running half of the kernel-level plan (`faultline-kernel` native
  * sidecar): serves FUSE IO faults for the pod's lifetime and removes the
- * pod's tc qdisc when the network fault expires — tc, unlike nftables'
- * `meta time`, has no expiry of its own.
+ * pod's tc qdisc and nft loss rules when the network fault expires — tc,
+ * unlike nftables' `meta time`, has no expiry of its own.
+ *
+ * A start after expiry (the kubelet restarting the sidecar) cleans up instead
+ * of serving: an expired network fault's qdisc and rules are removed, and a
+ * volume whose faults all expired gets back its own filesystem, without the
+ * dead FUSE layer a killed predecessor left on it. The sidecar then just
+ * stays up with the pod, its startup probe passing.
  */
 export async function startKernel(plan: InitPlan, opts: KernelOptions, log: Logger): Promise<KernelServer> {
   const now = opts.now ?? Date.now;
   const io = plan.kernel.io.filter((f) => f.expiresAt > now());
   const network = plan.kernel.network && plan.kernel.network.expiresAt > now() ? plan.kernel.network : undefined;
+  if (plan.kernel.network && !network) await endNetworkFault(plan.kernel.network, log);
+  const liveVolumes = new Set(io.map((f) => f.volumePath));
+  for (const volumePath of new Set(plan.kernel.io.map((f) => f.volumePath))) {
+    if (liveVolumes.has(volumePath)) continue;
+    const localPath = opts.volumes?.get(volumePath) ?? volumePath;
+    await removeStaleLayer(localPath).then(
+      (removed) => log.info({ volumePath, removedDeadLayer: removed }, 'IO faults on this volume expired; passing through'),
+      (err: Error) => log.error({ volumePath, err: err.message }, 'could not remove the dead FUSE layer of an expired IO fault'),
+    );
+  }
   const caps: CapabilityName[] = [];
   if (io.length > 0) caps.push('SYS_ADMIN');
   if (network) caps.push('NET_ADMIN');
@@ -115,10 +144,7 @@ export async function startKernel(plan: InitPlan, opts: KernelOptions, log: Logg
     if (network) {
       networkTimer = runAt(network.expiresAt, () => {
         networkLive = false;
-        removeOwnRootQdisc(network.device).then(
-          (removed) => log.info({ chaosId: network.chaosId, device: network.device, removed }, 'network fault expired; root qdisc removed'),
-          (err: Error) => log.error({ chaosId: network.chaosId, err: err.message }, 'could not remove expired root qdisc'),
-        );
+        void endNetworkFault(network, log);
       }, now);
       timers.push(networkTimer);
     }

@@ -1,7 +1,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { runOrThrow } from './exec.ts';
+import { run, runOrThrow } from './exec.ts';
 
 export const NFT_TABLE = 'inet faultline';
+/** The chain holding the loss rule (netem's fallback). */
+const LOSS_CHAIN = 'loss';
 /** Loss is drawn from numgen in [0, LOSS_SCALE). */
 const LOSS_SCALE = 10_000;
 
@@ -88,7 +90,7 @@ export function renderRuleset(input: RulesetInput): string {
     // 100% needs no draw (and `< 10000` is out of numgen's range).
     const draw = threshold >= LOSS_SCALE ? '' : ` numgen random mod ${LOSS_SCALE} < ${threshold}`;
     lines.push(
-      '\tchain loss {',
+      `\tchain ${LOSS_CHAIN} {`,
       // netem on the root qdisc acts on egress, so the fallback drops the
       // pod's outgoing packets on the same device and nothing else.
       '\t\ttype filter hook postrouting priority filter; policy accept;',
@@ -108,4 +110,21 @@ export function lossThreshold(percent: number): number {
 
 export async function applyRuleset(ruleset: string): Promise<void> {
   await runOrThrow(['nft', '-f', '-'], ruleset);
+}
+
+/**
+ * Takes the loss chain out of the ruleset once its fault has expired. Its
+ * `meta time` already stops it matching; removing it leaves nothing of an
+ * ended fault behind, even across a faultline-kernel restart. The rest of the
+ * table (redirection) stays. False when there is no such chain.
+ */
+export async function removeLossChain(): Promise<boolean> {
+  const listed = await run(['nft', 'list', 'chain', ...NFT_TABLE.split(' '), LOSS_CHAIN]);
+  if (listed.code !== 0) {
+    if (/No such file or directory/.test(listed.stderr)) return false;
+    throw new Error(`nft list chain ${NFT_TABLE} ${LOSS_CHAIN} failed (exit ${listed.code}): ${listed.stderr.trim()}`);
+  }
+  // One transaction: a base chain must be empty to be deleted.
+  await applyRuleset(`flush chain ${NFT_TABLE} ${LOSS_CHAIN}\ndelete chain ${NFT_TABLE} ${LOSS_CHAIN}\n`);
+  return true;
 }

@@ -11,6 +11,7 @@ import {
   INIT_CONTAINER_NAME,
   INJECT_OPT_OUT,
   INJECTED_ANNOTATION,
+  POD_SECURITY_ENFORCE_LABEL,
   PROXY_CONTAINER_NAME,
   WEBHOOK_CONFIGURATION_NAME,
   WEBHOOK_NAMES,
@@ -95,6 +96,41 @@ describe('e2e: pod injection through kube-apiserver', function () {
     await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('by-annotation', { metadata: { annotations: { [INJECT_OPT_OUT]: 'false' } } }));
     assertUntouched(await getJson<Pod>(cp(), 'alice', ['pod', 'by-label', '-n', ns]));
     assertUntouched(await getJson<Pod>(cp(), 'alice', ['pod', 'by-annotation', '-n', ns]));
+  });
+
+  /** Creates `manifest` as alice; the pod must be stored uninjected, and kubectl must show the webhook's warning. */
+  async function assertCreatedUninjected(ns: string, manifest: Pod, reason: string): Promise<void> {
+    const created = await cp().kubectl('alice', ['create', '-n', ns, '-f', '-'], { input: JSON.stringify(manifest) });
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stderr, new RegExp(`Warning: faultline: proxy not injected \\(${reason}\\)`));
+    assertUntouched(await getJson<Pod>(cp(), 'alice', ['pod', manifest.metadata.name, '-n', ns]));
+  }
+
+  it('creates a Windows pod in a chaos namespace uninjected, with a warning (the API server forbids our securityContext on it)', async () => {
+    const ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
+    const windows = pod('iis', {
+      spec: {
+        os: { name: 'windows' },
+        nodeSelector: { 'kubernetes.io/os': 'windows' },
+        securityContext: { windowsOptions: { runAsUserName: 'ContainerUser' } },
+        containers: [{ name: 'iis', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022' }],
+      },
+    });
+    await assertCreatedUninjected(ns, windows, 'windows-pod');
+  });
+
+  it('creates pods in a chaos namespace enforcing Pod Security baseline or restricted uninjected, with a warning', async () => {
+    const baseline = await freshNamespace(cp(), { chaos: true, editor: 'alice', labels: { [POD_SECURITY_ENFORCE_LABEL]: 'baseline' } });
+    await assertCreatedUninjected(baseline, pod('web'), 'pod-security');
+    const restricted = await freshNamespace(cp(), { chaos: true, editor: 'alice', labels: { [POD_SECURITY_ENFORCE_LABEL]: 'restricted' } });
+    // A pod the restricted profile admits; injected, faultline-init (root, NET_ADMIN) would get it refused.
+    const compliant = pod('web', {
+      spec: {
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [{ name: 'app', image: 'nginx:1.27', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+      },
+    });
+    await assertCreatedUninjected(restricted, compliant, 'pod-security');
   });
 
   it('shows the injected spec on a server-side dry run and stores nothing', async () => {

@@ -190,6 +190,25 @@ describe('e2e: ChaosPolicy and ChaosTenant admission', function () {
     }
     assert.notEqual((await cp().kubectl('admin', ['get', 'chaospolicy', 'while-down', '-n', 'shop'])).code, 0, 'nothing was stored');
   });
+
+  it('lets a deleted policy’s finalizers come off one by one while the webhook is down (matchConditions; issue 13 M4)', async function () {
+    this.timeout(90_000);
+    const held = policyObject('held', {});
+    // Two holders: taking the first off is a plain UPDATE of an object that stays (the API server deletes it with the last).
+    held.metadata.finalizers = ['example.com/first', 'example.com/second'];
+    await kubectlOk(cp(), 'alice', ['create', '-n', 'shop', '-f', '-'], held);
+    await kubectlOk(cp(), 'alice', ['delete', 'chaospolicy', 'held', '-n', 'shop', '--wait=false']);
+    await cp().stopWebhook();
+    try {
+      for (const finalizers of [['example.com/second'], []]) {
+        const res = await cp().kubectl('alice', ['patch', 'chaospolicy', 'held', '-n', 'shop', '--type=merge', '-p', JSON.stringify({ metadata: { finalizers } })]);
+        assert.equal(res.code, 0, `setting finalizers ${JSON.stringify(finalizers)} with the webhook down: ${res.stderr}`);
+      }
+    } finally {
+      await cp().startWebhook();
+    }
+    assert.notEqual((await cp().kubectl('admin', ['get', 'chaospolicy', 'held', '-n', 'shop'])).code, 0, 'the policy is gone');
+  });
 });
 
 describe('e2e: ChaosPolicy status reconciler', function () {

@@ -101,7 +101,7 @@ describe('netns: FUSE IO faults (faultline kernel)', function () {
 
   it('removes the expired network fault\'s qdisc (tc has no expiry of its own)', async () => {
     assert.doesNotMatch(await rootQdisc(), /tbf/);
-    assert.match(pod.proc('faultline-kernel').stdout, /network fault expired; root qdisc removed/);
+    assert.match(pod.proc('faultline-kernel').stdout, /network fault expired; its qdisc and nft rules are gone/);
   });
 
   it('a restarted faultline kernel replaces the dead layer a crash left behind', async () => {

@@ -7,6 +7,7 @@ import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import { API_GROUP, API_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
 import type { AdmissionRequest } from '../../webhook/admission.ts';
 import type { ClusterView, PodMeta } from '../../webhook/cache/cluster-cache.ts';
+import { admittedIn, PolicyIndex, type AdmittedPolicies } from '../../webhook/cache/policy-index.ts';
 
 export class FakeCluster implements ClusterView {
   namespaceList: NamespaceInfo[] = [];
@@ -51,6 +52,12 @@ export class FakeCluster implements ClusterView {
   }
   pods(namespace: string): PodMeta[] {
     return this.podList.filter((p) => p.namespace === namespace);
+  }
+  /** Converted afresh on every call (no memo): the lists above may be edited in place between calls. */
+  admittedPolicies(namespace: string): AdmittedPolicies {
+    const index = new PolicyIndex();
+    const tenants = this.tenantList.map((t) => index.convertTenant(t)).flatMap((t) => (t.valid ? [t.tenant] : []));
+    return admittedIn(this.namespace(namespace) ?? { name: namespace }, tenants, this.policies(namespace).map((p) => index.convertPolicy(p)));
   }
 }
 

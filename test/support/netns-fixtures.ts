@@ -52,7 +52,7 @@ export function appPod(o: AppPodOptions): V1Pod {
 
 /** The pod as the mutating webhook returns it, with FAULTLINE_PLAN carrying `kernel`. */
 export function injectedPod(pod: V1Pod, kernel: KernelFaultPlan = { io: [] }): V1Pod {
-  const result = createInjector(loadInjectionConfig({}, {})).render(pod, pod.metadata!.namespace!, kernel);
+  const result = createInjector(loadInjectionConfig({}, {})).render(pod, { name: pod.metadata!.namespace! }, kernel);
   if (!result.injected) throw new Error(`the webhook would not inject this pod: ${result.reason}: ${result.message}`);
   return fastJsonPatch.applyPatch(structuredClone(pod), result.patch, true, false).newDocument;
 }

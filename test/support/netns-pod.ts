@@ -27,6 +27,7 @@ import {
   RUN_VOLUME_NAME,
   TIME_VOLUME_NAME,
 } from '../../policies/wellknown.ts';
+import { MemoryCgroup, quantityBytes } from './memory-cgroup.ts';
 import { exec, execOk, Proc, type Result } from './netns-exec.ts';
 import { NODE } from './netns-fixtures.ts';
 import { repoRoot } from './netns-paths.ts';
@@ -54,6 +55,10 @@ export interface StartOptions {
   allowInitFailure?: boolean;
   /** Runs once the volumes exist, before any container: put the data a volume starts with. */
   seedVolumes?: () => Promise<void>;
+  /** Run each container in a memory cgroup of its own, as the kubelet does (see `cgroups`). */
+  measureMemory?: boolean;
+  /** As measureMemory, each cgroup limited to its container's resources.limits.memory, as the kubelet sets it. */
+  enforceMemoryLimits?: boolean;
 }
 
 export class SimulatedPod {
@@ -67,6 +72,8 @@ export class SimulatedPod {
   spec: V1Pod | undefined;
   init: Result | undefined;
   readonly procs: Proc[] = [];
+  /** Container name → its memory cgroup, with StartOptions.measureMemory. */
+  readonly cgroups = new Map<string, MemoryCgroup>();
   private readonly volumeDirs = new Map<string, string>();
   private netnsCreated = false;
   private options: StartOptions = {};
@@ -192,7 +199,10 @@ export class SimulatedPod {
   /** Runs faultline-init as its container would (again, for idempotency tests). */
   runInit(wrapper: string[] = this.options.initWrapper ?? []): Promise<Result> {
     return exec(
-      ['ip', 'netns', 'exec', this.podNs, ...wrapper, ...this.withEnv(INIT_CONTAINER_NAME, [...FAULTLINE, 'init', '--run-dir', this.runDir, '--time-dir', this.timeDir, ...(this.options.initArgs ?? [])])],
+      this.inCgroup(INIT_CONTAINER_NAME, [
+        'ip', 'netns', 'exec', this.podNs, ...wrapper,
+        ...this.withEnv(INIT_CONTAINER_NAME, [...FAULTLINE, 'init', '--run-dir', this.runDir, '--time-dir', this.timeDir, ...(this.options.initArgs ?? [])]),
+      ]),
       { env: baseEnv() },
     );
   }
@@ -224,7 +234,10 @@ export class SimulatedPod {
       await writeFile(file, JSON.stringify(livePlan), { mode: 0o644 });
       args.push('--plan-file', file);
     }
-    const p = this.spawn(PROXY_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)), ...this.withEnv(PROXY_CONTAINER_NAME, [...FAULTLINE, ...args])]);
+    const p = this.spawn(
+      PROXY_CONTAINER_NAME,
+      this.inCgroup(PROXY_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)), ...this.withEnv(PROXY_CONTAINER_NAME, [...FAULTLINE, ...args])]),
+    );
     const port = proxy.startupProbe?.httpGet?.port ?? 15021;
     const path = proxy.startupProbe?.httpGet?.path ?? '/healthz/ready';
     await this.waitUntil(p, `${PROXY_CONTAINER_NAME} startup probe`, async () => (await this.execPod(['curl', '-sf', '-o', '/dev/null', `http://127.0.0.1:${port}${path}`])).code === 0);
@@ -251,16 +264,28 @@ export class SimulatedPod {
     const [sub, ...rest] = kernel.args ?? [];
     if (kernel.command !== undefined || sub !== 'kernel') throw new Error(`${KERNEL_CONTAINER_NAME} does not run \`faultline kernel\`: ${JSON.stringify(kernel)}`);
     const argv = [...FAULTLINE, sub, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
-    const p = this.spawn(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]);
+    const p = this.spawn(KERNEL_CONTAINER_NAME, this.inCgroup(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]));
     await this.waitUntil(p, `${KERNEL_CONTAINER_NAME} ready file`, () => existsSync(join(this.runDir, 'kernel-ready')));
   }
 
   private async startApp(c: V1Container): Promise<void> {
     const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) => this.translate(c.name, a));
-    const p = this.spawn(c.name, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.asUser(this.uidOf(c)), ...this.withEnv(c.name, argv)]);
+    const p = this.spawn(c.name, this.inCgroup(c.name, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.asUser(this.uidOf(c)), ...this.withEnv(c.name, argv)]));
     for (const port of (c.ports ?? []).map((x) => x.containerPort)) {
       await this.waitUntil(p, `${c.name} port ${port}`, async () => (await this.execPod(['bash', '-c', `echo > /dev/tcp/127.0.0.1/${port}`])).code === 0);
     }
+  }
+
+  /** argv run inside the container's memory cgroup when measuring memory; unchanged otherwise. */
+  private inCgroup(containerName: string, argv: string[]): string[] {
+    if (!this.options.measureMemory && !this.options.enforceMemoryLimits) return argv;
+    let cgroup = this.cgroups.get(containerName);
+    if (!cgroup) {
+      const limit = this.container(containerName).resources?.limits?.memory;
+      cgroup = new MemoryCgroup(this.options.enforceMemoryLimits && limit !== undefined ? quantityBytes(limit) : undefined);
+      this.cgroups.set(containerName, cgroup);
+    }
+    return cgroup.wrap(argv);
   }
 
   private spawn(name: string, argv: string[]): Proc {
@@ -323,6 +348,8 @@ export class SimulatedPod {
     const kernel = this.procs.filter((p) => p.name === KERNEL_CONTAINER_NAME);
     for (const p of this.procs.filter((x) => x.name !== KERNEL_CONTAINER_NAME).reverse()) await p.stop();
     for (const p of kernel) await p.stop(10_000);
+    for (const cgroup of this.cgroups.values()) await cgroup.remove().catch((err: Error) => problems.push(err.message));
+    this.cgroups.clear();
     for (const m of this.mounts()) {
       const r = await exec(['umount', '--lazy', m]);
       if (r.code !== 0) problems.push(`umount ${m}: ${r.stderr.trim()}`);

@@ -41,7 +41,7 @@ export interface AdmissionReviewAnswer {
   };
 }
 
-export async function startTestWebhook(opts: { certPollIntervalMs?: number } = {}): Promise<TestWebhook> {
+export async function startTestWebhook(opts: { certPollIntervalMs?: number; handshakeTimeoutMs?: number; maxConnections?: number } = {}): Promise<TestWebhook> {
   const certs = await makeTestCertificates();
   const certDir = await writeCertDir(certs);
   const config = loadInjectionConfig({}, {});
@@ -54,6 +54,8 @@ export async function startTestWebhook(opts: { certPollIntervalMs?: number } = {
       injection: config,
       log: createLogger('webhook-test', process.env.FAULTLINE_LOG_LEVEL ?? 'silent'),
       ...(opts.certPollIntervalMs !== undefined ? { certPollIntervalMs: opts.certPollIntervalMs } : {}),
+      ...(opts.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+      ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     });
   } catch (err) {
     await rm(certDir, { recursive: true, force: true });

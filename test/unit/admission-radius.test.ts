@@ -40,7 +40,8 @@ describe('admission: policy plans for a pod under admission', () => {
     { selector: { matchLabels: { app: 'web' } }, mode: { type: 'one' }, network: { loss: { percent: 5 } } },
     { name: 'lossy', creationTimestamp: new Date().toISOString() },
   );
-  const base = () => new FakeCluster().withNamespace('shop').withTenant(tenant({ kinds: ['network.loss'], privileged: true })).withPolicy(netPolicy);
+  // The tenant allows every kind used below: a pod gets only what its tenant admits now.
+  const base = () => new FakeCluster().withNamespace('shop').withTenant(tenant({ kinds: ['network.loss', 'http.abort', 'http.delay', 'tcp.latency'], privileged: true })).withPolicy(netPolicy);
 
   it('gives the first matching pod the kernel faults of a `one` policy, and the next one not', () => {
     const c = base().withPod('web-a', { app: 'web' });

@@ -50,6 +50,17 @@ describe('admission: /validate/chaospolicies', () => {
     assert.match(orphan.status!.message, /namespace "orphan" belongs to no ChaosTenant/);
   });
 
+  it('denies in a namespace enforcing Pod Security baseline or restricted, saying why and what to change (issue 13 L3)', async () => {
+    for (const level of ['baseline', 'restricted']) {
+      const c = cluster();
+      c.namespaceList = c.namespaceList.map((n) => (n.name === 'shop' ? { ...n, labels: { ...n.labels, 'pod-security.kubernetes.io/enforce': level } } : n));
+      const verdict = await createPolicyValidator({ cluster: c, log })(policyRequest(policy(delay('1s'))));
+      assert.equal(verdict.allowed, false);
+      assert.match(verdict.status!.message, new RegExp(`namespace "shop" enforces Pod Security "${level}" \\(label pod-security\\.kubernetes\\.io/enforce\\)`));
+      assert.match(verdict.status!.message, /set pod-security\.kubernetes\.io\/enforce=privileged \(Faultline's ValidatingAdmissionPolicy "faultline-pod-security"/);
+    }
+  });
+
   it('denies an author outside the tenant subjects', async () => {
     const verdict = await createPolicyValidator({ cluster: cluster(), log })(
       policyRequest(policy(delay('1s')), { user: { username: 'bob', groups: ['tenant-pay'] } }),

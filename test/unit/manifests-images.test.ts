@@ -61,7 +61,7 @@ describe('manifests: images agree with common/images.ts', function () {
       };
       const nodeVersion = lock.packages['node_modules/node']?.version;
       assert.ok(nodeVersion, 'package-lock.json pins node');
-      for (const name of ['webhook', 'proxy', 'init'])
+      for (const name of ['webhook', 'proxy', 'init', 'demo'])
         assert.equal(argDefault(await dockerfile(name), 'NODE_VERSION'), nodeVersion, `${name}.Dockerfile NODE_VERSION`);
     });
 

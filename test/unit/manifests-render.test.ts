@@ -2,7 +2,8 @@
 // properties Faultline's safety and security depend on. Each assertion names
 // a property a careless edit could break without any other test noticing.
 import assert from 'node:assert/strict';
-import { API_GROUP, CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECT_OPT_OUT, NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
+import { IMAGES } from '../../common/images.ts';
+import { API_GROUP, CHAOS_LABEL, CHAOS_LABEL_ENABLED, DEFAULT_PROXY_UID, INJECT_OPT_OUT, NAMESPACE_NAME_LABEL, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAMES } from '../../policies/wellknown.ts';
 import { KUSTOMIZATIONS, field, find, podContainers, render, type K8sObject } from '../support/manifests-kustomize.ts';
 
 interface Rule {
@@ -63,8 +64,29 @@ describe('manifests: render and structure', function () {
         find(objects, 'Service', 'faultline-webhook', SYSTEM_NAMESPACE);
         find(objects, 'NetworkPolicy', 'faultline-webhook', SYSTEM_NAMESPACE);
         for (const o of objects)
-          if (o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition' && !o.kind.startsWith('Cluster') && !o.kind.endsWith('WebhookConfiguration'))
+          if (o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition' && !o.kind.startsWith('Cluster') && !o.kind.endsWith('WebhookConfiguration') && !o.kind.startsWith('ValidatingAdmissionPolicy'))
             assert.equal(o.metadata.namespace, SYSTEM_NAMESPACE, `${o.kind}/${o.metadata.name} is namespaced into ${SYSTEM_NAMESPACE}`);
+      });
+
+      it('binds faultline-pod-security to chaos namespaces, denying when its parameters are missing (issue 13 H1)', function () {
+        const binding = find(objects, 'ValidatingAdmissionPolicyBinding', 'faultline-pod-security') as unknown as {
+          spec: { policyName: string; validationActions: string[]; paramRef: { name: string; namespace: string; parameterNotFoundAction: string }; matchResources: { namespaceSelector: unknown } };
+        };
+        assert.equal(binding.spec.policyName, 'faultline-pod-security');
+        assert.deepEqual(binding.spec.validationActions, ['Deny']);
+        assert.deepEqual(binding.spec.paramRef, { name: 'faultline-injection', namespace: SYSTEM_NAMESPACE, parameterNotFoundAction: 'Deny' });
+        assert.deepEqual(binding.spec.matchResources.namespaceSelector, { matchExpressions: [{ key: 'faultline.dev/chaos', operator: 'In', values: ['enabled'] }] });
+        const policy = find(objects, 'ValidatingAdmissionPolicy', 'faultline-pod-security') as unknown as { spec: { failurePolicy: string } };
+        assert.equal(policy.spec.failurePolicy, 'Fail');
+        const params = find(objects, 'ConfigMap', 'faultline-injection', SYSTEM_NAMESPACE) as unknown as { data: Record<string, string> };
+        assert.deepEqual(params.data, { proxyImage: IMAGES.proxy, initImage: IMAGES.init, proxyUid: String(DEFAULT_PROXY_UID) });
+      });
+
+      it('never intercepts policies or tenants being deleted (matchConditions; issue 13 M4)', function () {
+        for (const name of [WEBHOOK_NAMES.validatePolicies, WEBHOOK_NAMES.validateTenants]) {
+          const hook = webhook(objects, 'ValidatingWebhookConfiguration', name) as { matchConditions?: unknown };
+          assert.deepEqual(hook.matchConditions, [{ name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' }]);
+        }
       });
 
       it('injects into opted-in namespaces only, never kube-system or its own, and fails open', function () {

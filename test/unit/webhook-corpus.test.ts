@@ -45,6 +45,12 @@ const EXPECTED: Record<string, { inbound: number[]; exclude: number[]; outbound?
   '18-many-ports-duplicates': { inbound: [5000, 8080], exclude: [] },
 };
 
+/** Fixtures the webhook must leave alone, with the skip reason its warning names. */
+const SKIPPED: Record<string, string> = {
+  '19-windows-os': 'windows-pod',
+  '20-windows-nodeselector-only': 'windows-pod',
+};
+
 const fixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
@@ -82,10 +88,20 @@ describe('webhook: injection corpus over HTTPS', function () {
 
   it('covers every fixture with an expectation (and at least 15 shapes)', () => {
     assert.ok(fixtures.length >= 15);
-    assert.deepEqual(fixtures.map((f) => f.name), Object.keys(EXPECTED).sort());
+    assert.deepEqual(fixtures.map((f) => f.name), [...Object.keys(EXPECTED), ...Object.keys(SKIPPED)].sort());
   });
 
-  for (const { name, pod } of fixtures) {
+  for (const { name, pod } of fixtures.filter((f) => SKIPPED[f.name] !== undefined)) {
+    it(`leaves ${name} alone, saying why in a warning`, async () => {
+      const answer = await hook.review(podReview(pod, { uid: `uid-${name}` }));
+      assert.equal(answer.response.allowed, true);
+      assert.equal(answer.response.patch, undefined);
+      assert.equal(answer.response.warnings?.length, 1);
+      assert.match(answer.response.warnings![0]!, new RegExp(`^faultline: proxy not injected \\(${SKIPPED[name]}\\): .*Linux-only`));
+    });
+  }
+
+  for (const { name, pod } of fixtures.filter((f) => SKIPPED[f.name] === undefined)) {
     it(`injects ${name} exactly once and leaves the user's spec untouched`, async () => {
       const original = deepClone(pod) as V1Pod;
       const review = podReview(pod, { uid: `uid-${name}` });
@@ -107,7 +123,9 @@ describe('webhook: injection corpus over HTTPS', function () {
       assert.deepEqual(inits.slice(2), original.spec!.initContainers ?? []);
       assert.deepEqual(patched.spec!.containers, original.spec!.containers);
       assert.deepEqual(patched.spec!.volumes!.slice(0, original.spec!.volumes?.length ?? 0), original.spec!.volumes ?? []);
-      assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME]);
+      // A pod without the API token (automountServiceAccountToken: false) gives none to the proxy either (issue 13 M6).
+      const token = original.spec!.automountServiceAccountToken === false ? [] : [TOKEN_VOLUME_NAME];
+      assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, ...token]);
       assert.equal(patched.metadata!.annotations![INJECTED_ANNOTATION], VERSION);
       assert.deepEqual(withoutInjection(patched, original), original);
 

@@ -30,7 +30,7 @@ function podWith(spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod {
 }
 
 function inject(pod: V1Pod, kernel?: KernelFaultPlan): V1Pod {
-  const r = injector.render(pod, 'shop', kernel);
+  const r = injector.render(pod, { name: 'shop' }, kernel);
   assert.ok(r.injected, r.injected ? '' : `${r.reason}: ${r.message}`);
   return applyPatch(deepClone(pod), r.patch, true).newDocument as V1Pod;
 }
@@ -78,9 +78,9 @@ describe('webhook: injection rendering', () => {
   it('time fault refuses to override an existing LD_PRELOAD and unknown containers', () => {
     const pod = podWith();
     pod.spec!.containers[0]!.env!.push({ name: 'LD_PRELOAD', value: '/lib/x.so' });
-    const r = injector.render(pod, 'shop', { io: [], time: { ...base, offsetMs: 1, containers: ['app'] } });
+    const r = injector.render(pod, { name: 'shop' }, { io: [], time: { ...base, offsetMs: 1, containers: ['app'] } });
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /LD_PRELOAD/.test(r.message));
-    const r2 = injector.render(podWith(), 'shop', { io: [], time: { ...base, offsetMs: 1, containers: ['nope'] } });
+    const r2 = injector.render(podWith(), { name: 'shop' }, { io: [], time: { ...base, offsetMs: 1, containers: ['nope'] } });
     assert.ok(!r2.injected && /nope/.test(r2.message));
   });
 
@@ -98,7 +98,7 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(kernel!.startupProbe!.exec!.command, ['test', '-f', '/var/run/faultline/kernel-ready']);
     assert.ok(kernel!.volumeMounts!.some((m) => m.name === 'data' && m.mountPropagation === 'Bidirectional'));
     assert.equal(pod.spec!.containers[0]!.volumeMounts![0]!.mountPropagation, 'HostToContainer');
-    const r = injector.render(podWith(), 'shop', { io: [{ ...io.io[0]!, volumePath: '/nowhere' }] });
+    const r = injector.render(podWith(), { name: 'shop' }, { io: [{ ...io.io[0]!, volumePath: '/nowhere' }] });
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
   });
 
@@ -112,6 +112,9 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(kernel.args, ['kernel']);
     assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run', 'faultline-token']);
     assert.equal(kernel.volumeMounts![1]!.readOnly, true);
+    // Sized on its own (--kernel-memory): it stays for the pod's lifetime, init does not.
+    assert.deepEqual(kernel.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '128Mi' } });
+    assert.deepEqual(pod.spec!.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '160Mi' }, limits: { memory: '160Mi' } });
   });
 
   it('carries the token mount the ServiceAccount plugin gave the app, so the plugin has nothing to add (no second webhook call)', () => {
@@ -124,6 +127,14 @@ describe('webhook: injection rendering', () => {
     // No automounted token (automountServiceAccountToken: false): nothing to carry.
     for (const c of inject(podWith()).spec!.initContainers!.slice(0, 2))
       assert.ok(!c.volumeMounts!.some((m) => m.mountPath === tokenMount.mountPath), c.name);
+  });
+
+  it('gives the proxy no token when the pod sets automountServiceAccountToken: false (issue 13 M6)', () => {
+    const hasToken = (p: V1Pod): boolean =>
+      (p.spec!.volumes ?? []).some((v) => v.name === 'faultline-token') ||
+      p.spec!.initContainers!.some((c) => (c.volumeMounts ?? []).some((m) => m.name === 'faultline-token' || m.mountPath.includes('serviceaccount')));
+    assert.equal(hasToken(inject(podWith())), true, 'by default the proxy watches policies with the pod’s token');
+    assert.equal(hasToken(inject(podWith({ automountServiceAccountToken: false }))), false);
   });
 
   it('creates /metadata/annotations when the pod has none', () => {

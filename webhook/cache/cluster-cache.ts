@@ -8,6 +8,7 @@ import type { ChaosId, ChaosPolicy, ChaosTenant } from '../../policies/types.ts'
 import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
+import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';
 import { Reflector, type ChangeType, type ListPage, type RawObject } from './reflector.ts';
 
 /** What is kept of a pod: enough for selection, the blast radius and readiness to be targeted. */
@@ -33,6 +34,8 @@ export interface ClusterView {
   allPolicies(): ChaosPolicy[];
   policy(namespace: string, name: string): ChaosPolicy | undefined;
   pods(namespace: string): PodMeta[];
+  /** The namespace's policies its one owning tenant admits now, converted; what pod admission plans from. */
+  admittedPolicies(namespace: string): AdmittedPolicies;
 }
 
 export type ResourceKind = 'namespaces' | 'chaostenants' | 'chaospolicies' | 'pods';
@@ -84,7 +87,9 @@ export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const listeners = new Set<(change: ClusterChange) => void>();
+  const index = new PolicyIndex();
   const notify = (kind: ResourceKind) => (type: ChangeType, namespace: string, name: string): void => {
+    if (kind !== 'pods') index.changed(kind, type, namespace, name);
     for (const l of listeners) l({ kind, type, namespace, name });
   };
   const customList = (plural: string) => (page: { limit: number; _continue?: string }): Promise<ListPage> =>
@@ -94,13 +99,13 @@ export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
     name: 'namespaces', kubeConfig: kc, log, path: '/api/v1/namespaces', project: projectNamespace,
     list: (page) => core.listNamespace(page) as Promise<ListPage>, onChange: notify('namespaces'),
   });
-  const tenants = new Reflector<ChaosTenant>({
+  const tenants = new Reflector<CachedTenant>({
     name: 'chaostenants', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaostenants`,
-    project: (raw) => raw as unknown as ChaosTenant, list: customList('chaostenants'), onChange: notify('chaostenants'),
+    project: (raw) => index.convertTenant(raw as unknown as ChaosTenant), list: customList('chaostenants'), onChange: notify('chaostenants'),
   });
-  const policies = new Reflector<ChaosPolicy>({
+  const policies = new Reflector<CachedPolicy>({
     name: 'chaospolicies', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaospolicies`,
-    project: (raw) => raw as unknown as ChaosPolicy, list: customList('chaospolicies'), onChange: notify('chaospolicies'),
+    project: (raw) => index.convertPolicy(raw as unknown as ChaosPolicy), list: customList('chaospolicies'), onChange: notify('chaospolicies'),
   });
   const pods = new Reflector<PodMeta>({
     name: 'pods', kubeConfig: kc, log, path: '/api/v1/pods', project: projectPod,
@@ -120,10 +125,16 @@ export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
     stop: () => all.forEach((r) => r.stop()),
     namespace: (name) => namespaces.get('', name),
     namespaces: () => namespaces.all(),
-    tenants: () => tenants.all(),
-    policies: (namespace) => policies.inNamespace(namespace),
-    allPolicies: () => policies.all(),
-    policy: (namespace, name) => policies.get(namespace, name),
+    tenants: () => tenants.all().map((t) => t.tenant),
+    policies: (namespace) => policies.inNamespace(namespace).map((p) => p.policy),
+    allPolicies: () => policies.all().map((p) => p.policy),
+    policy: (namespace, name) => policies.get(namespace, name)?.policy,
     pods: (namespace) => pods.inNamespace(namespace),
+    admittedPolicies: (namespace) =>
+      index.admitted(namespace, () => {
+        const ns = namespaces.get('', namespace) ?? { name: namespace };
+        const valid = tenants.all().flatMap((t) => (t.valid ? [t.tenant] : []));
+        return admittedIn(ns, valid, policies.inNamespace(namespace));
+      }),
   };
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
+import { isTerminating } from '../../policies/plan.ts';
 import type { ChaosPolicy, ChaosPolicyStatus } from '../../policies/types.ts';
 import { API_GROUP, API_VERSION } from '../../policies/wellknown.ts';
 import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
@@ -68,7 +69,9 @@ export function startPolicyController(opts: { kubeConfig: KubeConfig; cluster: C
   async function reconcile(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
     const policy = cluster.policy(namespace, name);
-    if (!policy) {
+    // A terminating policy is out of every plan already; writing its status
+    // (or an Event) would only race the finalizers that are removing it.
+    if (!policy || isTerminating(policy)) {
       disarm(key);
       return;
     }

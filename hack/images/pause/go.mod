@@ -1,0 +1,3 @@
+module github.com/faultline-dev/faultline/hack/images/pause
+
+go 1.26
