@@ -42,7 +42,7 @@ describe('policies: abortWhen', () => {
   });
 
   it('plans a guard in the proxy\'s units for targeted pods only', () => {
-    const p = policy({ ...faults, abortWhen: guard }, { generation: 4 }, { targets: ['web-a'], startedAt: new Date(T0).toISOString() });
+    const p = policy({ ...faults, abortWhen: guard }, { generation: 4 }, { targets: ['web-a'], startedAt: new Date(T0).toISOString(), observedGeneration: 4 });
     assert.deepEqual(plannedGuard(p, 'shop/p'), {
       chaosId: 'shop/p', uid: 'uid-p', generation: 4,
       errorRate: { ratio: 0.15, windowMs: 60_000, minRequests: 20 },
@@ -53,7 +53,8 @@ describe('policies: abortWhen', () => {
     // An abort recorded for this generation takes the policy out of every plan.
     const aborted = { ...p, status: { ...p.status, abort: { generation: 4, condition: 'errorRate' as const, observed: 40, threshold: 15, requests: 30, window: '60s', pod: 'web-a', at: '' } } };
     assert.deepEqual(livePlanFor('web-a', [aborted], T0 + 1).http, []);
-    assert.equal(livePlanFor('web-a', [{ ...aborted, metadata: { ...aborted.metadata, generation: 5 } }], T0 + 1).http.length, 1, 'a newer generation runs');
+    const next = { ...aborted, metadata: { ...aborted.metadata, generation: 5 }, status: { ...aborted.status, observedGeneration: 5 } };
+    assert.equal(livePlanFor('web-a', [next], T0 + 1).http.length, 1, 'a newer generation runs');
   });
 
   it('an abort notice round-trips through an Event, and anything malformed is ignored', () => {
