@@ -82,6 +82,8 @@ const POD_ENV: readonly V1EnvVar[] = [
 ];
 const RUN_MOUNT: V1VolumeMount = { name: RUN_VOLUME_NAME, mountPath: RUN_MOUNT_PATH };
 const TIME_MOUNT: V1VolumeMount = { name: TIME_VOLUME_NAME, mountPath: TIME_MOUNT_PATH };
+/** The proxy's and faultline-kernel's own API token: both watch the pause switches and their policies. */
+const TOKEN_MOUNT: V1VolumeMount = { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true };
 const TIME_MOUNT_RO: V1VolumeMount = { ...TIME_MOUNT, readOnly: true };
 const TIME_ENV: readonly V1EnvVar[] = [
   { name: 'LD_PRELOAD', value: FAKETIME_LIBRARY },
@@ -324,7 +326,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
-    volumeMounts: [RUN_MOUNT, ...(token ? [{ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }] : []), ...(timed ? [TIME_MOUNT] : [])],
+    volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
   const ours: V1Container[] = [init, proxy];
   if (io)
@@ -334,12 +336,13 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
       env: planEnv,
       volumeMounts: [
         RUN_MOUNT,
+        ...(token ? [TOKEN_MOUNT] : []),
         ...ioVolumes.map(({ name }) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
       ],
     });
   // Any network fault may end up in a qdisc (netem where the node has it, tbf for
   // a rate) and tc has no expiry of its own: faultline-kernel takes it off on time.
-  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT] });
+  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : [])] });
 
   // The ServiceAccount admission plugin mounts the API token into every container
   // that lacks it, and re-runs after a webhook added containers; that change would

@@ -103,15 +103,17 @@ describe('webhook: injection rendering', () => {
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
   });
 
-  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry', () => {
-    const pod = inject(podWith(), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
+  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry, with the token to watch the pause switches', () => {
+    // As the apiserver hands the pod over: the ServiceAccount plugin gave the app a token, so ours get one too (issue 13 M6).
+    const pod = inject(admittedByServiceAccountPlugin(podWith()), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
     const kernel = pod.spec!.initContainers![2]!;
     assert.equal(kernel.name, 'faultline-kernel');
     assert.equal(kernel.securityContext!.privileged, undefined);
     assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
     assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.deepEqual(kernel.args, ['kernel']);
-    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
+    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run', 'faultline-token', 'kube-api-access-t0k3n']);
+    assert.equal(kernel.volumeMounts![1]!.readOnly, true);
     // Sized on its own (--kernel-memory): it stays for the pod's lifetime, init does not.
     assert.deepEqual(kernel.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '128Mi' } });
     assert.deepEqual(pod.spec!.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '160Mi' }, limits: { memory: '160Mi' } });
