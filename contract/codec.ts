@@ -5,6 +5,7 @@
 // filled with policies/defaults.ts's values; every error is a PlanError that
 // names the field, in the apiserver's wording.
 
+import { DEFAULT_MIN_REQUESTS } from '../policies/abort-when.ts';
 import {
   DEFAULT_CORRELATION, DEFAULT_DEVICE, DEFAULT_PERCENT, DEFAULT_STREAM, DEFAULT_TOXICITY, defaultIoPath,
 } from '../policies/defaults.ts';
@@ -15,7 +16,7 @@ import type { IoMethod } from '../policies/types.ts';
 import { DEVICE_NAME, IO_METHODS } from '../policies/vocabulary.ts';
 import { handoffSchema, livePlanSchema, podPlanSchema, wiringSchema } from './plan-schema.ts';
 import type {
-  InitPlan, LiveFaultPlan, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedTimeFault, PlannedToxic, TrafficWiring,
+  InitPlan, LiveFaultPlan, PlannedGuard, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedTimeFault, PlannedToxic, TrafficWiring,
 } from './plans.ts';
 
 /** A plan that cannot be used as written; the message names every offending field. */
@@ -87,6 +88,7 @@ function tcpRules(f: Json, path: string): FieldError[] {
 
 function liveRules(plan: Json, root: string): FieldError[] {
   return [
+    ...((plan.guards ?? []) as Json[]).flatMap((g, i) => (g.errorRate === undefined && g.latency === undefined ? [invalid(index(child(root, 'guards'), i), g.chaosId, 'needs errorRate or latency')] : [])),
     ...((plan.http ?? []) as Json[]).flatMap((f, i) => httpRules(f, index(child(root, 'http'), i))),
     ...((plan.tcp ?? []) as Json[]).flatMap((f, i) => tcpRules(f, index(child(root, 'tcp'), i))),
   ];
@@ -173,12 +175,23 @@ function ioFault(f: Json): PlannedIoFault {
   };
 }
 
+function guard(g: Json): PlannedGuard {
+  const out: PlannedGuard = { chaosId: g.chaosId, uid: g.uid, generation: g.generation ?? 0 };
+  if (g.errorRate) out.errorRate = { ratio: g.errorRate.ratio, windowMs: g.errorRate.windowMs, minRequests: g.errorRate.minRequests ?? DEFAULT_MIN_REQUESTS };
+  if (g.latency) {
+    const l = g.latency;
+    out.latency = { percentile: l.percentile, thresholdMs: l.thresholdMs, windowMs: l.windowMs, minRequests: l.minRequests ?? DEFAULT_MIN_REQUESTS };
+  }
+  return out;
+}
+
 function wiring(w: Json): TrafficWiring {
   return {
     proxyUid: w.proxyUid,
     inbound: (w.inbound ?? []).map((e: Json) => ({ port: e.port, listenPort: e.listenPort })),
     outbound: (w.outbound ?? []).map((e: Json) => ({ host: e.host, port: e.port, listenPort: e.listenPort })),
     excludeInboundPorts: [...(w.excludeInboundPorts ?? [])],
+    ...(w.toxiproxyPort !== undefined ? { toxiproxyPort: w.toxiproxyPort } : {}),
   };
 }
 
@@ -188,6 +201,7 @@ function wiring(w: Json): TrafficWiring {
 export function decodeLivePlan(value: unknown): LiveFaultPlan {
   const p = check(livePlanSchema, value, 'plan', (v) => liveRules(v, 'plan'));
   const plan: LiveFaultPlan = { http: (p.http ?? []).map(httpFault), tcp: (p.tcp ?? []).map(tcpFault) };
+  if (p.guards !== undefined) plan.guards = (p.guards as Json[]).map(guard);
   if (p.networkDelay) plan.networkDelay = networkDelay(p.networkDelay);
   if (p.time) plan.time = timeFault(p.time);
   return plan;

@@ -3,6 +3,7 @@
 // a structural schema cannot say (device names, absolute paths, regexes,
 // cross-field rules) is codec.ts's semantic rules.
 
+import { DEFAULT_MIN_REQUESTS, MAX_WINDOW_MS } from '../policies/abort-when.ts';
 import { MAX_DURATION_MS } from '../policies/duration.ts';
 import { array, integer, map, number, object, oneOf, port, string, type JSONSchemaProps } from '../policies/schema-builders.ts';
 import { httpMatchSchema } from '../policies/schema.ts';
@@ -78,7 +79,29 @@ const networkDelay = object('A network delay the kernel could not apply, approxi
   correlation: correlation(),
 }, [...plannedRequired, 'latencyMs']);
 
+// The proxy keeps one bucket per second of window, so the window is bounded as the API bounds abortWhen.
+const guardWindow = (): JSONSchemaProps => number('Window the condition is judged over, in ms.', { minimum: 1_000, maximum: MAX_WINDOW_MS });
+const minRequests = (): JSONSchemaProps => number(`Fewer responses in the window are never judged; default ${DEFAULT_MIN_REQUESTS}.`, { minimum: 1 });
+
+const guard = object('A policy\'s steady-state guard, judged by the proxy on the responses it sees.', {
+  chaosId: text('The policy: "<namespace>/<name>".'),
+  uid: text('The policy\'s metadata.uid.'),
+  generation: integer('The policy generation an abort holds; default 0.', { minimum: 0 }),
+  errorRate: object('Abort when error responses exceed this share.', {
+    ratio: number('Error responses over all responses, [0,1].', { minimum: 0, maximum: 1 }),
+    windowMs: guardWindow(),
+    minRequests: minRequests(),
+  }, ['ratio', 'windowMs']),
+  latency: object('Abort when the response time percentile exceeds a threshold.', {
+    percentile: number('Percentile, [0,100].', { minimum: 0, maximum: 100 }),
+    thresholdMs: ms('Threshold.'),
+    windowMs: guardWindow(),
+    minRequests: minRequests(),
+  }, ['percentile', 'thresholdMs', 'windowMs']),
+}, ['chaosId', 'uid']);
+
 export const livePlanSchema: JSONSchemaProps = object('The faults the proxy applies now.', {
+  guards: list('Steady-state guards of the plan\'s policies.', guard),
   http: list('HTTP faults.', httpFault),
   tcp: list('TCP faults.', tcpFault),
   networkDelay,
@@ -127,6 +150,7 @@ export const wiringSchema = object('How the pod\'s traffic is wired through the 
     listenPort: port('Proxy listener.'),
   }, ['host', 'port', 'listenPort'])),
   excludeInboundPorts: list('Ports never redirected.', port('A port.')),
+  toxiproxyPort: port('Toxiproxy\'s API port, closed to every UID but proxyUid (absent: the default).'),
 }, ['proxyUid']);
 
 export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything pod setup and the proxy are told at admission.', {

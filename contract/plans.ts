@@ -66,8 +66,20 @@ export interface PlannedTimeFault extends Planned {
   containers: string[];
 }
 
+/** A policy's steady-state guard as the proxy judges it (ms, ratios). */
+export interface PlannedGuard {
+  chaosId: ChaosId;
+  /** The policy's uid and generation: an abort holds this generation only. */
+  uid: string;
+  generation: number;
+  errorRate?: { ratio: number; windowMs: number; minRequests: number };
+  latency?: { percentile: number; thresholdMs: number; windowMs: number; minRequests: number };
+}
+
 /** Live faults the sidecar applies; recomputed whenever policies change. */
 export interface LiveFaultPlan {
+  /** Steady-state guards of the policies in this plan. */
+  guards?: PlannedGuard[];
   http: PlannedHttpFault[];
   tcp: PlannedTcpFault[];
   /** netem delay the kernel cannot apply here, handed to the proxy. */
@@ -96,6 +108,8 @@ export interface TrafficWiring {
   outbound: Array<{ host: string; port: number; listenPort: number }>;
   /** Ports never redirected (kubelet probes, user exclusions). */
   excludeInboundPorts: number[];
+  /** Toxiproxy's API port, closed to every UID but proxyUid (absent: the default). */
+  toxiproxyPort?: number;
 }
 
 /** Everything the init program needs, rendered into its environment. */

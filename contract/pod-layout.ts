@@ -15,11 +15,15 @@ export const PLAN_ENV = 'FAULTLINE_PLAN';
 export const RUN_VOLUME_NAME = 'faultline-run';
 export const RUN_MOUNT_PATH = '/var/run/faultline';
 
-/** emptyDir holding libfaketime and the offset file, for time faults only. */
+/**
+ * emptyDir holding libfaketime and the offset file, for time faults only. Its
+ * root and the library are root-owned 0755; only the `offset` directory is
+ * writable, so the proxy can change the offset but never the preloaded code.
+ */
 export const TIME_VOLUME_NAME = 'faultline-time';
 export const TIME_MOUNT_PATH = '/var/run/faultline-time';
 export const FAKETIME_LIBRARY = `${TIME_MOUNT_PATH}/libfaketime.so.1`;
-export const FAKETIME_TIMESTAMP_FILE = `${TIME_MOUNT_PATH}/faketime.rc`;
+export const FAKETIME_TIMESTAMP_FILE = `${TIME_MOUNT_PATH}/offset/faketime.rc`;
 
 /**
  * The proxy's own projected service-account token (token, ca.crt, namespace),

@@ -47,9 +47,14 @@ export async function renderLocalInstall(kubectl: KubectlTarget): Promise<LocalI
     .map((doc) => doc.toJS() as KubeObject | null)
     .filter((o): o is KubeObject => o !== null);
   return {
-    definitions: objects.filter((o) => LOCAL_KINDS.has(o.kind) || (o.kind === 'ConfigMap' && o.metadata.name === 'faultline-injection')),
+    definitions: objects.filter((o) => LOCAL_KINDS.has(o.kind) || isSwitchBinding(o) || (o.kind === 'ConfigMap' && o.metadata.name === 'faultline-injection')),
     webhookConfigurations: objects.filter((o) => WEBHOOK_KINDS.has(o.kind)),
   };
+}
+
+/** The pause switches' reader binding (rbac-sidecar.yaml): sidecars need it whatever runs the webhook. */
+function isSwitchBinding(o: KubeObject): boolean {
+  return o.kind === 'ClusterRoleBinding' && o.metadata.name === 'faultline-switches';
 }
 
 /**

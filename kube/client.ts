@@ -1,5 +1,5 @@
-// The two requests the sidecar makes to the API server — a bounded JSON GET
-// (list pages) and a streaming GET (watch) — over one keep-alive TLS agent,
+// The requests the proxy, faultline-kernel and `faultline pause` make to the API server — a bounded JSON GET
+// (list pages), a streaming GET (watch) and a small JSON write — over one keep-alive TLS agent,
 // plus the newline splitter that turns a watch body into events. See list-watch.ts
 // for why this exists instead of @kubernetes/client-node.
 
@@ -81,23 +81,41 @@ export class KubeClient {
   }
 
   async #get(path: string, query: Query, signal: AbortSignal): Promise<IncomingMessage> {
+    return this.#send('GET', path, query, signal);
+  }
+
+  /**
+   * A write with a JSON body (the brakes' CLI and the sidecar's abort notice);
+   * resolves to the parsed answer, throws KubeStatusError on a non-2xx.
+   */
+  async writeJson(method: 'POST' | 'PATCH', path: string, body: unknown, signal: AbortSignal, contentType = 'application/json'): Promise<unknown> {
+    const res = await this.#send(method, path, {}, signal, { body: JSON.stringify(body), contentType });
+    const chunks: Buffer[] = [];
+    for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+  }
+
+  async #send(method: string, path: string, query: Query, signal: AbortSignal, write?: { body: string; contentType: string }): Promise<IncomingMessage> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
     const token = this.#conn.token ? await this.#conn.token.get() : undefined;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = https.get(url, {
+      const req = https.request(url, {
+        method,
         agent: this.#agent,
         signal,
         headers: {
           accept: 'application/json',
           'user-agent': `faultline-proxy/${VERSION}`,
           ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(write ? { 'content-type': write.contentType, 'content-length': Buffer.byteLength(write.body) } : {}),
         },
       });
       req.once('response', resolve);
       req.once('error', reject);
+      req.end(write?.body);
     });
-    if (res.statusCode === 200) return res;
+    if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 && (method !== 'GET' || res.statusCode === 200)) return res;
     // Projected tokens rotate: a 401 is most likely a token the kubelet has replaced since we read it.
     if (res.statusCode === 401) this.#conn.token?.invalidate();
     throw await statusError(res);

@@ -21,7 +21,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
-import { KubeStatusError, watchEvents, type KubeClient } from './client.ts';
+import { KubeStatusError, watchEvents, type KubeClient, type Query } from './client.ts';
 
 export interface KubeObject {
   metadata?: { name?: string; resourceVersion?: string; [key: string]: unknown };
@@ -54,6 +54,8 @@ export interface ListWatchOptions {
   client: KubeClient;
   /** Collection path without query, e.g. /apis/<group>/<version>/namespaces/<ns>/<plural>. */
   path: string;
+  /** Added to list and watch, e.g. a fieldSelector (RBAC resourceNames allow a list/watch only with metadata.name). */
+  query?: Query;
   /** For logs: "ChaosPolicy". */
   kind: string;
   log: Logger;
@@ -152,7 +154,7 @@ export class ListWatch {
     let cont: string | undefined;
     do {
       const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]);
-      const page = (await client.getJson(path, { limit: this.#opts.pageSize ?? PAGE_SIZE, continue: cont }, signal, MAX_PAGE_BYTES)) as {
+      const page = (await client.getJson(path, { ...this.#opts.query, limit: this.#opts.pageSize ?? PAGE_SIZE, continue: cont }, signal, MAX_PAGE_BYTES)) as {
         metadata?: { resourceVersion?: string; continue?: string };
         items?: unknown;
       };
@@ -179,7 +181,7 @@ export class ListWatch {
     const started = Date.now();
     const res = await client.stream(
       path,
-      { watch: 1, resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+      { ...this.#opts.query, watch: 1, resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
       signal,
     );
     let events = 0;

@@ -23,7 +23,20 @@ export interface FaultKeeperOptions {
 
 export interface FaultKeeper {
   volumes: MountedVolume[];
+  /**
+   * Ends the kernel faults of these policies now (a pause switch, or the
+   * policy paused or deleted): IO rules go inert as at their expiry, and the
+   * pod's root qdisc is removed when its network fault is among them. One way
+   * only: kernel faults are fixed at pod start and never come back live.
+   */
+  lift(chaosIds: ReadonlySet<string>, reason: string): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The policies whose kernel faults this plan holds. */
+export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
+  const k = plan.kernel;
+  return new Set([...k.io.map((f) => f.chaosId), ...(k.network ? [k.network.chaosId] : []), ...(k.time ? [k.time.chaosId] : [])]);
 }
 
 function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
@@ -77,6 +90,21 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
 
   const volumes: MountedVolume[] = [];
   const timers: Array<{ cancel(): void }> = [];
+  let networkTimer: { cancel(): void } | undefined;
+  let networkLive = network !== undefined;
+  const lift = async (chaosIds: ReadonlySet<string>, reason: string): Promise<void> => {
+    const at = now();
+    // The FUSE rules hold these very objects and test expiresAt per call.
+    const ended = io.filter((f) => chaosIds.has(f.chaosId) && f.expiresAt > at);
+    for (const f of ended) f.expiresAt = at;
+    for (const f of ended) log.info({ chaos_id: f.chaosId, fault: 'io', target: f.volumePath, status: 'lifted', reason }, 'IO fault lifted; passing through');
+    if (network && networkLive && chaosIds.has(network.chaosId) && network.expiresAt > at) {
+      networkLive = false;
+      networkTimer?.cancel();
+      const removed = await removeOwnRootQdisc(network.device);
+      log.info({ chaos_id: network.chaosId, fault: 'network', target: network.device, status: 'lifted', reason, removed }, 'network fault lifted; root qdisc removed');
+    }
+  };
   let stateMounted = false;
   const stop = async () => {
     for (const t of timers) t.cancel();
@@ -114,7 +142,11 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
       }
     }
     if (network) {
-      timers.push(runAt(network.expiresAt, () => void endNetworkFault(network, log), now));
+      networkTimer = runAt(network.expiresAt, () => {
+        networkLive = false;
+        void endNetworkFault(network, log);
+      }, now);
+      timers.push(networkTimer);
     }
     await mkdir(opts.runDir, { recursive: true });
     await writeFile(join(opts.runDir, KERNEL_READY_FILE), `${new Date(now()).toISOString()}\n`);
@@ -122,5 +154,5 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
     await stop();
     throw err;
   }
-  return { volumes, stop };
+  return { volumes, lift, stop };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../common/log.ts';
-import type { InitPlan, PlannedNetworkFault, TrafficWiring } from '../contract/plans.ts';
-import { assertCapabilities, type CapabilityName } from './capabilities.ts';
+import type { InitPlan } from '../contract/plans.ts';
+import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
+import { assertCapabilities } from './capabilities.ts';
 import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
 import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network/netem-fallback.ts';
@@ -44,15 +45,6 @@ function isUnexpired(f: { expiresAt: number }, now: number): boolean {
 }
 
 /**
- * NET_ADMIN for nftables and tc. nft speaks netlink only, so unlike
- * iptables-based init containers this one needs no NET_RAW; and it mounts
- * nothing, so no SYS_ADMIN either (FUSE is faultline-kernel's job).
- */
-export function requiredCapabilities(wiring: TrafficWiring, network: PlannedNetworkFault | undefined): CapabilityName[] {
-  return wiring.inbound.length > 0 || wiring.outbound.length > 0 || network ? ['NET_ADMIN'] : [];
-}
-
-/**
  * Applies an InitPlan: redirection, network faults (netem or fallbacks), the
  * proxy hand-off and the time offset. IO faults are served by the long-running
  * `faultline kernel` sidecar, not here: a FUSE server must outlive this
@@ -71,8 +63,10 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   const time = live('time', plan.kernel.time);
   const io = plan.kernel.io.filter((f) => live(`io ${f.volumePath}`, f));
 
-  const caps = requiredCapabilities(plan.wiring, network);
-  if (caps.length > 0) assertCapabilities(caps, 'nftables redirection and tc');
+  // NET_ADMIN always: even a pod with nothing to redirect gets the rule closing
+  // Toxiproxy's API. nft speaks netlink only, so no NET_RAW; init mounts
+  // nothing, so no SYS_ADMIN either (FUSE is faultline-kernel's job).
+  assertCapabilities(['NET_ADMIN'], 'nftables redirection and tc');
   if (time) await assertFaketimeLib(opts.faketimeLib);
 
   const excluded = new Set(plan.wiring.excludeInboundPorts);
@@ -103,13 +97,16 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   }
 
   const nftLoss: NftLoss | undefined = fallback.loss;
-  // Whenever there is network work at all the table is rewritten, even if it
-  // ends up empty, so a re-run with a smaller plan leaves nothing stale behind.
-  if (caps.includes('NET_ADMIN')) {
-    await applyRuleset(
-      renderRuleset({ proxyUid: plan.wiring.proxyUid, inbound, outbound: resolution.upstreams, ...(nftLoss ? { loss: nftLoss } : {}) }),
-    );
-  }
+  // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
+  await applyRuleset(
+    renderRuleset({
+      proxyUid: plan.wiring.proxyUid,
+      inbound,
+      outbound: resolution.upstreams,
+      proxyOnlyPorts: [plan.wiring.toxiproxyPort ?? DEFAULT_PROXY_PORTS.toxiproxy],
+      ...(nftLoss ? { loss: nftLoss } : {}),
+    }),
+  );
   if (network && fallback.rateBitsPerSec !== undefined) await applyTbf(network.device, fallback.rateBitsPerSec);
 
   const handoff: Handoff = fallback.networkDelay ? { networkDelay: fallback.networkDelay } : {};

@@ -52,7 +52,12 @@ export function isSubject(user: UserInfo, subjects: readonly TenantSubject[], po
 
 /** `author` undefined skips the author check (offline checks that don't know who will apply). */
 export function checkAllowlist(spec: DefaultedPolicySpec, tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {
-  return [...subjectViolations(tenant, author, namespace), ...kindViolations(spec, tenant), ...limitViolations(spec, tenant)];
+  return [
+    ...subjectViolations(tenant, author, namespace),
+    ...kindViolations(spec, tenant),
+    ...limitViolations(spec, tenant),
+    ...guardViolations(spec, tenant),
+  ];
 }
 
 function subjectViolations(tenant: ChaosTenant, author: UserInfo | undefined, namespace: string): Violation[] {
@@ -83,6 +88,12 @@ function kindViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violati
     }
   }
   return violations;
+}
+
+/** allow.requireAbortWhen: every policy carries a steady-state guard. */
+function guardViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
+  if (tenant.spec.allow.requireAbortWhen !== true || spec.abortWhen !== undefined) return [];
+  return [{ reason: 'limit', path: 'spec.abortWhen', limit: 'requireAbortWhen: true', message: 'spec.abortWhen is required by the tenant (allow.requireAbortWhen): add a steady-state guard' }];
 }
 
 const ms = (text: string | number): number => (typeof text === 'number' ? text : durationMs(text));
@@ -204,6 +215,13 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
     }
     return out;
   },
+
+  // A long window reacts late: the guard judges only what the window holds.
+  maxAbortWindow: (spec, max, root) =>
+    (['errorRate', 'latency'] as const).flatMap((key) => {
+      const window = spec.abortWhen?.[key]?.window;
+      return window !== undefined && ms(window) > ms(max) ? [exceeds(child(child(child(root, 'abortWhen'), key), 'window'), window, max)] : [];
+    }),
 };
 
 function limitViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {

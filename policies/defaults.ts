@@ -4,7 +4,7 @@
 
 import { pruneNulls } from './schema-check.ts';
 import type {
-  ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+  AbortWhen, ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
 import { IO_METHODS } from './vocabulary.ts';
 
@@ -70,6 +70,7 @@ export interface DefaultedPolicySpec {
   network?: DefaultedNetworkFault;
   io: DefaultedIoFault[];
   time?: DefaultedTimeFault;
+  abortWhen?: AbortWhen;
 }
 
 export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
@@ -85,6 +86,7 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
     ...(spec.network ? { network: defaultNetwork(spec.network) } : {}),
     io: (spec.io ?? []).map(defaultIo),
     ...(spec.time ? { time: defaultTime(spec.time) } : {}),
+    ...(spec.abortWhen ? { abortWhen: spec.abortWhen } : {}),
   };
 }
 

@@ -30,6 +30,7 @@
 // Every planned fault carries its policy's expiresAt = start + duration, start
 // being status.startedAt, else metadata.creationTimestamp.
 
+import { abortedNow, plannedGuard } from './abort-when.ts';
 import { applyDefaults, type DefaultedGrpcFault, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { parseTcRate } from './rate.ts';
@@ -86,7 +87,8 @@ function activePolicies(policies: readonly PreparedPolicy[], now: number): Activ
   const active: ActivePolicy[] = [];
   for (const p of policies) {
     const expiresAt = policyExpiresAt(p.policy);
-    if (p.spec.paused || isTerminating(p.policy) || expiresAt === undefined || expiresAt <= now) continue;
+    // An abort holds the generation it was seen on, until a person changes the policy.
+    if (p.spec.paused || abortedNow(p.policy) || isTerminating(p.policy) || expiresAt === undefined || expiresAt <= now) continue;
     active.push({ ...p, expiresAt });
   }
   const created = (p: ChaosPolicy): number => Date.parse(p.metadata.creationTimestamp ?? '') || 0;
@@ -114,6 +116,8 @@ export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], n
   const plan: LiveFaultPlan = { http: [], tcp: [] };
   for (const a of activePolicies(prepareAll(policies), now)) {
     if (!targetsOf(a.policy).includes(podName)) continue;
+    const guard = plannedGuard(a.policy, a.chaosId);
+    if (guard) (plan.guards ??= []).push(guard);
     plan.http.push(...a.spec.http.map((f): PlannedHttpFault => ({
       chaosId: a.chaosId,
       expiresAt: a.expiresAt,

@@ -135,7 +135,23 @@ const timeFault = object('Shift the clock the app\'s containers see (libfaketime
   containers: array('Container names; default every app container.', string('A container name.', { maxLength: 63 }), 64),
 });
 
+const minRequests = integer('Fewer responses than this in the window are never judged (one bad request must not abort); default 10.', { minimum: 1 });
+const abortWhen = object('Steady-state guard: judged by each targeted pod\'s proxy on the traffic it sees; a breach ends the policy\'s faults on every pod within 1 s and marks it Aborted until a person changes it.', {
+  errorRate: object('Abort when error responses (HTTP 5xx, gRPC non-OK) exceed a share of all responses.', {
+    percent: number('Error percent that trips the guard, in (0,100].', { minimum: 0, exclusiveMinimum: true, maximum: 100 }),
+    window: duration('Sliding window the ratio is taken over.'),
+    minRequests,
+  }, ['percent', 'window']),
+  latency: object('Abort when a latency percentile exceeds a threshold.', {
+    percentile: number('Percentile, in (0,100), e.g. 99.', { minimum: 0, exclusiveMinimum: true, maximum: 100 }),
+    threshold: duration('Response time that trips the guard.'),
+    window: duration('Sliding window the percentile is taken over.'),
+    minRequests,
+  }, ['percentile', 'threshold', 'window']),
+});
+
 export const chaosPolicySpecSchema: JSONSchemaProps = object('What to break, where, and for how long.', {
+  abortWhen,
   selector: labelSelectorSchema('Pods in the policy\'s namespace to target; empty selects every pod.'),
   mode: object('Blast radius among the selected pods; default all.', {
     type: oneOf('one, all, fixed (value pods) or fixed-percent (value percent of the pods, at least one).', MODE_TYPES),
@@ -161,6 +177,16 @@ const conditionSchema = object('A condition (metav1.Condition).', {
 }, ['type', 'status']);
 
 export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, written by the Faultline controller.', {
+  abort: object('The steady-state breach that aborted the policy (condition Aborted).', {
+    generation: integer('metadata.generation aborted; a newer generation runs again.', { minimum: 0 }),
+    condition: oneOf('Which abortWhen condition tripped.', ['errorRate', 'latency']),
+    observed: number('Observed value: percent (errorRate) or milliseconds (latency).'),
+    threshold: number('The threshold it crossed, in the same unit.'),
+    requests: integer('Responses in the window.', { minimum: 0 }),
+    window: string('The window, as the policy gives it.'),
+    pod: string('The pod whose proxy saw the breach.'),
+    at: string('When the breach was seen.', { format: 'date-time' }),
+  }),
   conditions: { ...array('Current conditions.', conditionSchema, 16), 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] },
   tenant: string('The ChaosTenant that admitted the policy.'),
   targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.', { maxLength: 253 }), 10000),
@@ -181,9 +207,11 @@ export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces b
     name: string('User, group or service account name.', { minLength: 1 }),
     namespace: string('ServiceAccount only: its namespace; default the namespace of the policy being authored.'),
   }, ['kind', 'name']), 256),
+  paused: boolean('The tenant\'s brake: while true every live and kernel fault of its namespaces is off and new or changed policies are denied; set false to resume.'),
   allow: object('The allowlist.', {
     kinds: array('Fault kinds allowed: http.delay, http.abort, grpc.delay, grpc.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
     privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
+    requireAbortWhen: boolean('Every policy must carry a steady-state guard (spec.abortWhen); default false.'),
     limits: object('Ceilings every policy must stay within.', {
       maxDelay: string('Longest delay (HTTP and gRPC fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
       maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),
@@ -194,6 +222,7 @@ export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces b
       maxPodPercent: number('Highest share of the selected pods a policy may target.', { minimum: 0, maximum: 100 }),
       maxTimeOffset: string('Largest clock offset either way, a Go duration.'),
       minBandwidthKBps: number('Lowest bandwidth a policy may throttle to, in KB/s (tcp bandwidth, network rate).', { minimum: 0 }),
+      maxAbortWindow: string('Longest spec.abortWhen window, a Go duration.'),
     }),
   }, ['kinds']),
 }, ['allow']);

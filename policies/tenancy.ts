@@ -8,6 +8,8 @@ import { NAMESPACE_NAME_LABEL } from './wellknown.ts';
 export interface NamespaceInfo {
   name: string;
   labels?: Readonly<Record<string, string>>;
+  /** Kept for the cluster-wide pause switch (policies/switches.ts) only. */
+  annotations?: Readonly<Record<string, string>>;
 }
 
 export function ownsNamespace(tenant: ChaosTenant, ns: NamespaceInfo): boolean {

@@ -192,7 +192,21 @@ export interface TimeFault {
   containers?: string[];
 }
 
+/**
+ * The steady-state guard (policies/abort-when.ts): conditions on the traffic
+ * each targeted pod's proxy sees; a breach ends the policy's faults on every
+ * pod until a person resumes it (a new generation).
+ */
+export interface AbortWhen {
+  /** Error responses (HTTP 5xx, gRPC non-OK) as a percent of all responses over the window. */
+  errorRate?: { percent: number; window: Duration; minRequests?: number };
+  /** The pNN response time over the window. */
+  latency?: { percentile: number; threshold: Duration; window: Duration; minRequests?: number };
+}
+
 export interface ChaosPolicySpec {
+  /** Steady-state guard; a tenant may require one (allow.requireAbortWhen). */
+  abortWhen?: AbortWhen;
   selector?: LabelSelector;
   mode?: Mode;
   duration: Duration;
@@ -214,8 +228,24 @@ export interface Condition {
   observedGeneration?: number;
 }
 
+/** Why a policy was aborted: the breach a sidecar saw (status.abort, condition Aborted). */
+export interface PolicyAbort {
+  /** metadata.generation aborted; a newer generation (a person's edit) runs again. */
+  generation: number;
+  condition: 'errorRate' | 'latency';
+  /** Percent (errorRate) or milliseconds (latency). */
+  observed: number;
+  threshold: number;
+  requests: number;
+  window: Duration;
+  /** The pod whose proxy saw the breach. */
+  pod: string;
+  at: string;
+}
+
 export interface ChaosPolicyStatus {
   conditions?: Condition[];
+  abort?: PolicyAbort;
   tenant?: string;
   /** Names of the pods the blast radius picked (the sidecars read this). */
   targets?: string[];
@@ -266,6 +296,8 @@ export interface TenantLimits {
   maxTimeOffset?: Duration;
   /** Lowest bandwidth (KB/s for tcp.bandwidth) a policy may throttle to. */
   minBandwidthKBps?: number;
+  /** Longest abortWhen window a policy may use (a long window reacts late). */
+  maxAbortWindow?: Duration;
 }
 
 export interface ChaosTenantSpec {
@@ -275,10 +307,14 @@ export interface ChaosTenantSpec {
   namespaceSelector?: LabelSelector;
   /** Who may author policies; empty = anyone RBAC lets through. */
   subjects?: TenantSubject[];
+  /** The tenant's brake: every policy of its namespaces is held off while true (policies/switches.ts). */
+  paused?: boolean;
   allow: {
     kinds: FaultKind[];
     /** Families that need a privileged container: network, io, time. */
     privileged?: boolean;
+    /** Every policy must carry a steady-state guard (spec.abortWhen). */
+    requireAbortWhen?: boolean;
     limits?: TenantLimits;
   };
 }

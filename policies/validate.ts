@@ -3,6 +3,7 @@
 // Accepts anything (an AdmissionReview's object, a YAML document) and never
 // throws; every problem comes back as a FieldError with a kubectl-style path.
 
+import { abortWhenErrors } from './abort-when.ts';
 import { durationMs, parseDuration } from './duration.ts';
 import { child, forbidden, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
 import { parseTcRate } from './rate.ts';
@@ -96,6 +97,7 @@ function policySpecErrors(spec: ChaosPolicySpec, path: string): FieldError[] {
     ...(spec.network ? networkErrors(spec.network, child(path, 'network')) : []),
     ...(spec.io ?? []).flatMap((f, i) => ioErrors(f, index(child(path, 'io'), i))),
     ...(spec.time ? timeErrors(spec.time, child(path, 'time')) : []),
+    ...(spec.abortWhen ? abortWhenErrors(spec.abortWhen, child(path, 'abortWhen')) : []),
   ];
   for (const family of ['http', 'grpc'] as const) {
     const names = (spec[family] ?? []).flatMap((f) => (f.name ? [f.name] : []));
@@ -295,7 +297,7 @@ function tenantSpecErrors(spec: ChaosTenantSpec, path: string): FieldError[] {
   });
   const limits = spec.allow.limits ?? {};
   const limitsPath = child(allow, 'limits');
-  for (const key of ['maxDelay', 'maxDuration', 'maxTimeOffset'] as const) {
+  for (const key of ['maxDelay', 'maxDuration', 'maxTimeOffset', 'maxAbortWindow'] as const) {
     const v = limits[key];
     if (v !== undefined) errors.push(...durationErrors(v, child(limitsPath, key)));
   }

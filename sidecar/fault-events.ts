@@ -51,7 +51,8 @@ export class FaultEvents {
     return [...this.active.values()];
   }
 
-  update(plan: LiveFaultPlan, now: number): void {
+  /** `aborted`: policies whose faults end because their steady-state guard tripped. */
+  update(plan: LiveFaultPlan, now: number, aborted: ReadonlySet<string> = new Set()): void {
     const next = new Map<string, ActiveFault>();
     for (const f of faultsOf(plan)) {
       const before = this.active.get(f.key);
@@ -69,7 +70,7 @@ export class FaultEvents {
     for (const [key, f] of this.active) {
       if (next.has(key)) continue;
       this.log.info(
-        { event: 'fault', status: f.expiresAt <= now ? 'expired' : 'removed', chaosId: f.chaosId, kind: f.kind, target: f.target, fault: f.fault, durationMs: now - f.startedAt },
+        { event: 'fault', status: aborted.has(f.chaosId) ? 'aborted' : f.expiresAt <= now ? 'expired' : 'removed', chaosId: f.chaosId, kind: f.kind, target: f.target, fault: f.fault, durationMs: now - f.startedAt },
         'fault ended',
       );
     }

@@ -34,6 +34,12 @@ export interface HttpPathOptions {
   faultHeader: boolean;
   metrics: Metrics;
   log: Logger;
+  /**
+   * Per request: where its finished response (status, time as the caller saw
+   * it) goes, or undefined when nobody judges it (no steady-state guard), so
+   * an unguarded port pays nothing.
+   */
+  observer?: () => ((status: number, ms: number) => void) | undefined;
 }
 
 const NO_FAULT: Decision = Object.freeze({ delayMs: 0, fired: [] }) as Decision;
@@ -97,8 +103,14 @@ export class HttpPath {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { metrics, target } = this.opts;
     metrics.request(target.direction);
-    // Kubelet probes and hooks are never faulted (capture/probes.ts).
+    // Kubelet probes and hooks are never faulted (capture/probes.ts), nor
+    // counted by the steady-state guard: they are not the app's traffic.
     if (isKubeletRequest(req.headers)) return this.respond(req, res, NO_FAULT);
+    const observe = this.opts.observer?.();
+    if (observe) {
+      const t0 = performance.now();
+      res.once('finish', () => observe(res.statusCode, performance.now() - t0));
+    }
     const faults = this.opts.faults();
     const decision = faults.length > 0 ? decideRequest(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
     const networkDelayMs = this.opts.networkDelayMs();

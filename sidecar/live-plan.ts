@@ -13,6 +13,18 @@ export function effectivePlan(plan: LiveFaultPlan, now: number): LiveFaultPlan {
   };
   if (plan.networkDelay && plan.networkDelay.expiresAt > now) out.networkDelay = plan.networkDelay;
   if (plan.time && plan.time.expiresAt > now) out.time = plan.time;
+  if (plan.guards) out.guards = plan.guards;
+  return out;
+}
+
+/** The plan without the faults (and guards) of these policies: what an abort leaves. */
+export function withoutPolicies(plan: LiveFaultPlan, chaosIds: ReadonlySet<string>): LiveFaultPlan {
+  if (chaosIds.size === 0) return plan;
+  const keep = (f: { chaosId: string }): boolean => !chaosIds.has(f.chaosId);
+  const out: LiveFaultPlan = { http: plan.http.filter(keep), tcp: plan.tcp.filter(keep) };
+  if (plan.networkDelay && keep(plan.networkDelay)) out.networkDelay = plan.networkDelay;
+  if (plan.time && keep(plan.time)) out.time = plan.time;
+  if (plan.guards) out.guards = plan.guards.filter(keep);
   return out;
 }
 

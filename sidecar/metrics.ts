@@ -2,7 +2,7 @@
 // and a plain JSON snapshot on the admin port (`GET /stats`, what tests read).
 // Label children are bound once so the hot path pays one increment, no lookup.
 
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type ConnectionPath = 'raw' | 'http' | 'h2' | 'toxiproxy';
 export type FaultKind = 'http.delay' | 'http.abort' | 'grpc.delay' | 'grpc.abort' | 'tcp.toxiproxy' | 'network.delay';
@@ -18,12 +18,15 @@ export class Metrics {
     upstreamErrors: 0,
     toxiproxyRestarts: 0,
     planUpdates: 0,
+    aborts: 0,
   };
   private readonly requests: Record<'inbound' | 'outbound', Counter.Internal>;
   private readonly connections: Record<ConnectionPath, Counter.Internal>;
   private readonly faults: Counter<'kind'>;
   private readonly delaySeconds: Counter;
   private readonly restarts: Counter;
+  private readonly aborts: Counter<'policy'>;
+  private readonly active: Gauge<'kind'>;
 
   constructor() {
     const registers = [this.registry];
@@ -35,6 +38,9 @@ export class Metrics {
     this.faults = new Counter({ name: 'faultline_faults_injected_total', help: 'Faults injected (requests or connections)', labelNames: ['kind'], registers });
     this.delaySeconds = new Counter({ name: 'faultline_fault_delay_seconds_total', help: 'Delay added by HTTP and handed-off network faults', registers });
     this.restarts = new Counter({ name: 'faultline_toxiproxy_restarts_total', help: 'Restarts of the supervised toxiproxy-server', registers });
+    // Labelled by policy: a pod runs a handful of policies, and each aborts at most once per generation.
+    this.active = new Gauge({ name: 'faultline_faults_active', help: 'Live faults this proxy applies now, by kind', labelNames: ['kind'], registers });
+    this.aborts = new Counter({ name: 'faultline_guard_aborts_total', help: 'Steady-state guard breaches seen by this proxy, by policy (namespace/name)', labelNames: ['policy'], registers });
   }
 
   request(direction: 'inbound' | 'outbound'): void {
@@ -52,6 +58,15 @@ export class Metrics {
       this.stats.faultDelaySeconds += delayMs / 1000;
       this.delaySeconds.inc(delayMs / 1000);
     }
+  }
+  /** The live faults of the current plan, by kind (kinds absent now are set to 0, not dropped). */
+  activeFaults(kinds: readonly string[]): void {
+    this.active.reset();
+    for (const k of kinds) this.active.labels(k).inc();
+  }
+  abort(policy: string): void {
+    this.stats.aborts++;
+    this.aborts.labels(policy).inc();
   }
   toxiproxyRestart(): void {
     this.stats.toxiproxyRestarts++;

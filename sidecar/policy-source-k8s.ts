@@ -9,18 +9,18 @@
 // the policy's status.targets names the pods, so no sidecar decides alone.
 //
 // Every change recomputes the whole plan with the injected `planFor` (the
-// policies/ merge), typically within milliseconds of the change. On a watch
+// policies/ merge), typically within milliseconds of the change; the pause
+// switches are watched alongside (kube/running-policies.ts). On a watch
 // error the last plan stays (its faults still expire locally) and the watch
 // retries with jittered backoff.
 
 import type { ChaosPolicy } from '../policies/types.ts';
 import type { LiveFaultPlan } from '../contract/plans.ts';
-import { API_GROUP, API_VERSION } from '../policies/wellknown.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicySource } from './policy-source.ts';
-import { KubeClient } from '../kube/client.ts';
 import type { KubeConnection } from '../kube/config.ts';
-import { ListWatch, type KubeObject } from '../kube/list-watch.ts';
+import { RunningPolicies } from '../kube/running-policies.ts';
+import type { Breach } from './guard.ts';
 
 export type PlanFor = (podName: string, policies: ChaosPolicy[], now: number) => LiveFaultPlan;
 
@@ -32,18 +32,10 @@ export interface K8sPolicySourceOptions {
   log: Logger;
 }
 
-/** managedFields is often the bulk of a stored object and the planner never reads it. */
-function project(obj: KubeObject): KubeObject {
-  if (obj.metadata?.managedFields === undefined) return obj;
-  const { managedFields: _, ...metadata } = obj.metadata;
-  return { ...obj, metadata };
-}
-
 export class K8sPolicySource implements PolicySource {
   readonly name = 'kubernetes';
   private readonly opts: K8sPolicySourceOptions;
-  private client: KubeClient | undefined;
-  private watch: ListWatch | undefined;
+  private running: RunningPolicies | undefined;
 
   constructor(opts: K8sPolicySourceOptions) {
     this.opts = opts;
@@ -51,28 +43,19 @@ export class K8sPolicySource implements PolicySource {
 
   async start(onPlan: (plan: LiveFaultPlan) => void): Promise<void> {
     const { connection, namespace, podName, planFor, log } = this.opts;
-    this.client = new KubeClient(connection);
-    this.watch = new ListWatch({
-      client: this.client,
-      path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${encodeURIComponent(namespace)}/chaospolicies`,
-      kind: 'ChaosPolicy',
-      log,
-      project,
-      onChange: (policies) => {
-        try {
-          onPlan(planFor(podName, policies as unknown as ChaosPolicy[], Date.now()));
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'cannot compute the live plan; keeping the last plan');
-        }
-      },
-    });
+    // Policies a pause switch holds are left out: their faults end as a deleted policy's do.
+    this.running = new RunningPolicies({ connection, namespace, log, onChange: (running) => onPlan(planFor(podName, running, Date.now())) });
     log.info({ server: connection.server.origin, credentials: connection.origin, namespace }, 'watching ChaosPolicies');
     // Until the first list succeeds the plan is empty and traffic passes untouched (fail open).
-    await this.watch.start();
+    await this.running.start();
+  }
+
+  reportAbort(breach: Breach): void {
+    const [namespace = this.opts.namespace, name = ''] = breach.chaosId.split('/');
+    void this.running?.reportAbort({ namespace, name }, breach, this.opts.podName);
   }
 
   async close(): Promise<void> {
-    this.watch?.stop();
-    this.client?.close();
+    this.running?.stop();
   }
 }

@@ -1,4 +1,5 @@
 import type { LiveFaultPlan } from '../contract/plans.ts';
+import type { Breach } from './guard.ts';
 
 /**
  * Where the sidecar learns its live plan. A source pushes a complete plan on
@@ -9,5 +10,7 @@ import type { LiveFaultPlan } from '../contract/plans.ts';
 export interface PolicySource {
   readonly name: string;
   start(onPlan: (plan: LiveFaultPlan) => void): Promise<void>;
+  /** A guard tripped in this pod: tell the policy's other pods and the reconciler (best effort). */
+  reportAbort?(breach: Breach): void;
   close(): Promise<void>;
 }

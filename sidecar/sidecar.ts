@@ -23,7 +23,8 @@ import { jitteredMs } from './http-faults.ts';
 import { HttpPath } from './http-path.ts';
 import { Metrics } from './metrics.ts';
 import { pipeTo } from './pipe.ts';
-import { EMPTY_PLAN, effectivePlan, nextExpiry } from './live-plan.ts';
+import { Guards, isErrorResponse, type Breach } from './guard.ts';
+import { EMPTY_PLAN, effectivePlan, nextExpiry, withoutPolicies } from './live-plan.ts';
 import type { PolicySource } from './policy-source.ts';
 import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
 import type { DesiredProxy } from './toxiproxy-diff.ts';
@@ -59,6 +60,8 @@ interface Route {
 
 export class Sidecar {
   readonly metrics = new Metrics();
+  /** The steady-state guards of the plan's policies (guard.ts). */
+  readonly guards: Guards;
   readonly targets: Target[];
   /** Actually bound listener ports, index-aligned with `targets`. */
   readonly listenPorts: number[] = [];
@@ -89,6 +92,7 @@ export class Sidecar {
     this.httpPaths = this.targets.map(() => undefined);
     this.events = new FaultEvents(opts.log);
     this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
+    this.guards = new Guards((b) => this.onBreach(b));
   }
 
   static async start(opts: SidecarOptions): Promise<Sidecar> {
@@ -166,7 +170,23 @@ export class Sidecar {
     return this.plan;
   }
 
+  /**
+   * A guard tripped here: this pod's faults of that policy end now (the plan
+   * is recomputed before this returns, so the next connection and request
+   * already pass untouched), then the source tells the others.
+   */
+  private onBreach(b: Breach): void {
+    this.metrics.abort(b.chaosId);
+    this.log.warn(
+      { event: 'fault', status: 'aborted', chaos_id: `${b.uid}/${b.generation}`, policy: b.chaosId, condition: b.condition, observed: b.observed, threshold: b.threshold, requests: b.requests, window_ms: b.windowMs },
+      'steady-state guard breached: faults of the policy end now',
+    );
+    this.applyPlan();
+    this.opts.source?.reportAbort?.(b);
+  }
+
   async close(): Promise<void> {
+    this.guards.stop();
     this.expiryTimer?.cancel();
     await this.opts.source?.close();
     for (const l of this.listeners) l.close();
@@ -186,8 +206,12 @@ export class Sidecar {
     // A policy's own network delay (if the planner ever hands one over live) wins over the boot-time handoff.
     const handoff = this.opts.handoffDelay;
     if (!merged.networkDelay && handoff) merged.networkDelay = handoff;
-    const plan = effectivePlan(merged, now);
+    const effective = effectivePlan(merged, now);
+    // An aborted generation's faults stay off here whatever the source says, until it names a newer one.
+    const aborted = new Set((effective.guards ?? []).filter((g) => this.guards.isAborted(g)).map((g) => g.chaosId));
+    const plan = withoutPolicies(effective, aborted);
     this.plan = plan;
+    this.guards.setPlan(plan.guards ?? []);
 
     const desired = new Map<string, DesiredProxy>();
     this.routes = this.targets.map((t) => {
@@ -200,7 +224,8 @@ export class Sidecar {
       return { http: httpFaultsFor(plan, t), toxiproxy };
     });
     this.reconciler?.setDesired(desired);
-    this.events.update(plan, now);
+    this.events.update(plan, now, aborted);
+    this.metrics.activeFaults(this.events.list().map((f) => f.kind));
     void this.faketime.apply(plan.time);
 
     this.expiryTimer?.cancel();
@@ -276,6 +301,7 @@ export class Sidecar {
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,
+        observer: () => (this.guards.size === 0 ? undefined : (status, ms) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status), ms)),
       });
       this.httpPaths[i] = p;
     }

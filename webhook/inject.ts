@@ -82,6 +82,8 @@ const POD_ENV: readonly V1EnvVar[] = [
 ];
 const RUN_MOUNT: V1VolumeMount = { name: RUN_VOLUME_NAME, mountPath: RUN_MOUNT_PATH };
 const TIME_MOUNT: V1VolumeMount = { name: TIME_VOLUME_NAME, mountPath: TIME_MOUNT_PATH };
+/** The proxy's and faultline-kernel's own API token: both watch the pause switches and their policies. */
+const TOKEN_MOUNT: V1VolumeMount = { name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true };
 const TIME_MOUNT_RO: V1VolumeMount = { ...TIME_MOUNT, readOnly: true };
 const TIME_ENV: readonly V1EnvVar[] = [
   { name: 'LD_PRELOAD', value: FAKETIME_LIBRARY },
@@ -314,13 +316,17 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
 
   const ioVolumes = io ? ioVolumesOf(pod, kernel) : [];
   const init: V1Container = { ...s.init, env: planEnv, volumeMounts: timed ? [RUN_MOUNT, TIME_MOUNT] : [RUN_MOUNT] };
-  // A pod that opts out of the API token (automountServiceAccountToken: false)
-  // gives none to the proxy either: it then runs without live faults (issue 13 M6).
-  const token = pod.spec?.automountServiceAccountToken !== false;
+  // The proxy gets a token only where the app got one (issue 13 M6). The
+  // ServiceAccount admission plugin runs before mutating webhooks and weighs
+  // the pod's automountServiceAccountToken over its ServiceAccount's: its
+  // kube-api-access-* mount is that decision, so an opt-out on either the pod
+  // or the ServiceAccount leaves the proxy without a token (and live faults).
+  const saMount = serviceAccountTokenMount(pod);
+  const token = saMount !== undefined;
   const proxy: V1Container = {
     ...s.proxy,
     env: planEnv,
-    volumeMounts: [RUN_MOUNT, ...(token ? [{ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }] : []), ...(timed ? [TIME_MOUNT] : [])],
+    volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
   const ours: V1Container[] = [init, proxy];
   if (io)
@@ -330,20 +336,20 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
       env: planEnv,
       volumeMounts: [
         RUN_MOUNT,
+        ...(token ? [TOKEN_MOUNT] : []),
         ...ioVolumes.map(({ name }) => ({ name, mountPath: `${IO_MOUNT_ROOT}/${name}`, mountPropagation: 'Bidirectional' })),
       ],
     });
   // Any network fault may end up in a qdisc (netem where the node has it, tbf for
   // a rate) and tc has no expiry of its own: faultline-kernel takes it off on time.
-  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT] });
+  else if (kernel.network) ours.push({ ...s.kernelNet, env: planEnv, volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : [])] });
 
   // The ServiceAccount admission plugin mounts the API token into every container
   // that lacks it, and re-runs after a webhook added containers; that change would
   // then make the apiserver call this webhook a second time (reinvocationPolicy:
   // IfNeeded) for nothing. Carrying the mount the plugin already gave the app
   // containers leaves it nothing to add: one call per pod, same resulting spec.
-  const tokenMount = serviceAccountTokenMount(pod);
-  if (tokenMount) for (const c of ours) c.volumeMounts = [...(c.volumeMounts ?? []), tokenMount];
+  if (saMount) for (const c of ours) c.volumeMounts = [...(c.volumeMounts ?? []), saMount];
 
   // Ours go first, in order, ahead of the pod's own init containers: those may
   // already make network calls that faults should apply to.

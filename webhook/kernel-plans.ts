@@ -9,6 +9,7 @@ import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPoli
 import { matchesSelector } from '../policies/selection.ts';
 import type { ChaosPolicy } from '../policies/types.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
+import { pausedBy } from './pause.ts';
 import { selectingPolicies } from './cache/policy-index.ts';
 import type { Upstream } from './wiring.ts';
 
@@ -35,7 +36,8 @@ export function hasKernelFaults(policy: ChaosPolicy): boolean {
 export function createPolicyPlanner(cluster: ClusterView, now: () => number = Date.now): PolicyPlanner {
   const kernelPlan = (pod: V1Pod, namespace: string, selecting: readonly PreparedPolicy[], maxPodPercent: number | undefined): KernelFaultPlan => {
     const policies = selecting.filter((p) => hasKernelFaults(p.policy));
-    if (policies.length === 0) return { io: [] };
+    // A pod admitted while a switch holds its namespace starts with no kernel faults (they could not be lifted live).
+    if (policies.length === 0 || pausedBy(cluster, namespace) !== undefined) return { io: [] };
     const podName = pod.metadata?.name;
     const others = cluster.pods(namespace).filter((p) => isLive(p) && p.name !== podName);
     // The first-come radius (admission-radius.ts) under the tenant's pod ceiling.

@@ -15,6 +15,7 @@ import { admissionVerdict } from '../policies/verdict.ts';
 import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
 import type { ClusterView } from './cache/cluster-cache.ts';
 import { isLive } from './kernel-plans.ts';
+import { pausedBy, pausedDenial } from './pause.ts';
 
 export interface ValidatorDeps {
   /** Undefined when the webhook runs without cluster access. */
@@ -58,6 +59,11 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
       return { allowed: true };
     }
 
+    const sw = pausedBy(cluster, namespaceName);
+    if (sw !== undefined) {
+      log.info({ namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, switch: sw }, 'policy denied: paused');
+      return deny(pausedDenial(sw));
+    }
     const namespace = cluster.namespace(namespaceName) ?? { name: namespaceName };
     const verdict = admissionVerdict({
       policy: request.object,

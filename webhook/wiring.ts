@@ -65,6 +65,7 @@ export function renderWiring(pod: V1Pod, config: InjectionConfig, extraOutbound:
     inbound: inboundPorts.map((port, i) => ({ port, listenPort: config.ports.inboundBase + i })),
     outbound: outboundTargets.map((u, i) => ({ ...u, listenPort: config.ports.outboundBase + i })),
     excludeInboundPorts: [...excluded].sort((a, b) => a - b),
+    toxiproxyPort: config.ports.toxiproxy,
   };
 }
 

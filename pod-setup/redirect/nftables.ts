@@ -27,6 +27,8 @@ export interface RulesetInput {
   proxyUid: number;
   inbound: Array<{ port: number; listenPort: number }>;
   outbound: ResolvedUpstream[];
+  /** Loopback ports only the proxy UID may connect to (Toxiproxy's API). */
+  proxyOnlyPorts?: number[];
   loss?: NftLoss;
 }
 
@@ -80,6 +82,19 @@ export function renderRuleset(input: RulesetInput): string {
       lines.push('\t\toifname "lo" return', ...portOnly);
     }
     lines.push('\t}');
+  }
+
+  const proxyOnly = input.proxyOnlyPorts ?? [];
+  if (proxyOnly.length > 0) {
+    lines.push(
+      '\tchain proxy_only {',
+      // Toxiproxy's API has no authentication and no unix-socket mode: any
+      // process in the pod could create a proxy on 0.0.0.0 relaying to a
+      // loopback-only service. Its socket owner is the only identity there is.
+      '\t\ttype filter hook output priority filter; policy accept;',
+      `\t\toifname "lo" tcp dport ${set(proxyOnly.map(String))} meta skuid != ${input.proxyUid} reject with tcp reset`,
+      '\t}',
+    );
   }
 
   if (input.loss && lossThreshold(input.loss.percent) > 0) {

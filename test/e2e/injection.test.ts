@@ -72,6 +72,22 @@ describe('e2e: pod injection through kube-apiserver', function () {
     for (const c of stored.spec.initContainers!.slice(0, 2)) assert.ok(c.volumeMounts?.some((m) => m.name === appMount.name), c.name);
   });
 
+  it('gives the proxy no token when the ServiceAccount sets automountServiceAccountToken: false (issue 13 M6)', async () => {
+    const ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
+    const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'quiet', namespace: ns }, automountServiceAccountToken: false };
+    await kubectlOk(cp(), 'admin', ['create', '-f', '-'], sa);
+    await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('quiet', { spec: { serviceAccountName: 'quiet' } }));
+    await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('web'));
+    const tokenMounts = (p: Pod): string[] =>
+      p.spec.initContainers!.slice(0, 2).flatMap((c) => (c.volumeMounts ?? []).filter((m) => /serviceaccount/.test(m.mountPath)).map((m) => `${c.name}:${m.mountPath}`));
+    const stored = await getJson<Pod>(cp(), 'alice', ['pod', 'quiet', '-n', ns]);
+    assertInjected(stored);
+    assert.deepEqual(tokenMounts(stored), [], 'no Faultline container mounts a token the ServiceAccount withholds');
+    assert.doesNotMatch(JSON.stringify(stored.spec.volumes ?? []), /serviceAccountToken/, 'no projected token volume at all');
+    // The default ServiceAccount still automounts: the proxy gets its token.
+    assert.ok(tokenMounts(await getJson<Pod>(cp(), 'alice', ['pod', 'web', '-n', ns])).includes(`${PROXY_CONTAINER_NAME}:/var/run/secrets/faultline.dev/serviceaccount`));
+  });
+
   it('leaves pods alone in a namespace without the chaos label', async () => {
     const ns = await freshNamespace(cp(), { editor: 'alice' });
     await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('web'));

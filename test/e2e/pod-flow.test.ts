@@ -170,7 +170,7 @@ describe('e2e: one pod from admission to faults (tenant → policy → injected 
     assert.ok(lost >= 15 && lost <= 25, `loss ${lost}%`);
 
     // Time: the offset file, and the app (started with the pod's env) lives two hours back.
-    assert.match(await readFile(path.join(sim.timeDir, 'faketime.rc'), 'utf8'), /^-7200s?\n$/);
+    assert.match(await readFile(sim.faketimeFile, 'utf8'), /^-7200s?\n$/);
     const clock = await sim.execPod(['curl', '-s', '-m', '5', `http://127.0.0.1:${APP_PORT}/time`]);
     assert.equal(clock.code, 0, clock.stderr);
     const appSkew = Number(clock.stdout) - Date.now();

@@ -2,8 +2,10 @@
 // the faultline-time volume; containers started with the injected env see the
 // shifted clock, and a rewrite of the file reaches an already-running process.
 import assert from 'node:assert/strict';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { PlannedTimeFault } from '../../contract/plans.ts';
+import { DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
 import { isRoot, SimulatedPod } from '../support/netns-pod.ts';
 
@@ -38,11 +40,11 @@ describe('netns: faultline init time offset (libfaketime)', function () {
     assert.match(pod.init!.stdout, /"time":\{"lib":"[^"]+\/libfaketime\.so\.1","rc":"[^"]+\/faketime\.rc","offset":"-7200s"\}/);
     // The proxy has taken the file over by now (same offset, its own spelling);
     // a re-run of init shows what init itself writes.
-    assert.match(await readFile(`${pod.timeDir}/faketime.rc`, 'utf8'), /^-7200s?\n$/);
+    assert.match(await readFile(pod.faketimeFile, 'utf8'), /^-7200s?\n$/);
     assert.equal((await pod.runInit()).code, 0);
-    assert.equal(await readFile(`${pod.timeDir}/faketime.rc`, 'utf8'), '-7200s\n');
+    assert.equal(await readFile(pod.faketimeFile, 'utf8'), '-7200s\n');
     assert.equal((await stat(`${pod.timeDir}/libfaketime.so.1`)).mode & 0o777, 0o755);
-    assert.equal((await stat(`${pod.timeDir}/faketime.rc`)).mode & 0o777, 0o666);
+    assert.equal((await stat(pod.faketimeFile)).mode & 0o777, 0o666);
   });
 
   it('a process started with the injected env sees the offset', async () => {
@@ -53,10 +55,30 @@ describe('netns: faultline init time offset (libfaketime)', function () {
     assert.ok(Math.abs((await appClock()) + TWO_HOURS) < TOLERANCE_MS);
   });
 
-  it('a live rewrite of faketime.rc reaches the running app', async () => {
-    const rc = `${pod.timeDir}/faketime.rc`;
-    await writeFile(`${rc}.tmp`, '+3600s\n');
-    await rename(`${rc}.tmp`, rc);
+  it('keeps the preloaded library root-owned 0755: the proxy cannot replace it (issue 13 L5)', async () => {
+    const lib = `${pod.timeDir}/libfaketime.so.1`;
+    for (const path of [pod.timeDir, lib]) {
+      const st = await stat(path);
+      assert.deepEqual([st.uid, st.mode & 0o7777], [0, 0o755], path);
+    }
+    const before = await readFile(lib);
+    const asProxy = (script: string) => pod.execPod(['bash', '-c', script], { uid: DEFAULT_PROXY_UID });
+    const attacks = [
+      `echo evil > ${lib}`,
+      `echo evil > ${lib}.new && mv -f ${lib}.new ${lib}`,
+      `rm -f ${lib}`,
+      `mv ${pod.timeDir}/offset ${pod.timeDir}/moved`,
+      `echo evil > ${pod.timeDir}/libevil.so`,
+    ];
+    for (const script of attacks) assert.notEqual((await asProxy(script)).code, 0, `the proxy UID could run: ${script}`);
+    assert.deepEqual(await readFile(lib), before);
+    assert.deepEqual(readdirSync(pod.timeDir).sort(), ['libfaketime.so.1', 'offset']);
+  });
+
+  it('a live rewrite of faketime.rc by the proxy UID reaches the running app', async () => {
+    const rc = pod.faketimeFile;
+    const r = await pod.execPod(['bash', '-c', `echo +3600s > ${rc}.tmp && mv -f ${rc}.tmp ${rc}`], { uid: DEFAULT_PROXY_UID });
+    assert.equal(r.code, 0, r.stderr);
     const skew = await appClock();
     assert.ok(Math.abs(skew - 3_600_000) < TOLERANCE_MS, `skew ${skew} ms after rewrite`);
   });

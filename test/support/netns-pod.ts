@@ -17,9 +17,18 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
-import { INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TIME_VOLUME_NAME } from '../../contract/pod-layout.ts';
+import {
+  FAKETIME_TIMESTAMP_FILE,
+  INIT_CONTAINER_NAME,
+  KERNEL_CONTAINER_NAME,
+  PLAN_ENV,
+  PROXY_CONTAINER_NAME,
+  RUN_VOLUME_NAME,
+  TIME_MOUNT_PATH,
+  TIME_VOLUME_NAME,
+} from '../../contract/pod-layout.ts';
 import { MemoryCgroup, quantityBytes } from './memory-cgroup.ts';
 import { exec, execOk, Proc, type Result } from './netns-exec.ts';
 import { NODE } from './netns-fixtures.ts';
@@ -78,6 +87,11 @@ export class SimulatedPod {
     this.runDir = this.emptyDir(RUN_VOLUME_NAME);
     this.timeDir = this.emptyDir(TIME_VOLUME_NAME);
     this.stateDir = join(this.root, 'kernel-state');
+  }
+
+  /** Where the offset file (FAKETIME_TIMESTAMP_FILE) lives on this machine. */
+  get faketimeFile(): string {
+    return join(this.timeDir, relative(TIME_MOUNT_PATH, FAKETIME_TIMESTAMP_FILE));
   }
 
   /** Host directory backing a pod volume; emptyDirs are 0777 as the kubelet makes them. */
@@ -221,7 +235,7 @@ export class SimulatedPod {
 
   private async startProxy(livePlan: LiveFaultPlan | undefined): Promise<void> {
     const proxy = this.container(PROXY_CONTAINER_NAME);
-    const args = ['sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--faketime-file', join(this.timeDir, 'faketime.rc')];
+    const args = ['sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--faketime-file', this.faketimeFile];
     if (livePlan) {
       const file = join(this.root, 'live-plan.json');
       await writeFile(file, JSON.stringify(livePlan), { mode: 0o644 });

@@ -24,10 +24,12 @@ describe('contract: the plan codec', () => {
       tcp: [{ port: 6379, host: 'redis', toxics: [{ type: 'latency', latency: '100ms', jitter: 10 }, { type: 'slicer', average_size: 10, delay: '2ms' }] }],
       grpc: [{ match: { method: { prefix: '/shop.Cart/' } }, abort: { code: 'UNAVAILABLE', message: 'down' } }, { abort: { httpStatus: 503 } }],
       time: { offset: '-1h' },
+      abortWhen: { errorRate: { percent: 20, window: '30s' }, latency: { percentile: 99, threshold: '500ms', window: '1m', minRequests: 50 } },
     }, { name: 'a', creationTimestamp: new Date(T0).toISOString() }, { targets: ['web-0'] });
     const plan = livePlanFor('web-0', [live], T0);
     assert.equal(plan.http.length, 4);
     assert.deepEqual(plan.http.map((f) => [f.protocol, f.abort?.grpcStatus]), [[undefined, undefined], [undefined, undefined], ['grpc', 14], ['grpc', undefined]]);
+    assert.equal(plan.guards?.length, 1);
     assert.deepEqual(decodeLivePlan(JSON.parse(encodeJson(plan))), plan);
 
     const pod = { metadata: { name: 'web-0', namespace: 'shop', labels: {} }, spec: { containers: [{ name: 'app' }] } };
@@ -36,7 +38,7 @@ describe('contract: the plan codec', () => {
       io: [{ volumePath: '/data', errno: 'EIO', percent: 10 }, { volumePath: '/logs', delay: '20ms', methods: ['read'] }],
       time: { offset: '2h' },
     })], T0 - MIN);
-    const rendered = { version: '0.1.0', wiring, kernel };
+    const rendered = { version: '0.1.0', wiring: { ...wiring, toxiproxyPort: 15474 }, kernel };
     assert.deepEqual(decodeInitPlan(encodeJson(rendered)), rendered);
   });
 
@@ -52,6 +54,8 @@ describe('contract: the plan codec', () => {
     assert.deepEqual(plan.tcp[0]!.toxics, [{ name: 't', type: 'latency', stream: 'downstream', toxicity: 1, attributes: {} }]);
     assert.deepEqual(plan.networkDelay, { chaosId: 'shop/n', expiresAt: T0, latencyMs: 5, jitterMs: 0, correlation: 0 });
     assert.deepEqual(decodeLivePlan({}), { http: [], tcp: [] });
+    assert.deepEqual(decodeLivePlan({ guards: [{ chaosId: 'shop/a', uid: 'u', errorRate: { ratio: 0.5, windowMs: 2_000 } }] }).guards,
+      [{ chaosId: 'shop/a', uid: 'u', generation: 0, errorRate: { ratio: 0.5, windowMs: 2_000, minRequests: 10 } }]);
   });
 
   const badLive: Array<[string, unknown, RegExp]> = [
@@ -68,6 +72,8 @@ describe('contract: the plan codec', () => {
     // API's rule: instants cross the boundary as the planner renders them, epoch milliseconds.
     ['an ISO expiresAt', { http: [{ ...http, expiresAt: '2025-01-01T00:00:00Z' }] }, /plan\.http\[0\]\.expiresAt: Invalid value: "2025-01-01T00:00:00Z": must be of type integer/],
     // API's rule: a time offset is a Go duration, so both programs bound it alike.
+    ['a guard with no condition', { guards: [{ chaosId: 'shop/a', uid: 'u' }] }, /plan\.guards\[0\]: Invalid value: "shop\/a": needs errorRate or latency/],
+    ['a guard window under a second', { guards: [{ chaosId: 'shop/a', uid: 'u', errorRate: { ratio: 0.5, windowMs: 10 } }] }, /plan\.guards\[0\]\.errorRate\.windowMs: Invalid value: 10: must be at least 1000/],
     ['a time offset beyond a Go duration', { time: { chaosId: 'a', expiresAt: 1, offsetMs: 1e16 } }, /plan\.time\.offsetMs: Invalid value: 10000000000000000: must be at most 9223372036854/],
   ];
   for (const [name, input, message] of badLive) {
@@ -103,6 +109,7 @@ describe('contract: the plan codec', () => {
     assert.deepEqual(decodeWiring(JSON.stringify({ proxyUid: 0 }), 'w.json'), { proxyUid: 0, inbound: [], outbound: [], excludeInboundPorts: [] });
     assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, inbound: [{ port: 1, listenPort: 15200 }] }), 'w.json'), /invalid wiring in w\.json: wiring: Invalid value: 15200: listenPort 15200 is used twice/);
     assert.throws(() => decodeWiring(JSON.stringify({ inbound: [] }), 'w.json'), /wiring\.proxyUid: Required value/);
+    assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, toxiproxyPort: 70000 }), 'w.json'), /wiring\.toxiproxyPort: Invalid value: 70000/);
   });
 
   describe('the hand-off file', () => {

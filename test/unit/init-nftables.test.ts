@@ -14,6 +14,7 @@ describe('init: nftables ruleset rendering', () => {
         { host: 'db', port: 5432, listenPort: 15201, addresses: ['10.96.0.11', '10.96.0.12', 'fd00::11'] },
         { host: 'gone.example', port: 443, listenPort: 15202, addresses: [] },
       ],
+      proxyOnlyPorts: [15474],
       loss: { device: 'eth0', percent: 20, expiresAtSec: 1_900_000_000 },
     });
     assert.equal(
@@ -34,6 +35,10 @@ table inet faultline {
 		ip6 daddr fd00::11 tcp dport 5432 redirect to :15201
 		oifname "lo" return
 		tcp dport 443 redirect to :15202
+	}
+	chain proxy_only {
+		type filter hook output priority filter; policy accept;
+		oifname "lo" tcp dport 15474 meta skuid != 1337 reject with tcp reset
 	}
 	chain loss {
 		type filter hook postrouting priority filter; policy accept;

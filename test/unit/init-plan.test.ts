@@ -3,7 +3,6 @@ import { missingCapabilities, parseCapEff } from '../../pod-setup/capabilities.t
 import { formatOffset } from '../../contract/time-offset.ts';
 import { decodeInitPlan } from '../../contract/codec.ts';
 import { resolveUpstreams } from '../../pod-setup/redirect/resolve.ts';
-import { requiredCapabilities } from '../../pod-setup/init.ts';
 
 const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
 
@@ -56,15 +55,6 @@ describe('init: capabilities', () => {
     // Docker's default set: no NET_ADMIN, no SYS_ADMIN, but NET_RAW and MKNOD.
     assert.deepEqual(missingCapabilities(eff, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN', 'MKNOD']), ['NET_ADMIN', 'SYS_ADMIN']);
     assert.deepEqual(missingCapabilities(0x1ffffffffffn, ['NET_ADMIN', 'SYS_ADMIN']), []);
-  });
-});
-
-describe('init: required capabilities', () => {
-  it('asks for NET_ADMIN only when there is nft or tc work; never NET_RAW or SYS_ADMIN', () => {
-    const empty = { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] };
-    assert.deepEqual(requiredCapabilities(wiring, undefined), ['NET_ADMIN']);
-    assert.deepEqual(requiredCapabilities(empty, { chaosId: 'a', expiresAt: 1, device: 'eth0' }), ['NET_ADMIN']);
-    assert.deepEqual(requiredCapabilities(empty, undefined), []);
   });
 });
 

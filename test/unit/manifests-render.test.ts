@@ -90,8 +90,10 @@ describe('manifests: render and structure', function () {
 
       it('never intercepts policies or tenants being deleted (matchConditions; issue 13 M4)', function () {
         for (const name of [WEBHOOK_NAMES.validatePolicies, WEBHOOK_NAMES.validateTenants]) {
-          const hook = webhook(objects, 'ValidatingWebhookConfiguration', name) as { matchConditions?: unknown };
-          assert.deepEqual(hook.matchConditions, [{ name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' }]);
+          const hook = webhook(objects, 'ValidatingWebhookConfiguration', name) as { matchConditions?: Array<{ name: string; expression: string }> };
+          assert.deepEqual(hook.matchConditions?.[0], { name: 'not-being-deleted', expression: '!has(object.metadata.deletionTimestamp)' });
+          // Tenants also skip it for an UPDATE that only throws or releases their pause switch (tested on the real API server in test/e2e/brakes.test.ts).
+          assert.deepEqual(hook.matchConditions?.slice(1).map((c) => c.name), name === WEBHOOK_NAMES.validateTenants ? ['not-only-the-pause-switch'] : []);
         }
       });
 
@@ -184,7 +186,10 @@ describe('manifests: render and structure', function () {
 
       it('binds the sidecar role nowhere: the webhook binds it per namespace', function () {
         const sidecar = find(objects, 'ClusterRole', 'faultline-sidecar');
-        assert.deepEqual(rulesOf(sidecar), [{ apiGroups: [API_GROUP], resources: ['chaospolicies'], verbs: ['get', 'list', 'watch'] }]);
+        assert.deepEqual(rulesOf(sidecar), [
+          { apiGroups: [API_GROUP], resources: ['chaospolicies'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [''], resources: ['events'], verbs: ['create', 'list', 'watch'] },
+        ]);
         const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
         for (const b of bindings) assert.notEqual(field(b, 'roleRef.name'), 'faultline-sidecar', `${b.kind}/${b.metadata.name}`);
         // …and the webhook may bind exactly that role, and create/alter only the RoleBinding of that name.
@@ -194,6 +199,17 @@ describe('manifests: render and structure', function () {
         for (const verb of ['get', 'update', 'patch', 'delete'])
           for (const r of grants(rules, 'rbac.authorization.k8s.io', 'rolebindings', verb))
             assert.deepEqual(r.resourceNames, ['faultline-sidecar'], `rolebindings ${verb}`);
+      });
+
+      it('lets every service account read the pause switches and nothing else: one Namespace by name, ChaosTenants read-only', function () {
+        const role = find(objects, 'ClusterRole', 'faultline-switches');
+        assert.deepEqual(rulesOf(role), [
+          { apiGroups: [''], resources: ['namespaces'], resourceNames: ['faultline-system'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [API_GROUP], resources: ['chaostenants'], verbs: ['get', 'list', 'watch'] },
+        ]);
+        const binding = find(objects, 'ClusterRoleBinding', 'faultline-switches');
+        assert.equal(field(binding, 'roleRef.name'), 'faultline-switches');
+        assert.deepEqual(field(binding, 'subjects'), [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:serviceaccounts' }]);
       });
 
       it('grants the webhook nothing wildcarded and narrows writes by resourceNames', function () {

@@ -11,6 +11,7 @@ import type { InitPlan } from '../../contract/plans.ts';
 import { VERSION } from '../../common/version.ts';
 import { INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { INIT_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TOKEN_VOLUME_NAME } from '../../contract/pod-layout.ts';
+import { admittedByServiceAccountPlugin } from '../support/service-account-plugin.ts';
 import { decodePatch, podReview, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
 
 const { applyPatch, deepClone } = fjp;
@@ -96,8 +97,10 @@ describe('webhook: injection corpus over HTTPS', function () {
 
   for (const { name, pod } of fixtures.filter((f) => SKIPPED[f.name] === undefined)) {
     it(`injects ${name} exactly once and leaves the user's spec untouched`, async () => {
-      const original = deepClone(pod) as V1Pod;
-      const review = podReview(pod, { uid: `uid-${name}` });
+      // As the webhook sees it: after the apiserver's ServiceAccount plugin.
+      const admitted = admittedByServiceAccountPlugin(pod as V1Pod);
+      const original = deepClone(admitted) as V1Pod;
+      const review = podReview(admitted, { uid: `uid-${name}` });
       const answer = await hook.review(review);
       assert.equal(answer.response.uid, `uid-${name}`);
       assert.equal(answer.response.allowed, true);
@@ -106,7 +109,7 @@ describe('webhook: injection corpus over HTTPS', function () {
       assert.ok(patch.every((op) => op.op === 'add'), 'only add operations');
 
       // validateOperation=true: fast-json-patch rejects any op that does not fit the document.
-      const patched = applyPatch(deepClone(pod), patch, true).newDocument as V1Pod;
+      const patched = applyPatch(deepClone(admitted), patch, true).newDocument as V1Pod;
       const inits = patched.spec!.initContainers!;
       assert.equal(inits[0]!.name, INIT_CONTAINER_NAME);
       assert.equal(inits[1]!.name, PROXY_CONTAINER_NAME);
@@ -116,7 +119,7 @@ describe('webhook: injection corpus over HTTPS', function () {
       assert.deepEqual(inits.slice(2), original.spec!.initContainers ?? []);
       assert.deepEqual(patched.spec!.containers, original.spec!.containers);
       assert.deepEqual(patched.spec!.volumes!.slice(0, original.spec!.volumes?.length ?? 0), original.spec!.volumes ?? []);
-      // A pod without the API token (automountServiceAccountToken: false) gives none to the proxy either (issue 13 M6).
+      // A pod the ServiceAccount plugin gave no API token gives none to the proxy either (issue 13 M6).
       const token = original.spec!.automountServiceAccountToken === false ? [] : [TOKEN_VOLUME_NAME];
       assert.deepEqual(patched.spec!.volumes!.slice(original.spec!.volumes?.length ?? 0).map((v) => v.name), [RUN_VOLUME_NAME, ...token]);
       assert.equal(patched.metadata!.annotations![INJECTED_ANNOTATION], VERSION);

@@ -7,6 +7,7 @@ import type { KernelFaultPlan } from '../../contract/plans.ts';
 import { ConfigError, loadInjectionConfig } from '../../webhook/config.ts';
 import { createInjector, escapePointer } from '../../webhook/inject.ts';
 import { parseUpstreams } from '../../webhook/wiring.ts';
+import { admittedByServiceAccountPlugin } from '../support/service-account-plugin.ts';
 
 const { applyPatch, deepClone } = fjp;
 const injector = createInjector(loadInjectionConfig({}, {}));
@@ -42,7 +43,7 @@ describe('webhook: injection rendering', () => {
   });
 
   it('with an empty kernel plan: NET_ADMIN only, no kernel sidecar, no time volume', () => {
-    const pod = inject(podWith());
+    const pod = inject(admittedByServiceAccountPlugin(podWith()));
     const init = pod.spec!.initContainers![0]!;
     assert.deepEqual(init.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.equal(init.securityContext!.runAsUser, 0);
@@ -102,15 +103,17 @@ describe('webhook: injection rendering', () => {
     assert.ok(!r.injected && r.reason === 'invalid-plan' && /\/nowhere/.test(r.message));
   });
 
-  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry', () => {
-    const pod = inject(podWith(), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
+  it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry, with the token to watch the pause switches', () => {
+    // As the apiserver hands the pod over: the ServiceAccount plugin gave the app a token, so ours get one too (issue 13 M6).
+    const pod = inject(admittedByServiceAccountPlugin(podWith()), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
     const kernel = pod.spec!.initContainers![2]!;
     assert.equal(kernel.name, 'faultline-kernel');
     assert.equal(kernel.securityContext!.privileged, undefined);
     assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
     assert.deepEqual(kernel.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.deepEqual(kernel.args, ['kernel']);
-    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run']);
+    assert.deepEqual(kernel.volumeMounts!.map((m) => m.name), ['faultline-run', 'faultline-token', 'kube-api-access-t0k3n']);
+    assert.equal(kernel.volumeMounts![1]!.readOnly, true);
     // Sized on its own (--kernel-memory): it stays for the pod's lifetime, init does not.
     assert.deepEqual(kernel.resources, { requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '128Mi' } });
     assert.deepEqual(pod.spec!.initContainers![0]!.resources, { requests: { cpu: '10m', memory: '160Mi' }, limits: { memory: '160Mi' } });
@@ -128,12 +131,15 @@ describe('webhook: injection rendering', () => {
       assert.ok(!c.volumeMounts!.some((m) => m.mountPath === tokenMount.mountPath), c.name);
   });
 
-  it('gives the proxy no token when the pod sets automountServiceAccountToken: false (issue 13 M6)', () => {
+  it('gives the proxy no token when the pod or its ServiceAccount sets automountServiceAccountToken: false (issue 13 M6)', () => {
     const hasToken = (p: V1Pod): boolean =>
       (p.spec!.volumes ?? []).some((v) => v.name === 'faultline-token') ||
       p.spec!.initContainers!.some((c) => (c.volumeMounts ?? []).some((m) => m.name === 'faultline-token' || m.mountPath.includes('serviceaccount')));
-    assert.equal(hasToken(inject(podWith())), true, 'by default the proxy watches policies with the pod’s token');
-    assert.equal(hasToken(inject(podWith({ automountServiceAccountToken: false }))), false);
+    assert.equal(hasToken(inject(admittedByServiceAccountPlugin(podWith()))), true, 'by default the proxy watches policies with the pod’s token');
+    assert.equal(hasToken(inject(admittedByServiceAccountPlugin(podWith({ automountServiceAccountToken: false })))), false);
+    // The ServiceAccount's opt-out reaches the webhook only as the plugin's decision: no kube-api-access mount.
+    assert.equal(hasToken(inject(admittedByServiceAccountPlugin(podWith(), false))), false);
+    assert.equal(hasToken(inject(admittedByServiceAccountPlugin(podWith({ automountServiceAccountToken: true }), false))), true);
   });
 
   it('creates /metadata/annotations when the pod has none', () => {

@@ -7,6 +7,7 @@ import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import type { ChaosId } from '../../contract/plans.ts';
 import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
+import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
 import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';
 import { Reflector, type ChangeType, type ListPage, type RawObject } from './reflector.ts';
@@ -71,8 +72,11 @@ export function projectPod(raw: RawObject): PodMeta {
 }
 
 function projectNamespace(raw: RawObject): NamespaceInfo {
-  const meta = (raw.metadata ?? {}) as { name?: string; labels?: Record<string, string> };
-  return { name: meta.name ?? '', labels: meta.labels ?? {} };
+  const meta = (raw.metadata ?? {}) as { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  const ns: NamespaceInfo = { name: meta.name ?? '', labels: meta.labels ?? {} };
+  // Only the switch's namespace keeps annotations: the cache holds every namespace of the cluster.
+  if (ns.name === CLUSTER_SWITCH_NAMESPACE) ns.annotations = meta.annotations ?? {};
+  return ns;
 }
 
 /**

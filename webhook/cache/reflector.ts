@@ -32,6 +32,8 @@ export interface ReflectorOptions<T> {
   kubeConfig: KubeConfig;
   /** Watch path without query, e.g. /api/v1/pods. */
   path: string;
+  /** Extra watch query, e.g. a fieldSelector (the list function applies its own). */
+  query?: Record<string, string>;
   list: ListFn;
   /** What is kept of an object. Called for every object listed or watched. */
   project: (raw: RawObject) => T;
@@ -185,7 +187,7 @@ export class Reflector<T> {
     try {
       this.#abort = await new Watch(this.#opts.kubeConfig).watch(
         this.#opts.path,
-        { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+        { ...this.#opts.query, resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
         onEvent,
         onDone,
       );

@@ -6,12 +6,13 @@ import { applyDefaults } from '../../policies/defaults.ts';
 import { chaosIdOf, policyExpiresAt } from '../../policies/planner.ts';
 import { matchesSelector, pickTargets, targetCount } from '../../policies/selection.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
-import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition } from '../../policies/types.ts';
+import { ABORT_REASON, describeAbort, type AbortNotice } from '../../policies/abort-notice.ts';
+import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition, PolicyAbort } from '../../policies/types.ts';
 import { admissionVerdict } from '../../policies/verdict.ts';
 import type { PodMeta } from '../cache/cluster-cache.ts';
 import { hasKernelFaults, isLive } from '../kernel-plans.ts';
 
-export const CONDITION_TYPES = ['Admitted', 'Active', 'Paused', 'Expired'] as const;
+export const CONDITION_TYPES = ['Admitted', 'Active', 'Paused', 'Expired', 'Aborted'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface StatusInput {
@@ -21,6 +22,20 @@ export interface StatusInput {
   /** Pods of the policy's namespace. */
   pods: readonly PodMeta[];
   now: number;
+  /** Steady-state abort notices naming this policy (any generation). */
+  notices?: readonly AbortNotice[];
+}
+
+/**
+ * The abort holding the policy's current generation: the one already in
+ * status, else the earliest notice for this uid and generation. A person
+ * resumes by changing the spec (a new generation).
+ */
+export function currentAbort(policy: ChaosPolicy, notices: readonly AbortNotice[]): PolicyAbort | undefined {
+  const generation = policy.metadata.generation ?? 0;
+  if (policy.status?.abort?.generation === generation) return policy.status.abort;
+  const mine = notices.filter((n) => n.uid === policy.metadata.uid && n.abort.generation === generation);
+  return mine.sort((a, b) => a.abort.at.localeCompare(b.abort.at))[0]?.abort;
 }
 
 /** A pod the sidecar contract can target: running, not leaving, with the proxy in it. */
@@ -40,24 +55,30 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const expiresAtMs = startedAt !== undefined ? policyExpiresAt({ ...policy, status: { startedAt } }) : undefined;
   const expired = expiresAtMs !== undefined && now >= expiresAtMs;
   const paused = policy.spec.paused === true;
+  const abort = currentAbort(policy, input.notices ?? []);
   const maxPodPercent = verdict.tenant !== undefined ? input.tenants.find((t) => t.metadata.name === verdict.tenant)?.spec.allow.limits?.maxPodPercent : undefined;
-  const targets = admitted && !expired ? chooseTargets(policy, input.pods, maxPodPercent) : [];
+  // Aborted: no pod is targeted, so every sidecar drops it even if it missed the notice.
+  const targets = admitted && !expired && !abort ? chooseTargets(policy, input.pods, maxPodPercent) : [];
 
   const generation = policy.metadata.generation;
   const cond = (type: ConditionType, status: boolean, reason: string, message: string): Condition =>
     condition(previous.conditions, { type, status: status ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, now);
-  const active = admitted && !paused && !expired && targets.length > 0;
+  const active = admitted && !paused && !expired && !abort && targets.length > 0;
   const conditions: Condition[] = [
     admitted ? cond('Admitted', true, 'Allowed', `within the allowlist of tenant "${verdict.tenant}"`) : cond('Admitted', false, 'Denied', verdict.message),
-    cond('Active', active, active ? 'Targeting' : !admitted ? 'NotAdmitted' : expired ? 'Expired' : paused ? 'Paused' : 'NoTargets',
-      active ? `faults apply to ${targets.length} pod(s)` : !admitted ? 'the policy is not admitted' : expired ? 'the duration has elapsed' : paused ? 'spec.paused is true' : 'no running, injected pod matches spec.selector'),
+    cond('Active', active, active ? 'Targeting' : !admitted ? 'NotAdmitted' : expired ? 'Expired' : abort ? 'Aborted' : paused ? 'Paused' : 'NoTargets',
+      active ? `faults apply to ${targets.length} pod(s)` : !admitted ? 'the policy is not admitted' : expired ? 'the duration has elapsed' : abort ? 'the steady-state guard aborted it' : paused ? 'spec.paused is true' : 'no running, injected pod matches spec.selector'),
     cond('Paused', paused, paused ? 'Paused' : 'Running', paused ? 'spec.paused is true' : 'spec.paused is false'),
     cond('Expired', expired, expired ? 'DurationElapsed' : 'Running',
       expired ? `duration ${policy.spec.duration} elapsed at ${new Date(expiresAtMs!).toISOString()}` : expiresAtMs !== undefined ? `expires at ${new Date(expiresAtMs).toISOString()}` : 'not started'),
   ];
+  // Only guarded (or aborted) policies carry the condition: the others have nothing to report.
+  if (abort) conditions.push(cond('Aborted', true, ABORT_REASON, `${describeAbort(abort)}; faults ended on every pod; change the policy (a new generation) to run it again`));
+  else if (policy.spec.abortWhen) conditions.push(cond('Aborted', false, 'SteadyState', 'the steady-state guard holds'));
 
   return {
     conditions,
+    ...(abort ? { abort } : {}),
     ...(verdict.tenant !== undefined ? { tenant: verdict.tenant } : {}),
     ...(verdict.faults !== undefined ? { faults: verdict.faults } : {}),
     targets,
@@ -132,6 +153,8 @@ export function statusEvents(policy: ChaosPolicy, previous: ChaosPolicyStatus | 
   else if (conditionTrue(previous, 'Active') && conditionTrue(next, 'Active') && !isDeepStrictEqual(previous?.targets ?? [], targets))
     events.push({ type: 'Normal', reason: 'TargetsChanged', message: `targets now ${list(targets)} (were ${list(previous?.targets ?? [])})` });
   if (flipped('Paused')) events.push({ type: 'Normal', reason: 'Paused', message: 'spec.paused is true: sidecars stop applying the live faults' });
+  const aborted = next.conditions?.find((c) => c.type === 'Aborted');
+  if (flipped('Aborted')) events.push({ type: 'Warning', reason: 'Aborted', message: aborted?.message ?? 'steady-state guard breached' });
   if (flipped('Expired')) events.push({ type: 'Normal', reason: 'Expired', message: `duration ${policy.spec.duration} elapsed; faults ended` });
 
   const newTargets = targets.filter((t) => !(previous?.targets ?? []).includes(t));
