@@ -72,6 +72,9 @@ function httpRules(f: Json, path: string): FieldError[] {
     }
   }
   if (f.delay === undefined && f.abort === undefined) errors.push(invalid(path, f.name, 'needs a delay or an abort'));
+  if (f.abort?.grpcStatus !== undefined && f.protocol !== 'grpc') {
+    errors.push(invalid(child(child(path, 'abort'), 'grpcStatus'), f.abort.grpcStatus, 'a grpc-status abort needs protocol: grpc'));
+  }
   return errors;
 }
 
@@ -123,9 +126,12 @@ function kernelRules(k: Json): FieldError[] {
 const planned = (f: Json): { chaosId: string; expiresAt: number } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt });
 
 function httpFault(f: Json): PlannedHttpFault {
-  const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, match: f.match ?? {} };
+  const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, ...(f.protocol !== undefined ? { protocol: f.protocol } : {}), match: f.match ?? {} };
   if (f.delay) out.delay = { fixedMs: f.delay.fixedMs, jitterMs: f.delay.jitterMs ?? 0, percent: f.delay.percent ?? DEFAULT_PERCENT };
-  if (f.abort) out.abort = { status: f.abort.status, percent: f.abort.percent ?? DEFAULT_PERCENT, ...(f.abort.body !== undefined ? { body: f.abort.body } : {}) };
+  if (f.abort) {
+    const { status, body, grpcStatus } = f.abort;
+    out.abort = { status, percent: f.abort.percent ?? DEFAULT_PERCENT, ...(body !== undefined ? { body } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}) };
+  }
   return out;
 }
 

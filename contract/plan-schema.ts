@@ -41,6 +41,7 @@ const httpFault = object('An HTTP fault the proxy applies per request.', {
   ...planned,
   name: text('The rule\'s name within its policy.'),
   direction: oneOf('inbound or outbound.', DIRECTIONS),
+  protocol: oneOf('grpc: the rule matches gRPC calls only, match.path being the method path. Absent: any HTTP request.', ['grpc']),
   match: httpMatchSchema,
   delay: object('Delay before forwarding.', {
     fixedMs: ms('Delay of every delayed request.'),
@@ -50,7 +51,8 @@ const httpFault = object('An HTTP fault the proxy applies per request.', {
   abort: object('Answer with an error instead of forwarding.', {
     status: integer('HTTP status.', { minimum: 200, maximum: 599 }),
     percent: percent('Share of matching requests aborted.'),
-    body: string('Response body.', { maxLength: 4096 }),
+    body: string('Response body (with grpcStatus: the grpc-message).', { maxLength: 4096 }),
+    grpcStatus: integer('gRPC rules: end the call with HTTP 200 and this grpc-status (trailers-only).', { minimum: 1, maximum: 16 }),
   }, ['status']),
 }, [...plannedRequired, 'name', 'direction']);
 

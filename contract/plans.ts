@@ -18,9 +18,12 @@ interface Planned {
 export interface PlannedHttpFault extends Planned {
   name: string;
   direction: 'inbound' | 'outbound';
+  /** 'grpc': matches gRPC calls only (content-type application/grpc…), match.path being the method path. */
+  protocol?: 'grpc';
   match: HttpMatch;
   delay?: { fixedMs: number; jitterMs: number; percent: number };
-  abort?: { status: number; percent: number; body?: string };
+  /** grpcStatus set: the call ends with HTTP 200 and this grpc-status (a trailers-only response). */
+  abort?: { status: number; percent: number; body?: string; grpcStatus?: number };
 }
 
 export interface PlannedToxic {

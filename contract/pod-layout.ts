@@ -46,6 +46,13 @@ export const DEFAULT_PROXY_PORTS = {
   outboundBase: 15200,
 } as const;
 
+/**
+ * The proxy's ports in transparent capture (pod-setup/redirect/capture-rules.ts,
+ * sidecar/capture/), outside Istio's 15000–15090 and Linkerd's 4140–4191 (and
+ * Linkerd's 4191 admin), so a pod already carrying a mesh sidecar can take ours.
+ */
+export const CAPTURE_PORTS = { inbound: 16006, outbound: 16001, admin: 16000, metrics: 16020, health: 16021, toxiproxy: 16474 } as const;
+
 /** Path of the proxy's readiness endpoint on the health port (startup probe). */
 export const PROXY_READY_PATH = '/healthz/ready';
 

@@ -4,7 +4,7 @@
 // each command's code split into its own chunk by the CLI's lazy imports: the
 // proxy loads the proxy's chunks only. Packages stay in node_modules (the
 // images install production dependencies), so native and worker-based ones
-// (fuse-native, pino's transports) load as they always do.
+// (fuse-native, koffi, pino's transports) load as they always do.
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';

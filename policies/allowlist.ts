@@ -127,7 +127,9 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
       const withJitter = jitter !== undefined && ms(jitter) > 0;
       out.push(exceeds(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max));
     };
-    spec.http.forEach((f, i) => f.delay && check(child(child(index(child(root, 'http'), i), 'delay'), 'fixed'), f.delay.fixed, f.delay.jitter));
+    for (const family of ['http', 'grpc'] as const) {
+      spec[family].forEach((f, i) => f.delay && check(child(child(index(child(root, family), i), 'delay'), 'fixed'), f.delay.fixed, f.delay.jitter));
+    }
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
       const at = index(child(index(child(root, 'tcp'), i), 'toxics'), j);
       if (t.type === 'latency' && t.latency !== undefined) check(child(at, 'latency'), t.latency, t.jitter);
@@ -150,9 +152,19 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
 
   abortCodes: (spec, codes, root) => {
     const limit = codes.join(', ') || 'none';
-    return spec.http.flatMap((f, i) =>
-      f.abort && !codes.includes(f.abort.status)
-        ? [{ path: child(child(index(child(root, 'http'), i), 'abort'), 'status'), limit, message: `${f.abort.status} is not among the tenant's abort codes (${limit})` }]
+    const outside = (path: string, status: number | undefined): LimitError[] =>
+      status === undefined || codes.includes(status) ? [] : [{ path, limit, message: `${status} is not among the tenant's abort codes (${limit})` }];
+    return [
+      ...spec.http.flatMap((f, i) => outside(child(child(index(child(root, 'http'), i), 'abort'), 'status'), f.abort?.status)),
+      ...spec.grpc.flatMap((f, i) => outside(child(child(index(child(root, 'grpc'), i), 'abort'), 'httpStatus'), f.abort?.httpStatus)),
+    ];
+  },
+
+  grpcAbortCodes: (spec, codes, root) => {
+    const limit = codes.join(', ') || 'none';
+    return spec.grpc.flatMap((f, i) =>
+      f.abort?.code !== undefined && !codes.includes(f.abort.code)
+        ? [{ path: child(child(index(child(root, 'grpc'), i), 'abort'), 'code'), limit, message: `${f.abort.code} is not among the tenant's gRPC abort codes (${limit})` }]
         : [],
     );
   },
@@ -162,11 +174,13 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
     const check = (path: string, percent: number, shown = `${percent}%`): void => {
       if (percent > max) out.push(exceeds(path, shown, `${max}%`));
     };
-    spec.http.forEach((f, i) => {
-      const at = index(child(root, 'http'), i);
-      if (f.delay) check(child(child(at, 'delay'), 'percent'), f.delay.percent);
-      if (f.abort) check(child(child(at, 'abort'), 'percent'), f.abort.percent);
-    });
+    for (const family of ['http', 'grpc'] as const) {
+      spec[family].forEach((f, i) => {
+        const at = index(child(root, family), i);
+        if (f.delay) check(child(child(at, 'delay'), 'percent'), f.delay.percent);
+        if (f.abort) check(child(child(at, 'abort'), 'percent'), f.abort.percent);
+      });
+    }
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => check(child(index(child(index(child(root, 'tcp'), i), 'toxics'), j), 'toxicity'), t.toxicity * 100, `${t.toxicity} (${t.toxicity * 100}%)`)));
     for (const key of ['loss', 'duplicate', 'corrupt', 'reorder'] as const) {
       const p = spec.network?.[key];

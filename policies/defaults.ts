@@ -4,7 +4,7 @@
 
 import { pruneNulls } from './schema-check.ts';
 import type {
-  AbortWhen, ChaosPolicySpec, Duration, HttpAbort, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+  AbortWhen, ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
 import { IO_METHODS } from './vocabulary.ts';
 
@@ -23,13 +23,16 @@ export function defaultIoPath(volumePath: string): string {
   return `${volumePath.replace(/\/+$/, '')}/**`;
 }
 
-export interface DefaultedHttpFault {
+/** An HTTP or gRPC fault, defaulted: they differ only in their match and abort. */
+export interface DefaultedRequestFault<M, A> {
   name: string;
   direction: 'inbound' | 'outbound';
-  match: HttpMatch;
+  match: M;
   delay?: { fixed: Duration; jitter: Duration; percent: number };
-  abort?: HttpAbort & { percent: number };
+  abort?: A & { percent: number };
 }
+export type DefaultedHttpFault = DefaultedRequestFault<HttpMatch, HttpAbort>;
+export type DefaultedGrpcFault = DefaultedRequestFault<GrpcMatch, GrpcAbort>;
 export type DefaultedToxic = Toxic & Required<Pick<Toxic, 'name' | 'stream' | 'toxicity'>>;
 export interface DefaultedTcpFault extends Omit<TcpFault, 'toxics'> {
   toxics: DefaultedToxic[];
@@ -62,6 +65,7 @@ export interface DefaultedPolicySpec {
   duration: Duration;
   paused: boolean;
   http: DefaultedHttpFault[];
+  grpc: DefaultedGrpcFault[];
   tcp: DefaultedTcpFault[];
   network?: DefaultedNetworkFault;
   io: DefaultedIoFault[];
@@ -77,6 +81,7 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
     duration: spec.duration,
     paused: spec.paused ?? false,
     http: (spec.http ?? []).map(defaultHttp),
+    grpc: (spec.grpc ?? []).map(defaultGrpc),
     tcp: (spec.tcp ?? []).map(defaultTcp),
     ...(spec.network ? { network: defaultNetwork(spec.network) } : {}),
     io: (spec.io ?? []).map(defaultIo),
@@ -85,14 +90,25 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
   };
 }
 
-function defaultHttp(fault: HttpFault, i: number): DefaultedHttpFault {
+/** HTTP and gRPC faults default alike: a name from the rule's index, inbound, 100%, an empty match (every field of M is optional). */
+function defaultRequestFault<M extends object, A extends { percent?: number }>(
+  fault: { name?: string; direction?: 'inbound' | 'outbound'; match?: M; delay?: HttpDelay; abort?: A },
+  name: string,
+): DefaultedRequestFault<M, A> {
   return {
-    name: fault.name ?? `http-${i}`,
+    name: fault.name ?? name,
     direction: fault.direction ?? DEFAULT_DIRECTION,
-    match: fault.match ?? {},
-    ...(fault.delay ? { delay: { fixed: fault.delay.fixed, jitter: fault.delay.jitter ?? '0s', percent: fault.delay.percent ?? DEFAULT_PERCENT } } : {}),
+    match: fault.match ?? ({} as M),
+    ...(fault.delay ? { delay: defaultDelay(fault.delay) } : {}),
     ...(fault.abort ? { abort: { ...fault.abort, percent: fault.abort.percent ?? DEFAULT_PERCENT } } : {}),
   };
+}
+
+const defaultHttp = (fault: HttpFault, i: number): DefaultedHttpFault => defaultRequestFault(fault, `http-${i}`);
+const defaultGrpc = (fault: GrpcFault, i: number): DefaultedGrpcFault => defaultRequestFault(fault, `grpc-${i}`);
+
+function defaultDelay(delay: HttpDelay): NonNullable<DefaultedHttpFault['delay']> {
+  return { fixed: delay.fixed, jitter: delay.jitter ?? '0s', percent: delay.percent ?? DEFAULT_PERCENT };
 }
 
 /** Unnamed toxics get Toxiproxy's own default name, "<type>_<stream>", made unique with a counter. */

@@ -17,6 +17,10 @@ export function faultsOf(spec: DefaultedPolicySpec): FaultUse[] {
     if (f.delay) uses.push({ kind: 'http.delay', path: `spec.http[${i}].delay` });
     if (f.abort) uses.push({ kind: 'http.abort', path: `spec.http[${i}].abort` });
   });
+  spec.grpc.forEach((f, i) => {
+    if (f.delay) uses.push({ kind: 'grpc.delay', path: `spec.grpc[${i}].delay` });
+    if (f.abort) uses.push({ kind: 'grpc.abort', path: `spec.grpc[${i}].abort` });
+  });
   spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => uses.push({ kind: `tcp.${t.type}`, path: `spec.tcp[${i}].toxics[${j}]` })));
   for (const name of NETWORK_FAULTS) {
     if (spec.network?.[name] !== undefined) uses.push({ kind: `network.${name}`, path: `spec.network.${name}` });

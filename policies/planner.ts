@@ -31,14 +31,14 @@
 // being status.startedAt, else metadata.creationTimestamp.
 
 import { abortedNow, plannedGuard } from './abort-when.ts';
-import { applyDefaults, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
+import { applyDefaults, type DefaultedGrpcFault, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { parseTcRate } from './rate.ts';
 import { matchesSelector } from './selection.ts';
 import type { ChaosPolicy } from './types.ts';
 import type { ChaosId, KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedToxic } from '../contract/plans.ts';
 import { validatePolicy } from './validate.ts';
-import { TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
+import { grpcCodeNumber, TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
 
 /** What the plans need of a pod. */
 export interface PodLike {
@@ -126,6 +126,16 @@ export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], n
       match: f.match,
       ...(f.delay ? { delay: { fixedMs: durationMs(f.delay.fixed), jitterMs: durationMs(f.delay.jitter), percent: f.delay.percent } } : {}),
       ...(f.abort ? { abort: { status: f.abort.status, percent: f.abort.percent, ...(f.abort.body !== undefined ? { body: f.abort.body } : {}) } } : {}),
+    })));
+    plan.http.push(...a.spec.grpc.map((f): PlannedHttpFault => ({
+      chaosId: a.chaosId,
+      expiresAt: a.expiresAt,
+      name: `${a.policy.metadata.name}/${f.name}`,
+      direction: f.direction,
+      protocol: 'grpc',
+      match: { ...(f.match.port !== undefined ? { port: f.match.port } : {}), ...(f.match.host !== undefined ? { host: f.match.host } : {}), ...(f.match.method ? { path: f.match.method } : {}), ...(f.match.headers ? { headers: f.match.headers } : {}) },
+      ...(f.delay ? { delay: { fixedMs: durationMs(f.delay.fixed), jitterMs: durationMs(f.delay.jitter), percent: f.delay.percent } } : {}),
+      ...(f.abort ? { abort: plannedGrpcAbort(f.abort) } : {}),
     })));
     plan.tcp.push(...a.spec.tcp.map((f): PlannedTcpFault => ({
       chaosId: a.chaosId,
@@ -232,4 +242,10 @@ function plannedNetwork(net: NonNullable<DefaultedPolicySpec['network']>, planne
     if ('bitsPerSec' in rate) out.rateBitsPerSec = rate.bitsPerSec;
   }
   return out;
+}
+
+/** A gRPC abort as the datapath sends it: a grpc-status in a trailers-only HTTP 200, or a bare HTTP status. */
+function plannedGrpcAbort(abort: NonNullable<DefaultedGrpcFault['abort']>): NonNullable<PlannedHttpFault['abort']> {
+  if (abort.code === undefined) return { status: abort.httpStatus ?? 503, percent: abort.percent };
+  return { status: 200, percent: abort.percent, grpcStatus: grpcCodeNumber(abort.code), ...(abort.message !== undefined ? { body: abort.message } : {}) };
 }

@@ -7,7 +7,7 @@ import {
   array, boolean, correlation, duration, integer, intOrDuration, map, number, object, oneOf, percent, port, string, type JSONSchemaProps,
 } from './schema-builders.ts';
 import {
-  DIRECTIONS, ERRNO_NAMES, IO_METHODS, MODE_TYPES, SELECTOR_OPERATORS, STREAMS, SUBJECT_KINDS, TOXIC_TYPES,
+  DIRECTIONS, ERRNO_NAMES, GRPC_CODES, IO_METHODS, MODE_TYPES, SELECTOR_OPERATORS, STREAMS, SUBJECT_KINDS, TOXIC_TYPES,
 } from './vocabulary.ts';
 
 export function labelSelectorSchema(description: string): JSONSchemaProps {
@@ -50,6 +50,32 @@ const httpFault = object('An HTTP fault applied per request by the faultline-pro
     percent: percent('Share of matching requests aborted.'),
     body: string('Response body; default a short text naming the policy.', { maxLength: 4096 }),
   }, ['status']),
+});
+
+const grpcFault = object('A gRPC fault applied per call by the faultline-proxy sidecar on its HTTP/2 path (Istio\'s grpcStatus).', {
+  name: string('Name of the rule, unique within the policy; default "grpc-<index>".'),
+  direction: oneOf('inbound: calls the pod serves; outbound: calls the pod makes to match.host. Default inbound.', DIRECTIONS),
+  match: object('Which calls the fault applies to; every field set must match. Empty matches every gRPC call.', {
+    port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
+    host: string('Outbound only (required there): the upstream host as the app addresses it.'),
+    method: object('Method path match, e.g. exact "/shop.Cart/AddItem" or prefix "/shop.Cart/"; set exactly one of exact, prefix, regex.', {
+      exact: string('The method path equals this ("/pkg.Service/Method").'),
+      prefix: string('The method path starts with this, e.g. "/pkg.Service/" for a whole service.'),
+      regex: string('The method path matches this regular expression (anchored to the whole path).'),
+    }),
+    headers: map('Request metadata that must equal the given values (names are case-insensitive).', string('Exact metadata value.'), 16),
+  }),
+  delay: object('Delay matching calls before forwarding them.', {
+    fixed: duration('Delay added to every delayed call.'),
+    jitter: duration('Extra random delay, uniform in [0, jitter]; default 0.'),
+    percent: percent('Share of matching calls delayed.'),
+  }, ['fixed']),
+  abort: object('End matching calls with an error instead of forwarding them; set exactly one of code, httpStatus.', {
+    code: oneOf('gRPC status to end the call with, e.g. UNAVAILABLE.', GRPC_CODES),
+    httpStatus: integer('HTTP status to answer with instead, 200–599 (the client maps it to a gRPC status).', { minimum: 200, maximum: 599 }),
+    message: string('grpc-message sent with code; default a short text naming the policy.', { maxLength: 4096 }),
+    percent: percent('Share of matching calls aborted.'),
+  }),
 });
 
 const toxic = object('A Toxiproxy toxic: type and attributes exactly as Toxiproxy names them.', {
@@ -134,6 +160,7 @@ export const chaosPolicySpecSchema: JSONSchemaProps = object('What to break, whe
   duration: duration('How long the faults last from the policy\'s start; they end by themselves.'),
   paused: boolean('Suspend the live faults without deleting the policy.'),
   http: array('HTTP faults, per request, applied live by the sidecar.', httpFault, 32),
+  grpc: array('gRPC faults, per call, applied live by the sidecar.', grpcFault, 32),
   tcp: array('TCP faults, per connection, applied live by the sidecar through Toxiproxy.', tcpFault, 32),
   network: networkFault,
   io: array('Filesystem faults, fixed at pod start.', ioFault, 16),
@@ -182,13 +209,14 @@ export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces b
   }, ['kind', 'name']), 256),
   paused: boolean('The tenant\'s brake: while true every live and kernel fault of its namespaces is off and new or changed policies are denied; set false to resume.'),
   allow: object('The allowlist.', {
-    kinds: array('Fault kinds allowed: http.delay, http.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
+    kinds: array('Fault kinds allowed: http.delay, http.abort, grpc.delay, grpc.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
     privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
     requireAbortWhen: boolean('Every policy must carry a steady-state guard (spec.abortWhen); default false.'),
     limits: object('Ceilings every policy must stay within.', {
-      maxDelay: string('Longest delay (HTTP fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
+      maxDelay: string('Longest delay (HTTP and gRPC fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
       maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),
-      abortCodes: array('HTTP statuses an abort may use; absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 }), 400),
+      abortCodes: array('HTTP statuses an abort may use (http abort.status, grpc abort.httpStatus); absent allows any.', integer('An HTTP status.', { minimum: 200, maximum: 599 }), 400),
+      grpcAbortCodes: array('gRPC statuses a grpc abort.code may use; absent allows any.', oneOf('A gRPC status name.', GRPC_CODES), 16),
       maxPercent: number('Highest share any fault may apply to (every percent field; TCP toxicity × 100).', { minimum: 0, maximum: 100 }),
       maxDuration: string('Longest policy duration, a Go duration.'),
       maxPodPercent: number('Highest share of the selected pods a policy may target.', { minimum: 0, maximum: 100 }),

@@ -84,6 +84,42 @@ export interface HttpFault {
   abort?: HttpAbort;
 }
 
+/** gRPC status codes by name, as grpc-status carries them (1–16; 0 OK is no abort). */
+export type GrpcCode =
+  | 'CANCELLED' | 'UNKNOWN' | 'INVALID_ARGUMENT' | 'DEADLINE_EXCEEDED' | 'NOT_FOUND' | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION' | 'ABORTED' | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED' | 'INTERNAL' | 'UNAVAILABLE' | 'DATA_LOSS' | 'UNAUTHENTICATED';
+
+export interface GrpcMatch {
+  /** Inbound: the app's container port. Outbound: the upstream's port. */
+  port?: number;
+  /** Outbound only: upstream host as the app addresses it. */
+  host?: string;
+  /** The call's method path, "/pkg.Service/Method" (a prefix "/pkg.Service/" matches a whole service). */
+  method?: StringMatch;
+  /** Metadata (request header) name → exact value. */
+  headers?: Record<string, string>;
+}
+
+export interface GrpcAbort {
+  /** End the call with this grpc-status (Istio's grpcStatus) … */
+  code?: GrpcCode;
+  /** … or answer with this HTTP status instead (the client maps it, e.g. 503 → UNAVAILABLE). */
+  httpStatus?: number;
+  /** grpc-message sent with `code`. */
+  message?: string;
+  percent?: number;
+}
+
+/** A per-call gRPC fault: gRPC runs over HTTP/2, so these apply on the proxy's HTTP/2 path. */
+export interface GrpcFault {
+  name?: string;
+  direction?: 'inbound' | 'outbound';
+  match?: GrpcMatch;
+  delay?: HttpDelay;
+  abort?: GrpcAbort;
+}
+
 /** Toxiproxy's toxic types, spelled as Toxiproxy spells them. */
 export type ToxicType =
   | 'latency'
@@ -176,6 +212,7 @@ export interface ChaosPolicySpec {
   duration: Duration;
   paused?: boolean;
   http?: HttpFault[];
+  grpc?: GrpcFault[];
   tcp?: TcpFault[];
   network?: NetworkFault;
   io?: IoFault[];
@@ -249,6 +286,8 @@ export interface TenantLimits {
   maxLossPercent?: number;
   /** Allowed abort status codes; absent = any valid code. */
   abortCodes?: number[];
+  /** Allowed gRPC abort codes; absent = any. */
+  grpcAbortCodes?: GrpcCode[];
   /** Highest `percent` any fault may use. */
   maxPercent?: number;
   maxDuration?: Duration;

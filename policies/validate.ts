@@ -12,7 +12,7 @@ import type { JSONSchemaProps } from './schema-builders.ts';
 import { chaosPolicySchema, chaosTenantSchema } from './schema.ts';
 import { checkSchema, pruneNulls } from './schema-check.ts';
 import type {
-  ChaosPolicySpec, ChaosTenantSpec, HttpFault, IoFault, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+  ChaosPolicySpec, ChaosTenantSpec, GrpcFault, HttpDelay, HttpFault, StringMatch, IoFault, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
 import { DEVICE_NAME, FAULT_KINDS, TOXIC_ATTRIBUTE_NAMES, TOXIC_ATTRIBUTES, TOXIC_TIME_ATTRIBUTES } from './vocabulary.ts';
 
@@ -92,16 +92,19 @@ function policySpecErrors(spec: ChaosPolicySpec, path: string): FieldError[] {
     ...labelSelectorErrors(spec.selector, child(path, 'selector')),
     ...(spec.mode ? modeErrors(spec.mode, child(path, 'mode')) : []),
     ...(spec.http ?? []).flatMap((f, i) => httpErrors(f, index(child(path, 'http'), i))),
+    ...(spec.grpc ?? []).flatMap((f, i) => grpcErrors(f, index(child(path, 'grpc'), i))),
     ...tcpErrors(spec.tcp ?? [], child(path, 'tcp')),
     ...(spec.network ? networkErrors(spec.network, child(path, 'network')) : []),
     ...(spec.io ?? []).flatMap((f, i) => ioErrors(f, index(child(path, 'io'), i))),
     ...(spec.time ? timeErrors(spec.time, child(path, 'time')) : []),
     ...(spec.abortWhen ? abortWhenErrors(spec.abortWhen, child(path, 'abortWhen')) : []),
   ];
-  const httpNames = (spec.http ?? []).flatMap((f) => (f.name ? [f.name] : []));
-  for (const name of duplicates(httpNames)) errors.push(invalid(child(path, 'http'), name, 'rule names must be unique'));
-  const hasFault = (spec.http?.length ?? 0) > 0 || (spec.tcp?.length ?? 0) > 0 || spec.network !== undefined || (spec.io?.length ?? 0) > 0 || spec.time !== undefined;
-  if (!hasFault) errors.push(required(`${path}.http|tcp|network|io|time`));
+  for (const family of ['http', 'grpc'] as const) {
+    const names = (spec[family] ?? []).flatMap((f) => (f.name ? [f.name] : []));
+    for (const name of duplicates(names)) errors.push(invalid(child(path, family), name, 'rule names must be unique'));
+  }
+  const hasFault = (spec.http?.length ?? 0) > 0 || (spec.grpc?.length ?? 0) > 0 || (spec.tcp?.length ?? 0) > 0 || spec.network !== undefined || (spec.io?.length ?? 0) > 0 || spec.time !== undefined;
+  if (!hasFault) errors.push(required(`${path}.http|grpc|tcp|network|io|time`));
   return errors;
 }
 
@@ -122,7 +125,8 @@ function modeErrors(mode: Mode, path: string): FieldError[] {
 
 const HTTP_METHOD = /^[A-Z]+$/;
 
-function httpErrors(fault: HttpFault, path: string): FieldError[] {
+/** What HTTP and gRPC faults share: a delay or an abort, the direction's host/port rule, a delay's durations. */
+function requestFaultErrors(fault: HttpFault | GrpcFault, path: string): FieldError[] {
   const errors: FieldError[] = [];
   const match = fault.match ?? {};
   const matchPath = child(path, 'match');
@@ -133,26 +137,64 @@ function httpErrors(fault: HttpFault, path: string): FieldError[] {
   } else if (match.host !== undefined) {
     errors.push(forbidden(child(matchPath, 'host'), 'host applies to outbound faults only'));
   }
-  if (match.path) {
-    const set = (['exact', 'prefix', 'regex'] as const).filter((k) => match.path?.[k] !== undefined);
-    if (set.length !== 1) errors.push(invalid(child(matchPath, 'path'), match.path, 'set exactly one of exact, prefix, regex'));
-    if (match.path.regex !== undefined) {
-      const at = child(child(matchPath, 'path'), 'regex');
-      try {
-        new RegExp(match.path.regex);
-        const risk = backtrackingRisk(match.path.regex);
-        if (risk !== undefined) errors.push(invalid(at, match.path.regex, risk));
-      } catch (err) {
-        errors.push(invalid(at, match.path.regex, `does not compile: ${(err as Error).message}`));
-      }
+  if (fault.delay) errors.push(...delayErrors(fault.delay, child(path, 'delay')));
+  return errors;
+}
+
+function delayErrors(delay: HttpDelay, path: string): FieldError[] {
+  return [...durationErrors(delay.fixed, child(path, 'fixed')), ...(delay.jitter !== undefined ? durationErrors(delay.jitter, child(path, 'jitter')) : [])];
+}
+
+function stringMatchErrors(m: StringMatch, path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
+  if (set.length !== 1) errors.push(invalid(path, m, 'set exactly one of exact, prefix, regex'));
+  if (m.regex !== undefined) {
+    const at = child(path, 'regex');
+    try {
+      new RegExp(m.regex);
+      const risk = backtrackingRisk(m.regex);
+      if (risk !== undefined) errors.push(invalid(at, m.regex, risk));
+    } catch (err) {
+      errors.push(invalid(at, m.regex, `does not compile: ${(err as Error).message}`));
     }
   }
+  return errors;
+}
+
+function httpErrors(fault: HttpFault, path: string): FieldError[] {
+  const errors = requestFaultErrors(fault, path);
+  const match = fault.match ?? {};
+  const matchPath = child(path, 'match');
+  if (match.path) errors.push(...stringMatchErrors(match.path, child(matchPath, 'path')));
   (match.methods ?? []).forEach((m, i) => {
     if (!HTTP_METHOD.test(m)) errors.push(invalid(index(child(matchPath, 'methods'), i), m, 'must be an upper-case HTTP method such as GET'));
   });
-  if (fault.delay) {
-    errors.push(...durationErrors(fault.delay.fixed, child(child(path, 'delay'), 'fixed')));
-    if (fault.delay.jitter !== undefined) errors.push(...durationErrors(fault.delay.jitter, child(child(path, 'delay'), 'jitter')));
+  return errors;
+}
+
+/** "/pkg.Service/Method": one leading slash, a service name, a slash, a method name. */
+const GRPC_METHOD_PATH = /^\/[^/\s]+\/[^/\s]+$/;
+
+function grpcErrors(fault: GrpcFault, path: string): FieldError[] {
+  const errors = requestFaultErrors(fault, path);
+  const method = fault.match?.method;
+  const methodPath = child(child(path, 'match'), 'method');
+  if (method) {
+    errors.push(...stringMatchErrors(method, methodPath));
+    if (method.exact !== undefined && !GRPC_METHOD_PATH.test(method.exact)) {
+      errors.push(invalid(child(methodPath, 'exact'), method.exact, 'must be a method path such as /pkg.Service/Method'));
+    }
+    if (method.prefix !== undefined && !method.prefix.startsWith('/')) {
+      errors.push(invalid(child(methodPath, 'prefix'), method.prefix, 'must start with "/", e.g. /pkg.Service/'));
+    }
+  }
+  const abort = fault.abort;
+  if (abort && (abort.code === undefined) === (abort.httpStatus === undefined)) {
+    errors.push(invalid(child(path, 'abort'), abort, 'set exactly one of code, httpStatus'));
+  }
+  if (abort?.message !== undefined && abort.code === undefined) {
+    errors.push(forbidden(child(child(path, 'abort'), 'message'), 'message goes with code (grpc-message)'));
   }
   return errors;
 }

@@ -1,7 +1,7 @@
 // The closed vocabularies of the API, in one place so the schema, validation,
 // allowlist and plans can never disagree about what a word means.
 
-import type { IoMethod, ToxicType } from './types.ts';
+import type { GrpcCode, IoMethod, ToxicType } from './types.ts';
 
 export const MODE_TYPES = ['one', 'all', 'fixed', 'fixed-percent'] as const;
 export const SELECTOR_OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
@@ -31,6 +31,13 @@ export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, { required: readonly T
   limit_data: { required: ['bytes'], optional: [], timeUnitMs: 1 },
 };
 
+/** gRPC status names; a name's index is its code (CANCELLED = 1 … UNAUTHENTICATED = 16). */
+export const GRPC_CODES: readonly GrpcCode[] = [
+  'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+export const grpcCodeNumber = (name: GrpcCode): number => GRPC_CODES.indexOf(name) + 1;
+
 export const IO_METHODS: readonly IoMethod[] = ['read', 'write', 'open', 'getattr', 'readdir', 'create', 'unlink', 'mkdir', 'rename', 'truncate', 'fsync'];
 
 /** errno names an IO fault may return: the ones applications meet on real disks. */
@@ -45,7 +52,7 @@ export const NETWORK_FAULTS = ['delay', 'loss', 'duplicate', 'corrupt', 'reorder
 /** A network interface name as Linux allows it in practice (1-15 of A-Z a-z 0-9 _ . -). */
 export const DEVICE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-export const FAULT_FAMILIES = ['http', 'tcp', 'network', 'io', 'time'] as const;
+export const FAULT_FAMILIES = ['http', 'grpc', 'tcp', 'network', 'io', 'time'] as const;
 export type FaultFamily = (typeof FAULT_FAMILIES)[number];
 
 /** Families the init program applies from a privileged container; a tenant must opt in. */
@@ -55,6 +62,8 @@ export const PRIVILEGED_FAMILIES: readonly FaultFamily[] = ['network', 'io', 'ti
 export const FAULT_KINDS: readonly string[] = [
   'http.delay',
   'http.abort',
+  'grpc.delay',
+  'grpc.abort',
   ...TOXIC_TYPES.map((t) => `tcp.${t}`),
   ...NETWORK_FAULTS.map((n) => `network.${n}`),
   'io.error',

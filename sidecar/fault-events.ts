@@ -21,7 +21,8 @@ function faultsOf(plan: LiveFaultPlan): Omit<ActiveFault, 'startedAt'>[] {
   for (const f of plan.http) {
     const target = `${f.direction} ${f.match.host ?? '*'}:${f.match.port ?? '*'}`;
     const fault = { name: f.name, match: f.match, delay: f.delay, abort: f.abort };
-    out.push({ key: `http|${f.chaosId}|${f.name}|${JSON.stringify(fault)}`, chaosId: f.chaosId, kind: 'http', target, fault, expiresAt: f.expiresAt });
+    const kind = f.protocol ?? 'http';
+    out.push({ key: `${kind}|${f.chaosId}|${f.name}|${JSON.stringify(fault)}`, chaosId: f.chaosId, kind, target, fault, expiresAt: f.expiresAt });
   }
   for (const f of plan.tcp) {
     const target = `${f.direction} ${f.host ?? '127.0.0.1'}:${f.port}`;

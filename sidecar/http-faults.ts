@@ -21,7 +21,7 @@ export interface RequestInfo {
 
 export interface Decision {
   delayMs: number;
-  abort?: { status: number; body?: string };
+  abort?: { status: number; body?: string; grpcStatus?: number };
   /** Faults that fired, for logs, metrics and the opt-in response header. */
   fired: Array<{ fault: PlannedHttpFault; kind: 'delay' | 'abort' }>;
 }
@@ -36,8 +36,17 @@ function pathOf(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** gRPC's content types (application/grpc, +proto, +json, ;…); grpc-web is a different protocol over HTTP/1. */
+export function isGrpc(headers: RequestInfo['headers']): boolean {
+  const ct = headers['content-type'];
+  if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) return false;
+  const next = ct.charAt('application/grpc'.length);
+  return next === '' || next === '+' || next === ';';
+}
+
 export function matches(f: PlannedHttpFault, req: RequestInfo): boolean {
   const m = f.match;
+  if (f.protocol === 'grpc' && !isGrpc(req.headers)) return false;
   if (m.methods && m.methods.length > 0) {
     const method = req.method.toUpperCase();
     if (!m.methods.some((x) => x.toUpperCase() === method)) return false;
@@ -94,7 +103,8 @@ export function decideRequest(faults: readonly PlannedHttpFault[], req: RequestI
     if (f.abort && !abortDecided) {
       abortDecided = true;
       if (rolled(f.abort.percent, random)) {
-        decision.abort = f.abort.body === undefined ? { status: f.abort.status } : { status: f.abort.status, body: f.abort.body };
+        const { status, body, grpcStatus } = f.abort;
+        decision.abort = { status, ...(body !== undefined ? { body } : {}), ...(grpcStatus !== undefined ? { grpcStatus } : {}) };
         decision.fired.push({ fault: f, kind: 'abort' });
       }
     }
@@ -106,6 +116,6 @@ export function decideRequest(faults: readonly PlannedHttpFault[], req: RequestI
 export function faultHeader(d: Decision): string | undefined {
   const parts: string[] = [];
   if (d.delayMs > 0) parts.push(`delay=${Math.round(d.delayMs)}ms`);
-  if (d.abort) parts.push(`abort=${d.abort.status}`);
+  if (d.abort) parts.push(d.abort.grpcStatus !== undefined ? `abort=grpc-${d.abort.grpcStatus}` : `abort=${d.abort.status}`);
   return parts.length > 0 ? parts.join(',') : undefined;
 }

@@ -16,6 +16,8 @@ import type net from 'node:net';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { PlannedHttpFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
+import { isKubeletRequest } from './capture/probes.ts';
+import { handOff, type Sniffed } from './capture/sniff.ts';
 import { decideRequest, faultHeader, type Decision } from './http-faults.ts';
 import type { Metrics } from './metrics.ts';
 import type { Target } from './targets.ts';
@@ -87,6 +89,11 @@ export class HttpPath {
     this.server.emit('connection', socket);
   }
 
+  /** Takes over a sniffed connection, its first bytes put back (capture/sniff.ts). */
+  handleSniffed(socket: net.Socket, sniffed: Sniffed): void {
+    handOff(this.server, socket, sniffed);
+  }
+
   close(): void {
     this.server.closeAllConnections();
     this.agent.destroy();
@@ -96,6 +103,9 @@ export class HttpPath {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { metrics, target } = this.opts;
     metrics.request(target.direction);
+    // Kubelet probes and hooks are never faulted (capture/probes.ts), nor
+    // counted by the steady-state guard: they are not the app's traffic.
+    if (isKubeletRequest(req.headers)) return this.respond(req, res, NO_FAULT);
     const observe = this.opts.observer?.();
     if (observe) {
       const t0 = performance.now();

@@ -4,15 +4,15 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type ConnectionPath = 'raw' | 'http' | 'toxiproxy';
-export type FaultKind = 'http.delay' | 'http.abort' | 'tcp.toxiproxy' | 'network.delay';
+export type ConnectionPath = 'raw' | 'http' | 'h2' | 'toxiproxy';
+export type FaultKind = 'http.delay' | 'http.abort' | 'grpc.delay' | 'grpc.abort' | 'tcp.toxiproxy' | 'network.delay';
 
 export class Metrics {
   readonly registry = new Registry();
   readonly stats = {
     requests: { inbound: 0, outbound: 0 },
-    connections: { raw: 0, http: 0, toxiproxy: 0 },
-    faults: { 'http.delay': 0, 'http.abort': 0, 'tcp.toxiproxy': 0, 'network.delay': 0 } as Record<FaultKind, number>,
+    connections: { raw: 0, http: 0, h2: 0, toxiproxy: 0 },
+    faults: { 'http.delay': 0, 'http.abort': 0, 'grpc.delay': 0, 'grpc.abort': 0, 'tcp.toxiproxy': 0, 'network.delay': 0 } as Record<FaultKind, number>,
     faultDelaySeconds: 0,
     clientAbortsDuringDelay: 0,
     upstreamErrors: 0,
@@ -34,7 +34,7 @@ export class Metrics {
     const requests = new Counter({ name: 'faultline_proxy_requests_total', help: 'HTTP requests handled on the HTTP path', labelNames: ['direction'], registers });
     this.requests = { inbound: requests.labels('inbound'), outbound: requests.labels('outbound') };
     const connections = new Counter({ name: 'faultline_proxy_connections_total', help: 'Accepted connections by datapath', labelNames: ['path'], registers });
-    this.connections = { raw: connections.labels('raw'), http: connections.labels('http'), toxiproxy: connections.labels('toxiproxy') };
+    this.connections = { raw: connections.labels('raw'), http: connections.labels('http'), h2: connections.labels('h2'), toxiproxy: connections.labels('toxiproxy') };
     this.faults = new Counter({ name: 'faultline_faults_injected_total', help: 'Faults injected (requests or connections)', labelNames: ['kind'], registers });
     this.delaySeconds = new Counter({ name: 'faultline_fault_delay_seconds_total', help: 'Delay added by HTTP and handed-off network faults', registers });
     this.restarts = new Counter({ name: 'faultline_toxiproxy_restarts_total', help: 'Restarts of the supervised toxiproxy-server', registers });

@@ -9,6 +9,8 @@ import net from 'node:net';
 export interface PipeOptions {
   /** Hold the connection this long before the first byte moves (handed-off netem delay). */
   delayMs?: number;
+  /** Bytes already read from the client (sniffed), sent upstream first. */
+  head?: Buffer;
   onClose?: () => void;
 }
 
@@ -46,6 +48,7 @@ export function pipeTo(client: net.Socket, host: string, port: number, opts: Pip
       if (!client.writableEnded) client.destroy();
       maybeFinish();
     });
+    if (opts.head && opts.head.length > 0) up.write(opts.head);
     client.pipe(up);
     up.pipe(client);
     client.resume();

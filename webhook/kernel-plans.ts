@@ -49,7 +49,7 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
   const outbound = (selecting: readonly PreparedPolicy[]): Upstream[] => {
     const upstreams: Upstream[] = [];
     for (const { spec } of selecting) {
-      for (const f of spec.http) {
+      for (const f of [...spec.http, ...spec.grpc]) {
         const { host, port } = f.match;
         if (f.direction === 'outbound' && host !== undefined && port !== undefined) upstreams.push({ host, port });
       }

@@ -43,6 +43,20 @@ describe('sidecar HTTP datapath', function () {
   });
   beforeEach(() => px.apply({}));
 
+  describe('kubelet probes', () => {
+    it('a liveness probe survives a 100% abort (and delay) on its own port; other clients do not', async () => {
+      await px.apply({ http: [httpFault({ name: 'all', abort: { status: 503, percent: 100 }, delay: { fixedMs: 2_000, jitterMs: 0, percent: 100 } })] });
+      for (const ua of ['kube-probe/1.36', 'kube-lifecycle/1.36']) {
+        const t0 = performance.now();
+        const probe = await request(a, '/healthz', { headers: { 'user-agent': ua } });
+        assert.equal(probe.status, 200, ua);
+        assert.equal(probe.body, 'ok GET /healthz');
+        assert.ok(performance.now() - t0 < 1_500, `${ua} was delayed`);
+      }
+      assert.equal((await request(a, '/healthz', { headers: { 'user-agent': 'curl/8' } })).status, 503);
+    });
+  });
+
   describe('pass-through without faults', () => {
     it('forwards HTTP unchanged on the raw path', async () => {
       const before = px.sidecar.metrics.stats.connections.raw;

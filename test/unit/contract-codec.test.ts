@@ -22,11 +22,13 @@ describe('contract: the plan codec', () => {
     const live = policy({
       http: [{ name: 'slow', delay: { fixed: '1.5s', jitter: '250us', percent: 30 }, match: { path: { prefix: '/api' }, methods: ['GET'] } }, { abort: { status: 503, body: 'nope' } }],
       tcp: [{ port: 6379, host: 'redis', toxics: [{ type: 'latency', latency: '100ms', jitter: 10 }, { type: 'slicer', average_size: 10, delay: '2ms' }] }],
+      grpc: [{ match: { method: { prefix: '/shop.Cart/' } }, abort: { code: 'UNAVAILABLE', message: 'down' } }, { abort: { httpStatus: 503 } }],
       time: { offset: '-1h' },
       abortWhen: { errorRate: { percent: 20, window: '30s' }, latency: { percentile: 99, threshold: '500ms', window: '1m', minRequests: 50 } },
     }, { name: 'a', creationTimestamp: new Date(T0).toISOString() }, { targets: ['web-0'] });
     const plan = livePlanFor('web-0', [live], T0);
-    assert.equal(plan.http.length, 2);
+    assert.equal(plan.http.length, 4);
+    assert.deepEqual(plan.http.map((f) => [f.protocol, f.abort?.grpcStatus]), [[undefined, undefined], [undefined, undefined], ['grpc', 14], ['grpc', undefined]]);
     assert.equal(plan.guards?.length, 1);
     assert.deepEqual(decodeLivePlan(JSON.parse(encodeJson(plan))), plan);
 
@@ -62,6 +64,8 @@ describe('contract: the plan codec', () => {
     ['two path kinds', { http: [{ ...http, match: { path: { exact: '/', prefix: '/' } } }] }, /plan\.http\[0\]\.match\.path: .*set exactly one of exact, prefix, regex/],
     ['a bad regex', { http: [{ ...http, match: { path: { regex: '(' } } }] }, /plan\.http\[0\]\.match\.path\.regex: Invalid value: "\(": .*Unterminated group/],
     ['an abort status below 200', { http: [{ ...http, abort: { status: 100 } }] }, /plan\.http\[0\]\.abort\.status: Invalid value: 100: must be at least 200/],
+    ['a grpc-status abort on a plain HTTP rule', { http: [{ ...http, abort: { status: 200, grpcStatus: 14 } }] }, /plan\.http\[0\]\.abort\.grpcStatus: Invalid value: 14: a grpc-status abort needs protocol: grpc/],
+    ['an unknown protocol', { http: [{ ...http, protocol: 'h3' }] }, /plan\.http\[0\]\.protocol: Unsupported value: "h3"/],
     ['an outbound TCP fault without host', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'outbound', port: 1 }] }, /plan\.tcp\[0\]\.host: Required value/],
     ['duplicate toxic names', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'inbound', port: 1, toxics: [{ name: 'x', type: 'latency' }, { name: 'x', type: 'timeout' }] }] }, /plan\.tcp\[0\]\.toxics: .*duplicate toxic name "x"/],
     ['an unknown toxic', { tcp: [{ chaosId: 'a', expiresAt: 1, direction: 'inbound', port: 1, toxics: [{ name: 'x', type: 'lag' }] }] }, /plan\.tcp\[0\]\.toxics\[0\]\.type: Unsupported value: "lag"/],

@@ -13,6 +13,8 @@ function specUsing(kind: string): Partial<ChaosPolicySpec> {
   switch (family) {
     case 'http':
       return { http: [fault === 'delay' ? { delay: { fixed: '1s' } } : { abort: { status: 503 } }] };
+    case 'grpc':
+      return { grpc: [fault === 'delay' ? { delay: { fixed: '1s' } } : { abort: { code: 'UNAVAILABLE' } }] };
     case 'tcp': {
       const attrs: Record<string, Record<string, number>> = {
         latency: { latency: 10 }, bandwidth: { rate: 100 }, slow_close: { delay: 10 }, timeout: { timeout: 10 }, reset_peer: {}, slicer: { average_size: 10 }, limit_data: { bytes: 10 },
@@ -66,6 +68,10 @@ const limitCases: Array<[string, TenantLimits, Partial<ChaosPolicySpec>, Partial
   ['maxDelay (io)', { maxDelay: '100ms' }, { io: [{ volumePath: '/d', delay: '100ms' }] }, { io: [{ volumePath: '/d', delay: '0.2s' }] }, 'spec.io[0].delay', /0.2s exceeds the tenant maximum of 100ms/],
   ['maxLossPercent', { maxLossPercent: 5 }, { network: { loss: { percent: 5 } } }, { network: { loss: { percent: 5.5 } } }, 'spec.network.loss.percent', /5.5% exceeds the tenant maximum of 5%/],
   ['abortCodes', { abortCodes: [503, 500] }, { http: [{ abort: { status: 503 } }] }, { http: [{ abort: { status: 418 } }] }, 'spec.http[0].abort.status', /418 is not among the tenant's abort codes \(503, 500\)/],
+  ['maxDelay (grpc)', { maxDelay: '2s' }, { grpc: [{ delay: { fixed: '2s' } }] }, { grpc: [{ delay: { fixed: '3s' } }] }, 'spec.grpc[0].delay.fixed', /^spec.grpc\[0\].delay.fixed 3s exceeds the tenant maximum of 2s$/],
+  ['abortCodes (grpc httpStatus)', { abortCodes: [503] }, { grpc: [{ abort: { httpStatus: 503 } }] }, { grpc: [{ abort: { httpStatus: 500 } }] }, 'spec.grpc[0].abort.httpStatus', /500 is not among the tenant's abort codes \(503\)/],
+  ['grpcAbortCodes', { grpcAbortCodes: ['UNAVAILABLE'] }, { grpc: [{ abort: { code: 'UNAVAILABLE' } }] }, { grpc: [{ abort: { code: 'INTERNAL' } }] }, 'spec.grpc[0].abort.code', /INTERNAL is not among the tenant's gRPC abort codes \(UNAVAILABLE\)/],
+  ['maxPercent (grpc)', { maxPercent: 30 }, { grpc: [{ abort: { code: 'ABORTED', percent: 30 } }] }, { grpc: [{ abort: { code: 'ABORTED', percent: 31 } }] }, 'spec.grpc[0].abort.percent', /31% exceeds the tenant maximum of 30%/],
   ['maxPercent (http)', { maxPercent: 30 }, { http: [{ delay: { fixed: '1s', percent: 30 } }] }, { http: [{ delay: { fixed: '1s', percent: 31 } }] }, 'spec.http[0].delay.percent', /31% exceeds the tenant maximum of 30%/],
   ['maxPercent (default 100)', { maxPercent: 30 }, { http: [{ abort: { status: 500, percent: 30 } }] }, { http: [{ abort: { status: 500 } }] }, 'spec.http[0].abort.percent', /100% exceeds/],
   ['maxPercent (toxicity)', { maxPercent: 50 }, { tcp: [{ port: 1, toxics: [{ type: 'reset_peer', toxicity: 0.5 }] }] }, { tcp: [{ port: 1, toxics: [{ type: 'reset_peer', toxicity: 0.6 }] }] }, 'spec.tcp[0].toxics[0].toxicity', /0.6 \(60%\) exceeds the tenant maximum of 50%/],

@@ -28,6 +28,23 @@ describe('policies: live plans', () => {
     ]);
   });
 
+  it('plans gRPC faults as HTTP/2 rules for gRPC calls only: method path, grpc-status by number, or an HTTP status', () => {
+    const g = policy({
+      grpc: [
+        { name: 'cart', match: { port: 50051, method: { exact: '/shop.Cart/AddItem' } }, delay: { fixed: '200ms' }, abort: { code: 'UNAVAILABLE', message: 'down', percent: 20 } },
+        { direction: 'outbound', match: { host: 'inv', port: 9000, method: { prefix: '/shop.Inventory/' } }, abort: { httpStatus: 503 } },
+      ],
+    }, { name: 'g', creationTimestamp: at(0) }, { targets: ['web-0'] });
+    const [cart, inv] = livePlanFor('web-0', [g], T0).http;
+    assert.deepEqual({ ...cart, expiresAt: 0 }, {
+      chaosId: 'shop/g', expiresAt: 0, name: 'g/cart', direction: 'inbound', protocol: 'grpc',
+      match: { port: 50051, path: { exact: '/shop.Cart/AddItem' } },
+      delay: { fixedMs: 200, jitterMs: 0, percent: 100 },
+      abort: { status: 200, percent: 20, grpcStatus: 14, body: 'down' },
+    });
+    assert.deepEqual([inv!.protocol, inv!.direction, inv!.match, inv!.abort], ['grpc', 'outbound', { port: 9000, host: 'inv', path: { prefix: '/shop.Inventory/' } }, { status: 503, percent: 100 }]);
+  });
+
   it('leaves out pods not targeted, paused, expired and invalid policies', () => {
     assert.deepEqual(livePlanFor('web-1', [a, b], T0).http.map((h) => h.chaosId), ['shop/b']);
     assert.deepEqual(livePlanFor('web-0', [{ ...a, spec: { ...a.spec, paused: true } }], T0).http, []);

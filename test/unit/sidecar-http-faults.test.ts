@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { decideRequest, faultHeader } from '../../sidecar/http-faults.ts';
+import { decideRequest, faultHeader, isGrpc } from '../../sidecar/http-faults.ts';
+import { grpcMessage } from '../../sidecar/http2-path.ts';
 import type { PlannedHttpFault } from '../../contract/plans.ts';
 
 function rule(over: Partial<PlannedHttpFault>): PlannedHttpFault {
@@ -62,5 +63,26 @@ describe('sidecar HTTP fault decision (merge rule of policies/planner.ts)', () =
     assert.ok(decideRequest(exact, get).abort);
     const partial = [rule({ match: { path: { regex: 'api' } }, abort: { status: 500, percent: 100 } })];
     assert.equal(decideRequest(partial, get).abort, undefined);
+  });
+
+  it('applies gRPC rules to gRPC calls only, matching the method path, and reports a grpc-status abort', () => {
+    const grpcRule = rule({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/AddItem' } }, abort: { status: 200, percent: 100, grpcStatus: 14, body: 'down' } });
+    const call = { method: 'POST', url: '/shop.Cart/AddItem', headers: { 'content-type': 'application/grpc' } };
+    const d = decideRequest([grpcRule], call);
+    assert.deepEqual(d.abort, { status: 200, body: 'down', grpcStatus: 14 });
+    assert.equal(faultHeader(d), 'abort=grpc-14');
+    assert.equal(decideRequest([grpcRule], { ...call, url: '/shop.Cart/GetCart' }).abort, undefined, 'another method');
+    assert.equal(decideRequest([grpcRule], { ...call, headers: { 'content-type': 'application/json' } }).abort, undefined, 'plain HTTP on the same path');
+    assert.equal(decideRequest([grpcRule], { ...call, headers: { 'content-type': 'application/grpc-web+proto' } }).abort, undefined, 'grpc-web is not gRPC');
+  });
+
+  it('knows gRPC content types', () => {
+    for (const ct of ['application/grpc', 'application/grpc+proto', 'application/grpc+json', 'application/grpc;charset=utf-8']) assert.ok(isGrpc({ 'content-type': ct }), ct);
+    for (const ct of [undefined, 'application/grpc-web', 'application/grpcx', 'text/plain']) assert.ok(!isGrpc({ 'content-type': ct }), String(ct));
+  });
+
+  it('percent-encodes grpc-message as the gRPC spec says (non-printable ASCII, and %)', () => {
+    assert.equal(grpcMessage('cart down: 100%'), 'cart down: 100%25');
+    assert.equal(grpcMessage('café\n'), 'caf%C3%A9%0A');
   });
 });
