@@ -85,7 +85,8 @@ for (const s of settings) options[s.flag] = { type: 'string' };
 
 /** --kubeconfig, else the in-cluster service account, else none (injection still works). */
 async function loadKubeConfig(file: string | undefined): Promise<KubeConfig | undefined> {
-  if (file === undefined && process.env.KUBERNETES_SERVICE_HOST === undefined) return undefined;
+  // An empty KUBERNETES_SERVICE_HOST is no cluster either, as for client-go's in-cluster config.
+  if (file === undefined && !process.env.KUBERNETES_SERVICE_HOST) return undefined;
   // Loaded only when needed: the client library is large and slows every start.
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
@@ -216,6 +217,10 @@ export const webhookCommand: Command = {
     log.info({ signal }, 'shutting down');
     await server.shutdown();
     await certs?.stop();
+    // The drain is done, so nothing may hold the process past it: a client
+    // library's lingering socket or timer would turn SIGTERM into a SIGKILL at
+    // the end of terminationGracePeriodSeconds.
+    setTimeout(() => process.exit(0), 1_000).unref();
     return 0;
   },
 };
