@@ -134,7 +134,7 @@ COPY root/ /
 LABEL faultline.base.recipe=${r}
 CMD ["node"]
 CONTAINERFILE
-  podman build --quiet --pull=never --tag "${node_image}" "${ctx}" >/dev/null
+  podman build --quiet --pull=never --network=host --tag "${node_image}" "${ctx}" >/dev/null
   log "${node_image}: done in $((SECONDS - started)) s"
 fi
 

@@ -87,7 +87,9 @@ build() {
   fi
   [[ -n "${4:-}" ]] && ignore=(--ignorefile "$4")
   log "${1}: building from ${2#"${repo}/"}"
-  podman build --pull=never --layers --quiet \
+  # --network=host: RUN steps fetch from the registries as this machine does,
+  # and podman creates no cni-podman0 bridge or NAT rules to leave behind.
+  podman build --pull=never --layers --quiet --network=host \
     --file "$2" "${ignore[@]}" "${ca_args[@]}" \
     --build-arg "TOXIPROXY_VERSION=${TOXIPROXY_VERSION}" \
     --label "faultline.build.inputs=${hash}" \
