@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { handOff, sniff, type Sniffed } from '../../sidecar/capture/sniff.ts';
 
@@ -38,7 +39,6 @@ async function sniffingServer(timeoutMs: number): Promise<Harness> {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('capture: sniffing live connections', function () {
   this.timeout(20_000);
