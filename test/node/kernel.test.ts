@@ -10,7 +10,7 @@ import { CriClient } from '../../controlplane/node/cri.ts';
 import { run } from '../../controlplane/node/host.ts';
 import type { ChaosPolicySpec } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
-import { createTenant, eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';
+import { eventually, kubectlOk, nodeCluster, tenantNamespace } from '../support/node-cluster.ts';
 
 interface ContainerStatus {
   name: string;
@@ -26,8 +26,7 @@ describe('node: kernel-level faults in real pods', function () {
 
   before(async function () {
     cp = await nodeCluster();
-    ns = await freshNamespace(cp, 'kernel', true);
-    await createTenant(cp, ns, { kinds: ['network.loss', 'network.rate', 'io.error', 'time.offset'], privileged: true, limits: { maxDuration: '1h', maxPodPercent: 100 } });
+    ns = await tenantNamespace(cp, { kinds: ['network.loss', 'network.rate', 'io.error', 'time.offset'], privileged: true, limits: { maxDuration: '1h', maxPodPercent: 100 } }, { prefix: 'kernel' });
   });
 
   async function policy(name: string, app: string, spec: Partial<ChaosPolicySpec>): Promise<void> {
