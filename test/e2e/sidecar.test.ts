@@ -13,7 +13,7 @@ import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
 import { assertPortFree, resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { echoRoundTrip, request, startHttpApp, startTcpApp, type Child } from '../support/sidecar-harness.ts';
+import { echoRoundTrip, request, startHttpApp, startTcpApp, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 /** Policy change → traffic, from kubectl returning (DESIGN: "active in a running sidecar ≤ 1 s"). */
 const BOUND_MS = 1_000;
@@ -118,8 +118,10 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     assert.equal((await echoRoundTrip(tcpListen, 'hello')).data, 'hello');
     const plan = await child!.admin<LiveFaultPlan>('/plan');
     assert.deepEqual([plan.http, plan.tcp], [[], []]);
-    // The watch is up (a list succeeded with the SA token), not merely failing open.
-    assert.ok(child!.stdout.some((l) => /faultline-proxy ready/.test(l) && /"source":"kubernetes"/.test(l)), child!.stdout.join('\n'));
+    // The watch is up (a list succeeded with the SA token), not merely failing open. Ready comes
+    // before that (listeners bound: traffic passes meanwhile), so the log line may follow it.
+    await waitFor('the policy watch', () => child!.stdout.some((l) => /faultline-proxy ready/.test(l) && /"source":"kubernetes"/.test(l)), 10_000)
+      .catch(() => assert.fail(child!.stdout.join('\n')));
   });
 
   it('applies an abort policy within 1 s of kubectl apply, pauses and resumes it, and drops it on delete', async () => {
