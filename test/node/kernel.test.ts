@@ -3,6 +3,7 @@
 // faultline-init at pod start; faultline-kernel stays up after its faults end,
 // and a pod restarted after its faults expired starts cleanly.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { stringify } from 'yaml';
 import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
@@ -81,6 +82,12 @@ describe('node: kernel-level faults in real pods', function () {
     const serve = "require('http').createServer((q, s) => s.end(Buffer.alloc(200000))).listen(9000)";
     await runPod('slow', ['/usr/local/bin/node', '-e', serve]);
     const ip = (await kubectlOk(cp, 'admin', ['get', 'pod', 'slow', '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+    // Ready means started (no readiness probe): wait until node is listening, or curl may be refused.
+    await eventually('the pod to listen on 9000', 20_000, () => new Promise<boolean>((resolve) => {
+      const socket = connect(9000, ip);
+      const done = (ok: boolean) => () => (socket.destroy(), resolve(ok));
+      socket.once('connect', done(true)).once('error', done(false)).setTimeout(2_000, done(false));
+    }));
     const r = await run('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://${ip}:9000/`]);
     assert.equal(r.code, 0, r.stderr);
     const [bytes, secs] = r.stdout.split(' ').map(Number);

@@ -17,6 +17,9 @@ import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { eventually, getJson, kubectlOk, pod, tenantNamespace, type Container, type Pod } from './e2e-cluster.ts';
 import { startChild, toxiproxyBin, type Child } from './sidecar-harness.ts';
 
+// Where the sidecar suites have always taken it from.
+export { createTenant } from './cluster.ts';
+
 /**
  * Creates `pod` as `user` through the API server (the real webhook injects it),
  * then marks it Running as a kubelet would (there is none): the reconciler only
