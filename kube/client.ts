@@ -1,4 +1,4 @@
-// The requests the proxy, faultline-kernel and `faultline pause` make to the API server — a bounded JSON GET
+// The requests the proxy, faultline-kernel, `faultline pause` and the webhook's cache make to the API server — a bounded JSON GET
 // (list pages), a streaming GET (watch) and a small JSON write — over one keep-alive TLS agent,
 // plus the newline splitter that turns a watch body into events. See list-watch.ts
 // for why this exists instead of @kubernetes/client-node.
@@ -40,9 +40,12 @@ export class KubeClient {
   readonly server: URL;
   readonly #conn: KubeConnection;
   readonly #agent: https.Agent;
+  readonly #userAgent: string;
 
-  constructor(conn: KubeConnection) {
+  /** `component` names the caller to the API server (audit log, metrics): faultline-proxy, faultline-webhook. */
+  constructor(conn: KubeConnection, component = 'faultline-proxy') {
     this.#conn = conn;
+    this.#userAgent = `${component}/${VERSION}`;
     this.server = conn.server;
     // keepAlive also turns on TCP keepalive for the sockets (a half-dead watch is noticed by the kernel too).
     this.#agent = new https.Agent({
@@ -106,7 +109,7 @@ export class KubeClient {
         signal,
         headers: {
           accept: 'application/json',
-          'user-agent': `faultline-proxy/${VERSION}`,
+          'user-agent': this.#userAgent,
           ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...(write ? { 'content-type': write.contentType, 'content-length': Buffer.byteLength(write.body) } : {}),
         },

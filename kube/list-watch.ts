@@ -1,10 +1,17 @@
-// List+watch of one namespaced collection, the way client-go's reflector does
-// it, for the sidecar: a paged list, then a watch from the list's
-// resourceVersion (bookmarks on, so a quiet collection still advances it);
-// a watch the server ends is resumed from the last resourceVersion seen; "410
-// Gone" (that resourceVersion was compacted away, as an HTTP status or an ERROR
-// event) relists; anything else backs off with jitter and retries, keeping the
-// last state — the caller's faults still expire on their own clock.
+// List+watch of one collection, the way client-go's reflector does it, for
+// the proxy, faultline-kernel and the webhook's cache: a paged list, then a
+// watch from the list's resourceVersion (bookmarks on, so a quiet collection
+// still advances it); a watch the server ends is resumed from the last
+// resourceVersion seen; "410 Gone" (that resourceVersion was compacted away,
+// as an HTTP status or an ERROR event) relists, reporting what changed
+// meanwhile; anything else backs off with jitter and retries, keeping the last
+// state — the proxy's faults still expire on their own clock, and the
+// webhook admits from what it knew.
+//
+// Every object is projected on arrival, so only what callers read stays in
+// memory: whole pods (managedFields, container specs, status) are ten to a
+// hundred times what admission reads of them. That is also why the webhook
+// does not use client-node's makeInformer, whose ObjectCache keeps objects whole.
 //
 // Why not @kubernetes/client-node here (the webhook keeps it): the proxy runs
 // in every pod with an idle RSS target of 60 MB, and importing client-node
@@ -24,9 +31,11 @@ import type { Logger } from '../common/log.ts';
 import { KubeStatusError, watchEvents, type KubeClient, type Query } from './client.ts';
 
 export interface KubeObject {
-  metadata?: { name?: string; resourceVersion?: string; [key: string]: unknown };
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; [key: string]: unknown };
   [key: string]: unknown;
 }
+
+export type ChangeType = 'added' | 'modified' | 'deleted';
 
 /** Items per list page: bounds what one response holds in memory. */
 const PAGE_SIZE = 100;
@@ -50,9 +59,9 @@ const LIST_TIMEOUT_MS = 30_000;
 /** A watch that ends sooner than this without any event is a failure, not a server timeout. */
 const MIN_WATCH_MS = 1_000;
 
-export interface ListWatchOptions {
+export interface ListWatchOptions<T> {
   client: KubeClient;
-  /** Collection path without query, e.g. /apis/<group>/<version>/namespaces/<ns>/<plural>. */
+  /** Collection path without query, e.g. /apis/<group>/<version>/namespaces/<ns>/<plural>, or /api/v1/pods for all namespaces. */
   path: string;
   /** Added to list and watch, e.g. a fieldSelector (RBAC resourceNames allow a list/watch only with metadata.name). */
   query?: Query;
@@ -60,29 +69,39 @@ export interface ListWatchOptions {
   kind: string;
   log: Logger;
   /** What is kept of each object (drop what the caller never reads). */
-  project: (obj: KubeObject) => KubeObject;
-  /** Every object of the collection, after the first list and after every change. */
-  onChange: (objects: KubeObject[]) => void;
+  project: (obj: KubeObject) => T;
+  /** Every object of the collection, after each list and after every change. */
+  onChange?: (objects: T[]) => void;
+  /** Each object that changed, after the store changed; a relist reports what changed since the last list. */
+  onDelta?: (type: ChangeType, namespace: string, name: string) => void;
   backoff?: Backoff;
-  /** Tests shorten these. */
+  /** Tests shorten these; the webhook's cluster-wide lists take larger pages. */
   pageSize?: number;
+  maxPageBytes?: number;
   watchTimeoutS?: number;
 }
 
 type WatchEnd = 'gone' | 'ended' | 'ended-early';
 
-export class ListWatch {
-  readonly #opts: ListWatchOptions;
+interface Entry<T> {
+  rv: string;
+  value: T;
+}
+
+export class ListWatch<T = KubeObject> {
+  readonly #opts: ListWatchOptions<T>;
   readonly #backoff: Backoff;
   readonly #stop = new AbortController();
-  /** By name: the collection is namespaced, and one namespace is watched. */
-  #store = new Map<string, KubeObject>();
+  /** namespace ('' for cluster-scoped) → name → projected object. */
+  #store = new Map<string, Map<string, Entry<T>>>();
   #resourceVersion = '';
   /** 410s since the last watch event: the first relists at once, a repeat backs off (a server stuck answering 410 is not hammered). */
   #gone = 0;
   #firstAttempt: (() => void) | undefined;
+  #synced = false;
+  readonly #syncWaiters: Array<() => void> = [];
 
-  constructor(opts: ListWatchOptions) {
+  constructor(opts: ListWatchOptions<T>) {
     this.#opts = opts;
     this.#backoff = opts.backoff ?? new Backoff();
   }
@@ -103,8 +122,33 @@ export class ListWatch {
     return first;
   }
 
+  /** Resolves once a first list has been stored (however many attempts that takes). */
+  synced(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
   stop(): void {
     this.#stop.abort();
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#store.get(namespace)?.get(name)?.value;
+  }
+
+  /** Objects of one namespace ('' for cluster-scoped kinds). */
+  inNamespace(namespace: string): T[] {
+    return [...(this.#store.get(namespace)?.values() ?? [])].map((e) => e.value);
+  }
+
+  all(): T[] {
+    return [...this.#store.values()].flatMap((m) => [...m.values()].map((e) => e.value));
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const m of this.#store.values()) n += m.size;
+    return n;
   }
 
   async #run(): Promise<void> {
@@ -149,29 +193,39 @@ export class ListWatch {
   /** Every page, then the store is replaced at once: the caller never sees half a list. */
   async #list(): Promise<void> {
     const { client, path, project } = this.#opts;
-    const fresh = new Map<string, KubeObject>();
+    const fresh = new Map<string, Map<string, Entry<T>>>();
     let resourceVersion = '';
     let cont: string | undefined;
     do {
       const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(LIST_TIMEOUT_MS)]);
-      const page = (await client.getJson(path, { ...this.#opts.query, limit: this.#opts.pageSize ?? PAGE_SIZE, continue: cont }, signal, MAX_PAGE_BYTES)) as {
+      const query = { ...this.#opts.query, limit: this.#opts.pageSize ?? PAGE_SIZE, continue: cont };
+      const page = (await client.getJson(path, query, signal, this.#opts.maxPageBytes ?? MAX_PAGE_BYTES)) as {
         metadata?: { resourceVersion?: string; continue?: string };
         items?: unknown;
       };
       if (!Array.isArray(page?.items)) throw new Error(`GET ${path}: not a list`);
       for (const item of page.items as KubeObject[]) {
-        const name = item?.metadata?.name;
-        if (typeof name === 'string') fresh.set(name, project(item));
+        const { name, namespace = '', resourceVersion: rv = '' } = item?.metadata ?? {};
+        if (typeof name !== 'string') continue;
+        let ns = fresh.get(namespace);
+        if (!ns) fresh.set(namespace, (ns = new Map()));
+        ns.set(name, { rv, value: project(item) });
       }
       resourceVersion = page.metadata?.resourceVersion ?? '';
       cont = page.metadata?.continue || undefined;
     } while (cont);
     // Without it there is nothing to watch from.
     if (!resourceVersion) throw new Error(`GET ${path}: list without a resourceVersion`);
+    const deltas = this.#opts.onDelta ? diffStores(this.#store, fresh) : [];
     this.#store = fresh;
     this.#resourceVersion = resourceVersion;
-    this.#opts.log.info({ kind: this.#opts.kind, objects: fresh.size, resourceVersion }, `${this.#opts.kind} list synced`);
+    this.#opts.log.info({ kind: this.#opts.kind, objects: this.size, resourceVersion }, `${this.#opts.kind} list synced`);
+    for (const [type, namespace, name] of deltas) this.#opts.onDelta?.(type, namespace, name);
     this.#changed();
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const resolve of this.#syncWaiters.splice(0)) resolve();
+    }
   }
 
   async #watch(): Promise<WatchEnd> {
@@ -197,18 +251,47 @@ export class ListWatch {
       this.#backoff.reset();
       this.#gone = 0;
       const obj = ev.object as KubeObject;
-      const rv = obj.metadata?.resourceVersion;
+      const { name, namespace = '', resourceVersion: rv } = obj.metadata ?? {};
       if (typeof rv === 'string' && rv !== '') this.#resourceVersion = rv;
-      const name = obj.metadata?.name;
       if (ev.type === 'BOOKMARK' || typeof name !== 'string') continue;
-      if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.#store.set(name, this.#opts.project(obj));
-      else if (ev.type !== 'DELETED' || !this.#store.delete(name)) continue;
+      const type = this.#apply(ev.type, namespace, name, rv ?? '', obj);
+      if (!type) continue;
+      this.#opts.onDelta?.(type, namespace, name);
       this.#changed();
     }
     return events === 0 && Date.now() - started < MIN_WATCH_MS ? 'ended-early' : 'ended';
   }
 
-  #changed(): void {
-    this.#opts.onChange([...this.#store.values()]);
+  /** Stores one watch event; what it changed, if anything. */
+  #apply(event: string, namespace: string, name: string, rv: string, obj: KubeObject): ChangeType | undefined {
+    let ns = this.#store.get(namespace);
+    if (event === 'DELETED') {
+      if (!ns?.delete(name)) return undefined;
+      if (ns.size === 0) this.#store.delete(namespace);
+      return 'deleted';
+    }
+    if (event !== 'ADDED' && event !== 'MODIFIED') return undefined;
+    if (!ns) this.#store.set(namespace, (ns = new Map()));
+    const existed = ns.has(name);
+    ns.set(name, { rv, value: this.#opts.project(obj) });
+    return existed ? 'modified' : 'added';
   }
+
+  #changed(): void {
+    this.#opts.onChange?.(this.all());
+  }
+}
+
+/** What a relist changed: added, modified (another resourceVersion) and deleted objects. Pure. */
+export function diffStores<T>(before: ReadonlyMap<string, ReadonlyMap<string, Entry<T>>>, after: ReadonlyMap<string, ReadonlyMap<string, Entry<T>>>): Array<[ChangeType, string, string]> {
+  const changes: Array<[ChangeType, string, string]> = [];
+  for (const [namespace, names] of after)
+    for (const [name, entry] of names) {
+      const old = before.get(namespace)?.get(name);
+      if (!old) changes.push(['added', namespace, name]);
+      else if (old.rv !== entry.rv) changes.push(['modified', namespace, name]);
+    }
+  for (const [namespace, names] of before)
+    for (const name of names.keys()) if (!after.get(namespace)?.has(name)) changes.push(['deleted', namespace, name]);
+  return changes;
 }

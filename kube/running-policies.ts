@@ -36,7 +36,7 @@ export class RunningPolicies {
   readonly #client: KubeClient;
   readonly #switches: SwitchWatch;
   readonly #policies: ListWatch;
-  readonly #notices: ListWatch;
+  readonly #notices: ListWatch<{ key: string }>;
   /** uid/generation of every policy generation an abort notice names. */
   #aborted = new Set<string>();
   #all: ChaosPolicy[] | undefined;
@@ -66,10 +66,10 @@ export class RunningPolicies {
       // Only the notice is kept, not the Event.
       project: (obj) => {
         const n = parseAbortNotice(obj);
-        return { metadata: { name: obj.metadata?.name, resourceVersion: obj.metadata?.resourceVersion }, key: n ? `${n.uid}/${n.abort.generation}` : '' };
+        return { key: n ? `${n.uid}/${n.abort.generation}` : '' };
       },
       onChange: (objects) => {
-        const next = new Set(objects.map((o) => String(o.key)).filter((k) => k !== ''));
+        const next = new Set(objects.map((o) => o.key).filter((k) => k !== ''));
         if (next.size === this.#aborted.size && [...next].every((k) => this.#aborted.has(k))) return;
         this.#aborted = next;
         this.#report();

@@ -2,14 +2,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
-import type { InitPlan, PlannedIoFault, PlannedNetworkFault } from '../contract/plans.ts';
+import type { InitPlan, PlannedNetworkFault } from '../contract/plans.ts';
 import { KERNEL_READY_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
-import { bindMount, ensureDevFuse, makePrivate, removeStaleLayer, unmount } from './io/mounts.ts';
-import { mountVolume, type MountedVolume } from './io/volume.ts';
-import { removeOwnRootQdisc } from './network/qdisc.ts';
-import { removeLossChain } from './redirect/nftables.ts';
-
+import { groupByVolume, ioFamily } from './io/io.ts';
+import type { MountedVolume } from './io/volume.ts';
+import { networkFamily } from './network/network.ts';
 
 export interface FaultKeeperOptions {
   /** Private working area for backing binds and FUSE mounts. */
@@ -26,7 +24,8 @@ export interface FaultKeeper {
   /**
    * Ends the kernel faults of these policies now (a pause switch, or the
    * policy paused or deleted): IO rules go inert as at their expiry, and the
-   * pod's root qdisc is removed when its network fault is among them. One way
+   * pod's root qdisc and nft loss rules are removed when its network fault is
+   * among them (each family's recover, as at expiry). One way
    * only: kernel faults are fixed at pod start and never come back live.
    */
   lift(chaosIds: ReadonlySet<string>, reason: string): Promise<void>;
@@ -37,24 +36,6 @@ export interface FaultKeeper {
 export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
   const k = plan.kernel;
   return new Set([...k.io.map((f) => f.chaosId), ...(k.network ? [k.network.chaosId] : []), ...(k.time ? [k.time.chaosId] : [])]);
-}
-
-function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
-  const groups = new Map<string, PlannedIoFault[]>();
-  for (const f of faults) groups.set(f.volumePath, [...(groups.get(f.volumePath) ?? []), f]);
-  return [...groups.values()];
-}
-
-/** Removes what init applied for an ended network fault: the root qdisc (tc has no expiry) and the nft loss chain. */
-async function endNetworkFault(fault: PlannedNetworkFault, log: Logger): Promise<void> {
-  const [qdisc, loss] = await Promise.allSettled([removeOwnRootQdisc(fault.device), removeLossChain()]);
-  const failed = [qdisc, loss].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length > 0) {
-    log.error({ chaosId: fault.chaosId, device: fault.device, errors: failed.map((r) => (r.reason as Error).message) }, 'could not remove an expired network fault');
-    return;
-  }
-  const removed = { qdisc: qdisc.status === 'fulfilled' && qdisc.value, lossRules: loss.status === 'fulfilled' && loss.value };
-  log.info({ chaosId: fault.chaosId, device: fault.device, removed }, 'network fault expired; its qdisc and nft rules are gone');
 }
 
 /**
@@ -71,16 +52,27 @@ async function endNetworkFault(fault: PlannedNetworkFault, log: Logger): Promise
  */
 export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions, log: Logger): Promise<FaultKeeper> {
   const now = opts.now ?? Date.now;
+  const net = networkFamily(log);
+  const ioFaults = ioFamily({ stateDir: opts.stateDir, ...(opts.volumes ? { volumes: opts.volumes } : {}), log, now });
+  /** Recovers at expiry, which nobody awaits: failures are logged. */
+  const endNetworkFault = async (fault: PlannedNetworkFault): Promise<void> => {
+    try {
+      const removed = await net.recover(fault);
+      log.info({ chaosId: fault.chaosId, device: fault.device, removed }, 'network fault expired; its qdisc and nft rules are gone');
+    } catch (err) {
+      log.error({ chaosId: fault.chaosId, device: fault.device, errors: (err as Error).message }, 'could not remove an expired network fault');
+    }
+  };
+
   const io = plan.kernel.io.filter((f) => f.expiresAt > now());
   const network = plan.kernel.network && plan.kernel.network.expiresAt > now() ? plan.kernel.network : undefined;
-  if (plan.kernel.network && !network) await endNetworkFault(plan.kernel.network, log);
+  if (plan.kernel.network && !network) await endNetworkFault(plan.kernel.network);
   const liveVolumes = new Set(io.map((f) => f.volumePath));
-  for (const volumePath of new Set(plan.kernel.io.map((f) => f.volumePath))) {
-    if (liveVolumes.has(volumePath)) continue;
-    const localPath = opts.volumes?.get(volumePath) ?? volumePath;
-    await removeStaleLayer(localPath).then(
-      (removed) => log.info({ volumePath, removedDeadLayer: removed }, 'IO faults on this volume expired; passing through'),
-      (err: Error) => log.error({ volumePath, err: err.message }, 'could not remove the dead FUSE layer of an expired IO fault'),
+  for (const volume of groupByVolume(plan.kernel.io)) {
+    if (liveVolumes.has(volume.volumePath)) continue;
+    await ioFaults.recover(volume).then(
+      (r) => log.info({ volumePath: volume.volumePath, removedDeadLayer: r.removedDeadLayer }, 'IO faults on this volume expired; passing through'),
+      (err: Error) => log.error({ volumePath: volume.volumePath, err: err.message }, 'could not remove the dead FUSE layer of an expired IO fault'),
     );
   }
   const caps: CapabilityName[] = [];
@@ -88,65 +80,33 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
   if (network) caps.push('NET_ADMIN');
   if (caps.length > 0) assertCapabilities(caps, 'FUSE mounts and tc');
 
-  const volumes: MountedVolume[] = [];
-  const timers: Array<{ cancel(): void }> = [];
   let networkTimer: { cancel(): void } | undefined;
   let networkLive = network !== undefined;
   const lift = async (chaosIds: ReadonlySet<string>, reason: string): Promise<void> => {
-    const at = now();
-    // The FUSE rules hold these very objects and test expiresAt per call.
-    const ended = io.filter((f) => chaosIds.has(f.chaosId) && f.expiresAt > at);
-    for (const f of ended) f.expiresAt = at;
-    for (const f of ended) log.info({ chaos_id: f.chaosId, fault: 'io', target: f.volumePath, status: 'lifted', reason }, 'IO fault lifted; passing through');
-    if (network && networkLive && chaosIds.has(network.chaosId) && network.expiresAt > at) {
+    for (const volume of groupByVolume(io.filter((f) => chaosIds.has(f.chaosId)))) {
+      const { lifted } = await ioFaults.recover(volume);
+      for (const f of lifted) log.info({ chaos_id: f.chaosId, fault: 'io', target: f.volumePath, status: 'lifted', reason }, 'IO fault lifted; passing through');
+    }
+    if (network && networkLive && chaosIds.has(network.chaosId) && network.expiresAt > now()) {
       networkLive = false;
       networkTimer?.cancel();
-      const removed = await removeOwnRootQdisc(network.device);
-      log.info({ chaos_id: network.chaosId, fault: 'network', target: network.device, status: 'lifted', reason, removed }, 'network fault lifted; root qdisc removed');
+      const removed = await net.recover(network);
+      log.info({ chaos_id: network.chaosId, fault: 'network', target: network.device, status: 'lifted', reason, removed }, 'network fault lifted; root qdisc and nft loss rules removed');
     }
   };
-  let stateMounted = false;
   const stop = async () => {
-    for (const t of timers) t.cancel();
+    networkTimer?.cancel();
     await rm(join(opts.runDir, KERNEL_READY_FILE), { force: true });
-    for (const v of volumes.splice(0).reverse()) {
-      await v.unmount().catch((err: Error) => log.error({ volumePath: v.volumePath, err: err.message }, 'unmount failed'));
-    }
-    if (stateMounted) await unmount(opts.stateDir).catch(() => undefined);
-    stateMounted = false;
+    await ioFaults.stop();
   };
 
   try {
-    if (io.length > 0) {
-      const devFuse = await ensureDevFuse();
-      await mkdir(opts.stateDir, { recursive: true });
-      // A private self-bind: nothing Faultline mounts underneath leaks out to
-      // the host or other containers except the one bind per volume we intend.
-      await bindMount(opts.stateDir, opts.stateDir);
-      stateMounted = true;
-      await makePrivate(opts.stateDir);
-      const groups = byVolume(io);
-      for (const [i, faults] of groups.entries()) {
-        const counts = new Map<string, number>();
-        const volumePath = faults[0]!.volumePath;
-        const volume = await mountVolume(i, opts.volumes?.get(volumePath) ?? volumePath, opts.stateDir, faults, (method, _path, errno) => {
-          const key = `${method}:${errno ?? 'delay'}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-        });
-        volumes.push(volume);
-        log.info(
-          { volumePath, localPath: volume.localPath, devFuse, rules: faults.map((f) => ({ chaosId: f.chaosId, path: f.path, methods: f.methods, errno: f.errno, delayMs: f.delayMs, percent: f.percent, expiresAt: f.expiresAt })) },
-          'serving IO faults',
-        );
-        for (const f of faults) timers.push(runAt(f.expiresAt, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through'), now));
-      }
-    }
+    for (const volume of groupByVolume(io)) await ioFaults.apply(volume);
     if (network) {
       networkTimer = runAt(network.expiresAt, () => {
         networkLive = false;
-        void endNetworkFault(network, log);
+        void endNetworkFault(network);
       }, now);
-      timers.push(networkTimer);
     }
     await mkdir(opts.runDir, { recursive: true });
     await writeFile(join(opts.runDir, KERNEL_READY_FILE), `${new Date(now()).toISOString()}\n`);
@@ -154,5 +114,5 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
     await stop();
     throw err;
   }
-  return { volumes, lift, stop };
+  return { volumes: ioFaults.volumes as MountedVolume[], lift, stop };
 }

@@ -1,13 +1,13 @@
 import type { Logger } from '../common/log.ts';
 import type { InitPlan } from '../contract/plans.ts';
-import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
-import { assertCapabilities } from './capabilities.ts';
-import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
-import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network/netem-fallback.ts';
-import { applyRuleset, renderRuleset, type NftLoss } from './redirect/nftables.ts';
-import { applyNetem, applyTbf, needsNetem } from './network/qdisc.ts';
-import { resolveUpstreams, systemLookup, type Lookup } from './redirect/resolve.ts';
+import { assertCapabilities } from './capabilities.ts';
+import type { NetemFallback } from './network/netem-fallback.ts';
+import { networkFamily, type NetworkApplied } from './network/network.ts';
+import { redirectFamily, type RedirectApplied } from './redirect/redirect.ts';
+import type { Lookup } from './redirect/resolve.ts';
+import { assertFaketimeLib } from './time/install-faketime.ts';
+import { timeFamily, type TimeApplied } from './time/time.ts';
 
 export interface InitOptions {
   /** faultline-run emptyDir (handoff.json). */
@@ -21,19 +21,15 @@ export interface InitOptions {
 
 /** What was applied, logged as one structured object and returned for tests. */
 export interface InitSummary {
-  redirect: {
-    inbound: Array<{ port: number; listenPort: number }>;
-    outbound: Array<{ host: string; port: number; listenPort: number; match: string[] | 'port-only' }>;
-    excludedInbound: number[];
-  };
+  redirect: RedirectApplied;
   network?: {
-    netem: 'applied' | 'unavailable' | 'not-needed';
+    netem: NetworkApplied['netem'];
     nftLoss?: number;
     tbfRateBitsPerSec?: number;
     proxyDelayMs?: number;
     notApplied: string[];
   };
-  time?: { offset: string; lib: string; rc: string };
+  time?: TimeApplied;
   io: Array<{ volumePath: string; path: string }>;
   skippedExpired: string[];
   handoff: string;
@@ -45,11 +41,13 @@ function isUnexpired(f: { expiresAt: number }, now: number): boolean {
 }
 
 /**
- * Applies an InitPlan: redirection, network faults (netem or fallbacks), the
- * proxy hand-off and the time offset. IO faults are served by the long-running
- * `faultline kernel` sidecar, not here: a FUSE server must outlive this
- * container. Capabilities are checked and names resolved before the first
- * change, so a pod fails before half a plan is live.
+ * Applies an InitPlan through the fault families' applies: network faults
+ * (netem or fallbacks), redirection (whose table carries the loss fallback),
+ * the proxy hand-off and the time offset. IO faults are served by the
+ * long-running `faultline kernel` sidecar, not here: a FUSE server must
+ * outlive this container. Capabilities and libfaketime are checked before the
+ * first change, so a pod fails before half a plan is live; a name that does
+ * not resolve never fails it (its port is matched alone).
  */
 export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): Promise<InitSummary> {
   const started = performance.now();
@@ -69,73 +67,32 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   assertCapabilities(['NET_ADMIN'], 'nftables redirection and tc');
   if (time) await assertFaketimeLib(opts.faketimeLib);
 
-  const excluded = new Set(plan.wiring.excludeInboundPorts);
-  const inbound = plan.wiring.inbound.filter((e) => !excluded.has(e.port));
-  for (const e of plan.wiring.inbound) {
-    if (excluded.has(e.port)) log.warn({ port: e.port }, 'inbound port is both wired and excluded; exclusion wins, port not redirected');
-  }
-  const resolution = await resolveUpstreams(plan.wiring.outbound, opts.lookup ?? systemLookup);
-  for (const u of resolution.unresolved) {
-    log.warn({ host: u.host, reason: u.reason }, 'upstream did not resolve; redirecting its port for every non-loopback destination');
-  }
-
   // netem first: whether it exists decides which fallbacks the ruleset carries.
-  let netem: NonNullable<InitSummary['network']>['netem'] = 'not-needed';
-  let fallback: NetemFallback = { notApplied: [] };
-  if (network && needsNetem(network)) {
-    const outcome = await applyNetem(network);
-    if (outcome.applied) {
-      netem = 'applied';
-    } else {
-      netem = 'unavailable';
-      fallback = planNetemFallback(network);
-      log.warn(netemUnavailableMessage(outcome.reason, fallback));
-      if (fallback.notApplied.length > 0) log.warn({ notApplied: fallback.notApplied }, 'network faults NOT applied');
-    }
-  } else if (network?.rateBitsPerSec !== undefined) {
-    fallback = { rateBitsPerSec: network.rateBitsPerSec, notApplied: [] };
-  }
-
-  const nftLoss: NftLoss | undefined = fallback.loss;
-  // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
-  await applyRuleset(
-    renderRuleset({
-      proxyUid: plan.wiring.proxyUid,
-      inbound,
-      outbound: resolution.upstreams,
-      proxyOnlyPorts: [plan.wiring.toxiproxyPort ?? DEFAULT_PROXY_PORTS.toxiproxy],
-      ...(nftLoss ? { loss: nftLoss } : {}),
-    }),
-  );
-  if (network && fallback.rateBitsPerSec !== undefined) await applyTbf(network.device, fallback.rateBitsPerSec);
+  const net = network ? await networkFamily(log).apply(network) : undefined;
+  const fallback: NetemFallback = net?.fallback ?? { notApplied: [] };
+  const redirect = await redirectFamily({ ...(opts.lookup ? { lookup: opts.lookup } : {}), log }).apply({
+    wiring: plan.wiring,
+    ...(fallback.loss ? { loss: fallback.loss } : {}),
+  });
 
   const handoff: Handoff = fallback.networkDelay ? { networkDelay: fallback.networkDelay } : {};
   const handoffPath = await writeHandoff(opts.runDir, handoff);
 
   const summary: InitSummary = {
-    redirect: {
-      inbound,
-      outbound: resolution.upstreams.map((u) => ({
-        host: u.host,
-        port: u.port,
-        listenPort: u.listenPort,
-        match: u.addresses.length > 0 ? u.addresses : 'port-only',
-      })),
-      excludedInbound: [...excluded],
-    },
+    redirect,
     io: io.map((f) => ({ volumePath: f.volumePath, path: f.path })),
     skippedExpired,
     handoff: handoffPath,
     durationMs: 0,
   };
-  if (network) summary.network = networkSummary(netem, fallback);
-  if (time) summary.time = await installFaketime(opts.timeDir, opts.faketimeLib, time.offsetMs);
+  if (net) summary.network = networkSummary(net);
+  if (time) summary.time = await timeFamily({ timeDir: opts.timeDir, faketimeLib: opts.faketimeLib }).apply(time);
   summary.durationMs = Math.round(performance.now() - started);
   log.info({ summary }, 'faultline init applied the plan');
   return summary;
 }
 
-function networkSummary(netem: NonNullable<InitSummary['network']>['netem'], fb: NetemFallback): InitSummary['network'] {
+function networkSummary({ netem, fallback: fb }: NetworkApplied): InitSummary['network'] {
   const s: NonNullable<InitSummary['network']> = { netem, notApplied: fb.notApplied };
   if (fb.loss) s.nftLoss = fb.loss.percent;
   if (fb.rateBitsPerSec !== undefined) s.tbfRateBitsPerSec = fb.rateBitsPerSec;

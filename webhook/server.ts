@@ -83,7 +83,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   if (opts.kubeConfig) {
     // Loaded only with cluster access: the client library is large and slows every start.
     const { startClusterCache } = await import('./cache/cluster-cache.ts');
-    cluster = startClusterCache(opts.kubeConfig, log);
+    cluster = await startClusterCache(opts.kubeConfig, log);
     if (opts.leaseNamespace !== undefined) {
       const { startReconciler } = await import('./reconciler/index.ts');
       reconciler = startReconciler({ kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace });

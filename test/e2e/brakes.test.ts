@@ -7,50 +7,33 @@
 // writes are denied naming the switch and new pods get no kernel faults.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { stringify } from 'yaml';
 import { CLUSTER_SWITCH_NAMESPACE, PAUSE_ANNOTATION } from '../../policies/switches.ts';
-import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
-import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
-import { containerNames, freshNamespace, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { assertPortFree, createRunningPod, createTenant, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { repoRoot, request, startChild, startHttpApp, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
+import { containerNames, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
+import { assertPortFree, SidecarSuite, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { repoRoot, request, startHttpApp, type Child } from '../support/sidecar-harness.ts';
 
 const BOUND_MS = 1_000;
-const POLL_MS = 20;
 const run = promisify(execFile);
 
 describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
   this.timeout(180_000);
   const cp = useControlPlane();
+  const suite = new SidecarSuite(cp, 'brakes');
   const APP_LABELS = { app: 'web-brake' };
   const POD_NAME = 'web-brake-1';
   const TENANT = 'brake-tenant';
-  let dir = '';
   let ns = '';
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
   let child: Child | undefined;
   let httpListen = 0;
-  const measured: string[] = [];
-  const note = (line: string): void => {
-    measured.push(line);
-    process.stderr.write(`[e2e brakes] ${line}\n`);
-  };
-
-  function policy(name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy {
-    return { apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name }, spec: { selector: { matchLabels: APP_LABELS }, duration: '10m', ...spec } };
-  }
-  async function apply(p: ChaosPolicy): Promise<{ code: number; stderr: string }> {
-    const file = path.join(dir, `${p.metadata.name}.yaml`);
-    await writeFile(file, stringify(p));
-    return cp().kubectl('alice', ['apply', '-n', ns, '-f', file]);
-  }
+  const note = (line: string): void => suite.note(line);
+  const policy = (name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy => SidecarSuite.policy(APP_LABELS, name, spec);
+  const apply = (p: ChaosPolicy): Promise<{ code: number; stderr: string }> => suite.apply(p);
   /** `faultline pause|resume …` as the cluster admin; resolves when the CLI has exited 0. */
   async function cli(args: string[]): Promise<number> {
     const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
@@ -70,16 +53,9 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
     const r = await request(httpListen, '/api');
     return r.status === 200 && r.headers['x-faultline-fault'] === undefined;
   };
-  async function timeToEffect(what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
-    for (;;) {
-      if (await effect()) return performance.now() - since;
-      if (performance.now() - since > giveUpMs) {
-        const plan = await child?.admin<LiveFaultPlan>('/plan').catch(() => undefined);
-        throw new Error(`${what}: no effect ${giveUpMs} ms later; sidecar plan ${JSON.stringify(plan)}\nsidecar log:\n${child?.stdout.slice(-20).join('\n')}`);
-      }
-      await sleep(POLL_MS);
-    }
-  }
+  const timeToEffect = (what: string, since: number, effect: () => Promise<boolean>, giveUpMs?: number): Promise<number> =>
+    suite.timeToEffect(child, what, since, effect, giveUpMs);
+
   /** Throws the switch, measures to all-faults-off, checks the bound, releases it and waits for the faults to come back. */
   async function brake(what: string, pause: () => Promise<number>, resume: () => Promise<number>): Promise<number> {
     await timeToEffect(`${what}: faults on before the brake`, performance.now(), aborted);
@@ -101,33 +77,23 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
 
   before(async function () {
     this.timeout(120_000);
-    dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-brakes-'));
     app = await startHttpApp();
-    ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
-    await createTenant(cp(), TENANT, ns, 'tenant-shop', { kinds: ['http.abort', 'network.delay'], privileged: true, limits: { maxDuration: '1h', maxDelay: '1s' } });
-    const stored = await createRunningPod(cp(), 'alice', ns, pod(POD_NAME, {
-      metadata: { labels: APP_LABELS },
-      spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }] }] },
-    }));
-    const { raw, plan } = proxyPlan(stored);
-    httpListen = plan.wiring.inbound.find((w) => w.port === app!.port)!.listenPort;
+    await suite.setUp({ kinds: ['http.abort', 'network.delay'], privileged: true, limits: { maxDuration: '1h', maxDelay: '1s' } }, { tenant: TENANT });
+    ns = suite.ns;
+    const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port]);
+    httpListen = listenerOf(app.port);
     await assertPortFree(httpListen);
     await waitForSidecarBinding(cp(), ns);
 
     // Least privilege: a pod's service account reads the switch object and the tenants, nothing more.
-    const sa = `system:serviceaccount:${ns}:default`;
-    const can = async (args: string[]): Promise<string> => (await cp().kubectl('admin', ['auth', 'can-i', ...args, `--as=${sa}`])).stdout.trim();
+    const can = (args: string[]): Promise<string> => suite.serviceAccountCan(args);
     assert.equal(await can(['watch', `namespaces/${CLUSTER_SWITCH_NAMESPACE}`]), 'yes');
     assert.equal(await can(['get', 'namespaces/default']), 'no', 'only the switch namespace');
     assert.equal(await can(['patch', `namespaces/${CLUSTER_SWITCH_NAMESPACE}`]), 'no', 'read-only');
     assert.equal(await can(['watch', 'chaostenants.chaos.faultline.dev']), 'yes');
     assert.equal(await can(['patch', 'chaostenants.chaos.faultline.dev']), 'no', 'read-only');
 
-    child = await startChild(
-      ['--kubeconfig', await serviceAccountKubeconfig(cp(), ns, dir), '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
-        '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
-      { FAULTLINE_PLAN: raw, POD_NAME, POD_NAMESPACE: ns },
-    );
+    child = await suite.startSidecar(raw, POD_NAME);
     const r = await apply(policy('abort-all', { http: [{ abort: { status: 503, percent: 100 } }] }));
     assert.equal(r.code, 0, r.stderr);
     await waitForPolicy(cp(), ns, 'abort-all', 'targets', (p) => (p.status?.targets ?? []).includes(POD_NAME));
@@ -138,11 +104,8 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
     // The control plane is shared with the other suites: never leave a brake on.
     await cp().kubectl('admin', ['annotate', 'namespace', CLUSTER_SWITCH_NAMESPACE, `${PAUSE_ANNOTATION}-`]);
     if (!cp().webhookRunning) await cp().startWebhook();
-    await child?.stop();
-    if (child) assert.doesNotMatch(child.stdout.join('\n'), /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    await suite.tearDown();
     await app?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    if (measured.length > 0) process.stderr.write(`[e2e brakes] summary:\n  ${measured.join('\n  ')}\n`);
   });
 
   it('faultline pause --all ends every live fault within 1 s; policy writes are denied naming the switch; resume is explicit', async () => {

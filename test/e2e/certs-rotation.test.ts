@@ -12,8 +12,7 @@ import { freePorts } from '../../common/ports.ts';
 import type { ManagedProcess } from '../../controlplane/process.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, INJECTED_ANNOTATION, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION_NAME } from '../../policies/wellknown.ts';
 import { servedCertificate, startReplica, startRoundRobin, type RoundRobin } from '../support/certs-rotation-replicas.ts';
-import { freshNamespace, getJson, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { createTenant } from '../support/e2e-sidecar-cluster.ts';
+import { freshNamespace, getJson, kubectlOk, pod, tenantNamespace, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 
 const CONFIG_KINDS = ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'] as const;
 const REFRESH = '1s';
@@ -140,9 +139,8 @@ describe('e2e: self-managed certificates in a Secret, rotated under load', funct
   });
 
   it('a forced CA rotation publishes the new CA before any replica serves it, with zero failed admissions', async function () {
-    const ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
+    const ns = await tenantNamespace(cp(), { kinds: ['http.delay'], limits: { maxDelay: '2s', maxDuration: '1h' } });
     await kubectlOk(cp(), 'admin', ['create', 'rolebinding', 'alice-chaos', '--clusterrole=faultline-tenant-editor', '--user=alice', '-n', ns]);
-    await createTenant(cp(), `rotation-${ns}`, ns, 'tenant-shop', { kinds: ['http.delay'], limits: { maxDelay: '2s', maxDuration: '1h' } });
     const alice = cp().client('alice');
     const pods = alice.makeApiClient(CoreV1Api);
     const objects = alice.makeApiClient(CustomObjectsApi);

@@ -7,18 +7,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import type { ChaosPolicy } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
-import { freshNamespace, getJson, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
-import {
-  createRunningPod, createTenant, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
-} from '../support/e2e-sidecar-cluster.ts';
-import { startChild, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
+import { getJson, kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
+import { resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 
 const WINDOW_S = 2;
 const RATE_MS = 40;
@@ -54,35 +47,23 @@ function get(host: string, port: number): Promise<{ status: number; faulted: boo
 describe('e2e: steady-state guard (abortWhen) across pods', function () {
   this.timeout(180_000);
   const cp = useControlPlane();
+  const suite = new SidecarSuite(cp, 'guard');
   const LABELS = { app: 'web-guard' };
-  let dir = '';
   let ns = '';
   const apps: Array<Awaited<ReturnType<typeof startApp>>> = [];
-  const sidecars: Child[] = [];
+  const sidecars = suite.sidecars;
   /** Where each pod's proxy listens (pod 2's listener ports are shifted: both wirings use the same ones, and here they share one host). */
   const front: Array<{ host: string; port: number }> = [];
-  const measured: string[] = [];
-  const note = (line: string): void => {
-    measured.push(line);
-    process.stderr.write(`[e2e guard] ${line}\n`);
-  };
+  const note = (line: string): void => suite.note(line);
 
   let generation = 0;
   async function applyPolicy(name: string): Promise<ChaosPolicy> {
-    const p: ChaosPolicy = {
-      apiVersion: API_GROUP_VERSION,
-      kind: 'ChaosPolicy',
-      metadata: { name },
-      spec: {
-        selector: { matchLabels: LABELS },
-        duration: '10m',
-        http: [{ delay: { fixed: '5ms', percent: 100 } }],
-        abortWhen: { errorRate: { percent: 50, window: `${WINDOW_S}s`, minRequests: 10 } },
-      },
-    };
-    const file = path.join(dir, `${name}-${++generation}.yaml`);
-    await writeFile(file, stringify(p));
-    await kubectlOk(cp(), 'alice', ['apply', '-n', ns, '-f', file]);
+    const p = SidecarSuite.policy(LABELS, name, {
+      http: [{ delay: { fixed: '5ms', percent: 100 } }],
+      abortWhen: { errorRate: { percent: 50, window: `${WINDOW_S}s`, minRequests: 10 } },
+    });
+    const r = await suite.apply(p, `${name}-${++generation}`);
+    assert.equal(r.code, 0, r.stderr);
     return waitForPolicy(cp(), ns, name, 'both pods targeted', (x) => (x.status?.targets ?? []).length === 2);
   }
   async function untilFaulted(i: number, want: boolean, giveUpMs = 10_000): Promise<number> {
@@ -112,45 +93,29 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
 
   before(async function () {
     this.timeout(120_000);
-    dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-guard-'));
-    ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
-    await createTenant(cp(), `guard-${ns}`, ns, 'tenant-shop', { kinds: ['http.delay'], requireAbortWhen: true, limits: { maxDuration: '1h', maxAbortWindow: '1m' } });
+    await suite.setUp({ kinds: ['http.delay'], requireAbortWhen: true, limits: { maxDuration: '1h', maxAbortWindow: '1m' } });
+    ns = suite.ns;
     await waitForSidecarBinding(cp(), ns);
-    const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
     const host = '127.0.0.1';
     for (const i of [0, 1]) {
       const app = await startApp();
       apps.push(app);
       const name = `web-guard-${i + 1}`;
-      const stored = await createRunningPod(cp(), 'alice', ns, pod(name, {
-        metadata: { labels: LABELS },
-        spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }] }] },
-      }));
-      const { plan } = proxyPlan(stored);
+      const { plan } = await suite.createWiredPod(name, LABELS, [app.port]);
       for (const w of plan.wiring.inbound) w.listenPort += 1000 * i;
       front.push({ host, port: plan.wiring.inbound.find((w) => w.port === app.port)!.listenPort });
-      const raw = JSON.stringify(plan);
-      sidecars.push(await startChild(
-        ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
-          '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, `faketime-${i}.rc`)],
-        { FAULTLINE_PLAN: raw, POD_NAME: name, POD_NAMESPACE: ns },
-      ));
+      await suite.startSidecar(JSON.stringify(plan), name, `faketime-${i}.rc`);
     }
   });
 
   after(async function () {
     this.timeout(30_000);
-    for (const s of sidecars) await s.stop();
-    for (const s of sidecars) assert.doesNotMatch(s.stdout.join('\n'), /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    await suite.tearDown();
     for (const a of apps) await a.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    if (measured.length > 0) process.stderr.write(`[e2e guard] summary:\n  ${measured.join('\n  ')}\n`);
   });
 
   it('the tenant requires a guard: a policy without abortWhen is denied', async () => {
-    const file = path.join(dir, 'unguarded.yaml');
-    await writeFile(file, stringify({ apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name: 'unguarded' }, spec: { duration: '1m', http: [{ delay: { fixed: '5ms' } }] } }));
-    const r = await cp().kubectl('alice', ['apply', '-n', ns, '-f', file]);
+    const r = await suite.apply({ apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name: 'unguarded' }, spec: { duration: '1m', http: [{ delay: { fixed: '5ms' } }] } });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /spec\.abortWhen is required by the tenant/);
   });

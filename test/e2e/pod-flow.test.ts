@@ -26,8 +26,8 @@ import type { ChaosPolicy } from '../../policies/types.ts';
 import type { InitPlan } from '../../contract/plans.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { FAKETIME_LIBRARY, FAKETIME_TIMESTAMP_FILE, INIT_CONTAINER_NAME, PLAN_ENV, TIME_MOUNT_PATH, TIME_VOLUME_NAME } from '../../contract/pod-layout.ts';
-import { freshNamespace, getJson, kubectlOk, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { createTenant, markRunning, proxyPlan, waitForPolicy } from '../support/e2e-sidecar-cluster.ts';
+import { getJson, kubectlOk, tenantNamespace, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
+import { markRunning, proxyPlan, waitForPolicy } from '../support/e2e-sidecar-cluster.ts';
 import { appPod, NODE } from '../support/netns-fixtures.ts';
 import { isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
 import { udpDelivered } from '../support/netns-probes.ts';
@@ -60,8 +60,7 @@ describe('e2e: one pod from admission to faults (tenant → policy → injected 
     if (!isRoot()) return this.skip(); // the pod simulator needs root: network namespaces, nftables, setpriv
     this.timeout(150_000);
     dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-podflow-'));
-    ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
-    await createTenant(cp(), `flow-${ns}`, ns, 'tenant-shop', {
+    ns = await tenantNamespace(cp(), {
       kinds: ['network.loss', 'time.offset', 'http.delay'],
       privileged: true,
       limits: { maxDelay: '2s', maxDuration: '1h', maxLossPercent: 50, maxTimeOffset: '3h' },

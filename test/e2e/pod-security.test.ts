@@ -8,8 +8,7 @@ import type { KubectlResult } from '../../controlplane/index.ts';
 import { IMAGES } from '../../common/images.ts';
 import { INJECTED_ANNOTATION, POD_SECURITY_POLICY_NAME } from '../../policies/wellknown.ts';
 import { KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
-import { freshNamespace, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { createTenant } from '../support/e2e-sidecar-cluster.ts';
+import { freshNamespace, kubectlOk, pod, tenantNamespace, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 
 describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-security)', function () {
   const cp = useControlPlane();
@@ -18,9 +17,8 @@ describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-
 
   before(async function () {
     this.timeout(60_000);
-    shop = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
     plain = await freshNamespace(cp(), { editor: 'alice' });
-    await createTenant(cp(), `tenant-${shop}`, shop, 'tenant-shop', {
+    shop = await tenantNamespace(cp(), {
       kinds: ['network.loss', 'io.error', 'http.delay'],
       privileged: true,
       limits: { maxDuration: '1h' },

@@ -8,19 +8,12 @@
 // must reach the traffic within 1 s of kubectl returning, and faults must end
 // on time while the API server is frozen.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
-import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
-import { freshNamespace, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
-import {
-  assertPortFree, createRunningPod, createTenant, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
-} from '../support/e2e-sidecar-cluster.ts';
-import { echoRoundTrip, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
+import { kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
+import { assertPortFree, resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { echoRoundTrip, request, startHttpApp, startTcpApp, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 /** Policy change → traffic, from kubectl returning (DESIGN: "active in a running sidecar ≤ 1 s"). */
 const BOUND_MS = 1_000;
@@ -33,9 +26,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 describe('e2e: faultline sidecar watching ChaosPolicies through the real API server', function () {
   this.timeout(180_000);
   const cp = useControlPlane();
+  const suite = new SidecarSuite(cp, 'sidecar');
   const APP_LABELS = { app: 'web-sc' };
   const POD_NAME = 'web-sc-1';
-  let dir = '';
   let ns = '';
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
   let echo: Awaited<ReturnType<typeof startTcpApp>> | undefined;
@@ -43,22 +36,12 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
   /** The proxy listeners the webhook's wiring gave the two app ports. */
   let httpListen = 0;
   let tcpListen = 0;
-  const measured: string[] = [];
-
-  const note = (line: string): void => {
-    measured.push(line);
-    process.stderr.write(`[e2e sidecar] ${line}\n`);
-  };
-
-  function policy(name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy {
-    return { apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name }, spec: { selector: { matchLabels: APP_LABELS }, duration: '10m', ...spec } };
-  }
+  const note = (line: string): void => suite.note(line);
+  const policy = (name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy => SidecarSuite.policy(APP_LABELS, name, spec);
 
   /** `kubectl apply -f <file>` as alice; resolves when kubectl has returned (the measuring point). */
   async function apply(p: ChaosPolicy): Promise<number> {
-    const file = path.join(dir, `${p.metadata.name}.yaml`);
-    await writeFile(file, stringify(p));
-    const res = await cp().kubectl('alice', ['apply', '-n', ns, '-f', file]);
+    const res = await suite.apply(p);
     assert.equal(res.code, 0, res.stderr);
     return performance.now();
   }
@@ -75,22 +58,8 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     const r = await request(httpListen, '/api');
     return r.status === 200 && r.body === 'ok GET /api' && r.headers['x-faultline-fault'] === undefined;
   };
-
-  /**
-   * Polls `effect` (a fresh connection each time: routes are decided per
-   * connection) every ~20 ms and returns the ms from `since` to the moment the
-   * first response showing the effect arrived.
-   */
-  async function timeToEffect(what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
-    for (;;) {
-      if (await effect()) return performance.now() - since;
-      if (performance.now() - since > giveUpMs) {
-        const plan = await child?.admin<LiveFaultPlan>('/plan').catch(() => undefined);
-        throw new Error(`${what}: no effect ${giveUpMs} ms after kubectl returned; sidecar plan ${JSON.stringify(plan)}\nsidecar log:\n${child?.stdout.slice(-20).join('\n')}`);
-      }
-      await sleep(POLL_MS);
-    }
-  }
+  const timeToEffect = (what: string, since: number, effect: () => Promise<boolean>, giveUpMs?: number): Promise<number> =>
+    suite.timeToEffect(child, what, since, effect, giveUpMs);
 
   /** One measured change: `act` returns when kubectl has; the bound applies to the best of two tries (`reset` undoes `act`). */
   async function measuredChange(what: string, act: () => Promise<number>, effect: () => Promise<boolean>, reset: () => Promise<void>): Promise<number> {
@@ -111,45 +80,26 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
 
   before(async function () {
     this.timeout(120_000);
-    dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-sidecar-'));
     app = await startHttpApp();
     echo = await startTcpApp('echo');
-    ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
-    await createTenant(cp(), `sc-${ns}`, ns, 'tenant-shop', {
-      kinds: ['http.delay', 'http.abort', 'tcp.latency'],
-      limits: { maxDelay: '2s', maxDuration: '1h' },
-    });
+    await suite.setUp({ kinds: ['http.delay', 'http.abort', 'tcp.latency'], limits: { maxDelay: '2s', maxDuration: '1h' } });
+    ns = suite.ns;
 
     // The pod's container ports are the local apps' ports: the webhook wires them to the proxy.
-    const stored = await createRunningPod(cp(), 'alice', ns, pod(POD_NAME, {
-      metadata: { labels: APP_LABELS },
-      spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }, { containerPort: echo.port }] }] },
-    }));
-    const { raw, plan } = proxyPlan(stored);
-    const listenerOf = (port: number): number => {
-      const w = plan.wiring.inbound.find((x) => x.port === port);
-      assert.ok(w, `the webhook wired port ${port}: ${JSON.stringify(plan.wiring)}`);
-      return w.listenPort;
-    };
+    const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port, echo.port]);
     httpListen = listenerOf(app.port);
     tcpListen = listenerOf(echo.port);
     for (const p of [httpListen, tcpListen]) await assertPortFree(p);
 
     // Least privilege: the namespace's service accounts may read its policies and nothing more.
     await waitForSidecarBinding(cp(), ns);
-    const sa = `system:serviceaccount:${ns}:default`;
-    const can = async (args: string[]): Promise<string> => (await cp().kubectl('admin', ['auth', 'can-i', ...args, `--as=${sa}`])).stdout.trim();
+    const can = (args: string[]): Promise<string> => suite.serviceAccountCan(args);
     assert.equal(await can(['watch', 'chaospolicies.chaos.faultline.dev', '-n', ns]), 'yes');
     assert.equal(await can(['list', 'chaospolicies.chaos.faultline.dev', '-n', 'default']), 'no', 'no other namespace');
     assert.equal(await can(['update', 'chaospolicies.chaos.faultline.dev', '-n', ns]), 'no', 'read-only');
     assert.equal(await can(['list', 'pods', '-n', ns]), 'no', 'policies only');
 
-    const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
-    child = await startChild(
-      ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
-        '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
-      { FAULTLINE_PLAN: raw, POD_NAME, POD_NAMESPACE: ns },
-    );
+    child = await suite.startSidecar(raw, POD_NAME);
     // The listeners are the wiring's, not ports the harness chose.
     const stats = await child.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
     assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [httpListen, tcpListen].sort());
@@ -157,11 +107,8 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
 
   after(async function () {
     this.timeout(30_000);
-    await child?.stop();
-    if (child) assert.doesNotMatch(child.stdout.join('\n'), /ChaosPolicy watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    await suite.tearDown();
     await Promise.all([app?.close(), echo?.close()]);
-    if (dir) await rm(dir, { recursive: true, force: true });
-    if (measured.length > 0) process.stderr.write(`[e2e sidecar] summary:\n  ${measured.join('\n  ')}\n`);
   });
 
   it('passes traffic through untouched while no policy exists, and is ready', async () => {
@@ -171,8 +118,10 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     assert.equal((await echoRoundTrip(tcpListen, 'hello')).data, 'hello');
     const plan = await child!.admin<LiveFaultPlan>('/plan');
     assert.deepEqual([plan.http, plan.tcp], [[], []]);
-    // The watch is up (a list succeeded with the SA token), not merely failing open.
-    assert.ok(child!.stdout.some((l) => /faultline-proxy ready/.test(l) && /"source":"kubernetes"/.test(l)), child!.stdout.join('\n'));
+    // The watch is up (a list succeeded with the SA token), not merely failing open. Ready comes
+    // before that (listeners bound: traffic passes meanwhile), so the log line may follow it.
+    await waitFor('the policy watch', () => child!.stdout.some((l) => /faultline-proxy ready/.test(l) && /"source":"kubernetes"/.test(l)), 10_000)
+      .catch(() => assert.fail(child!.stdout.join('\n')));
   });
 
   it('applies an abort policy within 1 s of kubectl apply, pauses and resumes it, and drops it on delete', async () => {

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../../policies/wellknown.ts';
-import { freshNamespace, useControlPlane } from '../support/e2e-cluster.ts';
-import { createTenant } from '../support/e2e-sidecar-cluster.ts';
+import { tenantNamespace, useControlPlane } from '../support/e2e-cluster.ts';
 
 interface Answer {
   status: number;
@@ -47,8 +46,7 @@ describe('e2e: only the API server gets admission reviews answered (client certi
 
   before(async function () {
     this.timeout(60_000);
-    const ns = await freshNamespace(cp(), { chaos: true });
-    await createTenant(cp(), `tenant-${ns}`, ns, 'tenant-secret-group', { kinds: ['http.delay'], limits: { maxDelay: SECRET_LIMIT } });
+    const ns = await tenantNamespace(cp(), { kinds: ['http.delay'], limits: { maxDelay: SECRET_LIMIT } }, { group: 'tenant-secret-group' });
     const policy = { apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name: 'probe', namespace: ns }, spec: { duration: '1m', http: [{ delay: { fixed: '5s' } }] } };
     review = JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',

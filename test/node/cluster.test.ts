@@ -28,7 +28,7 @@ describe('node: the cluster', function () {
   });
 
   it('gives a new namespace its default ServiceAccount and kube-root-ca.crt (kube-controller-manager)', async () => {
-    const ns = await freshNamespace(cp, 'kcm', false);
+    const ns = await freshNamespace(cp, { prefix: 'kcm' });
     await eventually('default ServiceAccount and kube-root-ca.crt', 20_000, async () => {
       const sa = await cp.kubectl('admin', ['get', 'serviceaccount', 'default', '-n', ns]);
       const cm = await cp.kubectl('admin', ['get', 'configmap', 'kube-root-ca.crt', '-n', ns, '-o', 'jsonpath={.data.ca\\.crt}']);
@@ -49,7 +49,7 @@ describe('node: the cluster', function () {
   });
 
   it('runs a plain pod that reaches the API server through the kubernetes Service by name', async () => {
-    const ns = await freshNamespace(cp, 'plain', false);
+    const ns = await freshNamespace(cp, { prefix: 'plain' });
     await kubectlOk(cp, 'admin', ['run', 'probe', '-n', ns, '--image', DEMO_IMAGE, '--restart=Never', '--command', '--', 'sleep', '600']);
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', `pod/probe`, '-n', ns, '--timeout=120s'], undefined, 130_000);
     // /version is readable without credentials (system:public-info-viewer): a 200 proves DNS, the Service and the route.

@@ -13,7 +13,7 @@ import { HOST_TOOLS } from '../../controlplane/node/requirements.ts';
 import type { ChaosPolicySpec } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
-import { createTenant, eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';
+import { eventually, freshNamespace, kubectlOk, nodeCluster, tenantNamespace } from '../support/node-cluster.ts';
 
 interface ContainerStatus {
   name: string;
@@ -64,9 +64,8 @@ describe('node: injected pods and HTTP/TCP faults', function () {
 
   before(async function () {
     cp = await nodeCluster();
-    ns = await freshNamespace(cp, 'faults', true);
-    clientNs = await freshNamespace(cp, 'client', false);
-    await createTenant(cp, ns, { kinds: ['http.delay', 'http.abort', 'tcp.latency'], limits: { maxDelay: '5s', maxDuration: '1h', maxPodPercent: 100 } });
+    ns = await tenantNamespace(cp, { kinds: ['http.delay', 'http.abort', 'tcp.latency'], limits: { maxDelay: '5s', maxDuration: '1h', maxPodPercent: 100 } }, { prefix: 'faults' });
+    clientNs = await freshNamespace(cp, { prefix: 'client' });
     await kubectlOk(cp, 'admin', ['apply', '-f', '-'], demoApp(ns));
     await kubectlOk(cp, 'admin', ['run', 'client', '-n', clientNs, '--image', DEMO_IMAGE, '--restart=Never', '--command', '--', 'sleep', '3600']);
     await kubectlOk(cp, 'admin', ['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=180s'], undefined, 190_000);

@@ -3,6 +3,7 @@
 // faultline-init at pod start; faultline-kernel stays up after its faults end,
 // and a pod restarted after its faults expired starts cleanly.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { stringify } from 'yaml';
 import { DEMO_IMAGE } from '../../common/images.ts';
 import type { ControlPlane } from '../../controlplane/index.ts';
@@ -10,7 +11,7 @@ import { CriClient } from '../../controlplane/node/cri.ts';
 import { run } from '../../controlplane/node/host.ts';
 import type { ChaosPolicySpec } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
-import { createTenant, eventually, freshNamespace, kubectlOk, nodeCluster } from '../support/node-cluster.ts';
+import { eventually, kubectlOk, nodeCluster, tenantNamespace } from '../support/node-cluster.ts';
 
 interface ContainerStatus {
   name: string;
@@ -26,8 +27,7 @@ describe('node: kernel-level faults in real pods', function () {
 
   before(async function () {
     cp = await nodeCluster();
-    ns = await freshNamespace(cp, 'kernel', true);
-    await createTenant(cp, ns, { kinds: ['network.loss', 'network.rate', 'io.error', 'time.offset'], privileged: true, limits: { maxDuration: '1h', maxPodPercent: 100 } });
+    ns = await tenantNamespace(cp, { kinds: ['network.loss', 'network.rate', 'io.error', 'time.offset'], privileged: true, limits: { maxDuration: '1h', maxPodPercent: 100 } }, { prefix: 'kernel' });
   });
 
   async function policy(name: string, app: string, spec: Partial<ChaosPolicySpec>): Promise<void> {
@@ -82,6 +82,12 @@ describe('node: kernel-level faults in real pods', function () {
     const serve = "require('http').createServer((q, s) => s.end(Buffer.alloc(200000))).listen(9000)";
     await runPod('slow', ['/usr/local/bin/node', '-e', serve]);
     const ip = (await kubectlOk(cp, 'admin', ['get', 'pod', 'slow', '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+    // Ready means started (no readiness probe): wait until node is listening, or curl may be refused.
+    await eventually('the pod to listen on 9000', 20_000, () => new Promise<boolean>((resolve) => {
+      const socket = connect(9000, ip);
+      const done = (ok: boolean) => () => (socket.destroy(), resolve(ok));
+      socket.once('connect', done(true)).once('error', done(false)).setTimeout(2_000, done(false));
+    }));
     const r = await run('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://${ip}:9000/`]);
     assert.equal(r.code, 0, r.stderr);
     const [bytes, secs] = r.stdout.split(' ').map(Number);

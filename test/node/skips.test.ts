@@ -36,7 +36,7 @@ describe('node: pods Faultline skips', function () {
   });
 
   it('creates a Windows pod uninjected, with a warning', async () => {
-    const ns = await freshNamespace(cp, 'windows', true);
+    const ns = await freshNamespace(cp, { prefix: 'windows', chaos: true });
     const { stored, warnings } = await create(cp, ns, {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -52,7 +52,7 @@ describe('node: pods Faultline skips', function () {
   });
 
   it('creates a pod in a Pod-Security-restricted chaos namespace uninjected', async () => {
-    const ns = await freshNamespace(cp, 'restricted', true);
+    const ns = await freshNamespace(cp, { prefix: 'restricted', chaos: true });
     await kubectlOk(cp, 'admin', ['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted']);
     const { stored } = await create(cp, ns, {
       apiVersion: 'v1',
@@ -81,11 +81,11 @@ describe('node: pods Faultline skips', function () {
   // creates and runs them, uninjected.
   it('runs a hostNetwork pod uninjected in an exempted chaos namespace, and refuses it with a clear message in one held to baseline', async () => {
     const spec = { hostNetwork: true, containers: [{ name: 'app', image: DEMO_IMAGE, command: ['sleep', '600'] }] };
-    const held = await freshNamespace(cp, 'hostnet', true);
+    const held = await freshNamespace(cp, { prefix: 'hostnet', chaos: true });
     const denied = await cp.kubectl('admin', ['create', '-n', held, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec }) });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /hostNetwork, hostPID and hostIPC are forbidden in chaos namespaces/);
-    const exempt = await freshNamespace(cp, 'hostnet-exempt', true, { 'faultline.dev/pod-security': 'privileged' });
+    const exempt = await freshNamespace(cp, { prefix: 'hostnet-exempt', chaos: true, labels: { 'faultline.dev/pod-security': 'privileged' } });
     const { stored } = await create(cp, exempt, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hostnet' }, spec });
     assertUninjected(stored);
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/hostnet', '-n', exempt, '--timeout=120s'], undefined, 130_000);

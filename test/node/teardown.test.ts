@@ -18,7 +18,7 @@ describe('node: teardown', function () {
 
   it('stop() leaves nothing behind, with pods running', async () => {
     const cp = await nodeCluster();
-    const ns = await freshNamespace(cp, 'teardown', false);
+    const ns = await freshNamespace(cp, { prefix: 'teardown' });
     await kubectlOk(cp, 'admin', ['run', 'victim', '-n', ns, '--image', DEMO_IMAGE, '--restart=Never', '--command', '--', 'sleep', '600']);
     await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/victim', '-n', ns, '--timeout=120s'], undefined, 130_000);
     const layout = cp.node!.layout;

@@ -1,11 +1,13 @@
 // Shared fixtures for the e2e suites: one local control plane per mocha
 // process (started by the first suite that asks, stopped by a root `after`
-// hook), fresh namespaces per test, and kubectl-as-a-user helpers.
-import { randomBytes } from 'node:crypto';
+// hook) and pods; fresh namespaces and kubectl-as-a-user come from cluster.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startControlPlane, type ControlPlane, type KubectlResult, type User } from '../../controlplane/index.ts';
-import { check } from '../../controlplane/kubectl.ts';
-import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
+import { startControlPlane, type ControlPlane, type KubectlResult } from '../../controlplane/index.ts';
+import { INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
+import { freshNamespace } from './cluster.ts';
+
+// The e2e suites' share of the helpers every suite on a control plane uses.
+export { createTenant, eventually, freshNamespace, getJson, kubectlOk, tenantNamespace } from './cluster.ts';
 
 let shared: Promise<ControlPlane> | undefined;
 
@@ -73,50 +75,6 @@ async function waitForInjection(cp: ControlPlane): Promise<void> {
   throw new Error(
     `the API server never returned an injected pod within 30 s (last kubectl: exit ${last?.code}, ${last?.stderr.trim()}); webhook log:\n${await cp.logTail('webhook')}`,
   );
-}
-
-export interface NamespaceOptions {
-  /** Label the namespace faultline.dev/chaos=enabled. */
-  chaos?: boolean;
-  labels?: Record<string, string>;
-  /** Bind this user to the built-in `edit` ClusterRole in the namespace (a tenant's usual rights). */
-  editor?: User;
-}
-
-let namespaceCounter = 0;
-
-/**
- * Creates a namespace no other test uses, as the cluster admin, and waits
- * for its `default` ServiceAccount (pods need it; the control plane's
- * ServiceAccount controller creates it asynchronously, as in a real cluster).
- * Namespaces are not deleted: the cluster is discarded with the run.
- */
-export async function freshNamespace(cp: ControlPlane, opts: NamespaceOptions = {}): Promise<string> {
-  const name = `e2e-${++namespaceCounter}-${randomBytes(3).toString('hex')}`;
-  const labels = { ...opts.labels, ...(opts.chaos ? { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } : {}) };
-  await kubectlOk(cp, 'admin', ['create', '-f', '-'], { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
-  if (opts.editor) {
-    await kubectlOk(cp, 'admin', ['create', 'rolebinding', `${opts.editor}-edit`, '--clusterrole=edit', `--user=${opts.editor}`, '-n', name]);
-  }
-  const deadline = Date.now() + 15_000;
-  while ((await cp.kubectl('admin', ['get', 'serviceaccount', 'default', '-n', name])).code !== 0) {
-    if (Date.now() > deadline) throw new Error(`namespace ${name} has no default ServiceAccount after 15 s`);
-    await sleep(50);
-  }
-  return name;
-}
-
-/**
- * kubectl as `user`; an object given as `input` is sent as JSON (for `-f -`).
- * Throws, with kubectl's stderr, unless it exits 0; returns stdout.
- */
-export async function kubectlOk(cp: ControlPlane, user: User, args: readonly string[], input?: object): Promise<string> {
-  return check(await cp.kubectl(user, args, input ? { input: JSON.stringify(input) } : {}), `kubectl ${args.join(' ')} (as ${user})`);
-}
-
-/** `kubectl get <args> -o json` as `user`, parsed. */
-export async function getJson<T>(cp: ControlPlane, user: User, args: readonly string[]): Promise<T> {
-  return JSON.parse(await kubectlOk(cp, user, ['get', ...args, '-o', 'json'])) as T;
 }
 
 // ------------------------------------------------------------------ pods

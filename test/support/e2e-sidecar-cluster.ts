@@ -3,28 +3,22 @@
 // (webhook-injected) pod's proxy env, a kubeconfig for a namespace's `default`
 // ServiceAccount from a real TokenRequest, and freezing the API server.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
-import type { ControlPlane, User } from '../../controlplane/index.ts';
-import type { ChaosPolicy, ChaosTenant, ChaosTenantSpec } from '../../policies/types.ts';
-import type { InitPlan } from '../../contract/plans.ts';
+import type { ControlPlane, KubectlResult, User } from '../../controlplane/index.ts';
+import type { ChaosPolicy, ChaosPolicySpec, ChaosTenantSpec } from '../../policies/types.ts';
+import type { InitPlan, LiveFaultPlan } from '../../contract/plans.ts';
 import { API_GROUP_VERSION, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
-import { getJson, kubectlOk, type Container, type Pod } from './e2e-cluster.ts';
+import { eventually, getJson, kubectlOk, pod, tenantNamespace, type Container, type Pod } from './e2e-cluster.ts';
+import { startChild, toxiproxyBin, type Child } from './sidecar-harness.ts';
 
-/** Creates (as admin) a ChaosTenant owning `namespace`, authored by group `group`. */
-export async function createTenant(cp: ControlPlane, name: string, namespace: string, group: string, allow: ChaosTenantSpec['allow']): Promise<void> {
-  const tenant: ChaosTenant = {
-    apiVersion: API_GROUP_VERSION,
-    kind: 'ChaosTenant',
-    metadata: { name },
-    spec: { namespaces: [namespace], subjects: [{ kind: 'Group', name: group }], allow },
-  };
-  await kubectlOk(cp, 'admin', ['create', '-f', '-'], tenant);
-}
+// Where the sidecar suites have always taken it from.
+export { createTenant } from './cluster.ts';
 
 /**
  * Creates `pod` as `user` through the API server (the real webhook injects it),
@@ -86,23 +80,23 @@ export async function serviceAccountKubeconfig(cp: ControlPlane, namespace: stri
 
 /** Waits for the reconciler's RoleBinding faultline-sidecar in `namespace`. */
 export async function waitForSidecarBinding(cp: ControlPlane, namespace: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await cp.kubectl('admin', ['get', 'rolebinding', 'faultline-sidecar', '-n', namespace])).code !== 0) {
-    if (Date.now() > deadline) throw new Error(`no RoleBinding faultline-sidecar in ${namespace} after ${timeoutMs} ms; webhook log:\n${await cp.logTail('webhook')}`);
-    await sleep(100);
+  try {
+    await eventually(`RoleBinding faultline-sidecar in ${namespace}`, timeoutMs, async () => (await cp.kubectl('admin', ['get', 'rolebinding', 'faultline-sidecar', '-n', namespace])).code === 0, 100);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; webhook log:\n${await cp.logTail('webhook')}`);
   }
 }
 
 /** Polls the policy (as admin) until `done` holds. */
 export async function waitForPolicy(cp: ControlPlane, namespace: string, name: string, what: string, done: (p: ChaosPolicy) => boolean, timeoutMs = 15_000): Promise<ChaosPolicy> {
-  const deadline = Date.now() + timeoutMs;
-  let last: ChaosPolicy | undefined;
-  while (Date.now() < deadline) {
-    last = await getJson<ChaosPolicy>(cp, 'admin', ['chaospolicy', name, '-n', namespace]);
-    if (done(last)) return last;
-    await sleep(100);
+  try {
+    return await eventually(`policy ${namespace}/${name}: ${what}`, timeoutMs, async () => {
+      const p = await getJson<ChaosPolicy>(cp, 'admin', ['chaospolicy', name, '-n', namespace]);
+      return done(p) ? p : `status ${JSON.stringify(p.status)}`;
+    }, 100);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nwebhook log:\n${await cp.logTail('webhook')}`);
   }
-  throw new Error(`policy ${namespace}/${name}: ${what} not reached within ${timeoutMs} ms; status: ${JSON.stringify(last?.status)}\nwebhook log:\n${await cp.logTail('webhook')}`);
 }
 
 /** Fails clearly when a fixed port (the webhook's wiring puts listeners on 15100+) is taken on 127.0.0.1. */
@@ -135,4 +129,110 @@ function signalApiserver(cp: ControlPlane, signal: NodeJS.Signals): void {
   const pid = cp.pids['kube-apiserver'];
   if (pid === undefined) throw new Error('kube-apiserver is not running');
   process.kill(-pid, signal);
+}
+
+/**
+ * What the suites running a real `faultline sidecar` for injected pods share
+ * (sidecar, brakes, guard): a scratch dir and a tenant namespace alice edits,
+ * pods created as alice and marked Running, proxies started with the pod's
+ * own plan and only its ServiceAccount's token, policies applied from files
+ * as alice, timed effects, and the measured lines summed up at the end.
+ */
+export class SidecarSuite {
+  readonly measured: string[] = [];
+  readonly sidecars: Child[] = [];
+  dir = '';
+  ns = '';
+  readonly #cp: () => ControlPlane;
+  readonly #tag: string;
+  #kubeconfig: string | undefined;
+
+  constructor(cp: () => ControlPlane, tag: string) {
+    this.#cp = cp;
+    this.#tag = tag;
+  }
+
+  /** Scratch dir, then a chaos namespace with its tenant (named `tenant`, or after the namespace). */
+  async setUp(allow: ChaosTenantSpec['allow'], opts: { tenant?: string } = {}): Promise<void> {
+    this.dir = await mkdtemp(path.join(tmpdir(), `faultline-e2e-${this.#tag}-`));
+    this.ns = await tenantNamespace(this.#cp(), allow, opts.tenant ? { tenant: opts.tenant } : {});
+  }
+
+  /** A measured line: echoed at once, repeated in the closing summary. */
+  note(line: string): void {
+    this.measured.push(line);
+    process.stderr.write(`[e2e ${this.#tag}] ${line}\n`);
+  }
+
+  /** A ChaosPolicy on pods labelled `labels`, for 10 minutes unless `spec` says otherwise. */
+  static policy(labels: Record<string, string>, name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy {
+    return { apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name }, spec: { selector: { matchLabels: labels }, duration: '10m', ...spec } };
+  }
+
+  /** `kubectl apply -f <file>` as alice, as a tenant would; the result, for denials. */
+  async apply(p: ChaosPolicy, fileName = p.metadata.name ?? 'policy'): Promise<KubectlResult> {
+    const file = path.join(this.dir, `${fileName}.yaml`);
+    await writeFile(file, stringify(p));
+    return this.#cp().kubectl('alice', ['apply', '-n', this.ns, '-f', file]);
+  }
+
+  /**
+   * Creates, as alice, a Running pod `name` whose one container has `ports`
+   * (the local apps' ports: the webhook wires them to the proxy); returns its
+   * stored plan and the proxy listener of each port, checked free here.
+   */
+  async createWiredPod(name: string, labels: Record<string, string>, ports: number[]): Promise<{ raw: string; plan: InitPlan; listenerOf(port: number): number }> {
+    const stored = await createRunningPod(this.#cp(), 'alice', this.ns, pod(name, {
+      metadata: { labels },
+      spec: { containers: [{ name: 'app', image: 'example/app', ports: ports.map((containerPort) => ({ containerPort })) }] },
+    }));
+    const { raw, plan } = proxyPlan(stored);
+    const listenerOf = (port: number): number => {
+      const w = plan.wiring.inbound.find((x) => x.port === port);
+      assert.ok(w, `the webhook wired port ${port}: ${JSON.stringify(plan.wiring)}`);
+      return w.listenPort;
+    };
+    return { raw, plan, listenerOf };
+  }
+
+  /** `kubectl auth can-i <args>` as the namespace's default ServiceAccount: "yes" or "no". */
+  async serviceAccountCan(args: string[]): Promise<string> {
+    return (await this.#cp().kubectl('admin', ['auth', 'can-i', ...args, `--as=system:serviceaccount:${this.ns}:default`])).stdout.trim();
+  }
+
+  /** `faultline sidecar` for pod `podName` with its plan `raw`, holding only the namespace's ServiceAccount token. */
+  async startSidecar(raw: string, podName: string, faketimeFile = 'faketime.rc'): Promise<Child> {
+    this.#kubeconfig ??= await serviceAccountKubeconfig(this.#cp(), this.ns, this.dir);
+    const child = await startChild(
+      ['--kubeconfig', this.#kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
+        '--handoff-file', path.join(this.dir, 'no-handoff.json'), '--faketime-file', path.join(this.dir, faketimeFile)],
+      { FAULTLINE_PLAN: raw, POD_NAME: podName, POD_NAMESPACE: this.ns },
+    );
+    this.sidecars.push(child);
+    return child;
+  }
+
+  /**
+   * Polls `effect` (a fresh connection each time: routes are decided per
+   * connection) every ~20 ms and returns the ms from `since` to the moment the
+   * first response showing the effect arrived; `child`'s plan and log explain a timeout.
+   */
+  async timeToEffect(child: Child | undefined, what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
+    for (;;) {
+      if (await effect()) return performance.now() - since;
+      if (performance.now() - since > giveUpMs) {
+        const plan = await child?.admin<LiveFaultPlan>('/plan').catch(() => undefined);
+        throw new Error(`${what}: no effect ${giveUpMs} ms after the command returned; sidecar plan ${JSON.stringify(plan)}\nsidecar log:\n${child?.stdout.slice(-20).join('\n')}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Stops the proxies (their ServiceAccount token must have been enough), removes the dir, prints the summary. */
+  async tearDown(): Promise<void> {
+    for (const s of this.sidecars) await s.stop();
+    for (const s of this.sidecars) assert.doesNotMatch(s.stdout.join('\n'), /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    if (this.measured.length > 0) process.stderr.write(`[e2e ${this.#tag}] summary:\n  ${this.measured.join('\n  ')}\n`);
+  }
 }

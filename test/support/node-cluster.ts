@@ -1,11 +1,10 @@
 // The node suite's shared cluster (one per run: a node takes seconds to start
 // and owns host-wide names), the host snapshot teardown is checked against,
-// and small helpers for pods. Loaded with `mocha --require`: its mochaHooks
+// and the helpers of cluster.ts. Loaded with `mocha --require`: its mochaHooks
 // stop the cluster after the last file.
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NODE_IMAGES } from '../../controlplane/up.ts';
-import { describeMissing, missingForNode, NODE_NETWORK, startControlPlane, type ControlPlane, type KubectlResult, type User } from '../../controlplane/index.ts';
+import { describeMissing, missingForNode, NODE_NETWORK, startControlPlane, type ControlPlane } from '../../controlplane/index.ts';
 import type { NodeLayout } from '../../controlplane/node/config.ts';
 import {
   alive,
@@ -23,8 +22,9 @@ import {
   type SysctlValues,
 } from '../../controlplane/node/host.ts';
 import { LOCK_FILE } from '../../controlplane/node/teardown.ts';
-import type { ChaosTenantSpec } from '../../policies/types.ts';
-import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
+
+// The node suite's share of the helpers every suite on a control plane uses.
+export { eventually, freshNamespace, kubectlOk, tenantNamespace } from './cluster.ts';
 
 /** What the host looked like before the suite's first node. */
 export interface HostSnapshot {
@@ -122,46 +122,3 @@ export const mochaHooks = {
     await stopNodeCluster();
   },
 };
-
-/** kubectl that throws with stderr on failure. */
-export async function kubectlOk(cp: ControlPlane, user: User, args: readonly string[], input?: string, timeoutMs?: number): Promise<string> {
-  const r: KubectlResult = await cp.kubectl(user, args, { ...(input !== undefined ? { input } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
-  return r.stdout;
-}
-
-/** Polls `probe` until it returns true (or a truthy value), at most `timeoutMs`; the last reason goes into the error. */
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | false | string>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const r = await probe().catch((err: Error) => err.message);
-    if (r !== false && typeof r !== 'string') return r;
-    if (typeof r === 'string') last = r;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last: ${last})` : ''}`);
-    await sleep(200);
-  }
-}
-
-/** A ChaosTenant owning `namespace` for group tenant-shop (alice), with `allow`; alice may edit there. */
-export async function createTenant(cp: ControlPlane, namespace: string, allow: ChaosTenantSpec['allow']): Promise<void> {
-  await kubectlOk(cp, 'admin', ['create', 'rolebinding', 'alice-edit', '--clusterrole=edit', '--user=alice', '-n', namespace]);
-  const tenant = {
-    apiVersion: API_GROUP_VERSION,
-    kind: 'ChaosTenant',
-    metadata: { name: `t-${namespace}` },
-    spec: { namespaces: [namespace], subjects: [{ kind: 'Group', name: 'tenant-shop' }], allow },
-  };
-  await kubectlOk(cp, 'admin', ['create', '-f', '-'], JSON.stringify(tenant));
-}
-
-let nsCounter = 0;
-/** A fresh namespace, chaos-enabled or not. */
-export async function freshNamespace(cp: ControlPlane, prefix: string, chaos: boolean, labels: Record<string, string> = {}): Promise<string> {
-  const ns = `${prefix}-${process.pid % 10000}-${++nsCounter}`;
-  await kubectlOk(cp, 'admin', ['create', 'namespace', ns]);
-  const all = { ...labels, ...(chaos ? { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } : {}) };
-  const args = Object.entries(all).map(([k, v]) => `${k}=${v}`);
-  if (args.length > 0) await kubectlOk(cp, 'admin', ['label', 'namespace', ns, ...args]);
-  return ns;
-}

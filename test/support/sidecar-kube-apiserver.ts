@@ -6,7 +6,7 @@
 // HTTP statuses, dropped connections and events split across TLS records.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { makeTestCertificates, type TestCertificates } from './webhook-tls.ts';
 
 export interface Obj {
@@ -20,6 +20,7 @@ export interface SeenRequest {
   path: string;
   query: URLSearchParams;
   authorization: string | undefined;
+  userAgent: string | undefined;
 }
 
 /** The API server takes any true-ish `watch` (client-go sends 1, others true). */
@@ -56,7 +57,7 @@ export class FakeKubeApiserver {
   private constructor(collection: string, cert: TestCertificates) {
     this.collection = collection;
     this.ca = cert.ca;
-    this.#server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => this.#handle(req.url ?? '/', req.headers.authorization, res));
+    this.#server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => this.#handle(req.url ?? '/', req.headers, res));
   }
 
   /**
@@ -86,10 +87,10 @@ export class FakeKubeApiserver {
     return this.requests.filter((r) => !isWatch(r.query));
   }
 
-  /** Creates or replaces `name`; `fields` (spec, status, apiVersion, kind…) are the object's other top-level fields. */
+  /** Creates or replaces `name`; `fields` (spec, status, apiVersion, kind…) are the object's other top-level fields; `fields.metadata` (a namespace, labels) is merged. */
   upsert(name: string, fields: Record<string, unknown> = {}): Obj {
     const type = this.#objects.has(name) ? 'MODIFIED' : 'ADDED';
-    const object: Obj = { apiVersion: 'v1', kind: 'Thing', ...fields, metadata: { name, resourceVersion: String(++this.#rv), managedFields: [{ manager: 'kubectl' }] } };
+    const object: Obj = { apiVersion: 'v1', kind: 'Thing', ...fields, metadata: { ...(fields.metadata as object | undefined), name, resourceVersion: String(++this.#rv), managedFields: [{ manager: 'kubectl' }] } };
     this.#objects.set(name, object);
     this.#emit({ rv: this.#rv, type, object });
     return object;
@@ -104,7 +105,7 @@ export class FakeKubeApiserver {
 
   /** A change the watchers never hear about (as if it happened while they were away), and history before it compacted. */
   upsertUnseen(name: string, fields: Record<string, unknown> = {}): void {
-    this.#objects.set(name, { apiVersion: 'v1', kind: 'Thing', ...fields, metadata: { name, resourceVersion: String(++this.#rv) } });
+    this.#objects.set(name, { apiVersion: 'v1', kind: 'Thing', ...fields, metadata: { ...(fields.metadata as object | undefined), name, resourceVersion: String(++this.#rv) } });
     this.compact();
   }
 
@@ -163,9 +164,10 @@ export class FakeKubeApiserver {
     this.#pending.set(res, done);
   }
 
-  #handle(rawUrl: string, authorization: string | undefined, res: ServerResponse): void {
+  #handle(rawUrl: string, headers: IncomingHttpHeaders, res: ServerResponse): void {
     const url = new URL(rawUrl, 'https://x');
-    this.requests.push({ path: url.pathname, query: url.searchParams, authorization });
+    const { authorization, 'user-agent': userAgent } = headers;
+    this.requests.push({ path: url.pathname, query: url.searchParams, authorization, userAgent });
     const status = (code: number, reason: string, message: string): void => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message }));

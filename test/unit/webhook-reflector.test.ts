@@ -1,11 +1,15 @@
-// The webhook's informer cache, against the HTTPS list/watch emulator: paged
-// list, projection, watch events, resume after a dropped watch, and a relist
-// when the resourceVersion was compacted away (410 Gone).
+// The webhook's informer cache — kube/list-watch.ts reached through the
+// webhook's client-node KubeConfig (kube/client-node-connection.ts) — against
+// the HTTPS list/watch emulator: paged list, projection, per-object changes,
+// resume after a dropped watch, and a relist when the resourceVersion was
+// compacted away (410 Gone) reporting what changed meanwhile.
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Reflector, type ChangeType, type ListPage } from '../../webhook/cache/reflector.ts';
+import { Backoff } from '../../common/backoff.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { connectionFromKubeConfig } from '../../kube/client-node-connection.ts';
+import { diffStores, ListWatch, type ChangeType } from '../../kube/list-watch.ts';
 import { FakeKubeApiserver } from '../support/sidecar-kube-apiserver.ts';
 
 const COLLECTION = '/apis/example.dev/v1/things';
@@ -18,10 +22,13 @@ async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void>
   }
 }
 
-describe('webhook: Reflector (list + watch cache)', function () {
+type Thing = { name: string; color: unknown };
+
+describe('webhook: cache list+watch (kube/list-watch.ts through the webhook\'s KubeConfig)', function () {
   this.timeout(20_000);
   let api: FakeKubeApiserver;
-  let reflector: Reflector<{ name: string; color: unknown }> | undefined;
+  let reflector: ListWatch<Thing> | undefined;
+  let client: KubeClient | undefined;
   const changes: Array<[ChangeType, string]> = [];
 
   beforeEach(async () => {
@@ -30,46 +37,46 @@ describe('webhook: Reflector (list + watch cache)', function () {
   });
   afterEach(async () => {
     reflector?.stop();
+    client?.close();
+    reflector = undefined;
+    client = undefined;
     await api.close();
   });
 
-  function start(): Reflector<{ name: string; color: unknown }> {
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
+  function kubeConfig(user: { token?: string } = { token: 't' }): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
       clusters: [{ name: 'fake', server: api.url, caData: api.ca.toString('base64') }],
-      users: [{ name: 'u', token: 't' }],
+      users: [{ name: 'u', ...user }],
       contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
       currentContext: 'c',
     });
-    const list = (page: { limit: number; _continue?: string }): Promise<ListPage> =>
-      new Promise((resolve, reject) => {
-        const query = new URLSearchParams({ limit: String(page.limit), ...(page._continue ? { continue: page._continue } : {}) });
-        https.get(`${api.url}${COLLECTION}?${query}`, { ca: api.ca }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as ListPage) : reject(new Error(`HTTP ${res.statusCode}`))));
-        }).on('error', reject);
-      });
-    reflector = new Reflector({
-      name: 'things',
-      kubeConfig,
+    return kc;
+  }
+
+  async function start(opts: { pageSize?: number } = {}): Promise<ListWatch<Thing>> {
+    client = new KubeClient(await connectionFromKubeConfig(kubeConfig()), 'faultline-webhook');
+    reflector = new ListWatch<Thing>({
+      client,
+      kind: 'Thing',
       path: COLLECTION,
-      list,
       // Only what callers read is kept: managedFields and the rest are dropped on arrival.
       project: (raw) => ({ name: raw.metadata?.name ?? '', color: raw.color }),
       log: pino({ level: 'silent' }),
-      onChange: (type, _ns, name) => changes.push([type, name]),
+      onDelta: (type, _ns, name) => changes.push([type, name]),
+      backoff: new Backoff(20, 100),
+      ...opts,
     });
-    reflector.start();
+    void reflector.start();
     return reflector;
   }
 
   it('syncs from the list, keeps only the projection, and follows watch events', async () => {
     api.upsert('a', { color: 'red' });
     api.upsert('b', { color: 'blue' });
-    const r = start();
+    const r = await start();
     await r.synced();
-    assert.deepEqual(r.all().sort((x, y) => x.name.localeCompare(y.name)), [{ name: 'a', color: 'red' }, { name: 'b', color: 'blue' }]);
+    assert.deepEqual(r.all().sort((x: Thing, y: Thing) => x.name.localeCompare(y.name)), [{ name: 'a', color: 'red' }, { name: 'b', color: 'blue' }]);
     assert.deepEqual(changes, [['added', 'a'], ['added', 'b']]);
     await until('the watch', () => api.openWatches === 1);
 
@@ -85,7 +92,7 @@ describe('webhook: Reflector (list + watch cache)', function () {
 
   it('resumes a dropped watch from the last resourceVersion without relisting', async () => {
     api.upsert('a');
-    const r = start();
+    const r = await start();
     await r.synced();
     await until('the watch', () => api.openWatches === 1);
     api.dropWatches();
@@ -98,7 +105,7 @@ describe('webhook: Reflector (list + watch cache)', function () {
   it('relists when its resourceVersion was compacted away (410 Gone), reporting what changed meanwhile', async () => {
     api.upsert('a', { color: 'red' });
     api.upsert('b');
-    const r = start();
+    const r = await start();
     await r.synced();
     await until('the watch', () => api.openWatches === 1);
     api.dropWatches();
@@ -107,5 +114,78 @@ describe('webhook: Reflector (list + watch cache)', function () {
     assert.equal(api.listRequests().length, 2);
     assert.deepEqual(changes.slice(2), [['modified', 'a']]);
     assert.deepEqual(r.all().map((t) => t.name).sort(), ['a', 'b']);
+  });
+
+  it('keeps objects by namespace and name, and reports a relist\'s deletions as well as its changes', async () => {
+    api.upsert('a', { metadata: { namespace: 'shop' }, color: 'red' });
+    api.upsert('b', { metadata: { namespace: 'shop' } });
+    api.upsert('c', { metadata: { namespace: 'bank' } });
+    const r = await start({ pageSize: 2 });
+    await r.synced();
+    assert.deepEqual(r.inNamespace('shop').map((t) => t.name).sort(), ['a', 'b']);
+    assert.deepEqual(r.inNamespace('bank').map((t) => t.name), ['c']);
+    assert.equal(r.get('bank', 'a'), undefined);
+    assert.equal(r.get('shop', 'a')?.color, 'red');
+    assert.deepEqual(api.listRequests().map((q) => q.query.get('limit')), ['2', '2']);
+    await until('the watch', () => api.openWatches === 1);
+
+    api.dropWatches();
+    api.remove('c');
+    api.upsertUnseen('a', { metadata: { namespace: 'shop' }, color: 'white' }); // compacts: the deletion is never replayed
+    await until('the relist', () => r.get('bank', 'c') === undefined);
+    assert.deepEqual(changes.slice(3).sort(), [['deleted', 'c'], ['modified', 'a']]);
+    assert.deepEqual(r.inNamespace('bank'), []);
+  });
+
+  it('authenticates with the kubeconfig\'s token and names itself faultline-webhook', async () => {
+    api.token = 't';
+    api.upsert('a');
+    const r = await start();
+    await r.synced();
+    await until('the watch', () => api.openWatches === 1);
+    assert.ok(api.requests.length >= 2 && api.requests.every((q) => q.authorization === 'Bearer t'), JSON.stringify(api.requests.map((q) => q.authorization)));
+    assert.ok(api.requests.every((q) => /^faultline-webhook\//.test(q.userAgent ?? '')), JSON.stringify(api.requests.map((q) => q.userAgent)));
+  });
+
+  it('synced() waits for a first list that succeeds, through failures and backoff', async () => {
+    api.upsert('a');
+    api.listStatuses.push(500, 503);
+    const r = await start();
+    let synced = false;
+    void r.synced().then(() => (synced = true));
+    await until('two failed lists', () => api.listRequests().length >= 2);
+    assert.equal(synced, false);
+    await r.synced();
+    assert.deepEqual(r.all().map((t) => t.name), ['a']);
+    assert.equal(api.listRequests().length, 3);
+  });
+
+  it('refuses a kubeconfig it cannot honour rather than dropping part of it', async () => {
+    const kc = (server: string, user: Record<string, unknown>): KubeConfig => {
+      const k = new KubeConfig();
+      k.loadFromOptions({ clusters: [{ name: 'x', server }], users: [{ name: 'u', ...user }], contexts: [{ name: 'c', cluster: 'x', user: 'u' }], currentContext: 'c' });
+      return k;
+    };
+    await assert.rejects(connectionFromKubeConfig(kc('http://127.0.0.1:8080', {})), /is not https/);
+    await assert.rejects(connectionFromKubeConfig(kc(api.url, { username: 'u', password: 'p' })), /basic auth and impersonation are not supported/);
+    const conn = await connectionFromKubeConfig(kubeConfig());
+    assert.equal(conn.server.href, `${api.url}/`);
+    assert.equal(await conn.token?.get(), 't');
+    assert.deepEqual(conn.ca, api.ca);
+  });
+});
+
+describe('kube: diffStores (what a relist changed)', () => {
+  const store = (entries: Array<[string, string, string]>) => {
+    const m = new Map<string, Map<string, { rv: string; value: null }>>();
+    for (const [ns, name, rv] of entries) m.set(ns, (m.get(ns) ?? new Map()).set(name, { rv, value: null }));
+    return m;
+  };
+
+  it('adds, modifies by resourceVersion, deletes, and tells namespaces apart', () => {
+    const before = store([['a', 'x', '1'], ['a', 'y', '2'], ['b', 'x', '3']]);
+    const after = store([['a', 'x', '1'], ['a', 'y', '5'], ['c', 'x', '6']]);
+    assert.deepEqual(diffStores(before, after), [['modified', 'a', 'y'], ['added', 'c', 'x'], ['deleted', 'b', 'x']]);
+    assert.deepEqual(diffStores(after, after), []);
   });
 });

@@ -1,8 +1,12 @@
 // The webhook's view of the cluster: namespaces, ChaosTenants, ChaosPolicies
-// and pods, each kept by a Reflector. Admission reads only from here — never
-// one API call per review — and the reconciler is driven by its changes.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+// and pods, each kept by a list+watch of the one Kubernetes layer
+// (kube/list-watch.ts). Admission reads only from here — never one API call
+// per review — and the reconciler is driven by its changes.
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.ts';
+import { KubeClient } from '../../kube/client.ts';
+import { connectionFromKubeConfig } from '../../kube/client-node-connection.ts';
+import { ListWatch, type ChangeType, type KubeObject } from '../../kube/list-watch.ts';
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import type { ChaosId } from '../../contract/plans.ts';
@@ -10,7 +14,6 @@ import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '..
 import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
 import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';
-import { Reflector, type ChangeType, type ListPage, type RawObject } from './reflector.ts';
 
 /** What is kept of a pod: enough for selection, the blast radius and readiness to be targeted. */
 export interface PodMeta {
@@ -49,6 +52,8 @@ export interface ClusterChange {
 }
 
 export interface ClusterCache extends ClusterView {
+  /** The connection the cache watches through; the reconciler's own watches share it. */
+  readonly client: KubeClient;
   /** Resolves once every resource's first list is stored. */
   synced(): Promise<void>;
   /** Called after every stored change; returns the unsubscribe function. */
@@ -56,7 +61,7 @@ export interface ClusterCache extends ClusterView {
   stop(): void;
 }
 
-export function projectPod(raw: RawObject): PodMeta {
+export function projectPod(raw: KubeObject): PodMeta {
   const meta = (raw.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string | Date };
   const status = raw.status as { phase?: string } | undefined;
   const annotations = meta.annotations ?? {};
@@ -71,7 +76,7 @@ export function projectPod(raw: RawObject): PodMeta {
   };
 }
 
-function projectNamespace(raw: RawObject): NamespaceInfo {
+function projectNamespace(raw: KubeObject): NamespaceInfo {
   const meta = (raw.metadata ?? {}) as { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   const ns: NamespaceInfo = { name: meta.name ?? '', labels: meta.labels ?? {} };
   // Only the switch's namespace keeps annotations: the cache holds every namespace of the cluster.
@@ -79,41 +84,36 @@ function projectNamespace(raw: RawObject): NamespaceInfo {
   return ns;
 }
 
+/** Cluster-wide lists take larger pages than the proxy's one namespace: fewer round trips on a relist. */
+const PAGE_SIZE = 500;
+/** 500 pods of up to ~128 KiB each; anything larger is a broken server, not a page to buffer. */
+const MAX_PAGE_BYTES = 64 * 1024 * 1024;
+
 /**
- * Starts the four reflectors. `synced()` tells when admission may trust the
+ * Starts the four list+watches. `synced()` tells when admission may trust the
  * view; until then /readyz says not ready and the API server sends reviews
  * to other replicas (or, with failurePolicy Fail, refuses policy writes).
  */
-export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+export async function startClusterCache(kc: KubeConfig, log: Logger): Promise<ClusterCache> {
+  const client = new KubeClient(await connectionFromKubeConfig(kc), 'faultline-webhook');
   const listeners = new Set<(change: ClusterChange) => void>();
   const index = new PolicyIndex();
-  const notify = (kind: ResourceKind) => (type: ChangeType, namespace: string, name: string): void => {
-    if (kind !== 'pods') index.changed(kind, type, namespace, name);
-    for (const l of listeners) l({ kind, type, namespace, name });
-  };
-  const customList = (plural: string) => (page: { limit: number; _continue?: string }): Promise<ListPage> =>
-    custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural, ...page }) as Promise<ListPage>;
+  const watch = <T>(kind: ResourceKind, path: string, project: (raw: KubeObject) => T): ListWatch<T> =>
+    new ListWatch<T>({
+      client, kind, path, log, project, pageSize: PAGE_SIZE, maxPageBytes: MAX_PAGE_BYTES,
+      onDelta: (type, namespace, name) => {
+        if (kind !== 'pods') index.changed(kind, type, namespace, name);
+        for (const l of listeners) l({ kind, type, namespace, name });
+      },
+    });
+  const custom = (plural: string): string => `/apis/${API_GROUP}/${API_VERSION}/${plural}`;
 
-  const namespaces = new Reflector<NamespaceInfo>({
-    name: 'namespaces', kubeConfig: kc, log, path: '/api/v1/namespaces', project: projectNamespace,
-    list: (page) => core.listNamespace(page) as Promise<ListPage>, onChange: notify('namespaces'),
-  });
-  const tenants = new Reflector<CachedTenant>({
-    name: 'chaostenants', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaostenants`,
-    project: (raw) => index.convertTenant(raw as unknown as ChaosTenant), list: customList('chaostenants'), onChange: notify('chaostenants'),
-  });
-  const policies = new Reflector<CachedPolicy>({
-    name: 'chaospolicies', kubeConfig: kc, log, path: `/apis/${API_GROUP}/${API_VERSION}/chaospolicies`,
-    project: (raw) => index.convertPolicy(raw as unknown as ChaosPolicy), list: customList('chaospolicies'), onChange: notify('chaospolicies'),
-  });
-  const pods = new Reflector<PodMeta>({
-    name: 'pods', kubeConfig: kc, log, path: '/api/v1/pods', project: projectPod,
-    list: (page) => core.listPodForAllNamespaces(page) as Promise<ListPage>, onChange: notify('pods'),
-  });
+  const namespaces = watch('namespaces', '/api/v1/namespaces', projectNamespace);
+  const tenants = watch('chaostenants', custom('chaostenants'), (raw) => index.convertTenant(raw as unknown as ChaosTenant));
+  const policies = watch('chaospolicies', custom('chaospolicies'), (raw) => index.convertPolicy(raw as unknown as ChaosPolicy));
+  const pods = watch('pods', '/api/v1/pods', projectPod);
   const all = [namespaces, tenants, policies, pods];
-  for (const r of all) r.start();
+  for (const r of all) void r.start();
 
   return {
     synced: async () => {
@@ -123,7 +123,11 @@ export function startClusterCache(kc: KubeConfig, log: Logger): ClusterCache {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    stop: () => all.forEach((r) => r.stop()),
+    client,
+    stop: () => {
+      all.forEach((r) => r.stop());
+      client.close();
+    },
     namespace: (name) => namespaces.get('', name),
     namespaces: () => namespaces.all(),
     tenants: () => tenants.all().map((t) => t.tenant),

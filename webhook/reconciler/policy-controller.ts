@@ -13,7 +13,7 @@ import { API_GROUP, API_VERSION } from '../../policies/wellknown.ts';
 import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
 import { errorMessage } from '../../kube/api-error.ts';
 import { WorkQueue } from '../../kube/work-queue.ts';
-import { Reflector, type ListPage } from '../cache/reflector.ts';
+import { ListWatch } from '../../kube/list-watch.ts';
 import { ABORT_FIELD_SELECTOR, parseAbortNotice, type AbortNotice } from '../../policies/abort-notice.ts';
 import { desiredStatus, pendingExpiry, statusChanged, statusEvents, type PolicyEvent } from './policy-status.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
@@ -54,15 +54,14 @@ export function startPolicyController(opts: { kubeConfig: KubeConfig; cluster: C
   };
   const unsubscribe = cluster.onChange(onChange);
   // Steady-state abort notices from the sidecars (policies/abort-notice.ts), by policy key.
-  const notices = new Reflector<AbortNotice | undefined>({
-    name: 'abort-notices', kubeConfig: opts.kubeConfig, log, path: '/api/v1/events', query: { fieldSelector: ABORT_FIELD_SELECTOR },
+  const notices = new ListWatch<AbortNotice | undefined>({
+    client: cluster.client, kind: 'Event', log, path: '/api/v1/events', query: { fieldSelector: ABORT_FIELD_SELECTOR },
     project: (raw) => parseAbortNotice(raw),
-    list: (page) => core.listEventForAllNamespaces({ ...page, fieldSelector: ABORT_FIELD_SELECTOR }) as Promise<ListPage>,
-    onChange: (_type, namespace) => {
+    onDelta: (_type, namespace) => {
       for (const n of notices.inNamespace(namespace)) if (n) queue.add(`${n.namespace}/${n.policy}`);
     },
   });
-  notices.start();
+  void notices.start();
   const noticesFor = (namespace: string, name: string): AbortNotice[] =>
     notices.inNamespace(namespace).filter((n): n is AbortNotice => n !== undefined && n.policy === name);
   for (const p of cluster.allPolicies()) queue.add(keyOf(p));
