@@ -5,7 +5,7 @@
 // pool (http-upstream.ts, which says why undici). Bodies stream in both
 // directions; the proxy never buffers them.
 //
-// Upgrades (WebSocket) pass through http-proxy-3, once per connection. It won
+// Upgrades (WebSocket) pass through http-proxy-3, loaded on the first one. It won
 // over http-proxy 1.18 by measurement (bench/sidecar.ts, proxyLibraries): after
 // 5,000 requests aborted by their clients while the upstream was still
 // thinking, http-proxy 1.18 left 554 and 849 upstream sockets open where
@@ -13,7 +13,8 @@
 
 import http from 'node:http';
 import type net from 'node:net';
-import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { createRequire } from 'node:module';
+import type { ProxyServer } from 'http-proxy-3';
 import type { PlannedHttpFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { isKubeletRequest } from './capture/probes.ts';
@@ -46,8 +47,8 @@ export interface HttpPathOptions {
 export class HttpPath {
   private readonly server: http.Server;
   private readonly upstream: HttpUpstream;
-  /** WebSocket upgrades only. */
-  private readonly proxy: ProxyServer;
+  /** WebSocket upgrades only, created on the first. */
+  private proxy: ProxyServer | undefined;
   private readonly opts: HttpPathOptions;
   private readonly onUpstreamError: (err: UpstreamError, res: http.ServerResponse) => void;
 
@@ -56,7 +57,18 @@ export class HttpPath {
     const { target } = opts;
     this.upstream = new HttpUpstream(target.connectHost, target.connectPort);
     this.onUpstreamError = (err, res) => this.upstreamFailed(err, res);
-    this.proxy = createProxyServer({
+    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.opts.metrics.request(target.direction);
+      this.upgrades().ws(req, socket, head);
+    });
+  }
+
+  private upgrades(): ProxyServer {
+    if (this.proxy) return this.proxy;
+    const { target, metrics, log } = this.opts;
+    const { createProxyServer } = createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
+    const proxy = createProxyServer({
       target: { host: target.connectHost, port: target.connectPort },
       ws: true,
       // A transparent proxy: the app must see the request exactly as sent
@@ -64,16 +76,13 @@ export class HttpPath {
       xfwd: false,
       changeOrigin: false,
     });
-    this.proxy.on('error', (err, _req, socket) => {
-      opts.metrics.stats.upstreamErrors++;
-      opts.log.debug({ err: err.message, target: target.listenPort }, 'upstream error (upgrade)');
+    proxy.on('error', (err, _req, socket) => {
+      metrics.stats.upstreamErrors++;
+      log.debug({ err: err.message, target: target.listenPort }, 'upstream error (upgrade)');
       (socket as net.Socket | undefined)?.destroy();
     });
-    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      this.opts.metrics.request(target.direction);
-      this.proxy.ws(req, socket, head);
-    });
+    this.proxy = proxy;
+    return proxy;
   }
 
   /** Takes over an accepted connection; the http.Server parses it from here. */
@@ -89,7 +98,7 @@ export class HttpPath {
   close(): void {
     this.server.closeAllConnections();
     this.upstream.close();
-    this.proxy.close();
+    this.proxy?.close();
   }
 
   /** Before the response started: a 502 naming the cause (400 for a request undici cannot express). After: the client's connection goes, as the upstream's did. */
