@@ -34,6 +34,7 @@ import { ensureBinaries } from '../controlplane/binaries.ts';
 import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
+import { fixedRate, quantile } from './fixed-rate.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -68,10 +69,6 @@ console.log(JSON.stringify(ports));
 
 const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 type SidecarPorts = Record<'admin' | 'health' | 'metrics' | 'toxiproxy', number>;
 
 /** Distinct free ports for a sidecar's admin, health, metrics and Toxiproxy servers. */
@@ -99,36 +96,6 @@ function firstLine(child: ChildProcess): Promise<string> {
     });
     child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
   });
-}
-
-/** Requests at a fixed rate over keep-alive sockets; per-request latency in ms. */
-async function fixedRate(port: number, reqPath: string, rate: number, total: number): Promise<number[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const lat: number[] = [];
-  const one = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const t0 = performance.now();
-      http
-        .get({ host: '127.0.0.1', port, path: reqPath, agent }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            lat.push(performance.now() - t0);
-            resolve();
-          });
-        })
-        .on('error', reject);
-    });
-  const pending: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(one());
-  }
-  await Promise.all(pending);
-  agent.destroy();
-  return lat.sort((a, b) => a - b);
 }
 
 /** RSS (MB) of a fresh Node process after it ran `code` (an ES module) and collected garbage. */
@@ -362,7 +329,7 @@ async function main(): Promise<void> {
 
     const N = 5 * 1000;
     const fixed = async (port: number): Promise<{ p50: number; p99: number }> => {
-      const l = await fixedRate(port, '/', 1000, N);
+      const l = await fixedRate(`http://127.0.0.1:${port}/`, 1000, N);
       return { p50: round(quantile(l, 0.5)), p99: round(quantile(l, 0.99)) };
     };
     const fixedDirect = await fixed(rawApp);
