@@ -1,6 +1,7 @@
 // The proxy and load sides of bench/capture.ts, each run inside one of its
 // network namespaces (the apps come from test/support/netns-capture-pod.ts):
-//   proxy <root> <planFile> <podIPs>   the CaptureProxy of the checkout at <root> (this one, or the
+//   proxy <root> <planFile> <podIPs> <inboundPort> <outboundPort>
+//                                      the CaptureProxy of the checkout at <root> (this one, or the
 //                                      baseline commit's), its plan read once: the bench measures the
 //                                      datapath, not a plan file re-read per request
 //   h1 <url> <seconds> <connections> [header:value]
@@ -14,17 +15,16 @@ import { fixedRate, quantile } from './fixed-rate.ts';
 const [mode, ...args] = process.argv.slice(2);
 
 if (mode === 'proxy') {
-  const [root, planFile, podIPs] = args as [string, string, string];
+  const [root, planFile, podIPs, inboundPort, outboundPort] = args as [string, string, string, string, string];
   const at = (file: string): string => path.join(root, file);
   const { CaptureProxy } = (await import(at('sidecar/capture/capture-proxy.ts'))) as typeof import('../sidecar/capture/capture-proxy.ts');
-  const { CAPTURE_PORTS } = (await import(at('contract/pod-layout.ts'))) as typeof import('../contract/pod-layout.ts');
   const { Metrics } = (await import(at('sidecar/metrics.ts'))) as typeof import('../sidecar/metrics.ts');
   const { createLogger } = (await import(at('common/log.ts'))) as typeof import('../common/log.ts');
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as import('../contract/plans.ts').LiveFaultPlan;
   const proxy = await CaptureProxy.start({
     listenHost: '::',
-    inboundPort: CAPTURE_PORTS.inbound,
-    outboundPort: CAPTURE_PORTS.outbound,
+    inboundPort: Number(inboundPort),
+    outboundPort: Number(outboundPort),
     podAddresses: new Set(podIPs.split(',')),
     nodeAddresses: new Set(),
     plan: () => plan,

@@ -35,6 +35,8 @@ const TOXIPROXY_LISTEN = 18080;
 /** The apps' ports (netns-capture-pod.ts): HTTP/1 8080 (raw), 8082 (direct), 8084 (HTTP path); h2c 8081 (HTTP/2 path), 8083 (direct). */
 const PORT = { raw: 8080, h1Direct: 8082, h1Faulted: 8084, h2Faulted: 8081, h2Direct: 8083 };
 const MATCH_HEADER = 'x-bench-fault:delay0';
+/** A direct p50 above this at 1,000 req/s (sub-millisecond on an idle machine) marks the latency targets unmeasurable. */
+const OVERLOADED_P50_MS = 2;
 
 export interface CaptureBenchOptions {
   durationS?: number;
@@ -137,7 +139,7 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
     const seconds = Number(duration);
     const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
     const runProxy = async (root: string): Promise<{ rows: Record<ProxyPath, Row>; pid: number; proc: Proc }> => {
-      const proc = await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', NODE, ...prof, TOOL, 'proxy', root, planFile, POD], 'proxy ready');
+      const proc = await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', NODE, ...prof, TOOL, 'proxy', root, planFile, POD, String(CAPTURE_PORTS.inbound), String(CAPTURE_PORTS.outbound)], 'proxy ready');
       const pid = proc.child.pid!;
       // Warm-up: JIT, upstream pools.
       await inCli([TOOL, 'h1', `http://${POD}:${PORT.h1Faulted}/`, '1', connections]);
@@ -168,7 +170,8 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
         const fixedRaw = await fixed(PORT.raw);
         const fixedHttp = await fixed(PORT.h1Faulted);
         const added = (x: Load): { p50: number; p99: number } => ({ p50: round3(x.p50Ms! - fixedDirect.p50Ms!), p99: round3(x.p99Ms! - fixedDirect.p99Ms!) });
-        at1000rps = { requests: 5000, direct: fixedDirect, captureRaw: fixedRaw, httpNoMatch: fixedHttp, addedMs: { captureRaw: added(fixedRaw), httpNoMatch: added(fixedHttp) } };
+        // Direct requests queueing for milliseconds means the machine could not hold 1,000 req/s: nothing added can be read off that.
+        at1000rps = { requests: 5000, overloaded: fixedDirect.p50Ms! > OVERLOADED_P50_MS, direct: fixedDirect, captureRaw: fixedRaw, httpNoMatch: fixedHttp, addedMs: { captureRaw: added(fixedRaw), httpNoMatch: added(fixedHttp) } };
       }
       await stop(current.proc);
       const baseline = baselineRoot ? await runProxy(baselineRoot) : undefined;
@@ -213,7 +216,8 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
     const raw = maxRate.captureRaw as { rps: number };
     const toxiRate = maxRate.toxiproxy as { rps: number };
     const httpShare = (maxRate.httpNoMatch as { shareOfDirect: number }).shareOfDirect;
-    const added = (at1000rps as { addedMs: { captureRaw: { p50: number; p99: number } } }).addedMs.captureRaw;
+    const { addedMs, overloaded } = at1000rps as { overloaded: boolean; addedMs: { captureRaw: { p50: number; p99: number } } };
+    const added = addedMs.captureRaw;
     return {
       bench: 'capture',
       durationS: seconds,
@@ -225,8 +229,8 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
       at1000rps,
       targets: {
         rawMatchesToxiproxy: raw.rps >= toxiRate.rps,
-        addedP50le025ms: added.p50 <= 0.25,
-        addedP99le1ms: added.p99 <= 1,
+        addedP50le025ms: overloaded ? null : added.p50 <= 0.25,
+        addedP99le1ms: overloaded ? null : added.p99 <= 1,
         httpPathGe30pctOfDirect: httpShare >= 0.3,
       },
       perRound,
