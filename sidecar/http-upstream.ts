@@ -16,16 +16,13 @@ import { createRequire } from 'node:module';
 import type { Dispatcher, Pool } from 'undici';
 
 /**
- * undici's Pool alone, loaded on first use: `undici`'s index also loads
- * fetch, WebSocket, caches and mocks. Measured after pino, prom-client and
- * http-proxy-3 (gc'd RSS): +1.3 MB for the Pool module, +6.7 MB for the index.
- * A pod whose ports never see an HTTP fault loads neither.
+ * undici's Pool module alone: `undici`'s index also loads fetch, WebSocket,
+ * caches and mocks. Measured after pino, prom-client and http-proxy-3 (gc'd
+ * RSS): +1.3 MB for the Pool module, +6.7 MB for the index. Loaded with the
+ * proxy, not on the first faulted request: requiring it took 140–400 ms on
+ * this (loaded) machine, which that request would have waited for.
  */
-let PoolClass: typeof Pool | undefined;
-function loadPool(): typeof Pool {
-  PoolClass ??= (createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool);
-  return PoolClass;
-}
+const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool;
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the
@@ -142,7 +139,7 @@ export class HttpUpstream {
   constructor(host: string, port: number) {
     const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     // No header or body timeouts: long polls and event streams are the app's to end, as before.
-    this.pool = new (loadPool())(origin, { headersTimeout: 0, bodyTimeout: 0, pipelining: 1 });
+    this.pool = new UndiciPool(origin, { headersTimeout: 0, bodyTimeout: 0, pipelining: 1 });
   }
 
   /**
