@@ -1,24 +1,26 @@
 // The HTTP path of one listener: connections whose port has HTTP faults are
-// handed to a private http.Server (never listening itself) and proxied with
-// http-proxy-3 over a keep-alive agent. Bodies stream in both directions; the
-// proxy never buffers them. Upgrades (WebSocket) pass through untouched.
+// handed to a private http.Server (never listening itself), which parses each
+// request once; the fault decision runs on that parse (rules compiled once per
+// plan, http-faults.ts) and the request is forwarded over undici's keep-alive
+// pool (http-upstream.ts, which says why undici). Bodies stream in both
+// directions; the proxy never buffers them.
 //
-// http-proxy-3 over http-proxy 1.18, by measurement (bench/sidecar.ts,
-// proxyLibraries): max rates were within noise of each other on this machine,
-// but after 5,000 requests aborted by their clients while the upstream was
-// still thinking, http-proxy 1.18 left 554 and 849 upstream sockets open
-// (+6.8 / +10.8 MB heap, two runs) where http-proxy-3 left 0 and 2 (+2.1 /
-// +1.3 MB). A chaos proxy aborts and delays requests by design, so the leak
-// decides it.
+// Upgrades (WebSocket) pass through http-proxy-3, loaded on the first one. It won
+// over http-proxy 1.18 by measurement (bench/sidecar.ts, proxyLibraries): after
+// 5,000 requests aborted by their clients while the upstream was still
+// thinking, http-proxy 1.18 left 554 and 849 upstream sockets open where
+// http-proxy-3 left 0 and 2.
 
 import http from 'node:http';
 import type net from 'node:net';
-import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import { createRequire } from 'node:module';
+import type { ProxyServer } from 'http-proxy-3';
 import type { PlannedHttpFault } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { isKubeletRequest } from './capture/probes.ts';
 import { handOff, type Sniffed } from './capture/sniff.ts';
-import { decideRequest, faultHeader, type Decision } from './http-faults.ts';
+import { compileFaults, faultHeader, NO_FAULT, type Decision } from './http-faults.ts';
+import { HttpUpstream, type UpstreamError } from './http-upstream.ts';
 import type { Metrics } from './metrics.ts';
 import type { Target } from './targets.ts';
 
@@ -42,46 +44,45 @@ export interface HttpPathOptions {
   observer?: () => ((status: number, ms: number) => void) | undefined;
 }
 
-const NO_FAULT: Decision = Object.freeze({ delayMs: 0, fired: [] }) as Decision;
-
 export class HttpPath {
   private readonly server: http.Server;
-  private readonly proxy: ProxyServer;
-  private readonly agent: http.Agent;
+  private readonly upstream: HttpUpstream;
+  /** WebSocket upgrades only, created on the first. */
+  private proxy: ProxyServer | undefined;
   private readonly opts: HttpPathOptions;
+  private readonly onUpstreamError: (err: UpstreamError, res: http.ServerResponse) => void;
 
   constructor(opts: HttpPathOptions) {
     this.opts = opts;
     const { target } = opts;
-    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256 });
-    this.proxy = createProxyServer({
+    this.upstream = new HttpUpstream(target.connectHost, target.connectPort);
+    this.onUpstreamError = (err, res) => this.upstreamFailed(err, res);
+    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.opts.metrics.request(target.direction);
+      this.upgrades().ws(req, socket, head);
+    });
+  }
+
+  private upgrades(): ProxyServer {
+    if (this.proxy) return this.proxy;
+    const { target, metrics, log } = this.opts;
+    const { createProxyServer } = createRequire(import.meta.url)('http-proxy-3') as typeof import('http-proxy-3');
+    const proxy = createProxyServer({
       target: { host: target.connectHost, port: target.connectPort },
-      agent: this.agent,
       ws: true,
       // A transparent proxy: the app must see the request exactly as sent
       // (Host included), so no x-forwarded-* and no origin rewriting.
       xfwd: false,
       changeOrigin: false,
     });
-    this.proxy.on('error', (err, _req, res) => {
-      opts.metrics.stats.upstreamErrors++;
-      opts.log.debug({ err: err.message, target: target.listenPort }, 'upstream error');
-      if (res instanceof http.ServerResponse) {
-        if (!res.headersSent && !res.destroyed) {
-          res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' });
-          res.end(`faultline-proxy: upstream ${target.connectHost}:${target.connectPort} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
-        } else {
-          res.destroy();
-        }
-      } else {
-        (res as net.Socket | undefined)?.destroy();
-      }
+    proxy.on('error', (err, _req, socket) => {
+      metrics.stats.upstreamErrors++;
+      log.debug({ err: err.message, target: target.listenPort }, 'upstream error (upgrade)');
+      (socket as net.Socket | undefined)?.destroy();
     });
-    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      this.opts.metrics.request(target.direction);
-      this.proxy.ws(req, socket, head);
-    });
+    this.proxy = proxy;
+    return proxy;
   }
 
   /** Takes over an accepted connection; the http.Server parses it from here. */
@@ -96,8 +97,22 @@ export class HttpPath {
 
   close(): void {
     this.server.closeAllConnections();
-    this.agent.destroy();
-    this.proxy.close();
+    this.upstream.close();
+    this.proxy?.close();
+  }
+
+  /** Before the response started: a 502 naming the cause (400 for a request undici cannot express). After: the client's connection goes, as the upstream's did. */
+  private upstreamFailed(err: UpstreamError, res: http.ServerResponse): void {
+    const { metrics, log, target } = this.opts;
+    metrics.stats.upstreamErrors++;
+    log.debug({ err: err.message, target: target.listenPort }, 'upstream error');
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    const unforwardable = err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED';
+    const body = unforwardable
+      ? `faultline-proxy: request cannot be forwarded: ${err.message}\n`
+      : `faultline-proxy: upstream ${target.connectHost}:${target.connectPort} failed: ${err.code ?? err.message}\n`;
+    res.writeHead(unforwardable ? 400 : 502, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(body);
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -112,7 +127,7 @@ export class HttpPath {
       res.once('finish', () => observe(res.statusCode, performance.now() - t0));
     }
     const faults = this.opts.faults();
-    const decision = faults.length > 0 ? decideRequest(faults, { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
+    const decision = faults.length > 0 ? compileFaults(faults).decide({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;
     const networkDelayMs = this.opts.networkDelayMs();
     const delayMs = decision.delayMs + networkDelayMs;
     for (const f of decision.fired) metrics.fault(f.kind === 'delay' ? 'http.delay' : 'http.abort', f.kind === 'delay' ? decision.delayMs : 0);
@@ -137,10 +152,7 @@ export class HttpPath {
   }
 
   private respond(req: http.IncomingMessage, res: http.ServerResponse, decision: Decision): void {
-    if (!decision.abort) {
-      this.proxy.web(req, res);
-      return;
-    }
+    if (!decision.abort) return this.upstream.forward(req, res, this.onUpstreamError);
     const body = decision.abort.body ?? 'fault filter abort';
     res.writeHead(decision.abort.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
     res.end(body);

@@ -12,7 +12,7 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import { isKubeletRequest } from './capture/probes.ts';
 import { handOff, type Sniffed } from './capture/sniff.ts';
-import { decideRequest, faultHeader, isGrpc, type Decision } from './http-faults.ts';
+import { decideRequest, faultHeader, isGrpc, NO_FAULT, type Decision } from './http-faults.ts';
 import { FAULT_HEADER, type HttpPathOptions } from './http-path.ts';
 
 const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -26,8 +26,6 @@ export function grpcMessage(text: string): string {
   }
   return out;
 }
-
-const NO_FAULT: Decision = Object.freeze({ delayMs: 0, fired: [] }) as Decision;
 
 /** Received headers (pseudo-headers included) as headers to send on, verbatim. */
 function relayable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {

@@ -130,7 +130,7 @@ export class CaptureProxy {
     const target = this.target(direction, d);
     const common = {
       target,
-      faults: () => requestFaultsFor(this.plan(), direction, d, this.names),
+      faults: this.faultsOf(direction, d),
       networkDelayMs: () => 0,
       faultHeader: this.opts.faultHeader,
       metrics: this.opts.metrics,
@@ -145,6 +145,28 @@ export class CaptureProxy {
       evicted.h2.close();
     }
     return p;
+  }
+
+  /**
+   * The destination's faults as one array per plan, so the HTTP paths reuse
+   * the matchers they compiled for it (http-faults.ts) instead of compiling
+   * per request. Outbound rules naming a host follow its resolution, so while
+   * the plan has any, the list is recomputed per request (same array kept
+   * while its content is).
+   */
+  private faultsOf(direction: Direction, d: Destination): () => PlannedHttpFault[] {
+    let seen: LiveFaultPlan | undefined;
+    let faults: PlannedHttpFault[] = [];
+    let followsNames = false;
+    return () => {
+      const plan = this.plan();
+      if (plan === seen && !followsNames) return faults;
+      const next = requestFaultsFor(plan, direction, d, this.names);
+      if (plan !== seen || next.length !== faults.length || next.some((f, i) => f !== faults[i])) faults = next;
+      seen = plan;
+      followsNames = direction === 'outbound' && plan.http.some((f) => f.direction === 'outbound' && f.match.host !== undefined);
+      return faults;
+    };
   }
 
   private onConnection(direction: Direction, socket: net.Socket): void {
