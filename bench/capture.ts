@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBinaries } from '../controlplane/binaries.ts';
-import { CAPTURE_PORTS } from '../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { renderCaptureRules } from '../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../test/support/netns-exec.ts';
 
@@ -60,7 +60,7 @@ try {
   }
   await execOk(['ip', 'netns', 'exec', podNs, 'nft', '-f', '-'], {
     input: renderCaptureRules({
-      proxyUid: 1337, inboundPort: CAPTURE_PORTS.inbound, outboundPort: CAPTURE_PORTS.outbound, proxyPorts: [CAPTURE_PORTS.admin, CAPTURE_PORTS.toxiproxy],
+      proxyUid: 1337, inboundPort: DEFAULT_PROXY_PORTS.inbound, outboundPort: DEFAULT_PROXY_PORTS.outbound, proxyPorts: [DEFAULT_PROXY_PORTS.admin, DEFAULT_PROXY_PORTS.toxiproxy],
       excludeInboundPorts: [8082, 8083, TOXIPROXY_LISTEN], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [],
     }),
   });
@@ -68,8 +68,8 @@ try {
   chmodSync(planFile, 0o644);
   await start('apps', ['ip', 'netns', 'exec', podNs, NODE, TOOL, 'apps', dir], 'apps ready');
   await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', NODE, TOOL, 'proxy', planFile, POD, '10.215.0.250'], 'proxy ready');
-  await start('toxiproxy', ['ip', 'netns', 'exec', podNs, toxiproxy, '-host', '127.0.0.1', '-port', String(CAPTURE_PORTS.toxiproxy)], 'Starting Toxiproxy HTTP server');
-  await execOk(['ip', 'netns', 'exec', podNs, 'curl', '-sf', '-X', 'POST', `http://127.0.0.1:${CAPTURE_PORTS.toxiproxy}/proxies`, '-d', JSON.stringify({ name: 'anchor', listen: `${POD}:${TOXIPROXY_LISTEN}`, upstream: `${POD}:8082` })]);
+  await start('toxiproxy', ['ip', 'netns', 'exec', podNs, toxiproxy, '-host', '127.0.0.1', '-port', String(DEFAULT_PROXY_PORTS.toxiproxy)], 'Starting Toxiproxy HTTP server');
+  await execOk(['ip', 'netns', 'exec', podNs, 'curl', '-sf', '-X', 'POST', `http://127.0.0.1:${DEFAULT_PROXY_PORTS.toxiproxy}/proxies`, '-d', JSON.stringify({ name: 'anchor', listen: `${POD}:${TOXIPROXY_LISTEN}`, upstream: `${POD}:8082` })]);
 
   const only = process.env.BENCH_ONLY_H2 === '1';
   const skipped: Load = { rps: 0, errors: 0 };

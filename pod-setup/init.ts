@@ -1,10 +1,11 @@
 import type { Logger } from '../common/log.ts';
-import type { InitPlan } from '../contract/plans.ts';
+import type { CaptureWiring, InitPlan } from '../contract/plans.ts';
 import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';
 import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
 import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from './network/netem-fallback.ts';
+import { renderCaptureRules } from './redirect/capture-rules.ts';
 import { applyRuleset, renderRuleset, type NftLoss } from './redirect/nftables.ts';
 import { applyNetem, applyTbf, needsNetem } from './network/qdisc.ts';
 import { resolveUpstreams, systemLookup, type Lookup } from './redirect/resolve.ts';
@@ -22,6 +23,8 @@ export interface InitOptions {
 /** What was applied, logged as one structured object and returned for tests. */
 export interface InitSummary {
   redirect: {
+    /** Transparent capture (every injected pod); the fixed-listener fields are then empty. */
+    capture?: CaptureWiring;
     inbound: Array<{ port: number; listenPort: number }>;
     outbound: Array<{ host: string; port: number; listenPort: number; match: string[] | 'port-only' }>;
     excludedInbound: number[];
@@ -98,6 +101,18 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
 
   const nftLoss: NftLoss | undefined = fallback.loss;
   // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
+  // Capture first: with its table in place, the app's first connection is already the proxy's.
+  const capture = plan.wiring.capture;
+  if (capture) {
+    await applyRuleset(
+      renderCaptureRules({
+        proxyUid: plan.wiring.proxyUid,
+        ...capture,
+        ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}),
+      }),
+    );
+    if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
+  }
   await applyRuleset(
     renderRuleset({
       proxyUid: plan.wiring.proxyUid,
@@ -114,6 +129,7 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
 
   const summary: InitSummary = {
     redirect: {
+      ...(capture ? { capture } : {}),
       inbound,
       outbound: resolution.upstreams.map((u) => ({
         host: u.host,

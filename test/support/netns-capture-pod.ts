@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../common/log.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { CaptureProxy } from '../../sidecar/capture/capture-proxy.ts';
-import { CAPTURE_PORTS } from '../../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../../contract/pod-layout.ts';
 import { nodeAddresses } from '../../sidecar/capture/probes.ts';
 import { Metrics } from '../../sidecar/metrics.ts';
 import { CART, CartClient, unaryCall, type CartClientInstance } from './grpc-cart.ts';
@@ -48,8 +48,8 @@ if (mode === 'apps') {
   const [planFile, podIPs, nodeIPs] = args as [string, string, string];
   const proxy = await CaptureProxy.start({
     listenHost: '::',
-    inboundPort: CAPTURE_PORTS.inbound,
-    outboundPort: CAPTURE_PORTS.outbound,
+    inboundPort: DEFAULT_PROXY_PORTS.inbound,
+    outboundPort: DEFAULT_PROXY_PORTS.outbound,
     podAddresses: new Set(podIPs.split(',')),
     nodeAddresses: nodeAddresses(undefined, nodeIPs),
     plan: () => JSON.parse(readFileSync(planFile, 'utf8')) as LiveFaultPlan,
