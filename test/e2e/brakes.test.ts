@@ -19,7 +19,7 @@ import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { containerNames, freshNamespace, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { assertPortFree, createRunningPod, createTenant, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { createRunningPod, hostPlan, createTenant, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 import { repoRoot, request, startChild, startHttpApp, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
 
 const BOUND_MS = 1_000;
@@ -109,9 +109,8 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
       metadata: { labels: APP_LABELS },
       spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }] }] },
     }));
-    const { raw, plan } = proxyPlan(stored);
-    httpListen = plan.wiring.inbound.find((w) => w.port === app!.port)!.listenPort;
-    await assertPortFree(httpListen);
+    const { raw, listenerOf } = await hostPlan(proxyPlan(stored).plan, [app.port]);
+    httpListen = listenerOf(app.port);
     await waitForSidecarBinding(cp(), ns);
 
     // Least privilege: a pod's service account reads the switch object and the tenants, nothing more.

@@ -16,7 +16,7 @@ import type { ChaosPolicy } from '../../policies/types.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { freshNamespace, getJson, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
 import {
-  createRunningPod, createTenant, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
+  createRunningPod, createTenant, hostPlan, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
 } from '../support/e2e-sidecar-cluster.ts';
 import { startChild, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
 
@@ -59,7 +59,7 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
   let ns = '';
   const apps: Array<Awaited<ReturnType<typeof startApp>>> = [];
   const sidecars: Child[] = [];
-  /** Where each pod's proxy listens (pod 2's listener ports are shifted: both wirings use the same ones, and here they share one host). */
+  /** Where each pod's proxy listens (hostPlan gives each its own free ports: here both share one host). */
   const front: Array<{ host: string; port: number }> = [];
   const measured: string[] = [];
   const note = (line: string): void => {
@@ -126,10 +126,8 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
         metadata: { labels: LABELS },
         spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }] }] },
       }));
-      const { plan } = proxyPlan(stored);
-      for (const w of plan.wiring.inbound) w.listenPort += 1000 * i;
-      front.push({ host, port: plan.wiring.inbound.find((w) => w.port === app.port)!.listenPort });
-      const raw = JSON.stringify(plan);
+      const { raw, listenerOf } = await hostPlan(proxyPlan(stored).plan, [app.port]);
+      front.push({ host, port: listenerOf(app.port) });
       sidecars.push(await startChild(
         ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
           '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, `faketime-${i}.rc`)],

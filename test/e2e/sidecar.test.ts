@@ -1,7 +1,7 @@
 // The live datapath end to end against the real kube-apiserver: a tenant's pod
 // is injected by the real webhook and targeted by the real reconciler, and
 // `faultline sidecar` runs as a local process for it with the stored pod's
-// FAULTLINE_PLAN (the webhook's wiring), its downward-API identity and a
+// FAULTLINE_PLAN (as hostPlan turns it into listeners on this host), its downward-API identity and a
 // kubeconfig holding a TokenRequest token of the namespace's `default`
 // ServiceAccount — so the only RBAC it has is the RoleBinding the reconciler
 // created. Policies are written with kubectl as the tenant user; every change
@@ -18,7 +18,7 @@ import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { freshNamespace, kubectlOk, pod, useControlPlane } from '../support/e2e-cluster.ts';
 import {
-  assertPortFree, createRunningPod, createTenant, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
+  createRunningPod, createTenant, hostPlan, proxyPlan, resumeApiserver, serviceAccountKubeconfig, suspendApiserver, waitForPolicy, waitForSidecarBinding,
 } from '../support/e2e-sidecar-cluster.ts';
 import { echoRoundTrip, request, startChild, startHttpApp, startTcpApp, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
 
@@ -40,7 +40,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
   let echo: Awaited<ReturnType<typeof startTcpApp>> | undefined;
   let child: Child | undefined;
-  /** The proxy listeners the webhook's wiring gave the two app ports. */
+  /** The proxy's listeners for the two app ports (hostPlan: fixed listeners, as there is no pod netns here). */
   let httpListen = 0;
   let tcpListen = 0;
   const measured: string[] = [];
@@ -125,15 +125,9 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
       metadata: { labels: APP_LABELS },
       spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: app.port }, { containerPort: echo.port }] }] },
     }));
-    const { raw, plan } = proxyPlan(stored);
-    const listenerOf = (port: number): number => {
-      const w = plan.wiring.inbound.find((x) => x.port === port);
-      assert.ok(w, `the webhook wired port ${port}: ${JSON.stringify(plan.wiring)}`);
-      return w.listenPort;
-    };
+    const { raw, listenerOf } = await hostPlan(proxyPlan(stored).plan, [app.port, echo.port]);
     httpListen = listenerOf(app.port);
     tcpListen = listenerOf(echo.port);
-    for (const p of [httpListen, tcpListen]) await assertPortFree(p);
 
     // Least privilege: the namespace's service accounts may read its policies and nothing more.
     await waitForSidecarBinding(cp(), ns);
@@ -150,7 +144,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
         '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
       { FAULTLINE_PLAN: raw, POD_NAME, POD_NAMESPACE: ns },
     );
-    // The listeners are the wiring's, not ports the harness chose.
+    // The listeners are the plan's.
     const stats = await child.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
     assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [httpListen, tcpListen].sort());
   });

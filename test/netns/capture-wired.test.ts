@@ -105,6 +105,7 @@ describe('netns: capture wired into an injected pod (webhook plan → faultline 
     }
     const ms = Date.now() - t0;
     assert.match(answer, /\n419 abort=419$/, `not faulted ${ms} ms after the plan changed`);
+    console.log(`      (the outbound fault applied ${ms} ms after the plan file changed)`);
     // Unfaulted requests go through the proxy and on to the real upstream: no loop.
     assert.equal((await curl('http://upstream.test:7000/ok', APP_UID)).stdout, 'upstream /ok\n200 ');
     // The proxy's own UID is never captured.

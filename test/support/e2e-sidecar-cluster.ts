@@ -4,13 +4,13 @@
 // ServiceAccount from a real TokenRequest, and freezing the API server.
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import type { ControlPlane, User } from '../../controlplane/index.ts';
 import type { ChaosPolicy, ChaosTenant, ChaosTenantSpec } from '../../policies/types.ts';
 import type { InitPlan } from '../../contract/plans.ts';
+import { freePorts } from '../../common/ports.ts';
 import { API_GROUP_VERSION, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { getJson, kubectlOk, type Container, type Pod } from './e2e-cluster.ts';
@@ -105,19 +105,27 @@ export async function waitForPolicy(cp: ControlPlane, namespace: string, name: s
   throw new Error(`policy ${namespace}/${name}: ${what} not reached within ${timeoutMs} ms; status: ${JSON.stringify(last?.status)}\nwebhook log:\n${await cp.logTail('webhook')}`);
 }
 
-/** Fails clearly when a fixed port (the webhook's wiring puts listeners on 15100+) is taken on 127.0.0.1. */
-export async function assertPortFree(port: number): Promise<void> {
-  const srv = net.createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', resolve);
-    });
-  } catch (err) {
-    throw new Error(`port ${port} (a listenPort of the webhook's wiring) is in use on this machine: ${(err as Error).message}`);
-  } finally {
-    await new Promise((r) => srv.close(r));
-  }
+/**
+ * The webhook's plan as a proxy on this host can run it. In a pod the plan
+ * captures every connection (nft + SO_ORIGINAL_DST, netns suites); here there
+ * is no pod network namespace, so the same plan gets one fixed listener per
+ * app port on free ports instead, everything else (kernel plan, UID, policy
+ * source) as the webhook rendered it.
+ */
+export async function hostPlan(plan: InitPlan, appPorts: readonly number[]): Promise<{ raw: string; plan: InitPlan; listenerOf: (port: number) => number }> {
+  assert.ok(plan.wiring.capture, `the webhook's plan captures the pod's traffic: ${JSON.stringify(plan.wiring)}`);
+  const listen = await freePorts(appPorts.length);
+  const { capture: _capture, ...wiring } = plan.wiring;
+  const host: InitPlan = { ...plan, wiring: { ...wiring, inbound: appPorts.map((port, i) => ({ port, listenPort: listen[i]! })) } };
+  return {
+    raw: JSON.stringify(host),
+    plan: host,
+    listenerOf: (port) => {
+      const w = host.wiring.inbound.find((x) => x.port === port);
+      assert.ok(w, `app port ${port} has a listener`);
+      return w.listenPort;
+    },
+  };
 }
 
 /**
