@@ -30,6 +30,17 @@ const inboundOnly: LiveFaultPlan = {
   tcp: [],
 };
 
+/** Polls until the captured call answers 421 (a plan change reaches the proxy through its file source). */
+async function waitFor421(call: () => Promise<{ stdout: string }>): Promise<void> {
+  const until = Date.now() + 5_000;
+  let last = '';
+  while (Date.now() < until) {
+    last = (await call()).stdout;
+    if (/\n421 abort=421$/.test(last)) return;
+  }
+  assert.fail(`never faulted: ${last}`);
+}
+
 describe('netns: capture wired into an injected pod (webhook plan → faultline init → faultline sidecar)', function () {
   this.timeout(90_000);
   let pod: SimulatedPod;
@@ -39,11 +50,18 @@ describe('netns: capture wired into an injected pod (webhook plan → faultline 
     if (!isRoot()) return this.skip(); // network namespaces and nftables need root
     pod = new SimulatedPod();
     const spec = injectedPod(
-      appPod({ ports: [8080, 9090], undeclaredPorts: [9095], h2Ports: [8083], probePort: 8081, runAsUser: APP_UID, annotations: { 'faultline.dev/exclude-inbound-ports': '9090' } }),
+      appPod({
+        ports: [8080, 9090], undeclaredPorts: [9095], h2Ports: [8083], probePort: 8081, runAsUser: APP_UID,
+        annotations: {
+          'faultline.dev/exclude-inbound-ports': '9090',
+          'faultline.dev/exclude-outbound-ports': '7001',
+          'faultline.dev/exclude-outbound-cidrs': `${NODE_IP}/32`,
+        },
+      }),
     );
     await pod.start(spec, { hosts: { 'upstream.test': CLIENT_IP }, livePlan: inboundOnly });
     // The upstream lives in the client namespace.
-    upstream = pod.spawnClient('upstream', [NODE, '-e', "require('http').createServer((q,s)=>{console.log('hit '+q.url);s.end('upstream '+q.url)}).listen(7000,()=>console.log('up'))"]);
+    upstream = pod.spawnClient('upstream', [NODE, '-e', "require('http').createServer((q,s)=>{console.log('hit '+q.url);s.end('upstream '+q.url)}).listen(7000,()=>console.log('up')).on('listening',function(){require('http').createServer((q,s)=>s.end('upstream7001 '+q.url)).listen(7001)})"]);
     while (!upstream.stdout.includes('up')) {
       if (!upstream.running) throw new Error(upstream.stderr);
       await new Promise((r) => setTimeout(r, 20));
@@ -110,6 +128,15 @@ describe('netns: capture wired into an injected pod (webhook plan → faultline 
     assert.equal((await curl('http://upstream.test:7000/ok', APP_UID)).stdout, 'upstream /ok\n200 ');
     // The proxy's own UID is never captured.
     assert.equal((await curl('http://upstream.test:7000/faulted', DEFAULT_PROXY_UID)).stdout, 'upstream /faulted\n200 ');
+  });
+
+  it('honours faultline.dev/exclude-outbound-ports and -cidrs: those connections bypass the proxy', async () => {
+    const cidr = fault({ chaosId: 'shop/out', name: 'out-all', direction: 'outbound', match: { host: '10.213.0.0/29' }, abort: { status: 421, percent: 100 } });
+    await pod.setLivePlan({ ...inboundOnly, http: [...inboundOnly.http, cidr] });
+    await waitFor421(() => curl(`http://${CLIENT_IP}:7000/x`, APP_UID));
+    assert.equal((await curl(`http://${NODE_IP}:7000/x`, APP_UID)).stdout, 'upstream /x\n200 ', 'excluded destination CIDR');
+    assert.equal((await curl(`http://${CLIENT_IP}:7001/x`, APP_UID)).stdout, 'upstream7001 /x\n200 ', 'excluded destination port');
+    await pod.setLivePlan(inboundOnly);
   });
 
   it('is never a relay: dialling the capture listeners directly is refused, and nothing reaches the upstream', async () => {
