@@ -1,9 +1,10 @@
 // Faultline next to a mesh sidecar, in real namespaces: the plan the webhook
-// renders for an Istio-shaped pod (test/fixtures/pods/21-istio-sidecar.yaml),
-// `faultline init` writing the capture table mesh first, iptables-nft rules
-// as istio-init writes them (REDIRECT mode), a stand-in mesh proxy as UID 1337
-// that relays each connection to its original destination (as Envoy's
-// passthrough does, from 127.0.0.6), and `faultline sidecar` as its own UID.
+// renders for an Istio- or Linkerd-shaped pod (test/fixtures/pods/21-istio-sidecar.yaml,
+// 23-linkerd-sidecar.yaml), `faultline init` writing the capture table mesh
+// first, iptables-nft rules as istio-init / linkerd-init write them (REDIRECT
+// mode), a stand-in mesh proxy as the mesh UID that relays each connection to
+// its original destination (Envoy's passthrough from 127.0.0.6, linkerd-proxy
+// from the pod IP), and `faultline sidecar` as its own UID.
 // Inbound must pass the mesh first (it terminates mTLS) and then Faultline;
 // outbound Faultline first and then the mesh.
 import assert from 'node:assert/strict';
@@ -24,11 +25,25 @@ import { isRoot } from '../support/netns-pod.ts';
 
 const POD = '10.216.0.2';
 const CLIENT = '10.216.0.1';
-const MESH_UID = 1337;
 const APP_UID = 1000;
 const TOOL = `${repoRoot}/test/support/netns-capture-pod.ts`;
 const FAULTLINE = [NODE, `${repoRoot}/bin/faultline.js`];
 const far = Date.now() + 3_600_000;
+
+/** linkerd2-proxy-init --incoming-proxy-port 4143 --outgoing-proxy-port 4140 --proxy-uid 2102 --inbound-ports-to-ignore 4190,4191,4567,4568 --outbound-ports-to-ignore 4567,4568, as iptables-save shows it. */
+const LINKERD_INIT = `*nat
+:PROXY_INIT_REDIRECT - [0:0]
+:PROXY_INIT_OUTPUT - [0:0]
+-A PREROUTING -j PROXY_INIT_REDIRECT
+-A PROXY_INIT_REDIRECT -p tcp -m multiport --dports 4190,4191,4567,4568 -j RETURN
+-A PROXY_INIT_REDIRECT -p tcp -j REDIRECT --to-ports 4143
+-A OUTPUT -j PROXY_INIT_OUTPUT
+-A PROXY_INIT_OUTPUT -m owner --uid-owner 2102 -j RETURN
+-A PROXY_INIT_OUTPUT -o lo -j RETURN
+-A PROXY_INIT_OUTPUT -p tcp -m multiport --dports 4567,4568 -j RETURN
+-A PROXY_INIT_OUTPUT -p tcp -j REDIRECT --to-ports 4140
+COMMIT
+`;
 
 /** istio-iptables -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -b '*' -d 15090,15021,15020, as iptables-save shows it. */
 const ISTIO_INIT = `*nat
@@ -54,11 +69,17 @@ const ISTIO_INIT = `*nat
 COMMIT
 `;
 
-describe('netns: capture with a mesh sidecar (inbound mesh first, outbound Faultline first)', function () {
+const MESHES = [
+  { kind: 'istio', uid: 1337, fixture: '21-istio-sidecar.yaml', rules: ISTIO_INIT, ports: ['15006', '15001'], source: ['127.0.0.6'] },
+  { kind: 'linkerd', uid: 2102, fixture: '23-linkerd-sidecar.yaml', rules: LINKERD_INIT, ports: ['4143', '4140'], source: [] },
+] as const;
+
+for (const m of MESHES) describe(`netns: capture next to ${m.kind}'s sidecar (inbound mesh first, outbound Faultline first)`, function () {
+  const MESH_UID = m.uid;
   this.timeout(120_000);
   const id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
-  const podNs = `fl-mesh-${id}-pod`;
-  const cliNs = `fl-mesh-${id}-cli`;
+  const podNs = `fl-mesh-${id}-${m.kind.slice(0, 2)}-pod`;
+  const cliNs = `fl-mesh-${id}-${m.kind.slice(0, 2)}-cli`;
   let dir: string;
   let plan: InitPlan;
   const procs: Proc[] = [];
@@ -79,7 +100,7 @@ describe('netns: capture with a mesh sidecar (inbound mesh first, outbound Fault
 
   before(async function () {
     if (!isRoot()) return this.skip();
-    const pod = parse(readFileSync(`${repoRoot}/test/fixtures/pods/21-istio-sidecar.yaml`, 'utf8')) as V1Pod;
+    const pod = parse(readFileSync(`${repoRoot}/test/fixtures/pods/${m.fixture}`, 'utf8')) as V1Pod;
     const result = createInjector(loadInjectionConfig({}, {})).render(pod, { name: 'shop' });
     assert.ok(result.injected, result.injected ? '' : result.message);
     plan = result.plan;
@@ -101,12 +122,12 @@ describe('netns: capture with a mesh sidecar (inbound mesh first, outbound Fault
     for (const [ns, v4] of [[podNs, POD], [cliNs, CLIENT]] as const) {
       for (const a of [['link', 'set', 'lo', 'up'], ['link', 'set', 'eth0', 'up'], ['addr', 'add', `${v4}/24`, 'dev', 'eth0']]) await execOk(['ip', 'netns', 'exec', ns, 'ip', ...a]);
     }
-    // faultline-init first, as the injected pod runs it; istio-init's rules next to its table.
+    // faultline-init first, as the injected pod runs it; the mesh's init rules next to its table.
     await execOk(['ip', 'netns', 'exec', podNs, ...FAULTLINE, 'init', '--plan-file', join(dir, 'plan.json'), '--run-dir', join(dir, 'run'), '--time-dir', join(dir, 'time')]);
-    await execOk(['ip', 'netns', 'exec', podNs, 'iptables-nft-restore', '--noflush'], { input: ISTIO_INIT });
+    await execOk(['ip', 'netns', 'exec', podNs, 'iptables-nft-restore', '--noflush'], { input: m.rules });
 
     await start('app', ['ip', 'netns', 'exec', podNs, ...asUid(APP_UID), NODE, `${repoRoot}/test/support/netns-app.ts`, '8080'], async () => (await inPod(['curl', '-sf', 'http://127.0.0.1:8080/x'])).code === 0);
-    await start('mesh', ['ip', 'netns', 'exec', podNs, ...asUid(MESH_UID), NODE, TOOL, 'mesh', '127.0.0.6'], () => mesh().stdout.includes('mesh ready'));
+    await start('mesh', ['ip', 'netns', 'exec', podNs, ...asUid(MESH_UID), NODE, TOOL, 'mesh', ...m.ports, ...m.source], () => mesh().stdout.includes('mesh ready'));
     await start(
       'faultline-proxy',
       ['ip', 'netns', 'exec', podNs, ...asUid(DEFAULT_PROXY_UID), ...FAULTLINE, 'sidecar', '--plan-file', join(dir, 'live.json'), '--toxiproxy-bin', join(dir, 'none'),
@@ -126,11 +147,11 @@ describe('netns: capture with a mesh sidecar (inbound mesh first, outbound Fault
     for (const p of procs) assert.ok(!p.running, `${p.name} still running`);
   });
 
-  it('the webhook recognised the Istio sidecar, and init wrote the capture table mesh first', async () => {
-    assert.deepEqual(plan.wiring.capture?.mesh, { kind: 'istio', uid: MESH_UID });
+  it(`the webhook recognised the ${m.kind} sidecar, and init wrote the capture table mesh first`, async () => {
+    assert.deepEqual(plan.wiring.capture?.mesh, { kind: m.kind, uid: MESH_UID });
     const table = (await inPod(['nft', 'list', 'table', 'inet', 'faultline_capture'])).stdout;
     assert.doesNotMatch(table.slice(table.indexOf('chain prerouting'), table.indexOf('chain output')), /redirect/);
-    assert.match(table, /meta skuid 1337 oifname "lo" jump mesh_inbound/);
+    assert.match(table, new RegExp(`meta skuid ${MESH_UID} oifname "lo" jump mesh_inbound`));
   });
 
   it('inbound: the mesh takes the connection first, then Faultline faults the plaintext and the app sees the pod IP', async () => {

@@ -4,10 +4,12 @@
 //   proxy <planFile> <podIPs> <nodeIPs>
 //                           the CaptureProxy on its capture ports, plan re-read on each decision
 //   grpc <host:port> <method> [userAgent]   one call, prints {code, details, res}
-//   mesh [sourceAddress]    a stand-in for a mesh proxy (run it as the mesh UID): listens on
-//                           15006 (inbound) and 15001 (outbound), relays each connection to its
-//                           original destination (from sourceAddress, as Envoy's inbound
-//                           passthrough binds 127.0.0.6), and prints "mesh <direction> <ip:port>" per connection
+//   mesh <inPort> <outPort> [sourceAddress]
+//                           a stand-in for a mesh proxy (run it as the mesh UID): listens on
+//                           inPort (Envoy 15006, linkerd-proxy 4143) and outPort (15001, 4140),
+//                           relays each connection to its original destination (inbound from
+//                           sourceAddress, as Envoy's passthrough binds 127.0.0.6), and prints
+//                           "mesh <direction> <ip:port>" per connection
 //   load-h1 <url> <seconds> <connections>   autocannon at max rate, prints {rps, p50Ms, p99Ms, errors}
 //   load-h2 <url> <seconds> <streams>       <streams> concurrent GETs kept in flight on one h2c session, prints {rps, errors}
 import { readFileSync } from 'node:fs';
@@ -67,8 +69,8 @@ if (mode === 'apps') {
   process.on('SIGUSR2', () => console.log(JSON.stringify({ refused: proxy.refused })));
   console.log('proxy ready');
 } else if (mode === 'mesh') {
-  const [source] = args as [string | undefined];
-  for (const [direction, port] of [['inbound', 15006], ['outbound', 15001]] as const) {
+  const [inPort, outPort, source] = args as [string, string, string | undefined];
+  for (const [direction, port] of [['inbound', Number(inPort)], ['outbound', Number(outPort)]] as const) {
     net.createServer({ allowHalfOpen: true }, (s) => {
       const o = originalDestination(s);
       if (!o.ok || !o.redirected) return void s.destroy();
