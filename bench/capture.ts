@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBinaries } from '../controlplane/binaries.ts';
-import { CAPTURE_PORTS } from '../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { renderCaptureRules } from '../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../test/support/netns-exec.ts';
 
@@ -116,7 +116,7 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
     }
     await execOk(['ip', 'netns', 'exec', podNs, 'nft', '-f', '-'], {
       input: renderCaptureRules({
-        proxyUid: 1337, inboundPort: CAPTURE_PORTS.inbound, outboundPort: CAPTURE_PORTS.outbound, proxyPorts: [CAPTURE_PORTS.admin, CAPTURE_PORTS.toxiproxy],
+        proxyUid: 1337, inboundPort: DEFAULT_PROXY_PORTS.inbound, outboundPort: DEFAULT_PROXY_PORTS.outbound, proxyPorts: [DEFAULT_PROXY_PORTS.admin, DEFAULT_PROXY_PORTS.toxiproxy],
         excludeInboundPorts: [PORT.h1Direct, PORT.h2Direct, TOXIPROXY_LISTEN], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [],
       }),
     });
@@ -133,13 +133,13 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
     }));
     chmodSync(planFile, 0o644);
     await start('apps', ['ip', 'netns', 'exec', podNs, NODE, APPS, 'apps', dir], 'apps ready');
-    const toxi = await start('toxiproxy', ['ip', 'netns', 'exec', podNs, toxiproxy, '-host', '127.0.0.1', '-port', String(CAPTURE_PORTS.toxiproxy)], 'Starting Toxiproxy HTTP server');
-    await execOk(['ip', 'netns', 'exec', podNs, 'curl', '-sf', '-X', 'POST', `http://127.0.0.1:${CAPTURE_PORTS.toxiproxy}/proxies`, '-d', JSON.stringify({ name: 'anchor', listen: `${POD}:${TOXIPROXY_LISTEN}`, upstream: `${POD}:${PORT.h1Direct}` })]);
+    const toxi = await start('toxiproxy', ['ip', 'netns', 'exec', podNs, toxiproxy, '-host', '127.0.0.1', '-port', String(DEFAULT_PROXY_PORTS.toxiproxy)], 'Starting Toxiproxy HTTP server');
+    await execOk(['ip', 'netns', 'exec', podNs, 'curl', '-sf', '-X', 'POST', `http://127.0.0.1:${DEFAULT_PROXY_PORTS.toxiproxy}/proxies`, '-d', JSON.stringify({ name: 'anchor', listen: `${POD}:${TOXIPROXY_LISTEN}`, upstream: `${POD}:${PORT.h1Direct}` })]);
 
     const seconds = Number(duration);
     const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
     const runProxy = async (root: string): Promise<{ rows: Record<ProxyPath, Row>; pid: number; proc: Proc }> => {
-      const proc = await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', NODE, ...prof, TOOL, 'proxy', root, planFile, POD, String(CAPTURE_PORTS.inbound), String(CAPTURE_PORTS.outbound)], 'proxy ready');
+      const proc = await start('proxy', ['ip', 'netns', 'exec', podNs, 'setpriv', '--reuid=1337', '--regid=1337', '--clear-groups', NODE, ...prof, TOOL, 'proxy', root, planFile, POD, String(DEFAULT_PROXY_PORTS.inbound), String(DEFAULT_PROXY_PORTS.outbound)], 'proxy ready');
       const pid = proc.child.pid!;
       // Warm-up: JIT, upstream pools.
       await inCli([TOOL, 'h1', `http://${POD}:${PORT.h1Faulted}/`, '1', connections]);

@@ -72,10 +72,10 @@ export function demoApp(namespace = DEMO_NAMESPACE): string {
                 { name: 'http', containerPort: 8080 },
                 { name: 'h2c', containerPort: 8081 },
               ],
-              // An exec probe, not httpGet: Faultline leaves probed ports out of
-              // its inbound wiring (so faults never fail the kubelet's probes),
-              // and 8080 is the port the walkthrough puts a fault on.
-              readinessProbe: { exec: { command: ['curl', '-fsS', '-o', '/dev/null', 'http://127.0.0.1:8080/healthz'] }, periodSeconds: 2 },
+              // The kubelet probes the very port the walkthrough faults: the proxy
+              // captures every port and lets kubelet probes through unfaulted.
+              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 3 },
             },
           ],
         },

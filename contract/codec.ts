@@ -15,8 +15,9 @@ import type { JSONSchemaProps } from '../policies/schema-builders.ts';
 import type { IoMethod } from '../policies/types.ts';
 import { DEVICE_NAME, IO_METHODS } from '../policies/vocabulary.ts';
 import { handoffSchema, livePlanSchema, podPlanSchema, wiringSchema } from './plan-schema.ts';
+import { parseCidr } from './cidr.ts';
 import type {
-  InitPlan, LiveFaultPlan, PlannedGuard, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedTimeFault, PlannedToxic, TrafficWiring,
+  CaptureWiring, InitPlan, LiveFaultPlan, PlannedGuard, PlannedHttpFault, PlannedIoFault, PlannedNetworkFault, PlannedTcpFault, PlannedTimeFault, PlannedToxic, TrafficWiring,
 } from './plans.ts';
 
 /** A plan that cannot be used as written; the message names every offending field. */
@@ -96,12 +97,20 @@ function liveRules(plan: Json, root: string): FieldError[] {
 
 function wiringRules(w: Json): FieldError[] {
   const errors: FieldError[] = [];
-  // One listener per redirected port is the whole wiring contract: a listen
+  // One listener per redirected port is the whole fixed-listener contract: a listen
   // port shared by two targets would send traffic to the wrong place.
   const listenPort = firstDuplicate([...(w.inbound ?? []), ...(w.outbound ?? [])].map((e: Json) => e.listenPort as number));
   if (listenPort !== undefined) errors.push(invalid('wiring', listenPort, `listenPort ${listenPort} is used twice; every redirected port needs its own listener`));
   const port = firstDuplicate(((w.inbound ?? []) as Json[]).map((e) => e.port as number));
   if (port !== undefined) errors.push(invalid('wiring.inbound', port, `port ${port} is wired twice`));
+  const c = w.capture as Json | undefined;
+  if (c === undefined) return errors;
+  if ((w.inbound ?? []).length > 0 || (w.outbound ?? []).length > 0) errors.push(invalid('wiring.capture', 'capture', 'capture and fixed listeners (inbound, outbound) exclude each other'));
+  if (c.inboundPort === c.outboundPort) errors.push(invalid('wiring.capture.outboundPort', c.outboundPort, 'must differ from inboundPort'));
+  if (c.mesh !== undefined && c.mesh.uid === w.proxyUid) errors.push(invalid('wiring.capture.mesh.uid', c.mesh.uid, 'must differ from proxyUid, or the mesh proxy\'s traffic would pass as the Faultline proxy\'s'));
+  for (const key of ['excludeInboundCidrs', 'excludeOutboundCidrs'])
+    for (const [i, cidr] of ((c[key] ?? []) as string[]).entries())
+      if (parseCidr(cidr) === undefined) errors.push(invalid(index(child('wiring.capture', key), i), cidr, 'must be an IP address or CIDR (address/prefix)'));
   return errors;
 }
 
@@ -185,9 +194,23 @@ function guard(g: Json): PlannedGuard {
   return out;
 }
 
+function capture(c: Json): CaptureWiring {
+  return {
+    inboundPort: c.inboundPort,
+    outboundPort: c.outboundPort,
+    proxyPorts: [...(c.proxyPorts ?? [])],
+    excludeInboundPorts: [...(c.excludeInboundPorts ?? [])],
+    excludeInboundCidrs: [...(c.excludeInboundCidrs ?? [])],
+    excludeOutboundPorts: [...(c.excludeOutboundPorts ?? [])],
+    excludeOutboundCidrs: [...(c.excludeOutboundCidrs ?? [])],
+    ...(c.mesh !== undefined ? { mesh: { kind: c.mesh.kind, uid: c.mesh.uid } } : {}),
+  };
+}
+
 function wiring(w: Json): TrafficWiring {
   return {
     proxyUid: w.proxyUid,
+    ...(w.capture !== undefined ? { capture: capture(w.capture) } : {}),
     inbound: (w.inbound ?? []).map((e: Json) => ({ port: e.port, listenPort: e.listenPort })),
     outbound: (w.outbound ?? []).map((e: Json) => ({ host: e.host, port: e.port, listenPort: e.listenPort })),
     excludeInboundPorts: [...(w.excludeInboundPorts ?? [])],

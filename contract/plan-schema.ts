@@ -141,15 +141,33 @@ const ioFault = object('A filesystem fault served through FUSE.', {
   percent: percent('Share of matching operations affected.'),
 }, [...plannedRequired, 'volumePath']);
 
+const ports = (description: string): JSONSchemaProps => list(description, port('A port.'));
+const cidrs = (description: string): JSONSchemaProps => list(description, string('An address or address/prefix.', { minLength: 2, maxLength: 43 }));
+
+const captureSchema = object('Transparent capture: every TCP connection to one listener per direction.', {
+  inboundPort: port('The proxy\'s inbound listener.'),
+  outboundPort: port('The proxy\'s outbound listener.'),
+  proxyPorts: ports('The proxy\'s other ports (admin, metrics, health, Toxiproxy): never captured.'),
+  excludeInboundPorts: ports('App ports never captured inbound.'),
+  excludeInboundCidrs: cidrs('Source CIDRs never captured inbound.'),
+  excludeOutboundPorts: ports('Destination ports never captured outbound.'),
+  excludeOutboundCidrs: cidrs('Destination CIDRs never captured outbound.'),
+  mesh: object('The pod\'s mesh sidecar: inbound is captured after it.', {
+    kind: oneOf('The mesh.', ['istio', 'linkerd']),
+    uid: integer('The mesh proxy\'s UID.', { minimum: 0, maximum: 2 ** 32 - 2 }),
+  }, ['kind', 'uid']),
+}, ['inboundPort', 'outboundPort']);
+
 export const wiringSchema = object('How the pod\'s traffic is wired through the proxy.', {
   proxyUid: integer('The proxy\'s UID, whose traffic is never redirected.', { minimum: 0, maximum: 2 ** 32 - 2 }),
-  inbound: list('App ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
-  outbound: list('Upstreams redirected to the proxy.', object('An outbound redirect.', {
+  capture: captureSchema,
+  inbound: list('Fixed listeners: app ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
+  outbound: list('Fixed listeners: upstreams redirected to the proxy.', object('An outbound redirect.', {
     host: text('Upstream host as the app addresses it.'),
     port: port('Upstream port.'),
     listenPort: port('Proxy listener.'),
   }, ['host', 'port', 'listenPort'])),
-  excludeInboundPorts: list('Ports never redirected.', port('A port.')),
+  excludeInboundPorts: list('Fixed listeners: ports never redirected.', port('A port.')),
   toxiproxyPort: port('Toxiproxy\'s API port, closed to every UID but proxyUid (absent: the default).'),
 }, ['proxyUid']);
 

@@ -95,18 +95,47 @@ export interface KernelFaultPlan {
   time?: PlannedTimeFault;
 }
 
+/** An injected pod's mesh sidecar (Istio's istio-proxy, Linkerd's linkerd-proxy), whose traffic Faultline must not steal. */
+export interface MeshSidecar {
+  kind: 'istio' | 'linkerd';
+  /** The mesh proxy's UID: its inbound hop to the app is captured (mesh first), its own outbound never is. */
+  uid: number;
+}
+
 /**
- * How a pod's traffic is wired through the proxy, fixed at admission.
- * Node cannot read SO_ORIGINAL_DST, so every redirected port gets a listener
- * of its own: the listener port alone tells the proxy where traffic was going.
+ * Transparent capture (pod-setup/redirect/capture-rules.ts, sidecar/capture/):
+ * every inbound TCP connection goes to one listener and every outbound one to
+ * another; the proxy reads each connection's original destination and decides
+ * per connection. Nothing about the app's ports is fixed at admission.
+ */
+export interface CaptureWiring {
+  inboundPort: number;
+  outboundPort: number;
+  /** Every other port the proxy binds (admin, metrics, health, Toxiproxy): never captured. */
+  proxyPorts: number[];
+  /** Annotation-driven exclusions; inbound CIDRs are sources, outbound CIDRs destinations. */
+  excludeInboundPorts: number[];
+  excludeInboundCidrs: string[];
+  excludeOutboundPorts: number[];
+  excludeOutboundCidrs: string[];
+  /** Set when the pod carries a mesh sidecar: inbound is captured after it (mesh first). */
+  mesh?: MeshSidecar;
+}
+
+/**
+ * How a pod's traffic reaches the proxy, fixed at admission. Injected pods
+ * always use `capture`. `inbound`/`outbound` are fixed listeners, one per
+ * port, for running the proxy outside a pod (the datapath suites and
+ * bench:sidecar, which have no SO_ORIGINAL_DST); a wiring has one or the other.
  */
 export interface TrafficWiring {
   proxyUid: number;
-  /** App ports redirected to the proxy: inbound `port` → proxy `listenPort`. */
+  capture?: CaptureWiring;
+  /** Fixed listeners: app port `port` ← proxy `listenPort`. */
   inbound: Array<{ port: number; listenPort: number }>;
-  /** Upstreams redirected to the proxy: `host:port` → proxy `listenPort`. */
+  /** Fixed listeners: upstream `host:port` ← proxy `listenPort`. */
   outbound: Array<{ host: string; port: number; listenPort: number }>;
-  /** Ports never redirected (kubelet probes, user exclusions). */
+  /** Fixed listeners: ports never redirected. */
   excludeInboundPorts: number[];
   /** Toxiproxy's API port, closed to every UID but proxyUid (absent: the default). */
   toxiproxyPort?: number;

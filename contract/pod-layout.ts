@@ -33,25 +33,21 @@ export const FAKETIME_TIMESTAMP_FILE = `${TIME_MOUNT_PATH}/offset/faketime.rc`;
 export const TOKEN_VOLUME_NAME = 'faultline-token';
 export const TOKEN_MOUNT_PATH = '/var/run/secrets/faultline.dev/serviceaccount';
 
-/** Default proxy UID/GID; excluded from redirection so the proxy's own traffic never loops. */
-export const DEFAULT_PROXY_UID = 1337;
-
-/** Default proxy ports (the webhook's injection config can move them). */
-export const DEFAULT_PROXY_PORTS = {
-  admin: 15000,
-  metrics: 15020,
-  health: 15021,
-  toxiproxy: 15474,
-  inboundBase: 15100,
-  outboundBase: 15200,
-} as const;
+/**
+ * Default proxy UID/GID; excluded from capture so the proxy's own traffic never
+ * loops. It differs from the mesh proxies' (Istio 1337, Linkerd 2102): a pod
+ * carrying one of them must tell the two proxies' connections apart.
+ */
+export const DEFAULT_PROXY_UID = 16337;
 
 /**
- * The proxy's ports in transparent capture (pod-setup/redirect/capture-rules.ts,
- * sidecar/capture/), outside Istio's 15000–15090 and Linkerd's 4140–4191 (and
- * Linkerd's 4191 admin), so a pod already carrying a mesh sidecar can take ours.
+ * Default proxy ports (the webhook's injection config can move them): one
+ * inbound and one outbound capture listener (pod-setup/redirect/capture-rules.ts,
+ * sidecar/capture/) plus admin, metrics, health and Toxiproxy's API. All sit
+ * outside Istio's 15000–15090 and Linkerd's 4140–4191, so a pod already
+ * carrying a mesh sidecar can take ours.
  */
-export const CAPTURE_PORTS = { inbound: 16006, outbound: 16001, admin: 16000, metrics: 16020, health: 16021, toxiproxy: 16474 } as const;
+export const DEFAULT_PROXY_PORTS = { inbound: 16006, outbound: 16001, admin: 16000, metrics: 16020, health: 16021, toxiproxy: 16474 } as const;
 
 /** Path of the proxy's readiness endpoint on the health port (startup probe). */
 export const PROXY_READY_PATH = '/healthz/ready';

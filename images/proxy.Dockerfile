@@ -94,11 +94,11 @@ ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
-# UID/GID 1337 is the contract with faultline-init: traffic from this UID is
+# UID/GID 16337 is the contract with faultline-init: traffic from this UID is
 # excluded from redirection, which is what keeps the proxy's own upstream
 # connections from looping back into it. The webhook sets runAsUser from its
 # --proxy-uid too; the two must agree if either is changed.
-USER 1337:1337
+USER 16337:16337
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "/app/dist/faultline.js"]
 CMD ["sidecar"]
 LABEL org.opencontainers.image.title="faultline-proxy" \

@@ -20,9 +20,9 @@ export const INJECT_OPT_OUT = 'faultline.dev/inject';
 export const INJECTED_ANNOTATION = 'faultline.dev/injected';
 
 /**
- * Pod annotation listing outbound upstreams to wire through the proxy even when
- * no policy names them yet ("host:port,host:port"), so later policies can fault
- * them live without a pod restart.
+ * Retired pod annotation: it listed outbound upstreams to wire when each
+ * upstream needed a listener of its own. Capture takes every outbound
+ * connection now; a pod still carrying it gets an admission warning.
  */
 export const OUTBOUND_ANNOTATION = 'faultline.dev/outbound';
 
@@ -47,5 +47,14 @@ export const WEBHOOK_NAMES = {
 
 export const WEBHOOK_CONFIGURATION_NAME = 'faultline';
 
-/** Pod annotation: app ports never redirected to the proxy ("8081,9090"). */
+/**
+ * Capture exclusions, as Istio's traffic.sidecar.istio.io/* annotations:
+ * comma-separated ports or CIDRs never sent through the proxy. A malformed
+ * value denies the pod at admission, naming the annotation and the entry.
+ */
 export const EXCLUDE_INBOUND_PORTS_ANNOTATION = 'faultline.dev/exclude-inbound-ports';
+export const EXCLUDE_OUTBOUND_PORTS_ANNOTATION = 'faultline.dev/exclude-outbound-ports';
+/** Source CIDRs whose connections into the pod are never captured. */
+export const EXCLUDE_INBOUND_CIDRS_ANNOTATION = 'faultline.dev/exclude-inbound-cidrs';
+/** Destination CIDRs the pod's connections to are never captured. */
+export const EXCLUDE_OUTBOUND_CIDRS_ANNOTATION = 'faultline.dev/exclude-outbound-cidrs';

@@ -12,6 +12,8 @@ export interface PipeOptions {
   /** Bytes already read from the client (sniffed), sent upstream first. */
   head?: Buffer;
   onClose?: () => void;
+  /** The upstream accepted (true) or refused (false) the connection; other errors are not reported. */
+  onUpstream?: (accepted: boolean) => void;
 }
 
 export function pipeTo(client: net.Socket, host: string, port: number, opts: PipeOptions = {}): void {
@@ -40,7 +42,9 @@ export function pipeTo(client: net.Socket, host: string, port: number, opts: Pip
     timer = undefined;
     const up = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
     upstream = up;
-    up.on('error', () => {
+    if (opts.onUpstream) up.once('connect', () => opts.onUpstream!(true));
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') opts.onUpstream?.(false);
       if (!client.destroyed) client.resetAndDestroy();
     });
     up.on('close', () => {

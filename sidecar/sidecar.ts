@@ -1,18 +1,27 @@
-// faultline-proxy: one process per pod. Owns the per-port listeners, routes each
+// faultline-proxy: one process per pod. Owns the traffic listeners, routes each
 // new connection by the current effective plan, and keeps Toxiproxy, the time
 // offset file and the fault event log in step with that plan.
 //
+// In a pod the listeners are capture's two (wiring.capture): nft sends every
+// inbound and outbound TCP connection there, and capture/capture-proxy.ts
+// decides per connection from its original destination. Outside a pod (the
+// datapath suites, bench:sidecar) fixed listeners, one per port, stand in.
+//
 // Routing, decided once per connection (new connections follow a plan change at
 // once; established ones finish on the path they started on):
-//   TCP toxics for the port, Toxiproxy up and synced → splice into its proxy;
-//   else HTTP faults for the port                       → HTTP path (per request);
-//   else                                                → raw pipe (no parsing).
+//   TCP toxics for the destination, Toxiproxy up and synced → splice into its proxy;
+//   else HTTP faults for it                → HTTP/1 or HTTP/2 path (per request or stream);
+//   else                                   → raw pipe (no parsing).
 // Anything missing (no source, Toxiproxy down, plan expired) degrades to the
 // raw pipe: the proxy fails open.
 
 import net from 'node:net';
 import http from 'node:http';
 import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import { CaptureProxy } from './capture/capture-proxy.ts';
+import type { Destination } from './capture/original-destination.ts';
+import type { Direction } from './capture/route.ts';
+import { literalMatcher } from './capture/upstream-names.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
 import { freePorts } from '../common/ports.ts';
@@ -33,10 +42,14 @@ import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
 
 export interface SidecarOptions {
   wiring: TrafficWiring;
-  /** Where inbound traffic goes (the app); 127.0.0.1 in a pod. */
+  /** Fixed listeners: where inbound traffic goes (the app). */
   upstreamHost: string;
-  /** Address the traffic listeners bind; 0.0.0.0 in a pod (redirected traffic arrives on the pod IP). */
+  /** Address the traffic listeners bind ('::' for capture: both families). */
   listenHost: string;
+  /** Capture: the pod's addresses (status.podIPs); inbound connections to anything else are refused. */
+  podAddresses?: readonly string[];
+  /** Capture: the node's addresses (status.hostIP/hostIPs); connections from there are kubelet probes. */
+  nodeAddresses?: readonly string[];
   source: PolicySource | undefined;
   /** toxiproxy-server executable; undefined disables TCP faults (they fail open). */
   toxiproxyBin: string | undefined;
@@ -68,6 +81,8 @@ export class Sidecar {
   readonly ports = { admin: 0, health: 0, metrics: 0, toxiproxy: 0 };
   supervisor: ToxiproxySupervisor | undefined;
   reconciler: ToxiproxyReconciler | undefined;
+  /** The capture listeners (wiring.capture), once bound. */
+  capture: CaptureProxy | undefined;
 
   private readonly opts: SidecarOptions;
   private readonly log: Logger;
@@ -76,6 +91,8 @@ export class Sidecar {
   private sourcePlan: LiveFaultPlan = EMPTY_PLAN;
   private plan: LiveFaultPlan = EMPTY_PLAN;
   private routes: Route[];
+  /** Capture: the TCP-faulted destinations and their Toxiproxy proxies. */
+  private captureRoutes: Array<{ target: Target; toxiproxy: string }> = [];
   private readonly httpPaths: Array<HttpPath | undefined>;
   private readonly listeners: net.Server[] = [];
   private readonly servers: http.Server[] = [];
@@ -140,6 +157,7 @@ export class Sidecar {
     }
 
     this.applyPlan();
+    if (opts.wiring.capture) await this.startCapture(opts.wiring.capture);
     for (const [i, t] of this.targets.entries()) {
       // allowHalfOpen: a client's FIN is forwarded as FIN, not turned into a close.
       const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(i, socket));
@@ -149,9 +167,93 @@ export class Sidecar {
     this.bound = true;
     if (opts.source) await opts.source.start((plan) => this.setSourcePlan(plan));
     this.log.info(
-      { listeners: this.targets.map((t, i) => `${label(t)} <- :${this.listenPorts[i]}`), ports: this.ports, source: opts.source?.name ?? 'none' },
+      {
+        listeners: this.capture ? this.capture.ports : this.targets.map((t, i) => `${label(t)} <- :${this.listenPorts[i]}`),
+        ports: this.ports,
+        source: opts.source?.name ?? 'none',
+        ...(opts.wiring.capture?.mesh ? { mesh: opts.wiring.capture.mesh } : {}),
+      },
       'faultline-proxy ready',
     );
+  }
+
+  private async startCapture(c: NonNullable<TrafficWiring['capture']>): Promise<void> {
+    const { opts } = this;
+    const pod = new Set((opts.podAddresses ?? []).map((a) => a.toLowerCase()));
+    // Mesh first: the mesh proxy hands inbound connections to the app on the pod IP or on loopback.
+    if (c.mesh) for (const a of ['127.0.0.1', '::1']) pod.add(a);
+    const options = {
+      inboundPort: c.inboundPort,
+      outboundPort: c.outboundPort,
+      podAddresses: pod,
+      nodeAddresses: new Set((opts.nodeAddresses ?? []).map((a) => a.toLowerCase())),
+      plan: () => this.plan,
+      faultHeader: opts.faultHeader,
+      metrics: this.metrics,
+      log: this.log,
+      divert: (direction: Direction, d: Destination) => this.divert(direction, d),
+      networkDelayMs: () => this.inboundNetworkDelayMs(),
+      observer: (faults: () => readonly PlannedHttpFault[]) => () =>
+        this.guards.size === 0 ? undefined : (status: number, ms: number) => this.guards.observe(faults().map((f) => f.chaosId), isErrorResponse(status), ms),
+    };
+    try {
+      this.capture = await CaptureProxy.start({ ...options, listenHost: opts.listenHost });
+    } catch (err) {
+      // A pod without IPv6 cannot bind '::': IPv4 alone is then all there is to capture.
+      if (opts.listenHost !== '::' || !['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      this.capture = await CaptureProxy.start({ ...options, listenHost: '0.0.0.0' });
+    }
+    await this.capture.ready();
+  }
+
+  /** A captured connection's Toxiproxy proxy, when its destination has TCP faults and Toxiproxy serves them. */
+  private divert(direction: Direction, d: Destination): { host: string; port: number; done: () => void } | undefined {
+    const r = this.captureRoutes.find(
+      ({ target: t }) => t.direction === direction && t.port === d.port && (direction === 'inbound' || this.capture?.hostMatches(t.host!, d.address)),
+    );
+    return r ? this.claimToxiproxy(r.toxiproxy) : undefined;
+  }
+
+  /** Counts a connection into a Toxiproxy proxy, so the reconciler never deletes one in use. */
+  private claimToxiproxy(name: string): { host: string; port: number; done: () => void } | undefined {
+    const addr = this.reconciler?.address(name);
+    if (!addr) return undefined;
+    this.toxiproxyConnections.set(name, (this.toxiproxyConnections.get(name) ?? 0) + 1);
+    return {
+      host: addr.host,
+      port: addr.port,
+      done: () => {
+        const left = (this.toxiproxyConnections.get(name) ?? 1) - 1;
+        if (left > 0) return void this.toxiproxyConnections.set(name, left);
+        this.toxiproxyConnections.delete(name);
+        // The last user of a proxy nobody wants any more is gone: let it be deleted.
+        if (!this.wantsToxiproxy(name)) void this.reconciler?.kick();
+      },
+    };
+  }
+
+  private wantsToxiproxy(name: string): boolean {
+    return this.routes.some((r) => r.toxiproxy === name) || this.captureRoutes.some((r) => r.toxiproxy === name);
+  }
+
+  /**
+   * Capture: one Toxiproxy target per TCP fault. Inbound ones reach the app on
+   * the pod's first address; outbound ones their upstream by name (Toxiproxy
+   * resolves it as the app would). A CIDR names no single upstream, so TCP
+   * faults on one cannot be served by a Toxiproxy proxy and are skipped.
+   */
+  private captureTargets(plan: LiveFaultPlan): Target[] {
+    const pod = this.opts.podAddresses?.[0];
+    const targets = new Map<string, Target>();
+    for (const f of plan.tcp) {
+      let t: Target | undefined;
+      if (f.direction === 'inbound' && pod !== undefined) t = { direction: 'inbound', port: f.port, connectHost: pod, connectPort: f.port, listenPort: 0 };
+      else if (f.direction === 'outbound' && f.host !== undefined && !(f.host.includes('/') && literalMatcher(f.host)))
+        t = { direction: 'outbound', port: f.port, host: f.host, connectHost: f.host, connectPort: f.port, listenPort: 0 };
+      if (t) targets.set(toxiproxyName(t), t);
+      else this.log.debug({ fault: f.chaosId, host: f.host, port: f.port }, 'TCP fault has no single upstream Toxiproxy can dial; not applied');
+    }
+    return [...targets.values()];
   }
 
   setSourcePlan(plan: LiveFaultPlan): void {
@@ -189,6 +291,7 @@ export class Sidecar {
     this.guards.stop();
     this.expiryTimer?.cancel();
     await this.opts.source?.close();
+    await this.capture?.close();
     for (const l of this.listeners) l.close();
     for (const s of this.sockets) s.destroy();
     for (const p of this.httpPaths) p?.close();
@@ -212,6 +315,8 @@ export class Sidecar {
     const plan = withoutPolicies(effective, aborted);
     this.plan = plan;
     this.guards.setPlan(plan.guards ?? []);
+    // Outbound hosts a new policy names start resolving now, not on the next connection.
+    void this.capture?.ready();
 
     const desired = new Map<string, DesiredProxy>();
     this.routes = this.targets.map((t) => {
@@ -222,6 +327,14 @@ export class Sidecar {
         desired.set(toxiproxy, { upstream: `${t.connectHost}:${t.connectPort}`, toxics: this.mergeToxics(t, tcp.flatMap((f) => f.toxics)) });
       }
       return { http: httpFaultsFor(plan, t), toxiproxy };
+    });
+    this.captureRoutes = !this.opts.wiring.capture || !this.reconciler ? [] : this.captureTargets(plan).flatMap((t) => {
+      const tcp = tcpFaultsFor(plan, t);
+      if (tcp.length === 0) return [];
+      const name = toxiproxyName(t);
+      const host = t.connectHost.includes(':') ? `[${t.connectHost}]` : t.connectHost;
+      desired.set(name, { upstream: `${host}:${t.connectPort}`, toxics: this.mergeToxics(t, tcp.flatMap((f) => f.toxics)) });
+      return [{ target: t, toxiproxy: name }];
     });
     this.reconciler?.setDesired(desired);
     this.events.update(plan, now, aborted);
@@ -252,24 +365,13 @@ export class Sidecar {
     socket.once('close', () => this.sockets.delete(socket));
     const t = this.targets[i]!;
     const route = this.routes[i]!;
-    const addr = route.toxiproxy ? this.reconciler?.address(route.toxiproxy) : undefined;
-    if (route.toxiproxy && addr) {
-      const name = route.toxiproxy;
+    const diverted = route.toxiproxy ? this.claimToxiproxy(route.toxiproxy) : undefined;
+    if (diverted) {
       const delayMs = this.networkDelayMs(t);
       this.metrics.connection('toxiproxy');
       this.metrics.fault('tcp.toxiproxy');
       if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
-      this.toxiproxyConnections.set(name, (this.toxiproxyConnections.get(name) ?? 0) + 1);
-      pipeTo(socket, addr.host, addr.port, {
-        delayMs,
-        onClose: () => {
-          const left = (this.toxiproxyConnections.get(name) ?? 1) - 1;
-          if (left > 0) return void this.toxiproxyConnections.set(name, left);
-          this.toxiproxyConnections.delete(name);
-          // The last user of a proxy nobody wants any more is gone: let it be deleted.
-          if (!this.routes.some((r) => r.toxiproxy === name)) void this.reconciler?.kick();
-        },
-      });
+      pipeTo(socket, diverted.host, diverted.port, { delayMs, onClose: diverted.done });
       return;
     }
     if (route.http.length > 0) {
@@ -285,8 +387,12 @@ export class Sidecar {
 
   /** A handed-off netem delay holds inbound traffic only (per connection, or per request on the HTTP path). */
   private networkDelayMs(t: Target): number {
+    return t.direction === 'inbound' ? this.inboundNetworkDelayMs() : 0;
+  }
+
+  private inboundNetworkDelayMs(): number {
     const nd = this.plan.networkDelay;
-    return t.direction === 'inbound' && nd ? jitteredMs(nd.latencyMs, nd.jitterMs, Math.random) : 0;
+    return nd ? jitteredMs(nd.latencyMs, nd.jitterMs, Math.random) : 0;
   }
 
   /** Created on first use: a port that never sees an HTTP fault never pays for a parser. */
@@ -318,12 +424,15 @@ export class Sidecar {
         toxiproxy: this.supervisor
           ? { up: this.supervisor.up, pid: this.supervisor.pid, api: this.supervisor.apiUrl, writes: this.reconciler?.writes }
           : { up: false, disabled: true },
-        listeners: this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
+        listeners: this.capture
+          ? [{ target: 'capture inbound', listenPort: this.capture.ports.inbound }, { target: 'capture outbound', listenPort: this.capture.ports.outbound }]
+          : this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
+        ...(this.capture ? { capture: { refused: this.capture.refused.slice(-10), ports: this.capture.observations.snapshot() } } : {}),
         memory: process.memoryUsage(),
       }),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
-        const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined);
+        const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined) || this.captureRoutes.length > 0;
         if (needsToxiproxy && !this.supervisor?.up) return { ready: false, reason: 'TCP faults planned and toxiproxy-server not answering yet' };
         return { ready: true };
       },

@@ -17,10 +17,10 @@ export interface ProxyPorts {
   metrics: number;
   health: number;
   toxiproxy: number;
-  /** First inbound listener; one port per redirected app port. */
-  inboundBase: number;
-  /** First outbound listener; one port per wired upstream. */
-  outboundBase: number;
+  /** The capture listener every inbound TCP connection is redirected to. */
+  inbound: number;
+  /** The capture listener every outbound TCP connection of the app is redirected to. */
+  outbound: number;
 }
 
 export interface InjectionConfig {
@@ -39,9 +39,6 @@ export interface InjectionConfig {
   /** sizeLimit of the in-memory faultline-run emptyDir. */
   runVolumeSizeLimit: string;
 }
-
-/** Listeners reserved per direction: [base, base + MAX_LISTENERS). */
-export const MAX_LISTENERS = 100;
 
 /** Thrown for an invalid setting; the message names the flag and env var. */
 export class ConfigError extends Error {}
@@ -69,8 +66,8 @@ export const INJECTION_SETTINGS = {
   metricsPort: { flag: 'proxy-metrics-port', env: 'FAULTLINE_PROXY_METRICS_PORT', kind: 'port', default: String(DEFAULT_PROXY_PORTS.metrics), help: 'proxy /metrics port' },
   healthPort: { flag: 'proxy-health-port', env: 'FAULTLINE_PROXY_HEALTH_PORT', kind: 'port', default: String(DEFAULT_PROXY_PORTS.health), help: 'proxy health port (startup/readiness probes)' },
   toxiproxyPort: { flag: 'proxy-toxiproxy-port', env: 'FAULTLINE_PROXY_TOXIPROXY_PORT', kind: 'port', default: String(DEFAULT_PROXY_PORTS.toxiproxy), help: 'Toxiproxy API port (127.0.0.1)' },
-  inboundBase: { flag: 'proxy-inbound-base', env: 'FAULTLINE_PROXY_INBOUND_BASE', kind: 'port', default: String(DEFAULT_PROXY_PORTS.inboundBase), help: `first inbound listener port (${MAX_LISTENERS} reserved)` },
-  outboundBase: { flag: 'proxy-outbound-base', env: 'FAULTLINE_PROXY_OUTBOUND_BASE', kind: 'port', default: String(DEFAULT_PROXY_PORTS.outboundBase), help: `first outbound listener port (${MAX_LISTENERS} reserved)` },
+  inboundPort: { flag: 'proxy-inbound-port', env: 'FAULTLINE_PROXY_INBOUND_PORT', kind: 'port', default: String(DEFAULT_PROXY_PORTS.inbound), help: 'capture listener for all inbound TCP' },
+  outboundPort: { flag: 'proxy-outbound-port', env: 'FAULTLINE_PROXY_OUTBOUND_PORT', kind: 'port', default: String(DEFAULT_PROXY_PORTS.outbound), help: 'capture listener for all outbound TCP' },
   proxyCpuRequest: { flag: 'proxy-cpu-request', env: 'FAULTLINE_PROXY_CPU_REQUEST', kind: 'quantity', default: '50m', help: 'proxy CPU request' },
   proxyMemoryRequest: { flag: 'proxy-memory-request', env: 'FAULTLINE_PROXY_MEMORY_REQUEST', kind: 'quantity', default: '64Mi', help: 'proxy memory request' },
   proxyCpuLimit: { flag: 'proxy-cpu-limit', env: 'FAULTLINE_PROXY_CPU_LIMIT', kind: 'quantity', default: undefined, help: 'proxy CPU limit (default none: throttling would distort injected latency)' },
@@ -135,8 +132,8 @@ export function loadInjectionConfig(
     metrics: number('metricsPort', 1, 65535),
     health: number('healthPort', 1, 65535),
     toxiproxy: number('toxiproxyPort', 1, 65535),
-    inboundBase: number('inboundBase', 1, 65536 - MAX_LISTENERS),
-    outboundBase: number('outboundBase', 1, 65536 - MAX_LISTENERS),
+    inbound: number('inboundPort', 1, 65535),
+    outbound: number('outboundPort', 1, 65535),
   };
   errors.push(...portLayoutErrors(ports));
 
@@ -173,39 +170,21 @@ export function loadInjectionConfig(
   return config;
 }
 
-/** The fixed ports and both listener ranges must not overlap, or two listeners would fight for a port. */
+/** Every port the proxy binds, in one list: a port taken twice would leave one listener without it. */
+export function proxyPortList(p: ProxyPorts): Array<[name: keyof ProxyPorts, port: number]> {
+  return [['admin', p.admin], ['metrics', p.metrics], ['health', p.health], ['toxiproxy', p.toxiproxy], ['inbound', p.inbound], ['outbound', p.outbound]];
+}
+
 function portLayoutErrors(p: ProxyPorts): string[] {
   const errors: string[] = [];
-  const fixed: Array<[string, number]> = [
-    ['admin', p.admin],
-    ['metrics', p.metrics],
-    ['health', p.health],
-    ['toxiproxy', p.toxiproxy],
-  ];
-  const ranges: Array<[string, number]> = [
-    ['inbound', p.inboundBase],
-    ['outbound', p.outboundBase],
-  ];
-  for (let i = 0; i < fixed.length; i++)
-    for (let j = i + 1; j < fixed.length; j++)
-      if (fixed[i]![1] === fixed[j]![1]) errors.push(`proxy ${fixed[i]![0]} and ${fixed[j]![0]} ports are both ${fixed[i]![1]}`);
-  for (const [name, base] of ranges)
-    for (const [fname, port] of fixed)
-      if (port >= base && port < base + MAX_LISTENERS)
-        errors.push(`proxy ${fname} port ${port} lies in the ${name} listener range [${base}, ${base + MAX_LISTENERS})`);
-  if (Math.abs(p.inboundBase - p.outboundBase) < MAX_LISTENERS)
-    errors.push(`inbound base ${p.inboundBase} and outbound base ${p.outboundBase} must be at least ${MAX_LISTENERS} apart`);
+  const all = proxyPortList(p);
+  for (let i = 0; i < all.length; i++)
+    for (let j = i + 1; j < all.length; j++)
+      if (all[i]![1] === all[j]![1]) errors.push(`proxy ${all[i]![0]} and ${all[j]![0]} ports are both ${all[i]![1]}`);
   return errors;
 }
 
-/** Every port the proxy may bind, for conflict checks against the app's ports. */
+/** Is `port` one the proxy binds (an app port there would clash)? */
 export function proxyReservedPort(p: ProxyPorts, port: number): boolean {
-  return (
-    port === p.admin ||
-    port === p.metrics ||
-    port === p.health ||
-    port === p.toxiproxy ||
-    (port >= p.inboundBase && port < p.inboundBase + MAX_LISTENERS) ||
-    (port >= p.outboundBase && port < p.outboundBase + MAX_LISTENERS)
-  );
+  return proxyPortList(p).some(([, reserved]) => reserved === port);
 }

@@ -3,7 +3,7 @@
 // always give the same patch, which is what makes reinvocation safe.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import { encodeJson } from '../contract/codec.ts';
+import { decodeInitPlan, encodeJson, PlanError as ContractPlanError } from '../contract/codec.ts';
 import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
 import {
   FAKETIME_LIBRARY,
@@ -26,6 +26,7 @@ import {
   INJECT_OPT_OUT,
   MIRROR_POD_ANNOTATION,
   NODE_OS_LABEL,
+  OUTBOUND_ANNOTATION,
   PLAN_ANNOTATION,
   POD_SECURITY_ENFORCE_LABEL,
   SYSTEM_NAMESPACE,
@@ -33,7 +34,7 @@ import {
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
 import { planSummary } from './plan-annotation.ts';
-import { renderWiring, WiringError, type Upstream } from './wiring.ts';
+import { meshSidecarOf, renderWiring, WiringError } from './wiring.ts';
 
 export type SkipReason =
   | 'system-namespace'
@@ -49,16 +50,19 @@ export type SkipReason =
   | 'invalid-plan';
 
 export type InjectionResult =
-  | { injected: true; patch: Operation[]; plan: InitPlan }
-  | { injected: false; reason: SkipReason; message: string };
+  | { injected: true; patch: Operation[]; plan: InitPlan; warnings: string[] }
+  /**
+   * `deny`: the pod asks for something malformed (an exclusion annotation);
+   * admitting it uninjected would hide the typo, so admission refuses it.
+   * `patch`: a pod we already injected, whose plan must learn of a mesh
+   * sidecar another injector added after us (reinvocation).
+   */
+  | { injected: false; reason: SkipReason; message: string; deny?: boolean; patch?: Operation[] };
 
 /** Renders injections for one config; the static parts are built once, not per review. */
 export interface Injector {
-  /**
-   * `namespace`: the pod's namespace with its labels when the webhook can see them.
-   * `outbound`: upstreams the pod's policies fault, wired besides the pod's own annotation.
-   */
-  render(pod: V1Pod, namespace: NamespaceInfo, kernel?: KernelFaultPlan, outbound?: readonly Upstream[]): InjectionResult;
+  /** `namespace`: the pod's namespace with its labels when the webhook can see them. */
+  render(pod: V1Pod, namespace: NamespaceInfo, kernel?: KernelFaultPlan): InjectionResult;
 }
 
 /** Namespaces never injected, whatever the MutatingWebhookConfiguration selects. */
@@ -80,6 +84,13 @@ const POD_ENV: readonly V1EnvVar[] = [
   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
 ];
+/** The proxy's view of the network (capture): its pod's addresses, and the node's, whose connections are kubelet probes. */
+const PROXY_ENV: readonly V1EnvVar[] = [
+  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+  { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+  { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+  { name: 'HOST_IPS', valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
+];
 const RUN_MOUNT: V1VolumeMount = { name: RUN_VOLUME_NAME, mountPath: RUN_MOUNT_PATH };
 const TIME_MOUNT: V1VolumeMount = { name: TIME_VOLUME_NAME, mountPath: TIME_MOUNT_PATH };
 /** The proxy's and faultline-kernel's own API token: both watch the pause switches and their policies. */
@@ -95,19 +106,26 @@ const TIME_ENV: readonly V1EnvVar[] = [
 export function createInjector(config: InjectionConfig): Injector {
   const s = staticParts(config);
   return {
-    render(pod, namespace, kernel = EMPTY_KERNEL_PLAN, outbound = []) {
+    render(pod, namespace, kernel = EMPTY_KERNEL_PLAN) {
       const skip = skipReason(pod, namespace);
-      if (skip) return { injected: false, ...skip };
+      if (skip) {
+        const patch = skip.reason === 'already-injected' ? meshLatePatch(pod) : undefined;
+        return { injected: false, ...skip, ...(patch ? { patch } : {}) };
+      }
       let wiring: TrafficWiring;
       try {
-        wiring = renderWiring(pod, config, outbound);
+        wiring = renderWiring(pod, config);
       } catch (err) {
-        if (err instanceof WiringError) return { injected: false, reason: err.reason, message: err.message };
+        if (err instanceof WiringError) return { injected: false, reason: err.reason, message: err.message, ...(err.reason === 'invalid-annotation' ? { deny: true } : {}) };
         throw err;
       }
       const plan: InitPlan = { version: VERSION, wiring, kernel };
+      const warnings =
+        pod.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
+          ? [`faultline: annotation ${OUTBOUND_ANNOTATION} is no longer needed and is ignored: every outbound connection is captured`]
+          : [];
       try {
-        return { injected: true, patch: renderPatch(pod, plan, s), plan };
+        return { injected: true, patch: renderPatch(pod, plan, s), plan, warnings };
       } catch (err) {
         if (err instanceof PlanError) return { injected: false, reason: 'invalid-plan', message: err.message };
         throw err;
@@ -166,6 +184,39 @@ function windowsSkip(pod: V1Pod): string | undefined {
   if (pod.spec?.nodeSelector?.[NODE_OS_LABEL] === 'windows')
     return `pod selects Windows nodes (nodeSelector ${NODE_OS_LABEL}: windows); Faultline's containers are Linux-only`;
   return undefined;
+}
+
+/**
+ * Mutating webhooks run in the order of their configurations' names, so
+ * "faultline" runs before Istio's and Linkerd's injectors and sees no mesh
+ * sidecar yet; the API server then calls it again (reinvocationPolicy:
+ * IfNeeded). When a mesh sidecar has appeared since, this patch tells the
+ * plan in our containers, so inbound capture goes mesh first. Undefined when
+ * there is nothing to change (or a plan it cannot read: that pod fails in
+ * faultline-init, loudly).
+ */
+function meshLatePatch(pod: V1Pod): Operation[] | undefined {
+  const mesh = meshSidecarOf(pod);
+  if (!mesh) return undefined;
+  const ops: Operation[] = [];
+  for (const list of ['initContainers', 'containers'] as const)
+    (pod.spec?.[list] ?? []).forEach((c, i) => {
+      if (!OUR_CONTAINERS.has(c.name)) return;
+      const j = (c.env ?? []).findIndex((e) => e.name === PLAN_ENV && e.value !== undefined);
+      if (j < 0) return;
+      let plan: InitPlan;
+      try {
+        plan = decodeInitPlan(c.env![j]!.value!, `${c.name} ${PLAN_ENV}`);
+      } catch (err) {
+        if (err instanceof ContractPlanError) return;
+        throw err;
+      }
+      const capture = plan.wiring.capture;
+      if (!capture || capture.mesh !== undefined || mesh.uid === plan.wiring.proxyUid) return;
+      const value = encodeJson({ ...plan, wiring: { ...plan.wiring, capture: { ...capture, mesh } } });
+      ops.push({ op: 'replace', path: `/spec/${list}/${i}/env/${j}/value`, value });
+    });
+  return ops.length > 0 ? ops : undefined;
 }
 
 /** A kernel plan that cannot be rendered into this pod. */
@@ -325,7 +376,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const token = saMount !== undefined;
   const proxy: V1Container = {
     ...s.proxy,
-    env: planEnv,
+    env: [...planEnv, ...PROXY_ENV],
     volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
   const ours: V1Container[] = [init, proxy];

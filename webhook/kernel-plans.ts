@@ -1,7 +1,5 @@
 // What a pod under admission gets from its namespace's policies, read from the
-// cluster cache: the kernel faults (network/io/time) fixed at its start, and
-// the outbound upstreams its policies fault, which must be wired now for the
-// proxy to see that traffic at all.
+// cluster cache: the kernel faults (network/io/time) fixed at its start.
 import type { V1Pod } from '@kubernetes/client-node';
 import { admitsNewPod } from '../policies/admission-radius.ts';
 import type { KernelFaultPlan } from '../contract/plans.ts';
@@ -11,12 +9,10 @@ import type { ChaosPolicy } from '../policies/types.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
 import { pausedBy } from './pause.ts';
 import { selectingPolicies } from './cache/policy-index.ts';
-import type { Upstream } from './wiring.ts';
 
 /** What a pod under admission gets from its namespace's policies. */
 export interface PodPolicyPlan {
   kernel: KernelFaultPlan;
-  outbound: Upstream[];
 }
 
 export interface PolicyPlanner {
@@ -46,18 +42,6 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
     return mergePreparedKernelPlan({ ...pod, metadata: { ...pod.metadata, namespace } } as PodLike, policies, now(), inRadius).plan;
   };
 
-  const outbound = (selecting: readonly PreparedPolicy[]): Upstream[] => {
-    const upstreams: Upstream[] = [];
-    for (const { spec } of selecting) {
-      for (const f of [...spec.http, ...spec.grpc]) {
-        const { host, port } = f.match;
-        if (f.direction === 'outbound' && host !== undefined && port !== undefined) upstreams.push({ host, port });
-      }
-      for (const f of spec.tcp) if (f.host !== undefined) upstreams.push({ host: f.host, port: f.port });
-    }
-    return upstreams;
-  };
-
   return {
     planFor(pod, namespace) {
       // Only what the namespace's tenant admits now, as the cache converted it:
@@ -65,7 +49,7 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
       const admitted = cluster.admittedPolicies(namespace);
       const selecting = selectingPolicies(admitted, pod.metadata?.labels ?? {}).filter(({ policy }) => !isTerminating(policy));
       const { maxPodPercent } = admitted;
-      return { kernel: kernelPlan(pod, namespace, selecting, maxPodPercent), outbound: outbound(selecting) };
+      return { kernel: kernelPlan(pod, namespace, selecting, maxPodPercent) };
     },
   };
 }

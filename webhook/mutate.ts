@@ -15,10 +15,9 @@ export interface MutatePodsDeps {
   metrics: WebhookMetrics;
   log: Logger;
   /**
-   * The kernel faults (network/io/time) the pod's policies ask for, and the
-   * outbound upstreams (host:port) they fault, which must be wired at admission:
-   * the proxy can only fault traffic redirected to it. Absent until the policy
-   * cache exists: pods are then wired with an empty kernel plan.
+   * The kernel faults (network/io/time) the pod's policies ask for. Absent
+   * until the policy cache exists: pods are then injected with an empty kernel
+   * plan. (Live faults need nothing at admission: every connection is captured.)
    */
   planFor?: (pod: V1Pod, namespace: string) => PodPolicyPlan;
   /**
@@ -44,7 +43,12 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
     const podName = v1pod.metadata?.name ?? `${v1pod.metadata?.generateName ?? ''}*`;
 
     const plan = deps.planFor?.(v1pod, namespace);
-    const result = injector.render(v1pod, deps.namespace?.(namespace) ?? { name: namespace }, plan?.kernel, plan?.outbound);
+    const result = injector.render(v1pod, deps.namespace?.(namespace) ?? { name: namespace }, plan?.kernel);
+    if (!result.injected && result.deny) {
+      metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
+      log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `denied: ${result.message}`);
+      return { allowed: false, status: { code: 400, reason: 'BadRequest', message: `faultline: ${result.message}` } };
+    }
     if (!result.injected) {
       metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
       log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);
@@ -52,7 +56,7 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
       // apiserver re-running admission after another plugin changed it) IS injected:
       // a "not injected" warning would tell its author something false.
       const ours = result.reason === 'already-injected' && v1pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
-      if (ours) return { allowed: true, result: 'skipped' };
+      if (ours) return result.patch ? { allowed: true, patch: result.patch } : { allowed: true, result: 'skipped' };
       return { allowed: true, result: 'skipped', warnings: [`faultline: proxy not injected (${result.reason}): ${result.message}`] };
     }
     metrics.injections.inc({ dry_run: String(dryRun) });
@@ -62,11 +66,10 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
         pod: podName,
         uid: request.uid,
         dryRun,
-        inbound: result.plan.wiring.inbound.map((w) => w.port),
-        outbound: result.plan.wiring.outbound.length,
+        capture: result.plan.wiring.capture,
       },
       'injected',
     );
-    return { allowed: true, patch: result.patch };
+    return { allowed: true, patch: result.patch, ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}) };
   };
 }

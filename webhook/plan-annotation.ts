@@ -1,12 +1,12 @@
 // The faultline.dev/plan annotation on an injected pod: a short summary of what
-// was wired and which policies' kernel faults the pod was started with. The
+// is captured and which policies' kernel faults the pod was started with. The
 // injector writes it; the cache reads the chaos ids back to fill kernel-fault
 // blast radii and to tell the reconciler which pods need a restart.
-import type { ChaosId, InitPlan } from '../contract/plans.ts';
+import type { ChaosId, InitPlan, TrafficWiring } from '../contract/plans.ts';
 
 export interface PlanSummary {
-  inbound: number[];
-  outbound: string[];
+  /** "capture", or "capture, mesh first (istio)" for a pod carrying a mesh sidecar. */
+  traffic: string;
   /** Kernel fault families applied at start: network, io, time. */
   kernel: string[];
   /** Policies whose kernel faults the pod carries, "<namespace>/<name>", sorted; absent when none. */
@@ -17,11 +17,15 @@ export function planSummary(plan: InitPlan): PlanSummary {
   const { kernel } = plan;
   const ids = new Set<ChaosId>([...(kernel.network ? [kernel.network.chaosId] : []), ...kernel.io.map((f) => f.chaosId), ...(kernel.time ? [kernel.time.chaosId] : [])]);
   return {
-    inbound: plan.wiring.inbound.map((w) => w.port),
-    outbound: plan.wiring.outbound.map((w) => `${w.host}:${w.port}`),
+    traffic: trafficSummary(plan.wiring),
     kernel: [...(kernel.network ? ['network'] : []), ...(kernel.io.length > 0 ? ['io'] : []), ...(kernel.time ? ['time'] : [])],
     ...(ids.size > 0 ? { chaos: [...ids].sort() } : {}),
   };
+}
+
+function trafficSummary(w: TrafficWiring): string {
+  if (!w.capture) return 'fixed listeners';
+  return w.capture.mesh ? `capture, mesh first (${w.capture.mesh.kind})` : 'capture';
 }
 
 /** The chaos ids in an annotation value; [] for a missing or foreign value (never throws: users can edit annotations). */

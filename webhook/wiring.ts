@@ -1,12 +1,22 @@
-// Derives a pod's TrafficWiring (which ports and upstreams the proxy fronts)
-// from its spec and annotations. Pure: the same pod always gets the same wiring.
-import type { V1Container, V1Pod, V1Probe, V1LifecycleHandler } from '@kubernetes/client-node';
-import type { TrafficWiring } from '../contract/plans.ts';
-import { EXCLUDE_INBOUND_PORTS_ANNOTATION, OUTBOUND_ANNOTATION } from '../policies/wellknown.ts';
+// Derives a pod's TrafficWiring from its spec and annotations: transparent
+// capture of every TCP connection, minus the exclusions its annotations ask
+// for, mesh-first inbound when it carries a mesh sidecar. Pure: the same pod
+// always gets the same wiring. Nothing depends on the app's declared ports or
+// probes any more: undeclared and probed ports are captured like the rest,
+// and the proxy lets kubelet traffic through unfaulted (sidecar/capture/probes.ts).
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { parseCidr } from '../contract/cidr.ts';
+import type { MeshSidecar, TrafficWiring } from '../contract/plans.ts';
 import { PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
-import { MAX_LISTENERS, proxyReservedPort, type InjectionConfig } from './config.ts';
+import {
+  EXCLUDE_INBOUND_CIDRS_ANNOTATION,
+  EXCLUDE_INBOUND_PORTS_ANNOTATION,
+  EXCLUDE_OUTBOUND_CIDRS_ANNOTATION,
+  EXCLUDE_OUTBOUND_PORTS_ANNOTATION,
+} from '../policies/wellknown.ts';
+import { proxyReservedPort, type InjectionConfig } from './config.ts';
 
-/** Why a pod cannot be wired; the mutate handler turns it into a skip. */
+/** Why a pod cannot be wired: 'invalid-annotation' denies the pod, 'port-conflict' skips it. */
 export class WiringError extends Error {
   readonly reason: 'invalid-annotation' | 'port-conflict';
   constructor(reason: WiringError['reason'], message: string) {
@@ -17,83 +27,72 @@ export class WiringError extends Error {
 
 /**
  * Containers that serve traffic for the pod's whole life: the app containers and
- * native sidecars (init containers with restartPolicy Always). Plain init
- * containers finish before any traffic arrives, so their ports are not wired.
+ * native sidecars (init containers with restartPolicy Always).
  */
 function servingContainers(pod: V1Pod): V1Container[] {
   const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
   return [...sidecars, ...(pod.spec?.containers ?? [])];
 }
 
-export interface Upstream {
-  host: string;
-  port: number;
+/** The mesh sidecars Faultline recognises, by the container name their injectors give them, and their default UIDs. */
+const MESH_SIDECARS: ReadonlyArray<{ container: string; kind: MeshSidecar['kind']; defaultUid: number }> = [
+  { container: 'istio-proxy', kind: 'istio', defaultUid: 1337 },
+  { container: 'linkerd-proxy', kind: 'linkerd', defaultUid: 2102 },
+];
+
+/**
+ * The pod's mesh sidecar, if it carries one: Istio's istio-proxy or Linkerd's
+ * linkerd-proxy, as a regular container or a native sidecar. Its UID is the
+ * container's runAsUser, else the mesh's default.
+ */
+export function meshSidecarOf(pod: V1Pod): MeshSidecar | undefined {
+  for (const c of servingContainers(pod)) {
+    const mesh = MESH_SIDECARS.find((m) => m.container === c.name);
+    if (mesh) return { kind: mesh.kind, uid: c.securityContext?.runAsUser ?? mesh.defaultUid };
+  }
+  return undefined;
 }
 
-/** `extraOutbound`: upstreams named by the pod's policies, wired after the annotation's (duplicates dropped). */
-export function renderWiring(pod: V1Pod, config: InjectionConfig, extraOutbound: readonly Upstream[] = []): TrafficWiring {
-  const containers = servingContainers(pod);
+export function renderWiring(pod: V1Pod, config: InjectionConfig): TrafficWiring {
   const annotations = pod.metadata?.annotations ?? {};
+  for (const c of servingContainers(pod))
+    for (const p of c.ports ?? [])
+      if ((p.protocol ?? 'TCP') === 'TCP' && proxyReservedPort(config.ports, p.containerPort))
+        throw new WiringError('port-conflict', `container ${c.name} port ${p.containerPort} collides with a port reserved by ${PROXY_CONTAINER_NAME}`);
 
-  const appPorts = new Set<number>();
-  for (const c of containers)
-    for (const p of c.ports ?? []) if ((p.protocol ?? 'TCP') === 'TCP') appPorts.add(p.containerPort);
+  const list = <T>(annotation: string, parse: (entry: string) => T): T[] => {
+    const value = annotations[annotation];
+    if (value === undefined) return [];
+    const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(parse);
+    return [...new Set(items)];
+  };
+  const ports = (annotation: string): number[] => list(annotation, (e) => parsePort(e, annotation)).sort((a, b) => a - b);
+  const cidrs = (annotation: string): string[] => list(annotation, (e) => {
+    if (parseCidr(e) === undefined) throw new WiringError('invalid-annotation', `annotation ${annotation}: '${e}' is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/64)`);
+    return e;
+  });
 
-  for (const port of appPorts)
-    if (proxyReservedPort(config.ports, port))
-      throw new WiringError('port-conflict', `container port ${port} collides with a port reserved by ${PROXY_CONTAINER_NAME}`);
-
-  // Kubelet probes and lifecycle hooks come from the node; sending them through the
-  // proxy would let an HTTP fault fail a liveness probe and restart the pod.
-  const excluded = new Set<number>();
-  for (const c of containers) for (const port of kubeletPorts(c)) excluded.add(port);
-  const annotated = annotations[EXCLUDE_INBOUND_PORTS_ANNOTATION];
-  if (annotated !== undefined) for (const port of parsePortList(annotated)) excluded.add(port);
-
-  // Sorted so the listener a port gets does not depend on container order.
-  const inboundPorts = [...appPorts].filter((p) => !excluded.has(p)).sort((a, b) => a - b);
-  const outboundTargets = annotations[OUTBOUND_ANNOTATION] !== undefined ? parseUpstreams(annotations[OUTBOUND_ANNOTATION]) : [];
-  for (const u of extraOutbound) {
-    const host = u.host.toLowerCase().replace(/\.$/, '');
-    if (!outboundTargets.some((t) => t.host === host && t.port === u.port)) outboundTargets.push({ host, port: u.port });
-  }
-  if (inboundPorts.length > MAX_LISTENERS || outboundTargets.length > MAX_LISTENERS)
-    throw new WiringError('port-conflict', `the proxy has ${MAX_LISTENERS} listeners per direction; this pod needs ${Math.max(inboundPorts.length, outboundTargets.length)}`);
-
+  const mesh = meshSidecarOf(pod);
+  if (mesh?.uid === config.proxyUid)
+    throw new WiringError('port-conflict', `the pod's ${mesh.kind} proxy runs as UID ${mesh.uid}, the UID ${PROXY_CONTAINER_NAME} is configured with; the two proxies' traffic could not be told apart`);
+  const { inbound, outbound, ...others } = config.ports;
   return {
     proxyUid: config.proxyUid,
-    inbound: inboundPorts.map((port, i) => ({ port, listenPort: config.ports.inboundBase + i })),
-    outbound: outboundTargets.map((u, i) => ({ ...u, listenPort: config.ports.outboundBase + i })),
-    excludeInboundPorts: [...excluded].sort((a, b) => a - b),
+    capture: {
+      inboundPort: inbound,
+      outboundPort: outbound,
+      proxyPorts: Object.values(others).sort((a, b) => a - b),
+      excludeInboundPorts: ports(EXCLUDE_INBOUND_PORTS_ANNOTATION),
+      excludeInboundCidrs: cidrs(EXCLUDE_INBOUND_CIDRS_ANNOTATION),
+      excludeOutboundPorts: ports(EXCLUDE_OUTBOUND_PORTS_ANNOTATION),
+      excludeOutboundCidrs: cidrs(EXCLUDE_OUTBOUND_CIDRS_ANNOTATION),
+      ...(mesh ? { mesh } : {}),
+    },
+    inbound: [],
+    outbound: [],
+    excludeInboundPorts: [],
     toxiproxyPort: config.ports.toxiproxy,
   };
-}
-
-/** Numeric ports the kubelet connects to for this container's probes and hooks. */
-function kubeletPorts(c: V1Container): number[] {
-  const named = new Map<string, number>();
-  for (const p of c.ports ?? []) if (p.name !== undefined) named.set(p.name, p.containerPort);
-  const ports: number[] = [];
-  // The kubelet resolves a named probe port against the same container's ports.
-  const add = (port: number | string | undefined): void => {
-    const n = typeof port === 'number' ? port : port !== undefined && /^\d+$/.test(port) ? Number(port) : named.get(port ?? '');
-    if (n !== undefined) ports.push(n);
-  };
-  const probe = (p: V1Probe | undefined): void => {
-    add(p?.httpGet?.port as number | string | undefined);
-    add(p?.tcpSocket?.port as number | string | undefined);
-    add(p?.grpc?.port);
-  };
-  const hook = (h: V1LifecycleHandler | undefined): void => {
-    add(h?.httpGet?.port as number | string | undefined);
-    add(h?.tcpSocket?.port as number | string | undefined);
-  };
-  probe(c.livenessProbe);
-  probe(c.readinessProbe);
-  probe(c.startupProbe);
-  hook(c.lifecycle?.postStart);
-  hook(c.lifecycle?.preStop);
-  return ports;
 }
 
 function parsePort(text: string, annotation: string): number {
@@ -103,35 +102,3 @@ function parsePort(text: string, annotation: string): number {
   return n;
 }
 
-/** "8081, 9090" → [8081, 9090]; empty entries are tolerated (trailing commas). */
-function parsePortList(value: string): number[] {
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s) => parsePort(s, EXCLUDE_INBOUND_PORTS_ANNOTATION));
-}
-
-// RFC 1123 DNS name (what Services and most upstreams are), or an IPv4 literal.
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
-const IPV6 = /^[0-9a-f:.]+$/i;
-
-/** "redis:6379, [fd00::1]:80" → upstreams in annotation order, duplicates dropped. */
-export function parseUpstreams(value: string): Upstream[] {
-  const seen = new Set<string>();
-  const upstreams: Upstream[] = [];
-  for (const entry of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
-    const m = /^\[([^\]]+)\]:([^:]+)$/.exec(entry) ?? /^([^:[\]]+):([^:]+)$/.exec(entry);
-    const bracketed = entry.startsWith('[');
-    if (!m || !(bracketed ? IPV6.test(m[1]!) : HOSTNAME.test(m[1]!)))
-      throw new WiringError('invalid-annotation', `annotation ${OUTBOUND_ANNOTATION}: '${entry}' is not host:port (IPv6 as [addr]:port)`);
-    const host = m[1]!.toLowerCase().replace(/\.$/, '');
-    const port = parsePort(m[2]!, OUTBOUND_ANNOTATION);
-    const key = `${host}:${port}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      upstreams.push({ host, port });
-    }
-  }
-  return upstreams;
-}

@@ -56,12 +56,21 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanFor, log });
 }
 
+/** A downward-API list ("10.0.0.5,fd00::5") plus a single address, deduplicated. */
+function addresses(one: string | undefined, list: string | undefined): string[] {
+  return [...new Set([one ?? '', ...(list ?? '').split(',')].map((a) => a.trim()).filter((a) => a !== ''))];
+}
+
 export const sidecarCommand: Command = {
   usage: `Usage: faultline sidecar [options]
 
-Listens on every port the wiring redirects (from $${PLAN_ENV}, or --wiring-file)
-and forwards the traffic, injecting the pod's live faults: HTTP delay/abort per
-request, TCP toxics through a supervised toxiproxy-server. Faults come from the
+Serves the wiring (from $${PLAN_ENV}, or --wiring-file): in a pod, the two
+capture listeners nft sends every inbound and outbound TCP connection to
+(each connection's original destination decides its path), else one fixed
+listener per port. Forwards the traffic, injecting the pod's live faults:
+HTTP and gRPC delay/abort per request or stream, TCP toxics through a
+supervised toxiproxy-server. Capture reads the pod's addresses from $POD_IP
+and $POD_IPS and the node's from $HOST_IP and $HOST_IPS (downward API). Faults come from the
 ChaosPolicies of $POD_NAMESPACE that target $POD_NAME (in-cluster with the
 token mounted at ${TOKEN_MOUNT_PATH}, or --kubeconfig), or from a static plan file. Without a source, traffic passes
 untouched. Every fault ends at its expiresAt, whatever the source does.
@@ -76,8 +85,8 @@ Options:
   --admin-port <n>         Admin API on 127.0.0.1 (default ${P.admin})
   --metrics-port <n>       Prometheus /metrics (default ${P.metrics})
   --health-port <n>        /healthz/ready for the startup probe (default ${P.health})
-  --upstream-host <host>   Where inbound traffic goes (default 127.0.0.1)
-  --listen-host <host>     Address of the traffic listeners (default 0.0.0.0)
+  --upstream-host <host>   Fixed listeners: where inbound traffic goes (default 127.0.0.1)
+  --listen-host <host>     Address of the traffic listeners (default :: for capture, else 0.0.0.0)
   --fault-header           Mark faulted responses with x-faultline-fault
   --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
   --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})`,
@@ -99,13 +108,17 @@ Options:
   async run(values) {
     const log = createLogger('sidecar');
     const wiring = await loadWiring(str(values, 'wiring-file'));
+    if (wiring.capture && addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
+      throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
     const source = await policySource(values, log);
     const { Sidecar } = await import('../../sidecar/sidecar.ts');
     const handoffFile = str(values, 'handoff-file') ?? DEFAULT_HANDOFF_FILE;
     const sidecar = await Sidecar.start({
       wiring,
       upstreamHost: str(values, 'upstream-host') ?? '127.0.0.1',
-      listenHost: str(values, 'listen-host') ?? '0.0.0.0',
+      listenHost: str(values, 'listen-host') ?? (wiring.capture ? '::' : '0.0.0.0'),
+      podAddresses: addresses(process.env.POD_IP, process.env.POD_IPS),
+      nodeAddresses: addresses(process.env.HOST_IP, process.env.HOST_IPS),
       source,
       toxiproxyBin: str(values, 'toxiproxy-bin') ?? 'toxiproxy-server',
       toxiproxyPort: int(values, 'toxiproxy-port', P.toxiproxy),

@@ -1,7 +1,8 @@
 import type { Logger } from '../../common/log.ts';
-import type { TrafficWiring } from '../../contract/plans.ts';
+import type { CaptureWiring, TrafficWiring } from '../../contract/plans.ts';
 import { DEFAULT_PROXY_PORTS } from '../../contract/pod-layout.ts';
 import type { FaultFamily } from '../fault-family.ts';
+import { renderCaptureRules } from './capture-rules.ts';
 import { applyRuleset, renderRuleset, type NftLoss } from './nftables.ts';
 import { resolveUpstreams, systemLookup, type Lookup } from './resolve.ts';
 
@@ -12,6 +13,8 @@ export interface RedirectSpec {
 }
 
 export interface RedirectApplied {
+  /** Transparent capture (every injected pod); the fixed-listener fields are then empty. */
+  capture?: CaptureWiring;
   inbound: Array<{ port: number; listenPort: number }>;
   outbound: Array<{ host: string; port: number; listenPort: number; match: string[] | 'port-only' }>;
   excludedInbound: number[];
@@ -35,6 +38,18 @@ export function redirectFamily(opts: { lookup?: Lookup; log: Logger }): FaultFam
       for (const u of resolution.unresolved) {
         log.warn({ host: u.host, reason: u.reason }, 'upstream did not resolve; redirecting its port for every non-loopback destination');
       }
+      // Capture first: with its table in place, the app's first connection is already the proxy's.
+      const capture = wiring.capture;
+      if (capture) {
+        await applyRuleset(
+          renderCaptureRules({
+            proxyUid: wiring.proxyUid,
+            ...capture,
+            ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}),
+          }),
+        );
+        if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
+      }
       // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
       await applyRuleset(
         renderRuleset({
@@ -46,6 +61,7 @@ export function redirectFamily(opts: { lookup?: Lookup; log: Logger }): FaultFam
         }),
       );
       return {
+        ...(capture ? { capture } : {}),
         inbound,
         outbound: resolution.upstreams.map((u) => ({
           host: u.host,

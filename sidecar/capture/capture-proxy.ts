@@ -13,7 +13,9 @@ import { HttpPath } from '../http-path.ts';
 import { Http2Path } from '../http2-path.ts';
 import type { Metrics } from '../metrics.ts';
 import { pipeTo } from '../pipe.ts';
+import type { HttpPathOptions } from '../http-path.ts';
 import type { Target } from '../targets.ts';
+import { PortObservations } from './observations.ts';
 import { originalDestination, type Destination } from './original-destination.ts';
 import { route, type Direction } from './route.ts';
 import { DEFAULT_SNIFF_TIMEOUT_MS, sniff } from './sniff.ts';
@@ -30,6 +32,16 @@ export interface CaptureProxyOptions {
   /** Resolves the hosts outbound faults name (default: the pod's resolver, refreshed). */
   upstreamNames?: UpstreamNames;
   sniffTimeoutMs?: number;
+  /**
+   * Where a connection with TCP faults goes instead of its destination (its
+   * Toxiproxy proxy), or undefined: faulted only by what the HTTP paths do.
+   * `done` is called once the connection has closed.
+   */
+  divert?: (direction: Direction, destination: Destination) => { host: string; port: number; done: () => void } | undefined;
+  /** Delay before an inbound connection's first byte or an inbound request (a handed-off netem delay), in ms. */
+  networkDelayMs?: () => number;
+  /** The steady-state guards' observer for the HTTP requests of one destination, given its faults (http-path.ts). */
+  observer?: (faults: () => readonly PlannedHttpFault[]) => HttpPathOptions['observer'];
   faultHeader: boolean;
   metrics: Metrics;
   log: Logger;
@@ -59,6 +71,8 @@ interface Paths {
 
 export class CaptureProxy {
   readonly refused: Array<{ direction: Direction; reason: string }> = [];
+  /** What inbound connections showed per app port (protocols, port not served), for status. */
+  readonly observations = new PortObservations();
   private readonly servers: net.Server[] = [];
   private readonly paths = new Map<string, Paths>();
   private readonly sockets = new Set<net.Socket>();
@@ -79,7 +93,10 @@ export class CaptureProxy {
     const plan = this.opts.plan();
     if (plan !== this.lastPlan) {
       this.lastPlan = plan;
-      void this.names.track(plan.http.flatMap((f) => (f.direction === 'outbound' && f.match.host !== undefined ? [f.match.host] : [])));
+      void this.names.track([
+        ...plan.http.flatMap((f) => (f.direction === 'outbound' && f.match.host !== undefined ? [f.match.host] : [])),
+        ...plan.tcp.flatMap((f) => (f.direction === 'outbound' && f.host !== undefined ? [f.host] : [])),
+      ]);
     }
     return plan;
   }
@@ -119,6 +136,12 @@ export class CaptureProxy {
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
   }
 
+  /** Does an outbound fault naming `host` (a name, an address or a CIDR) cover `address` now? */
+  hostMatches(host: string, address: string): boolean {
+    this.plan();
+    return this.names.matches(host, address);
+  }
+
   private target(direction: Direction, d: Destination): Target {
     return { direction, port: d.port, ...(direction === 'outbound' ? { host: d.address } : {}), connectHost: d.address, connectPort: d.port, listenPort: direction === 'inbound' ? this.opts.inboundPort : this.opts.outboundPort };
   }
@@ -128,10 +151,13 @@ export class CaptureProxy {
     let p = this.paths.get(key);
     if (p) return p;
     const target = this.target(direction, d);
+    const faults = this.faultsOf(direction, d);
+    const observer = this.opts.observer?.(faults);
     const common = {
       target,
-      faults: this.faultsOf(direction, d),
-      networkDelayMs: () => 0,
+      faults,
+      networkDelayMs: () => this.delayMs(direction),
+      ...(observer ? { observer } : {}),
       faultHeader: this.opts.faultHeader,
       metrics: this.opts.metrics,
       log: this.opts.log,
@@ -186,13 +212,12 @@ export class CaptureProxy {
       return;
     }
     const { destination } = r;
-    if (r.action === 'raw') {
-      this.opts.metrics.connection('raw');
-      pipeTo(socket, destination.address, destination.port);
-      return;
-    }
+    // TCP faults take the connection whole, as on a fixed listener; kubelet probes never get them.
+    const diverted = r.probe ? undefined : this.opts.divert?.(direction, destination);
+    if (r.action === 'raw' || diverted) return this.raw(socket, direction, destination, r.probe, diverted);
     void sniff(socket, this.opts.sniffTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS).then((s) => {
       if (socket.destroyed) return;
+      if (direction === 'inbound') this.observations.record(destination.port, s.protocol);
       if (s.protocol === 'http1') {
         this.opts.metrics.connection('http');
         this.pathsFor(direction, destination).http.handleSniffed(socket, s);
@@ -200,10 +225,32 @@ export class CaptureProxy {
         this.opts.metrics.connection('h2');
         this.pathsFor(direction, destination).h2.handOff(socket, s);
       } else {
-        // TLS and everything else: bytes only; HTTP faults cannot apply to them.
-        this.opts.metrics.connection('raw');
-        pipeTo(socket, destination.address, destination.port, { head: s.head });
+        // TLS and everything else: bytes only (TCP faults still apply); HTTP faults cannot.
+        this.raw(socket, direction, destination, false, undefined, s.head);
       }
     });
+  }
+
+  private delayMs(direction: Direction): number {
+    return direction === 'inbound' ? (this.opts.networkDelayMs?.() ?? 0) : 0;
+  }
+
+  /** Bytes only: to the connection's Toxiproxy proxy when it has TCP faults, else straight on. */
+  private raw(socket: net.Socket, direction: Direction, destination: Destination, probe: boolean, diverted: ReturnType<NonNullable<CaptureProxyOptions['divert']>>, head?: Buffer): void {
+    const delayMs = probe ? 0 : this.delayMs(direction);
+    if (delayMs > 0) this.opts.metrics.fault('network.delay', delayMs);
+    const headOpt = head ? { head } : {};
+    if (diverted) {
+      this.opts.metrics.connection('toxiproxy');
+      this.opts.metrics.fault('tcp.toxiproxy');
+      pipeTo(socket, diverted.host, diverted.port, { ...headOpt, delayMs, onClose: diverted.done });
+      return;
+    }
+    this.opts.metrics.connection('raw');
+    const onUpstream =
+      direction === 'inbound'
+        ? (accepted: boolean) => (accepted ? this.observations.recordServed(destination.port) : this.observations.recordRefused(destination.port))
+        : undefined;
+    pipeTo(socket, destination.address, destination.port, { ...headOpt, delayMs, ...(onUpstream ? { onUpstream } : {}) });
   }
 }

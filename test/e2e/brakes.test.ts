@@ -14,7 +14,7 @@ import { CLUSTER_SWITCH_NAMESPACE, PAUSE_ANNOTATION } from '../../policies/switc
 import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import { containerNames, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
-import { assertPortFree, SidecarSuite, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { SidecarSuite, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 import { repoRoot, request, startHttpApp, type Child } from '../support/sidecar-harness.ts';
 
 const BOUND_MS = 1_000;
@@ -82,7 +82,6 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
     ns = suite.ns;
     const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port]);
     httpListen = listenerOf(app.port);
-    await assertPortFree(httpListen);
     await waitForSidecarBinding(cp(), ns);
 
     // Least privilege: a pod's service account reads the switch object and the tenants, nothing more.

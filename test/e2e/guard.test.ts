@@ -52,7 +52,7 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
   let ns = '';
   const apps: Array<Awaited<ReturnType<typeof startApp>>> = [];
   const sidecars = suite.sidecars;
-  /** Where each pod's proxy listens (pod 2's listener ports are shifted: both wirings use the same ones, and here they share one host). */
+  /** Where each pod's proxy listens (hostPlan gives each its own free ports: here both share one host). */
   const front: Array<{ host: string; port: number }> = [];
   const note = (line: string): void => suite.note(line);
 
@@ -101,10 +101,9 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
       const app = await startApp();
       apps.push(app);
       const name = `web-guard-${i + 1}`;
-      const { plan } = await suite.createWiredPod(name, LABELS, [app.port]);
-      for (const w of plan.wiring.inbound) w.listenPort += 1000 * i;
-      front.push({ host, port: plan.wiring.inbound.find((w) => w.port === app.port)!.listenPort });
-      await suite.startSidecar(JSON.stringify(plan), name, `faketime-${i}.rc`);
+      const { raw, listenerOf } = await suite.createWiredPod(name, LABELS, [app.port]);
+      front.push({ host, port: listenerOf(app.port) });
+      await suite.startSidecar(raw, name, `faketime-${i}.rc`);
     }
   });
 

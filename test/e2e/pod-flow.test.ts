@@ -128,7 +128,9 @@ describe('e2e: one pod from admission to faults (tenant → policy → injected 
     assert.ok(plan.kernel.network!.expiresAt > Date.now() + 25 * 60_000, 'expires with the 30 m duration');
     // The proxy gets the same plan as init (one rendering).
     assert.deepEqual(proxyPlan(stored!).plan, plan);
-    assert.deepEqual(plan.wiring.inbound.map((w) => w.port), [APP_PORT]);
+    // Every connection is captured; no port is wired at admission.
+    assert.equal(plan.wiring.capture?.inboundPort, 16006);
+    assert.deepEqual(plan.wiring.inbound, []);
 
     const app = stored!.spec.containers.find((c) => c.name === 'app') as { env?: Env[]; volumeMounts?: Mount[] };
     const env = Object.fromEntries((app.env ?? []).map((e) => [e.name, e.value]));

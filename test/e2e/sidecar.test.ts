@@ -1,7 +1,7 @@
 // The live datapath end to end against the real kube-apiserver: a tenant's pod
 // is injected by the real webhook and targeted by the real reconciler, and
 // `faultline sidecar` runs as a local process for it with the stored pod's
-// FAULTLINE_PLAN (the webhook's wiring), its downward-API identity and a
+// FAULTLINE_PLAN (as hostPlan turns it into listeners on this host), its downward-API identity and a
 // kubeconfig holding a TokenRequest token of the namespace's `default`
 // ServiceAccount — so the only RBAC it has is the RoleBinding the reconciler
 // created. Policies are written with kubectl as the tenant user; every change
@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
-import { assertPortFree, resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 import { echoRoundTrip, request, startHttpApp, startTcpApp, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 /** Policy change → traffic, from kubectl returning (DESIGN: "active in a running sidecar ≤ 1 s"). */
@@ -33,7 +33,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
   let echo: Awaited<ReturnType<typeof startTcpApp>> | undefined;
   let child: Child | undefined;
-  /** The proxy listeners the webhook's wiring gave the two app ports. */
+  /** The proxy's listeners for the two app ports (hostPlan: fixed listeners, as there is no pod netns here). */
   let httpListen = 0;
   let tcpListen = 0;
   const note = (line: string): void => suite.note(line);
@@ -89,7 +89,6 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port, echo.port]);
     httpListen = listenerOf(app.port);
     tcpListen = listenerOf(echo.port);
-    for (const p of [httpListen, tcpListen]) await assertPortFree(p);
 
     // Least privilege: the namespace's service accounts may read its policies and nothing more.
     await waitForSidecarBinding(cp(), ns);
@@ -100,7 +99,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     assert.equal(await can(['list', 'pods', '-n', ns]), 'no', 'policies only');
 
     child = await suite.startSidecar(raw, POD_NAME);
-    // The listeners are the wiring's, not ports the harness chose.
+    // The listeners are the plan's.
     const stats = await child.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
     assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [httpListen, tcpListen].sort());
   });

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LiveFaultPlan, PlannedHttpFault } from '../../contract/plans.ts';
-import { CAPTURE_PORTS } from '../../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../../contract/pod-layout.ts';
 import { renderCaptureRules } from '../../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../support/netns-exec.ts';
 import { NODE } from '../support/netns-fixtures.ts';
@@ -79,9 +79,9 @@ describe('netns: transparent capture (one inbound and one outbound listener, ori
     await execOk(['ip', 'netns', 'exec', podNs, 'nft', '-f', '-'], {
       input: renderCaptureRules({
         proxyUid: PROXY_UID,
-        inboundPort: CAPTURE_PORTS.inbound,
-        outboundPort: CAPTURE_PORTS.outbound,
-        proxyPorts: [CAPTURE_PORTS.admin, CAPTURE_PORTS.metrics, CAPTURE_PORTS.health],
+        inboundPort: DEFAULT_PROXY_PORTS.inbound,
+        outboundPort: DEFAULT_PROXY_PORTS.outbound,
+        proxyPorts: [DEFAULT_PROXY_PORTS.admin, DEFAULT_PROXY_PORTS.metrics, DEFAULT_PROXY_PORTS.health],
         excludeInboundPorts: [8082],
         excludeInboundCidrs: [],
         excludeOutboundPorts: [],
@@ -175,7 +175,7 @@ describe('netns: transparent capture (one inbound and one outbound listener, ori
     setPlan({});
     const upstream = procs.find((p) => p.name === 'upstream')!;
     const hitsBefore = upstream.stdout.split('\n').filter((l) => l.startsWith('hit ')).length;
-    for (const port of [CAPTURE_PORTS.outbound, CAPTURE_PORTS.inbound]) {
+    for (const port of [DEFAULT_PROXY_PORTS.outbound, DEFAULT_PROXY_PORTS.inbound]) {
       const r = await inClient(['curl', '-s', '-m', '5', '-H', `Host: ${CLIENT4}:7000`, `http://${POD4}:${port}/relay`]);
       assert.notEqual(r.code, 0, `port ${port} answered: ${r.stdout}`);
     }

@@ -53,7 +53,7 @@ describe('netns: faultline init failures', function () {
     const notJson = await run('{"version":');
     assert.equal(notJson.code, 1);
     assert.match(notJson.stdout, /faultline init failed: FAULTLINE_PLAN is not valid JSON/);
-    const badPort = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 1337, inbound: [{ port: 70000, listenPort: 15100 }] } }));
+    const badPort = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, inbound: [{ port: 70000, listenPort: 15100 }] } }));
     assert.equal(badPort.code, 1);
     assert.match(badPort.stdout, /invalid plan in FAULTLINE_PLAN: wiring\.inbound\[0\]\.port: Invalid value: 70000: must be at most 65535/);
     const none = await run('');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { PlannedNetworkFault } from '../../contract/plans.ts';
 import { appPod, injectedPod } from '../support/netns-fixtures.ts';
 import { isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
-import { tcpGoodput, udpDelivered } from '../support/netns-probes.ts';
+import { BLAST_PORT, tcpGoodput, udpDelivered } from '../support/netns-probes.ts';
 
 const inAnHour = () => Date.now() + 3_600_000;
 const network = (f: Partial<PlannedNetworkFault>): PlannedNetworkFault => ({ chaosId: 'shop/net', expiresAt: inAnHour(), device: 'eth0', ...f });
@@ -13,7 +13,10 @@ const network = (f: Partial<PlannedNetworkFault>): PlannedNetworkFault => ({ cha
 async function podWith(net: PlannedNetworkFault, initOnly = true): Promise<SimulatedPod> {
   const pod = new SimulatedPod();
   try {
-    await pod.start(injectedPod(appPod({ ports: [8080] }), { network: net, io: [] }), { initOnly });
+    // The goodput measured is the kernel's (tbf), not the proxy's, and an
+    // init-only pod runs no proxy: its blast port stays out of capture.
+    const annotations = { 'faultline.dev/exclude-outbound-ports': String(BLAST_PORT) };
+    await pod.start(injectedPod(appPod({ ports: [8080], annotations }), { network: net, io: [] }), { initOnly });
   } catch (err) {
     await pod.teardown();
     throw err;

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
 import { appPod, injectedPod } from '../support/netns-fixtures.ts';
-import { isRoot, SimulatedPod } from '../support/netns-pod.ts';
+import { isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
 import { tcpFault } from '../support/sidecar-plans.ts';
 import { toxiproxyBin } from '../support/sidecar-harness.ts';
 
 const APP_UID = 1000;
 const API = `http://127.0.0.1:${DEFAULT_PROXY_PORTS.toxiproxy}`;
-const EVIL = JSON.stringify({ name: 'evil', listen: '0.0.0.0:16000', upstream: '127.0.0.1:8080', enabled: true });
+const EVIL = JSON.stringify({ name: 'evil', listen: '0.0.0.0:17000', upstream: '127.0.0.1:8080', enabled: true });
 
 describe('netns: Toxiproxy API closed to the app (issue 13 L5)', function () {
   this.timeout(120_000);
@@ -24,7 +24,7 @@ describe('netns: Toxiproxy API closed to the app (issue 13 L5)', function () {
   before(async function () {
     if (!isRoot()) return this.skip(); // network namespaces and nftables need root
     pod = new SimulatedPod();
-    // The proxy (UID 1337) finds toxiproxy-server on PATH, as in its image; the
+    // The proxy (its UID) finds toxiproxy-server on PATH, as in its image; the
     // build cache under /root is not readable to it, so the pod gets a copy.
     const bin = join(pod.root, 'bin');
     await mkdir(bin, { mode: 0o755 });
@@ -49,7 +49,7 @@ describe('netns: Toxiproxy API closed to the app (issue 13 L5)', function () {
     const create = await curl(APP_UID, '-X', 'POST', '-d', EVIL, `${API}/proxies`);
     assert.equal(create.code, 7, `curl as ${APP_UID} reached the API (exit ${create.code}): ${create.stdout}`);
     // Nothing listens where the attacker asked.
-    assert.notEqual((await pod.execPod(['bash', '-c', 'echo > /dev/tcp/127.0.0.1/16000'])).code, 0);
+    assert.notEqual((await pod.execPod(['bash', '-c', 'echo > /dev/tcp/127.0.0.1/17000'])).code, 0);
   });
 
   it('refuses any other UID too, root included', async () => {
@@ -67,5 +67,12 @@ describe('netns: Toxiproxy API closed to the app (issue 13 L5)', function () {
       [['latency', 250]],
     );
     assert.equal(proxies.evil, undefined);
+  });
+
+  it('a captured connection to the app port goes through that Toxiproxy proxy (its latency applies)', async () => {
+    const r = await pod.execClient(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', `http://${POD_IP}:8080/x`]);
+    const [status, seconds] = r.stdout.split(' ');
+    assert.equal(status, '200');
+    assert.ok(Number(seconds) >= 0.25, `answered in ${seconds} s, under the 250 ms latency toxic`);
   });
 });

@@ -122,6 +122,61 @@ describe('node: injected pods and HTTP/TCP faults', function () {
     await eventually('200s', 10_000, async () => ((await curl()).status === 200 ? true : 'still aborted'));
   });
 
+  // The demo Deployment's readiness and liveness probes are httpGet /healthz on
+  // 8080, the port every policy here faults: capture takes every port, and the
+  // proxy passes kubelet probes (User-Agent kube-probe/…) unfaulted.
+  it('faults the readiness-probed port 8080 while the pod stays Ready, and its liveness probe survives a 100% abort there', async () => {
+    const before = (await webPod()).status.containerStatuses!.find((c) => c.name === 'web')!;
+    await applyPolicy('probed', { http: [{ match: { port: 8080 }, abort: { status: 503 }, delay: { fixed: '300ms' } }] });
+    await eventually('503s on 8080', 10_000, async () => {
+      const r = await curl();
+      return r.status === 503 ? true : `${r.status}`;
+    });
+    // Liveness: period 2 s, 3 failures to restart. Twice that long under a 100% abort.
+    const until = Date.now() + 12_000;
+    while (Date.now() < until) {
+      assert.equal((await curl()).status, 503, 'the fault held');
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const { status } = await webPod();
+    const web = status.containerStatuses!.find((c) => c.name === 'web')!;
+    assert.equal(web.restartCount, before.restartCount, 'the liveness probe never failed: no restart');
+    assert.equal(web.ready, true, 'the readiness probe kept passing');
+    await kubectlOk(cp, 'alice', ['delete', 'chaospolicy', 'probed', '-n', ns]);
+    await eventually('200s', 10_000, async () => ((await curl()).status === 200 ? true : 'still aborted'));
+  });
+
+  it('serves HTTP/2 (h2c prior knowledge, port 8081) through a faulted proxy: matching streams faulted, the rest answered', async () => {
+    const h2 = async (path: string) => {
+      const r = await cp.kubectl('admin', ['exec', 'client', '-n', clientNs, '--', 'curl', '-sS', '--http2-prior-knowledge', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', `http://web.${ns}:81${path}`]);
+      return r.stdout.trim();
+    };
+    await applyPolicy('h2', { http: [{ match: { port: 8081, path: { prefix: '/slow' } }, abort: { status: 503 } }] });
+    await eventually('503 on the faulted h2c path', 10_000, async () => ((await h2('/slow?ms=1')) === '503 2' ? true : await h2('/slow?ms=1')));
+    assert.equal(await h2('/'), '200 2');
+    await kubectlOk(cp, 'alice', ['delete', 'chaospolicy', 'h2', '-n', ns]);
+  });
+
+  it('faults an outbound upstream created after the pod started, live (no restart)', async () => {
+    // A new upstream: a Service the web pod has never seen, created now.
+    await kubectlOk(cp, 'admin', ['run', 'late', '-n', clientNs, '--image', DEMO_IMAGE, '--restart=Never', '--port', '8080', '--expose']);
+    await kubectlOk(cp, 'admin', ['wait', '--for=condition=Ready', 'pod/late', '-n', clientNs, '--timeout=120s'], undefined, 130_000);
+    const { name } = await webPod();
+    const fromWeb = async (): Promise<string> =>
+      (await cp.kubectl('admin', ['exec', name, '-n', ns, '-c', 'web', '--', 'curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://late.${clientNs}:8080/`])).stdout.trim();
+    await eventually('the new upstream answering', 30_000, async () => ((await fromWeb()) === '200' ? true : 'not yet'));
+    const restarts = (await webPod()).status.containerStatuses!.find((c) => c.name === 'web')!.restartCount;
+    await applyPolicy('outbound', { http: [{ direction: 'outbound', match: { host: `late.${clientNs}.svc.cluster.local`, port: 8080 }, abort: { status: 429 } }] });
+    const appliedAt = Date.now();
+    await eventually('429 from the new upstream', 10_000, async () => ((await fromWeb()) === '429' ? true : 'not faulted'));
+    // kubectl exec costs ~0.3 s a call; the netns suite bounds the proxy's own part at 1 s.
+    const ms = Date.now() - appliedAt;
+    assert.ok(ms < 3_000, `the outbound fault took ${ms} ms to show`);
+    assert.equal((await webPod()).status.containerStatuses!.find((c) => c.name === 'web')!.restartCount, restarts, 'no restart');
+    await kubectlOk(cp, 'alice', ['delete', 'chaospolicy', 'outbound', '-n', ns]);
+    await eventually('the upstream unfaulted', 10_000, async () => ((await fromWeb()) === '200' ? true : 'still faulted'));
+  });
+
   it('ends a fault at its expiry', async () => {
     await applyPolicy('short', { duration: '6s', http: [{ abort: { status: 502 } }] });
     await eventually('502s', 10_000, async () => ((await curl()).status === 502 ? true : 'not aborted'));

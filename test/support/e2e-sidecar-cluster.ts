@@ -4,7 +4,6 @@
 // ServiceAccount from a real TokenRequest, and freezing the API server.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +11,7 @@ import { parse, stringify } from 'yaml';
 import type { ControlPlane, KubectlResult, User } from '../../controlplane/index.ts';
 import type { ChaosPolicy, ChaosPolicySpec, ChaosTenantSpec } from '../../policies/types.ts';
 import type { InitPlan, LiveFaultPlan } from '../../contract/plans.ts';
+import { freePorts } from '../../common/ports.ts';
 import { API_GROUP_VERSION, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { eventually, getJson, kubectlOk, pod, tenantNamespace, type Container, type Pod } from './e2e-cluster.ts';
@@ -99,19 +99,27 @@ export async function waitForPolicy(cp: ControlPlane, namespace: string, name: s
   }
 }
 
-/** Fails clearly when a fixed port (the webhook's wiring puts listeners on 15100+) is taken on 127.0.0.1. */
-export async function assertPortFree(port: number): Promise<void> {
-  const srv = net.createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', resolve);
-    });
-  } catch (err) {
-    throw new Error(`port ${port} (a listenPort of the webhook's wiring) is in use on this machine: ${(err as Error).message}`);
-  } finally {
-    await new Promise((r) => srv.close(r));
-  }
+/**
+ * The webhook's plan as a proxy on this host can run it. In a pod the plan
+ * captures every connection (nft + SO_ORIGINAL_DST, netns suites); here there
+ * is no pod network namespace, so the same plan gets one fixed listener per
+ * app port on free ports instead, everything else (kernel plan, UID, policy
+ * source) as the webhook rendered it.
+ */
+export async function hostPlan(plan: InitPlan, appPorts: readonly number[]): Promise<{ raw: string; plan: InitPlan; listenerOf: (port: number) => number }> {
+  assert.ok(plan.wiring.capture, `the webhook's plan captures the pod's traffic: ${JSON.stringify(plan.wiring)}`);
+  const listen = await freePorts(appPorts.length);
+  const { capture: _capture, ...wiring } = plan.wiring;
+  const host: InitPlan = { ...plan, wiring: { ...wiring, inbound: appPorts.map((port, i) => ({ port, listenPort: listen[i]! })) } };
+  return {
+    raw: JSON.stringify(host),
+    plan: host,
+    listenerOf: (port) => {
+      const w = host.wiring.inbound.find((x) => x.port === port);
+      assert.ok(w, `app port ${port} has a listener`);
+      return w.listenPort;
+    },
+  };
 }
 
 /**
@@ -178,21 +186,15 @@ export class SidecarSuite {
 
   /**
    * Creates, as alice, a Running pod `name` whose one container has `ports`
-   * (the local apps' ports: the webhook wires them to the proxy); returns its
-   * stored plan and the proxy listener of each port, checked free here.
+   * (the local apps' ports); returns its stored plan as this host runs it
+   * (`hostPlan`) and the proxy listener of each port.
    */
   async createWiredPod(name: string, labels: Record<string, string>, ports: number[]): Promise<{ raw: string; plan: InitPlan; listenerOf(port: number): number }> {
     const stored = await createRunningPod(this.#cp(), 'alice', this.ns, pod(name, {
       metadata: { labels },
       spec: { containers: [{ name: 'app', image: 'example/app', ports: ports.map((containerPort) => ({ containerPort })) }] },
     }));
-    const { raw, plan } = proxyPlan(stored);
-    const listenerOf = (port: number): number => {
-      const w = plan.wiring.inbound.find((x) => x.port === port);
-      assert.ok(w, `the webhook wired port ${port}: ${JSON.stringify(plan.wiring)}`);
-      return w.listenPort;
-    };
-    return { raw, plan, listenerOf };
+    return hostPlan(proxyPlan(stored).plan, ports);
   }
 
   /** `kubectl auth can-i <args>` as the namespace's default ServiceAccount: "yes" or "no". */

@@ -4,6 +4,12 @@
 //   proxy <planFile> <podIPs> <nodeIPs>
 //                           the CaptureProxy on its capture ports, plan re-read on each decision
 //   grpc <host:port> <method> [userAgent]   one call, prints {code, details, res}
+//   mesh <inPort> <outPort> [sourceAddress]
+//                           a stand-in for a mesh proxy (run it as the mesh UID): listens on
+//                           inPort (Envoy 15006, linkerd-proxy 4143) and outPort (15001, 4140),
+//                           relays each connection to its original destination (inbound from
+//                           sourceAddress, as Envoy's passthrough binds 127.0.0.6), and prints
+//                           "mesh <direction> <ip:port>" per connection
 //   load-h1 <url> <seconds> <connections>   autocannon at max rate, prints {rps, p50Ms, p99Ms, errors}
 //   load-h2 <url> <seconds> <streams>       <streams> concurrent GETs kept in flight on one h2c session, prints {rps, errors}
 import { readFileSync } from 'node:fs';
@@ -16,8 +22,9 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../common/log.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { CaptureProxy } from '../../sidecar/capture/capture-proxy.ts';
-import { CAPTURE_PORTS } from '../../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../../contract/pod-layout.ts';
 import { nodeAddresses } from '../../sidecar/capture/probes.ts';
+import { originalDestination } from '../../sidecar/capture/original-destination.ts';
 import { Metrics } from '../../sidecar/metrics.ts';
 import { CART, CartClient, unaryCall, type CartClientInstance } from './grpc-cart.ts';
 
@@ -48,8 +55,8 @@ if (mode === 'apps') {
   const [planFile, podIPs, nodeIPs] = args as [string, string, string];
   const proxy = await CaptureProxy.start({
     listenHost: '::',
-    inboundPort: CAPTURE_PORTS.inbound,
-    outboundPort: CAPTURE_PORTS.outbound,
+    inboundPort: DEFAULT_PROXY_PORTS.inbound,
+    outboundPort: DEFAULT_PROXY_PORTS.outbound,
     podAddresses: new Set(podIPs.split(',')),
     nodeAddresses: nodeAddresses(undefined, nodeIPs),
     plan: () => JSON.parse(readFileSync(planFile, 'utf8')) as LiveFaultPlan,
@@ -61,6 +68,21 @@ if (mode === 'apps') {
   process.on('SIGTERM', () => void proxy.close().then(() => process.exit(0)));
   process.on('SIGUSR2', () => console.log(JSON.stringify({ refused: proxy.refused })));
   console.log('proxy ready');
+} else if (mode === 'mesh') {
+  const [inPort, outPort, source] = args as [string, string, string | undefined];
+  for (const [direction, port] of [['inbound', Number(inPort)], ['outbound', Number(outPort)]] as const) {
+    net.createServer({ allowHalfOpen: true }, (s) => {
+      const o = originalDestination(s);
+      if (!o.ok || !o.redirected) return void s.destroy();
+      const { address, port: to } = o.destination;
+      console.log(`mesh ${direction} ${address}:${to}`);
+      const up = net.connect({ host: address, port: to, allowHalfOpen: true, ...(direction === 'inbound' && source ? { localAddress: source } : {}) });
+      s.pipe(up).pipe(s);
+      up.on('error', () => s.destroy());
+      s.on('error', () => up.destroy());
+    }).listen(port, '0.0.0.0');
+  }
+  console.log('mesh ready');
 } else if (mode === 'grpc') {
   const [address, method, userAgent] = args as [string, string, string | undefined];
   const client = new CartClient(address, grpc.credentials.createInsecure(), userAgent ? { 'grpc.primary_user_agent': userAgent } : {}) as unknown as CartClientInstance;

@@ -15,11 +15,12 @@
 import type { V1Container, V1Pod, V1VolumeMount } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import {
+  DEFAULT_PROXY_PORTS,
   FAKETIME_TIMESTAMP_FILE,
   INIT_CONTAINER_NAME,
   KERNEL_CONTAINER_NAME,
@@ -38,7 +39,9 @@ const FAULTLINE = [NODE, `${repoRoot}/bin/faultline.js`];
 /** Addresses exist only inside the two namespaces each pod creates. */
 export const CLIENT_IP = '10.213.0.1';
 export const POD_IP = '10.213.0.2';
-const PREFIX = 30;
+/** The node, as far as the pod can tell: kubelet probes come from here (status.hostIP). A second address of the client namespace. */
+export const NODE_IP = '10.213.0.3';
+const PREFIX = 29;
 
 let counter = 0;
 
@@ -152,7 +155,11 @@ export class SimulatedPod {
               ? meta.namespace
               : field === 'metadata.uid'
                 ? meta.uid
-                : undefined;
+                : field === 'status.podIP' || field === 'status.podIPs'
+                  ? POD_IP
+                  : field === 'status.hostIP' || field === 'status.hostIPs'
+                    ? NODE_IP
+                    : undefined;
       if (value !== undefined) env[e.name] = value;
     }
     return env;
@@ -195,6 +202,7 @@ export class SimulatedPod {
     await inPod('link', 'set', 'eth0', 'up');
     await inPod('link', 'set', 'lo', 'up');
     await inCli('addr', 'add', `${CLIENT_IP}/${PREFIX}`, 'dev', vethCli);
+    await inCli('addr', 'add', `${NODE_IP}/${PREFIX}`, 'dev', vethCli);
     await inCli('link', 'set', vethCli, 'up');
     await inCli('link', 'set', 'lo', 'up');
     const etc = `/etc/netns/${this.podNs}`;
@@ -233,19 +241,29 @@ export class SimulatedPod {
     return uid === undefined || uid === 0 ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
   }
 
+  private get livePlanFile(): string {
+    return join(this.root, 'live-plan.json');
+  }
+
+  /** Replaces the proxy's live plan (its --plan-file source) atomically, as a policy change would. */
+  async setLivePlan(plan: LiveFaultPlan): Promise<void> {
+    const tmp = `${this.livePlanFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(plan), { mode: 0o644 });
+    await rename(tmp, this.livePlanFile);
+  }
+
   private async startProxy(livePlan: LiveFaultPlan | undefined): Promise<void> {
     const proxy = this.container(PROXY_CONTAINER_NAME);
     const args = ['sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--faketime-file', this.faketimeFile];
     if (livePlan) {
-      const file = join(this.root, 'live-plan.json');
-      await writeFile(file, JSON.stringify(livePlan), { mode: 0o644 });
-      args.push('--plan-file', file);
+      await this.setLivePlan(livePlan);
+      args.push('--plan-file', this.livePlanFile);
     }
     const p = this.spawn(
       PROXY_CONTAINER_NAME,
       this.inCgroup(PROXY_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)), ...this.withEnv(PROXY_CONTAINER_NAME, [...FAULTLINE, ...args])]),
     );
-    const port = proxy.startupProbe?.httpGet?.port ?? 15021;
+    const port = proxy.startupProbe?.httpGet?.port ?? DEFAULT_PROXY_PORTS.health;
     const path = proxy.startupProbe?.httpGet?.path ?? '/healthz/ready';
     await this.waitUntil(p, `${PROXY_CONTAINER_NAME} startup probe`, async () => (await this.execPod(['curl', '-sf', '-o', '/dev/null', `http://127.0.0.1:${port}${path}`])).code === 0);
   }

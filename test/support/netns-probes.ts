@@ -33,7 +33,10 @@ table inet fltest {
 }
 
 /** TCP goodput from the pod to the client namespace, in bits per second, measured at the receiver. */
-export async function tcpGoodput(pod: SimulatedPod, seconds: number, port = 5001): Promise<number> {
+/** The port tcpGoodput blasts to (pods measuring the kernel's rate exclude it from capture). */
+export const BLAST_PORT = 5001;
+
+export async function tcpGoodput(pod: SimulatedPod, seconds: number, port = BLAST_PORT): Promise<number> {
   const sink = pod.spawnClient('tcp-sink', [...TOOLS, 'tcp-sink', String(port)]);
   const deadline = Date.now() + 10_000;
   while (!sink.stdout.includes('listening')) {

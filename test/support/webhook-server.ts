@@ -38,6 +38,7 @@ export interface AdmissionReviewAnswer {
     patchType?: string;
     patch?: string;
     warnings?: string[];
+    status?: { code?: number; message: string; reason?: string };
   };
 }
 

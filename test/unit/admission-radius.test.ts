@@ -60,22 +60,6 @@ describe('admission: policy plans for a pod under admission', () => {
     assert.equal(planner.planFor(newPod({ app: 'web' }), 'pay').kernel.network, undefined);
   });
 
-  it('wires the outbound upstreams the selecting policies fault (http host:port, tcp with host)', () => {
-    const c = base().withPolicy(
-      policy(
-        {
-          selector: { matchLabels: { app: 'web' } },
-          http: [{ direction: 'outbound', match: { host: 'payments', port: 8080 }, abort: { status: 503 } }, { match: { port: 80 }, delay: { fixed: '1s' } }],
-          tcp: [{ port: 6379, host: 'redis', toxics: [{ type: 'latency', latency: 10 }] }, { port: 5432, toxics: [{ type: 'latency', latency: 10 }] }],
-        },
-        { name: 'out' },
-      ),
-    );
-    const planner = createPolicyPlanner(c);
-    assert.deepEqual(planner.planFor(newPod({ app: 'web' }), 'shop').outbound, [{ host: 'payments', port: 8080 }, { host: 'redis', port: 6379 }]);
-    assert.deepEqual(planner.planFor(newPod({ app: 'api' }), 'shop').outbound, []);
-  });
-
   it('records the kernel chaos ids in the plan annotation and reads them back', () => {
     const kernel = createPolicyPlanner(base()).planFor(newPod({ app: 'web' }), 'shop').kernel;
     const summary = planSummary({ version: 'v', wiring: { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] }, kernel });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CAPTURE_PORTS } from '../../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS } from '../../contract/pod-layout.ts';
 import { renderCaptureRules } from '../../pod-setup/redirect/capture-rules.ts';
 import type { OriginalDestination } from '../../sidecar/capture/original-destination.ts';
 import { route, type RouteContext } from '../../sidecar/capture/route.ts';
@@ -13,7 +13,7 @@ const to = (address: string, port: number, redirected = true): OriginalDestinati
 
 describe('capture: per-connection route', () => {
   it('refuses what was not redirected, what has no original destination, and inbound traffic for another address', () => {
-    assert.deepEqual(route('outbound', to('10.1.0.5', CAPTURE_PORTS.outbound, false), '10.9.9.9', ctx()), { action: 'refuse', reason: 'not redirected: the listener was dialled directly' });
+    assert.deepEqual(route('outbound', to('10.1.0.5', DEFAULT_PROXY_PORTS.outbound, false), '10.9.9.9', ctx()), { action: 'refuse', reason: 'not redirected: the listener was dialled directly' });
     assert.deepEqual(route('inbound', { ok: false, error: 'getsockopt(SO_ORIGINAL_DST): ENOENT' }, '10.9.9.9', ctx()), { action: 'refuse', reason: 'no original destination (getsockopt(SO_ORIGINAL_DST): ENOENT)' });
     assert.equal(route('inbound', to('10.1.0.99', 80), '10.9.9.9', ctx()).action, 'refuse');
   });
@@ -54,7 +54,7 @@ describe('capture: nft rules', () => {
   });
 
   it('keeps its ports out of Istio\'s 15000–15090 and Linkerd\'s 4140–4191', () => {
-    for (const port of Object.values(CAPTURE_PORTS)) {
+    for (const port of Object.values(DEFAULT_PROXY_PORTS)) {
       assert.ok(!(port >= 15000 && port <= 15090) && !(port >= 4140 && port <= 4191), String(port));
     }
   });

@@ -42,6 +42,28 @@ describe('contract: the plan codec', () => {
     assert.deepEqual(decodeInitPlan(encodeJson(rendered)), rendered);
   });
 
+  it('round-trips a capture wiring (what every injected pod gets), mesh included, and fills its defaults', () => {
+    const capture = {
+      inboundPort: 16006, outboundPort: 16001, proxyPorts: [16000, 16020, 16021, 16474],
+      excludeInboundPorts: [22], excludeInboundCidrs: ['192.168.0.0/16'], excludeOutboundPorts: [5432], excludeOutboundCidrs: ['10.96.0.0/12', 'fd00::/8'],
+      mesh: { kind: 'linkerd' as const, uid: 2102 },
+    };
+    const rendered = { version: '0.1.0', wiring: { proxyUid: 16337, capture, inbound: [], outbound: [], excludeInboundPorts: [], toxiproxyPort: 16474 }, kernel: { io: [] } };
+    assert.deepEqual(decodeInitPlan(encodeJson(rendered)), rendered);
+    const minimal = decodeInitPlan(JSON.stringify({ version: 'x', wiring: { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001 } } }));
+    assert.deepEqual(minimal.wiring.capture, { inboundPort: 16006, outboundPort: 16001, proxyPorts: [], excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] });
+  });
+
+  it('refuses a capture wiring that cannot be rendered safely, naming the field', () => {
+    const plan = (capture: object, extra: object = {}) => JSON.stringify({ version: 'x', wiring: { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001, ...capture }, ...extra } });
+    assert.throws(() => decodeInitPlan(plan({ excludeOutboundCidrs: ['10.0.0.0/8', '10.0.0.0/8 } ; flush ruleset'] })), /wiring\.capture\.excludeOutboundCidrs\[1\]: Invalid value: .*must be an IP address or CIDR/);
+    assert.throws(() => decodeInitPlan(plan({ excludeInboundCidrs: ['fd00::/129'] })), /excludeInboundCidrs\[0\].*must be an IP address or CIDR/);
+    assert.throws(() => decodeInitPlan(plan({ outboundPort: 16006 })), /outboundPort: Invalid value: 16006: must differ from inboundPort/);
+    assert.throws(() => decodeInitPlan(plan({ mesh: { kind: 'istio', uid: 16337 } })), /mesh\.uid: Invalid value: 16337: must differ from proxyUid/);
+    assert.throws(() => decodeInitPlan(plan({ mesh: { kind: 'consul', uid: 100 } })), /mesh\.kind: Unsupported value: "consul"/);
+    assert.throws(() => decodeInitPlan(plan({}, { inbound: [{ port: 80, listenPort: 15100 }] })), /capture and fixed listeners .* exclude each other/);
+  });
+
   it('fills a hand-written live plan with the API\'s defaults', () => {
     const plan = decodeLivePlan({
       http: [{ ...http, abort: { status: 500 } }],

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import fjp from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { InitPlan } from '../../contract/plans.ts';
+import type { CaptureWiring, InitPlan } from '../../contract/plans.ts';
 import { VERSION } from '../../common/version.ts';
 import { INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { INIT_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TOKEN_VOLUME_NAME } from '../../contract/pod-layout.ts';
@@ -17,26 +17,48 @@ import { decodePatch, podReview, startTestWebhook, type TestWebhook } from '../s
 const { applyPatch, deepClone } = fjp;
 const FIXTURES = new URL('../fixtures/pods/', import.meta.url);
 
-/** Wiring each fixture must get: inbound app ports, excluded ports, outbound upstreams. */
-const EXPECTED: Record<string, { inbound: number[]; exclude: number[]; outbound?: string[] }> = {
-  '01-bare': { inbound: [], exclude: [] },
-  '02-deployment-two-containers': { inbound: [8080], exclude: [8081] },
-  '03-existing-init-containers': { inbound: [9000], exclude: [] },
-  '04-existing-native-sidecar': { inbound: [80, 10000], exclude: [9901] },
-  '05-named-probe-ports': { inbound: [8080], exclude: [6060, 8086, 9090] },
-  '06-exec-probes-udp': { inbound: [53, 9153], exclude: [] },
-  '07-restricted-security': { inbound: [8443], exclude: [] },
-  '08-statefulset': { inbound: [6379], exclude: [] },
-  '09-job': { inbound: [], exclude: [] },
-  '10-cronjob-onfailure': { inbound: [], exclude: [], outbound: ['postgres.db.svc.cluster.local:5432', 'api.example.com:443'] },
-  '11-annotation-escaping': { inbound: [8080], exclude: [9090] },
-  '12-projected-volumes': { inbound: [3000], exclude: [] },
-  '13-hostport': { inbound: [80, 443], exclude: [10254] },
-  '14-ephemeral-containers-field': { inbound: [8080], exclude: [] },
-  '15-image-pull-secrets': { inbound: [8000], exclude: [] },
-  '16-no-automount': { inbound: [8080], exclude: [] },
-  '17-windows-nodeselector': { inbound: [7000], exclude: [] },
-  '18-many-ports-duplicates': { inbound: [5000, 8080], exclude: [] },
+/**
+ * What each fixture's capture must differ in from the default (every port
+ * captured, no exclusions, no mesh): exclusions from its annotations, the mesh
+ * sidecar it carries, the warning a retired annotation earns.
+ */
+const EXPECTED: Record<string, { capture?: Partial<CaptureWiring>; warning?: RegExp }> = {
+  '01-bare': {},
+  '02-deployment-two-containers': {},
+  '03-existing-init-containers': {},
+  '04-existing-native-sidecar': {},
+  '05-named-probe-ports': {},
+  '06-exec-probes-udp': {},
+  '07-restricted-security': {},
+  '08-statefulset': {},
+  '09-job': {},
+  '10-cronjob-onfailure': { warning: /faultline\.dev\/outbound is no longer needed/ },
+  '11-annotation-escaping': { capture: { excludeInboundPorts: [9090] } },
+  '12-projected-volumes': {},
+  '13-hostport': {},
+  '14-ephemeral-containers-field': {},
+  '15-image-pull-secrets': {},
+  '16-no-automount': {},
+  '17-windows-nodeselector': {},
+  '18-many-ports-duplicates': {},
+  '21-istio-sidecar': { capture: { mesh: { kind: 'istio', uid: 1337 } } },
+  '22-istio-native-sidecar': { capture: { mesh: { kind: 'istio', uid: 1337 } } },
+  '23-linkerd-sidecar': { capture: { mesh: { kind: 'linkerd', uid: 2102 } } },
+  '24-linkerd-native-sidecar': { capture: { mesh: { kind: 'linkerd', uid: 2102 } } },
+  '25-capture-exclusions': {
+    capture: { excludeInboundPorts: [8081, 9090], excludeOutboundPorts: [5432], excludeOutboundCidrs: ['10.96.0.0/12', 'fd00:10:96::/112'], excludeInboundCidrs: ['192.168.7.0/24'] },
+  },
+};
+
+/** The capture every injected pod gets unless its fixture says otherwise (the default proxy ports). */
+const DEFAULT_CAPTURE: CaptureWiring = {
+  inboundPort: 16006,
+  outboundPort: 16001,
+  proxyPorts: [16000, 16020, 16021, 16474],
+  excludeInboundPorts: [],
+  excludeInboundCidrs: [],
+  excludeOutboundPorts: [],
+  excludeOutboundCidrs: [],
 };
 
 /** Fixtures the webhook must leave alone, with the skip reason its warning names. */
@@ -128,12 +150,13 @@ describe('webhook: injection corpus over HTTPS', function () {
       const plan = planOf(inits[0]!);
       assert.deepEqual(planOf(inits[1]!), plan);
       const want = EXPECTED[name]!;
-      assert.deepEqual(plan.wiring.inbound, want.inbound.map((port, i) => ({ port, listenPort: 15100 + i })));
-      assert.deepEqual(plan.wiring.excludeInboundPorts, want.exclude);
-      assert.deepEqual(plan.wiring.outbound.map((o) => `${o.host}:${o.port}`), want.outbound ?? []);
-      plan.wiring.outbound.forEach((o, i) => assert.equal(o.listenPort, 15200 + i));
+      // Capture, whatever ports the pod declares or probes: nothing is derived from them any more.
+      assert.deepEqual(plan.wiring.capture, { ...DEFAULT_CAPTURE, ...want.capture });
+      assert.deepEqual([plan.wiring.inbound, plan.wiring.outbound], [[], []]);
       assert.deepEqual(plan.kernel, { io: [] });
-      assert.equal(plan.wiring.proxyUid, 1337);
+      assert.equal(plan.wiring.proxyUid, 16337);
+      if (want.warning) assert.match(answer.response.warnings?.join('\n') ?? '', want.warning);
+      else assert.equal(answer.response.warnings, undefined);
 
       // Second pass (reinvocation, or a retried create): nothing to add.
       const again = await hook.review(podReview(patched, { uid: `uid-${name}-2` }));

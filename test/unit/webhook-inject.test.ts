@@ -6,7 +6,6 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { KernelFaultPlan } from '../../contract/plans.ts';
 import { ConfigError, loadInjectionConfig } from '../../webhook/config.ts';
 import { createInjector, escapePointer } from '../../webhook/inject.ts';
-import { parseUpstreams } from '../../webhook/wiring.ts';
 import { admittedByServiceAccountPlugin } from '../support/service-account-plugin.ts';
 
 const { applyPatch, deepClone } = fjp;
@@ -51,10 +50,13 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(pod.spec!.initContainers!.map((c) => c.name), ['faultline-init', 'faultline-proxy']);
     assert.ok(!pod.spec!.volumes!.some((v) => v.name === 'faultline-time'));
     assert.equal(pod.metadata!.annotations!['a/b~c'], 'x');
-    assert.deepEqual(JSON.parse(pod.metadata!.annotations!['faultline.dev/plan']!), { inbound: [], outbound: [], kernel: [] });
+    assert.deepEqual(JSON.parse(pod.metadata!.annotations!['faultline.dev/plan']!), { traffic: 'capture', kernel: [] });
     const proxy = pod.spec!.initContainers![1]!;
-    assert.equal(proxy.securityContext!.runAsUser, 1337);
-    assert.equal(proxy.startupProbe!.httpGet!.port, 15021);
+    assert.equal(proxy.securityContext!.runAsUser, 16337);
+    assert.equal(proxy.startupProbe!.httpGet!.port, 16021);
+    // Capture needs the pod's and the node's addresses (downward API).
+    for (const [name, fieldPath] of [['POD_IP', 'status.podIP'], ['POD_IPS', 'status.podIPs'], ['HOST_IP', 'status.hostIP'], ['HOST_IPS', 'status.hostIPs']])
+      assert.equal(proxy.env!.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath, fieldPath);
     const token = pod.spec!.volumes!.find((v) => v.name === 'faultline-token')!;
     assert.equal(token.projected!.sources![0]!.serviceAccountToken!.expirationSeconds, 3600);
     assert.ok(proxy.volumeMounts!.some((m) => m.name === 'faultline-token' && m.readOnly));
@@ -147,22 +149,15 @@ describe('webhook: injection rendering', () => {
     assert.equal(pod.metadata!.annotations!['faultline.dev/injected'] !== undefined, true);
   });
 
-  it('parses outbound upstreams, IPv6 in brackets, dropping duplicates', () => {
-    assert.deepEqual(parseUpstreams('redis:6379, Redis:6379,[fd00::1]:80,api.example.com.:443,'), [
-      { host: 'redis', port: 6379 },
-      { host: 'fd00::1', port: 80 },
-      { host: 'api.example.com', port: 443 },
-    ]);
-    assert.throws(() => parseUpstreams('redis:0'), /not a port number/);
-    assert.throws(() => parseUpstreams('http://x:80'), /not host:port/);
-  });
 });
 
 describe('webhook: injection config', () => {
   it('defaults come from common/images.ts and wellknown ports', () => {
     const c = loadInjectionConfig({}, {});
     assert.match(c.proxyImage, /faultline-proxy:v/);
-    assert.equal(c.ports.health, 15021);
+    assert.equal(c.ports.health, 16021);
+    assert.equal(c.ports.inbound, 16006);
+    assert.equal(c.ports.outbound, 16001);
     assert.equal(c.tokenAudience, undefined);
   });
 
@@ -177,11 +172,11 @@ describe('webhook: injection config', () => {
       () =>
         loadInjectionConfig(
           { 'proxy-uid': '0', 'image-pull-policy': 'Sometimes' },
-          { FAULTLINE_PROXY_MEMORY_LIMIT: '1 GB', FAULTLINE_PROXY_HEALTH_PORT: '15100', FAULTLINE_TOKEN_EXPIRATION_SECONDS: '60' },
+          { FAULTLINE_PROXY_MEMORY_LIMIT: '1 GB', FAULTLINE_PROXY_HEALTH_PORT: '16006', FAULTLINE_TOKEN_EXPIRATION_SECONDS: '60' },
         ),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        for (const part of ['--proxy-uid', '--image-pull-policy', 'FAULTLINE_PROXY_MEMORY_LIMIT', 'health port 15100 lies in the inbound', '--token-expiration-seconds'])
+        for (const part of ['--proxy-uid', '--image-pull-policy', 'FAULTLINE_PROXY_MEMORY_LIMIT', 'proxy health and inbound ports are both 16006', '--token-expiration-seconds'])
           assert.ok(err.message.includes(part), `${part} missing from: ${err.message}`);
         return true;
       },
