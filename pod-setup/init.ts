@@ -1,6 +1,7 @@
 import type { Logger } from '../common/log.ts';
 import type { InitPlan } from '../contract/plans.ts';
-import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
+import { join } from 'node:path';
+import { DEFAULT_PROXY_PORTS, PROXY_ALIVE_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';
 import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
@@ -8,6 +9,7 @@ import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from '
 import { applyRuleset, renderRuleset, type NftLoss } from './redirect/nftables.ts';
 import { applyNetem, applyTbf, needsNetem } from './network/qdisc.ts';
 import { resolveUpstreams, systemLookup, type Lookup } from './redirect/resolve.ts';
+import { ensureAliveFifo } from './redirect/alive-fifo.ts';
 
 export interface InitOptions {
   /** faultline-run emptyDir (handoff.json). */
@@ -111,6 +113,8 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
 
   const handoff: Handoff = fallback.networkDelay ? { networkDelay: fallback.networkDelay } : {};
   const handoffPath = await writeHandoff(opts.runDir, handoff);
+  // The proxy holds it, faultline-failopen reads it: the fail-open gate's signal.
+  await ensureAliveFifo(join(opts.runDir, PROXY_ALIVE_FILE));
 
   const summary: InitSummary = {
     redirect: {

@@ -33,6 +33,8 @@ export interface InjectionConfig {
   initResources: ResourceRequirements;
   /** faultline-kernel, the native sidecar for network/IO faults: sized on its own, it stays for the pod's lifetime. */
   kernelResources: ResourceRequirements;
+  /** faultline-failopen, the bash watcher that opens the fail-open gate while the proxy is dead. */
+  failOpenResources: ResourceRequirements;
   /** Audience of the proxy's projected token; undefined = the API server's own audience. */
   tokenAudience: string | undefined;
   tokenExpirationSeconds: number;
@@ -79,6 +81,7 @@ export const INJECTION_SETTINGS = {
   // Measured peaks (npm run bench:init, bench:pod-memory) and the headroom chosen are in docs/operations.md.
   initMemory: { flag: 'init-memory', env: 'FAULTLINE_INIT_MEMORY', kind: 'quantity', default: '160Mi', help: 'init container memory request and limit' },
   kernelMemory: { flag: 'kernel-memory', env: 'FAULTLINE_KERNEL_MEMORY', kind: 'quantity', default: '128Mi', help: 'faultline-kernel memory request and limit' },
+  failOpenMemory: { flag: 'failopen-memory', env: 'FAULTLINE_FAILOPEN_MEMORY', kind: 'quantity', default: '16Mi', help: 'faultline-failopen memory request and limit' },
   tokenAudience: { flag: 'token-audience', env: 'FAULTLINE_TOKEN_AUDIENCE', kind: 'audience', default: undefined, help: "audience of the proxy's projected token (default: the API server's)" },
   tokenExpiration: { flag: 'token-expiration-seconds', env: 'FAULTLINE_TOKEN_EXPIRATION_SECONDS', kind: 'seconds', default: '3600', help: "lifetime of the proxy's projected token (>= 600)" },
   runVolumeSize: { flag: 'run-volume-size', env: 'FAULTLINE_RUN_VOLUME_SIZE', kind: 'quantity', default: '4Mi', help: 'sizeLimit of the faultline-run emptyDir' },
@@ -163,6 +166,11 @@ export function loadInjectionConfig(
     kernelResources: {
       requests: { cpu: text('initCpu') ?? '', memory: kernelMemory },
       limits: { memory: kernelMemory },
+    },
+    failOpenResources: {
+      // It waits in a blocking read: no CPU between flips, a few ms of it per flip.
+      requests: { cpu: '1m', memory: text('failOpenMemory') ?? '' },
+      limits: { memory: text('failOpenMemory') ?? '' },
     },
     tokenAudience: text('tokenAudience'),
     // The API server refuses projected tokens shorter than 10 minutes.

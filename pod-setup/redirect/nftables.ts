@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { run, runOrThrow } from '../exec.ts';
+import { FAIL_OPEN_JUMP, gateChainLines, renderWatcherScript } from './fail-open-gate.ts';
 
 export const NFT_TABLE = 'inet faultline';
 /** The chain holding the loss rule (netem's fallback). */
@@ -48,10 +49,16 @@ function set(values: readonly string[]): string {
 export function renderRuleset(input: RulesetInput): string {
   const lines: string[] = [`table ${NFT_TABLE} {}`, `delete table ${NFT_TABLE}`, `table ${NFT_TABLE} {`];
 
+  // The fail-open gate, first in each redirecting chain, closed (empty) at pod
+  // start: faultline-failopen opens it while the proxy is dead. Always there,
+  // so the watcher of a pod with nothing to redirect has a gate to flip.
+  lines.push(...gateChainLines());
+
   if (input.inbound.length > 0) {
     lines.push(
       '\tchain prerouting {',
       '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+      `\t\t${FAIL_OPEN_JUMP}`,
       ...input.inbound.map((e) => `\t\ttcp dport ${e.port} redirect to :${e.listenPort}`),
       '\t}',
     );
@@ -71,6 +78,7 @@ export function renderRuleset(input: RulesetInput): string {
       '\tchain output {',
       // -100 is dstnat's value; nft 1.0.6 accepts the name only on prerouting.
       '\t\ttype nat hook output priority -100; policy accept;',
+      `\t\t${FAIL_OPEN_JUMP}`,
       // The proxy dials the real upstream itself; without this its own
       // connections would be redirected back to it forever.
       `\t\tmeta skuid ${input.proxyUid} return`,
@@ -116,6 +124,11 @@ export function renderRuleset(input: RulesetInput): string {
 
   lines.push('}');
   return `${lines.join('\n')}\n`;
+}
+
+/** faultline-failopen's script for this table's gate (images/build.ts ships it in the init image). */
+export function renderFailOpenWatcher(): string {
+  return renderWatcherScript(NFT_TABLE);
 }
 
 /** numgen draws integers: a percent becomes a threshold in hundredths of a point. */

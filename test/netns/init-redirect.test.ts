@@ -28,11 +28,7 @@ describe('netns: faultline init redirection', function () {
     const spec = injectedPod(appPod({ ports: [8080, 9090], probePort: 8081, outbound: ['upstream.test:7000', 'nowhere.invalid:7001'], runAsUser: APP_UID }));
     await pod.start(spec, { hosts: { 'upstream.test': CLIENT_IP }, livePlan });
     // The named upstream lives in the client namespace.
-    upstream = pod.spawnClient('upstream', [NODE, '-e', "require('http').createServer((q,s)=>s.end('upstream '+q.url)).listen(7000,()=>console.log('up'))"]);
-    while (!upstream.stdout.includes('up')) {
-      if (!upstream.running) throw new Error(upstream.stderr);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    upstream = await pod.startUpstream(7000);
   });
 
   after(async () => {
