@@ -77,7 +77,7 @@ export const INJECTION_SETTINGS = {
   proxyMemoryRequest: { flag: 'proxy-memory-request', env: 'FAULTLINE_PROXY_MEMORY_REQUEST', kind: 'quantity', default: '64Mi', help: 'proxy memory request' },
   proxyCpuLimit: { flag: 'proxy-cpu-limit', env: 'FAULTLINE_PROXY_CPU_LIMIT', kind: 'quantity', default: undefined, help: 'proxy CPU limit (default none: throttling would distort injected latency)' },
   proxyMemoryLimit: { flag: 'proxy-memory-limit', env: 'FAULTLINE_PROXY_MEMORY_LIMIT', kind: 'quantity', default: '256Mi', help: 'proxy memory limit' },
-  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'faultline-init and faultline-kernel CPU request' },
+  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'faultline-init, faultline-kernel and faultline-failopen CPU request' },
   // Measured peaks (npm run bench:init, bench:pod-memory) and the headroom chosen are in docs/operations.md.
   initMemory: { flag: 'init-memory', env: 'FAULTLINE_INIT_MEMORY', kind: 'quantity', default: '160Mi', help: 'init container memory request and limit' },
   kernelMemory: { flag: 'kernel-memory', env: 'FAULTLINE_KERNEL_MEMORY', kind: 'quantity', default: '128Mi', help: 'faultline-kernel memory request and limit' },
@@ -168,8 +168,10 @@ export function loadInjectionConfig(
       limits: { memory: kernelMemory },
     },
     failOpenResources: {
-      // It waits in a blocking read: no CPU between flips, a few ms of it per flip.
-      requests: { cpu: '1m', memory: text('failOpenMemory') ?? '' },
+      // It waits in a blocking read: no CPU between flips, ~4 ms per flip. The
+      // request is its weight when it wakes on a busy node (1m = 2 CPU shares
+      // flipped ~860 ms after the restarted proxy took its end on the node).
+      requests: { cpu: text('initCpu') ?? '', memory: text('failOpenMemory') ?? '' },
       limits: { memory: text('failOpenMemory') ?? '' },
     },
     tokenAudience: text('tokenAudience'),

@@ -126,9 +126,12 @@ export function renderRuleset(input: RulesetInput): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** faultline-failopen's script for this table's gate (images/build.ts ships it in the init image). */
+/** The table whose `failopen` gate faultline-failopen flips (the one holding the redirects). */
+export const GATED_TABLE = NFT_TABLE;
+
+/** faultline-failopen's script for that gate (images/build.ts ships it in the init image). */
 export function renderFailOpenWatcher(): string {
-  return renderWatcherScript(NFT_TABLE);
+  return renderWatcherScript(GATED_TABLE);
 }
 
 /** numgen draws integers: a percent becomes a threshold in hundredths of a point. */

@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { FAIL_OPEN_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
-import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
+import { FAIL_OPEN_CHAIN } from '../../pod-setup/redirect/fail-open-gate.ts';
+import { GATED_TABLE } from '../../pod-setup/redirect/nftables.ts';
+import { appPod, injectedPod } from '../support/netns-fixtures.ts';
+import { probeUntilDirect, proxyLog, until, watcherLog as watcherLogOf } from '../support/netns-fail-open.ts';
 import { CLIENT_IP, isRoot, POD_IP, SimulatedPod } from '../support/netns-pod.ts';
 
 const APP_UID = 1000;
@@ -21,56 +24,6 @@ const livePlan: LiveFaultPlan = {
   ],
   tcp: [],
 };
-
-/**
- * A client in the client namespace that asks for /faulted every 2 ms until
- * the app itself answers (the proxy would answer 418), then prints when, and
- * how many attempts failed on the way (refused: nothing listening).
- */
-const PROBER = `
-const http = require('http');
-let failed = 0, captured = 0;
-const deadline = Date.now() + 10000;
-function once() {
-  if (Date.now() > deadline) { console.log(JSON.stringify({ timeout: true, failed, captured })); process.exit(1); }
-  const req = http.get({ host: '${POD_IP}', port: 8080, path: '/faulted', agent: false }, (res) => {
-    let body = '';
-    res.on('data', (d) => (body += d));
-    res.on('end', () => {
-      if (res.statusCode === 200 && body.startsWith('app 8080')) { console.log(JSON.stringify({ directAt: Date.now(), failed, captured })); process.exit(0); }
-      captured++;
-      setTimeout(once, 2);
-    });
-  });
-  req.on('error', () => { failed++; setTimeout(once, 2); });
-}
-console.log('probing');
-once();
-`;
-
-interface LogLine {
-  /** ms: the watcher logs epoch ms, the proxy (pino) an ISO timestamp. */
-  time: number;
-  msg: string;
-}
-
-function lines(text: string): LogLine[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { time: number | string; msg: string })
-    .map((l) => ({ msg: l.msg, time: typeof l.time === 'number' ? l.time : Date.parse(l.time) }));
-}
-
-async function until<T>(what: string, get: () => T | undefined, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('netns: fail-open when the proxy dies', function () {
   this.timeout(90_000);
@@ -94,8 +47,8 @@ describe('netns: fail-open when the proxy dies', function () {
   const fmt = '\\n%{http_code}';
   const inbound = async () => (await pod.execClient(['curl', '-s', '-m', '5', '-w', fmt, `http://${POD_IP}:8080/faulted`])).stdout;
   const outbound = async () => (await pod.execPod(['curl', '-s', '-m', '5', '-w', fmt, 'http://upstream.test:7000/faulted'], { uid: APP_UID })).stdout;
-  const gate = async () => (await pod.execPod(['nft', 'list', 'chain', 'inet', 'faultline', 'failopen'])).stdout;
-  const watcherLog = () => lines(pod.proc(FAIL_OPEN_CONTAINER_NAME).stdout);
+  const gate = async () => (await pod.execPod(['nft', 'list', 'chain', ...GATED_TABLE.split(' '), FAIL_OPEN_CHAIN])).stdout;
+  const watcherLog = () => watcherLogOf(pod);
 
   it('captures both directions while the proxy is up: the gate is empty and the faults apply', async () => {
     assert.doesNotMatch(await gate(), /accept/);
@@ -105,12 +58,10 @@ describe('netns: fail-open when the proxy dies', function () {
   });
 
   it('fails open within the bound when the proxy is SIGKILLed: inbound reaches the app, outbound the upstream, directly', async () => {
-    const prober = pod.spawnClient('prober', [NODE, '-e', PROBER]);
-    while (!prober.stdout.includes('probing')) await new Promise((r) => setTimeout(r, 5));
+    const probe = await probeUntilDirect(pod, 8080);
     await new Promise((r) => setTimeout(r, 50)); // a few captured requests first
     const killedAt = await pod.crash(PROXY_CONTAINER_NAME);
-    assert.equal(await prober.exited, 0, prober.stdout + prober.stderr);
-    const seen = JSON.parse(prober.stdout.split('\n')[1]!) as { directAt: number; failed: number; captured: number };
+    const seen = await probe.result;
     const opened = await until('the gate opening', () => watcherLog().find((l) => l.msg.startsWith('proxy is down')));
     const reactionMs = seen.directAt - killedAt;
     console.log(`      death → traffic direct: ${reactionMs} ms (gate opened ${opened.time - killedAt} ms after the kill; ${seen.failed} refused, ${seen.captured} captured before)`);
@@ -124,7 +75,7 @@ describe('netns: fail-open when the proxy dies', function () {
   it('captures again once the proxy restarts, and the faults apply again', async () => {
     await pod.restartProxy();
     // The proxy takes its end right after its startup probe's endpoint answers.
-    const held = await until('the proxy holding the FIFO', () => lines(pod.proc(PROXY_CONTAINER_NAME).stdout).find((l) => l.msg.startsWith('holding the liveness FIFO')));
+    const held = await until('the proxy holding the FIFO', () => proxyLog(pod).find((l) => l.msg.startsWith('holding the liveness FIFO')));
     const deadline = Date.now() + BOUND_MS;
     while (/accept/.test(await gate()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const closed = watcherLog().at(-1)!;

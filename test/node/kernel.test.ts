@@ -82,6 +82,8 @@ describe('node: kernel-level faults in real pods', function () {
     const serve = "require('http').createServer((q, s) => s.end(Buffer.alloc(200000))).listen(9000)";
     await runPod('slow', ['/usr/local/bin/node', '-e', serve]);
     const ip = (await kubectlOk(cp, 'admin', ['get', 'pod', 'slow', '-n', ns, '-o', 'jsonpath={.status.podIP}'])).trim();
+    // Ready means running here (no probe): node may not listen yet on a busy machine.
+    await eventually('the server listening', 20_000, async () => ((await run('bash', ['-c', `echo > /dev/tcp/${ip}/9000`])).code === 0 ? true : 'refused'));
     const r = await run('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://${ip}:9000/`]);
     assert.equal(r.code, 0, r.stderr);
     const [bytes, secs] = r.stdout.split(' ').map(Number);

@@ -75,7 +75,7 @@ describe('webhook: injection rendering', () => {
     });
     // The run volume (the FIFO), and the API token the ServiceAccount plugin would add anyway; never faultline-token.
     assert.deepEqual(failOpen.volumeMounts!.map((m) => m.name), ['faultline-run', 'kube-api-access-t0k3n']);
-    assert.deepEqual(failOpen.resources, { requests: { cpu: '1m', memory: '16Mi' }, limits: { memory: '16Mi' } });
+    assert.deepEqual(failOpen.resources, { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '16Mi' } });
     assert.equal(failOpen.startupProbe, undefined, 'nothing waits for it: the proxy starts right behind it');
   });
 
