@@ -106,11 +106,14 @@ gate() { # state nft-command
   log 30 "$3"
 }
 
-if [[ ! -p $alive ]]; then
-  log 50 "$alive is not a FIFO (faultline-init creates it); exiting"
-  exit 1
-fi
+require_fifo() { # a regular file put in its place would make every open return at once: a busy loop
+  if [[ ! -p $alive ]]; then
+    log 50 "$alive is not a FIFO (faultline-init creates it); exiting"
+    exit 1
+  fi
+}
 
+require_fifo
 exec {rw}<>"$alive" {r}<"$alive"
 exec {rw}>&-
 read -r -t 0.05 -u "$r" _
@@ -126,6 +129,7 @@ while :; do
     gate open ${open} 'proxy is not up: traffic bypasses it (fail-open)'
   fi
   exec {r}<&-
+  require_fifo
   # Blocks until the (restarted) proxy opens its end.
   exec {r}<"$alive"
   up=1

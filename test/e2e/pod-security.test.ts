@@ -80,6 +80,18 @@ describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-
     denied(await create(shop, forged({ env: [{ name: 'BASH_ENV', value: '/data/evil.sh' }] })), why);
     denied(await create(shop, forged({ volumeMounts: [{ name: 'faultline-token', mountPath: '/var/run/secrets/faultline.dev/serviceaccount' }] }, [{ name: 'faultline-token', emptyDir: {} }])), /mount only the volumes the webhook injects/);
     denied(await create(shop, forged({ securityContext: { ...netAdmin, capabilities: { add: ['NET_ADMIN', 'SYS_ADMIN'], drop: ['ALL'] } } })), /security context the webhook injects/);
+    // The app may not reach the watcher's input (or the proxy's hand-off and token) by mounting
+    // the volumes the webhook is about to add; the time volume only read-only, as injected.
+    // (A pod declaring faultline-time itself is left uninjected, name collision; the policy still holds.)
+    for (const [name, readOnly, volumes] of [
+      ['faultline-run', true, []],
+      ['faultline-token', true, []],
+      ['faultline-time', false, [{ name: 'faultline-time', emptyDir: {} }]],
+    ] as const)
+      denied(
+        await create(shop, pod('peek', { spec: { volumes: [...volumes], containers: [{ name: 'app', image: 'busybox', volumeMounts: [{ name, mountPath: '/peek', readOnly }] }] } })),
+        /only Faultline's containers mount faultline-run and faultline-token/,
+      );
   });
 
   it('admits injected pods: plain, with network faults (NET_ADMIN kernel) and with IO faults (privileged kernel)', async () => {

@@ -123,6 +123,20 @@ describe('fail-open gate: the watcher script, run by bash', function () {
     assert.deepEqual(nftLog(), [CLOSED]);
   });
 
+  it('exits rather than spin when the FIFO was replaced by a regular file (every open would return at once)', async () => {
+    const fifo = join(dir, 'proxy-alive');
+    await ensureAliveFifo(fifo);
+    holder = hold(fifo);
+    watcher = watch(fifo);
+    await until('the gate closed', () => nftLog().includes(CLOSED));
+    rmSync(fifo);
+    writeFileSync(fifo, 'not a fifo\n');
+    holder.kill('SIGKILL');
+    assert.equal(await closed(watcher), 1);
+    assert.deepEqual(nftLog().slice(-1), [OPEN], 'the gate is left open: the proxy is dead');
+    assert.match(output, /is not a FIFO/);
+  });
+
   it('exits non-zero, saying why, without a FIFO or when nft fails (the kubelet restarts it)', async () => {
     const odd = join(dir, "no'fifo");
     watcher = watch(odd);
