@@ -56,3 +56,18 @@ export const PROXY_READY_PATH = '/healthz/ready';
 export const HANDOFF_FILE = 'handoff.json';
 /** In the run volume: written once faultline-kernel serves every volume (its startup probe). */
 export const KERNEL_READY_FILE = 'kernel-ready';
+/**
+ * In the run volume: a FIFO faultline-init creates; the proxy holds it open for
+ * its whole life (once its listeners are bound) and faultline-failopen reads it,
+ * seeing EOF the moment the proxy's process is gone (pod-setup/redirect/fail-open-gate.ts).
+ */
+export const PROXY_ALIVE_FILE = 'proxy-alive';
+/** Native sidecar that opens the fail-open gate while the proxy is dead. */
+export const FAIL_OPEN_CONTAINER_NAME = 'faultline-failopen';
+/** Where the init image carries the watcher bash script (images/build.ts renders it next to the bundle). */
+export const FAIL_OPEN_SCRIPT_PATH = '/app/dist/fail-open-watch.sh';
+/**
+ * faultline-failopen's whole command line: bash, no Node (a few MiB, not tens);
+ * tini forwards SIGTERM to bash, which that ends. Pinned by manifests/base/pod-security.yaml.
+ */
+export const FAIL_OPEN_COMMAND: readonly string[] = ['/usr/bin/tini', '--', '/bin/bash', FAIL_OPEN_SCRIPT_PATH];

@@ -6,8 +6,10 @@
 // images install production dependencies), so native and worker-based ones
 // (fuse-native, koffi, pino's transports) load as they always do.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { renderFailOpenWatcher } from '../pod-setup/redirect/capture-rules.ts';
+import { FAIL_OPEN_SCRIPT_PATH } from '../contract/pod-layout.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist`;
@@ -31,3 +33,8 @@ const result = await build({
 });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`dist/: ${Object.keys(result.metafile.outputs).length} files, ${Math.round(bytes / 1024)} KiB`);
+// faultline-failopen runs this with the image's bash (no Node): rendered from
+// the same module as the gate's rules, so the two cannot disagree.
+const watcher = `${outdir}/${FAIL_OPEN_SCRIPT_PATH.split('/').pop()}`;
+await writeFile(watcher, renderFailOpenWatcher(), { mode: 0o755 });
+console.log(`${watcher.slice(root.length)}: fail-open watcher`);

@@ -1,10 +1,13 @@
+import { join } from 'node:path';
 import type { Logger } from '../common/log.ts';
 import type { InitPlan } from '../contract/plans.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
+import { PROXY_ALIVE_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';
 import type { NetemFallback } from './network/netem-fallback.ts';
 import { networkFamily, type NetworkApplied } from './network/network.ts';
 import { redirectFamily, type RedirectApplied } from './redirect/redirect.ts';
+import { ensureAliveFifo } from './redirect/alive-fifo.ts';
 import type { Lookup } from './redirect/resolve.ts';
 import { assertFaketimeLib } from './time/install-faketime.ts';
 import { timeFamily, type TimeApplied } from './time/time.ts';
@@ -77,6 +80,8 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
 
   const handoff: Handoff = fallback.networkDelay ? { networkDelay: fallback.networkDelay } : {};
   const handoffPath = await writeHandoff(opts.runDir, handoff);
+  // The proxy holds it, faultline-failopen reads it: the fail-open gate's signal.
+  await ensureAliveFifo(join(opts.runDir, PROXY_ALIVE_FILE));
 
   const summary: InitSummary = {
     redirect,

@@ -33,6 +33,8 @@ export interface InjectionConfig {
   initResources: ResourceRequirements;
   /** faultline-kernel, the native sidecar for network/IO faults: sized on its own, it stays for the pod's lifetime. */
   kernelResources: ResourceRequirements;
+  /** faultline-failopen, the bash watcher that opens the fail-open gate while the proxy is dead. */
+  failOpenResources: ResourceRequirements;
   /** Audience of the proxy's projected token; undefined = the API server's own audience. */
   tokenAudience: string | undefined;
   tokenExpirationSeconds: number;
@@ -72,10 +74,11 @@ export const INJECTION_SETTINGS = {
   proxyMemoryRequest: { flag: 'proxy-memory-request', env: 'FAULTLINE_PROXY_MEMORY_REQUEST', kind: 'quantity', default: '64Mi', help: 'proxy memory request' },
   proxyCpuLimit: { flag: 'proxy-cpu-limit', env: 'FAULTLINE_PROXY_CPU_LIMIT', kind: 'quantity', default: undefined, help: 'proxy CPU limit (default none: throttling would distort injected latency)' },
   proxyMemoryLimit: { flag: 'proxy-memory-limit', env: 'FAULTLINE_PROXY_MEMORY_LIMIT', kind: 'quantity', default: '256Mi', help: 'proxy memory limit' },
-  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'faultline-init and faultline-kernel CPU request' },
+  initCpu: { flag: 'init-cpu', env: 'FAULTLINE_INIT_CPU', kind: 'quantity', default: '10m', help: 'faultline-init, faultline-kernel and faultline-failopen CPU request' },
   // Measured peaks (npm run bench:init, bench:pod-memory) and the headroom chosen are in docs/operations.md.
   initMemory: { flag: 'init-memory', env: 'FAULTLINE_INIT_MEMORY', kind: 'quantity', default: '160Mi', help: 'init container memory request and limit' },
   kernelMemory: { flag: 'kernel-memory', env: 'FAULTLINE_KERNEL_MEMORY', kind: 'quantity', default: '128Mi', help: 'faultline-kernel memory request and limit' },
+  failOpenMemory: { flag: 'failopen-memory', env: 'FAULTLINE_FAILOPEN_MEMORY', kind: 'quantity', default: '16Mi', help: 'faultline-failopen memory request and limit' },
   tokenAudience: { flag: 'token-audience', env: 'FAULTLINE_TOKEN_AUDIENCE', kind: 'audience', default: undefined, help: "audience of the proxy's projected token (default: the API server's)" },
   tokenExpiration: { flag: 'token-expiration-seconds', env: 'FAULTLINE_TOKEN_EXPIRATION_SECONDS', kind: 'seconds', default: '3600', help: "lifetime of the proxy's projected token (>= 600)" },
   runVolumeSize: { flag: 'run-volume-size', env: 'FAULTLINE_RUN_VOLUME_SIZE', kind: 'quantity', default: '4Mi', help: 'sizeLimit of the faultline-run emptyDir' },
@@ -160,6 +163,13 @@ export function loadInjectionConfig(
     kernelResources: {
       requests: { cpu: text('initCpu') ?? '', memory: kernelMemory },
       limits: { memory: kernelMemory },
+    },
+    failOpenResources: {
+      // It waits in a blocking read: no CPU between flips, ~4 ms per flip. The
+      // request is its weight when it wakes on a busy node (1m = 2 CPU shares
+      // flipped ~860 ms after the restarted proxy took its end on the node).
+      requests: { cpu: text('initCpu') ?? '', memory: text('failOpenMemory') ?? '' },
+      limits: { memory: text('failOpenMemory') ?? '' },
     },
     tokenAudience: text('tokenAudience'),
     // The API server refuses projected tokens shorter than 10 minutes.

@@ -6,6 +6,8 @@ import type { Operation } from 'fast-json-patch';
 import { decodeInitPlan, encodeJson, PlanError as ContractPlanError } from '../contract/codec.ts';
 import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
 import {
+  FAIL_OPEN_COMMAND,
+  FAIL_OPEN_CONTAINER_NAME,
   FAKETIME_LIBRARY,
   FAKETIME_TIMESTAMP_FILE,
   INIT_CONTAINER_NAME,
@@ -72,7 +74,7 @@ export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set(['kube-system', 'k
 const POD_SECURITY_REFUSING = new Set(['baseline', 'restricted']);
 
 const EMPTY_KERNEL_PLAN: KernelFaultPlan = Object.freeze({ io: [] }) as KernelFaultPlan;
-const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, KERNEL_CONTAINER_NAME]);
+const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, FAIL_OPEN_CONTAINER_NAME, PROXY_CONTAINER_NAME, KERNEL_CONTAINER_NAME]);
 const OUR_VOLUMES = [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME, TIME_VOLUME_NAME];
 /** Where faultline-kernel sees each volume it serves IO faults on. */
 const IO_MOUNT_ROOT = '/var/run/faultline-io';
@@ -224,6 +226,7 @@ class PlanError extends Error {}
 
 interface StaticParts {
   init: V1Container;
+  failOpen: V1Container;
   proxy: V1Container;
   kernelNet: V1Container;
   kernelIo: V1Container;
@@ -256,6 +259,30 @@ function staticParts(config: InjectionConfig): StaticParts {
       capabilities: { add: ['NET_ADMIN'], ...dropAll },
       seccompProfile: { type: 'RuntimeDefault' },
     },
+  };
+  // Root for nft and tc, NET_ADMIN and nothing else (both long-lived NET_ADMIN sidecars).
+  const rootNetAdminOnly = {
+    runAsUser: 0,
+    runAsGroup: 0,
+    runAsNonRoot: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { add: ['NET_ADMIN'], ...dropAll },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  // A native sidecar ahead of the proxy: while the proxy is dead it opens the
+  // fail-open gate init wrote (pod-setup/redirect/fail-open-gate.ts). bash, no
+  // Node; the same privilege as faultline-kernel's network variant and no
+  // more: root for nft, NET_ADMIN alone, the run volume alone, no args, no env.
+  const failOpen: V1Container = {
+    name: FAIL_OPEN_CONTAINER_NAME,
+    image: config.initImage,
+    imagePullPolicy: config.imagePullPolicy,
+    command: [...FAIL_OPEN_COMMAND],
+    restartPolicy: 'Always',
+    resources: config.failOpenResources,
+    volumeMounts: [RUN_MOUNT],
+    securityContext: rootNetAdminOnly,
   };
   const healthProbe = { httpGet: { path: PROXY_READY_PATH, port: config.ports.health } };
   const proxy: V1Container = {
@@ -294,15 +321,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
     resources: config.kernelResources,
     // Only removes the pod's qdisc when the network fault expires (tc has no expiry of its own).
-    securityContext: {
-      runAsUser: 0,
-      runAsGroup: 0,
-      runAsNonRoot: false,
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { add: ['NET_ADMIN'], ...dropAll },
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: rootNetAdminOnly,
   };
   const kernelIo: V1Container = {
     ...kernelNet,
@@ -326,6 +345,7 @@ function staticParts(config: InjectionConfig): StaticParts {
   };
   return deepFreeze({
     init,
+    failOpen,
     proxy,
     kernelNet,
     kernelIo,
@@ -379,7 +399,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
     env: [...planEnv, ...PROXY_ENV],
     volumeMounts: [RUN_MOUNT, ...(token ? [TOKEN_MOUNT] : []), ...(timed ? [TIME_MOUNT] : [])],
   };
-  const ours: V1Container[] = [init, proxy];
+  const ours: V1Container[] = [init, { ...s.failOpen }, proxy];
   if (io)
     ours.push({
       ...s.kernelIo,

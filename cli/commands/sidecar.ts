@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
 import type { TrafficWiring } from '../../contract/plans.ts';
 import { readHandoff } from '../../contract/handoff.ts';
-import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, HANDOFF_FILE, PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, HANDOFF_FILE, PLAN_ENV, PROXY_ALIVE_FILE, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { decodeInitPlan, decodeWiring, PlanError } from '../../contract/codec.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import type { PolicySource } from '../../sidecar/policy-source.ts';
@@ -13,6 +13,8 @@ import { flag, int, str, UsageError, type Command, type ParsedValues } from '../
 const P = DEFAULT_PROXY_PORTS;
 /** Where pod setup writes its hand-off (contract/handoff.ts) in the shared run volume. */
 const DEFAULT_HANDOFF_FILE = `${RUN_MOUNT_PATH}/${HANDOFF_FILE}`;
+/** The liveness FIFO faultline-init creates for faultline-failopen. */
+const DEFAULT_ALIVE_FILE = `${RUN_MOUNT_PATH}/${PROXY_ALIVE_FILE}`;
 
 /** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN. */
 async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
@@ -89,7 +91,9 @@ Options:
   --listen-host <host>     Address of the traffic listeners (default :: for capture, else 0.0.0.0)
   --fault-header           Mark faulted responses with x-faultline-fault
   --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
-  --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})`,
+  --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})
+  --alive-file <path>      Liveness FIFO held open while the listeners serve; the
+                           fail-open gate opens when it closes (default ${DEFAULT_ALIVE_FILE})`,
   options: {
     'wiring-file': { type: 'string' },
     'plan-file': { type: 'string' },
@@ -104,6 +108,7 @@ Options:
     'fault-header': { type: 'boolean' },
     'faketime-file': { type: 'string' },
     'handoff-file': { type: 'string' },
+    'alive-file': { type: 'string' },
   },
   async run(values) {
     const log = createLogger('sidecar');
@@ -111,7 +116,7 @@ Options:
     if (wiring.capture && addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
       throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
     const source = await policySource(values, log);
-    const { Sidecar } = await import('../../sidecar/sidecar.ts');
+    const [{ Sidecar }, { holdAlivePipe }] = await Promise.all([import('../../sidecar/sidecar.ts'), import('../../sidecar/alive-pipe.ts')]);
     const handoffFile = str(values, 'handoff-file') ?? DEFAULT_HANDOFF_FILE;
     const sidecar = await Sidecar.start({
       wiring,
@@ -130,6 +135,7 @@ Options:
       handoffDelay: await readHandoff(handoffFile),
       log,
     });
+    const alive = holdAlivePipe(str(values, 'alive-file') ?? DEFAULT_ALIVE_FILE, log);
     // The kubelet stops a native sidecar with SIGTERM after the app has exited;
     // close cleanly so the Toxiproxy child never outlives us.
     await new Promise<void>((resolve) => {
@@ -140,6 +146,8 @@ Options:
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+    // Gate open first, so connections arriving while we drain reach the app.
+    alive.release();
     await sidecar.close();
     return 0;
   },

@@ -21,6 +21,7 @@
 
 import { isIPv4 } from 'node:net';
 import type { CaptureWiring } from '../../contract/plans.ts';
+import { FAIL_OPEN_JUMP, gateChainLines, renderWatcherScript } from './fail-open-gate.ts';
 
 export const CAPTURE_TABLE = 'inet faultline_capture';
 /** Below iptables-nft's nat chains (dstnat = -100): Faultline redirects first. */
@@ -48,8 +49,11 @@ export function renderCaptureRules(input: CaptureRulesInput): string {
     `table ${CAPTURE_TABLE} {}`,
     `delete table ${CAPTURE_TABLE}`,
     `table ${CAPTURE_TABLE} {`,
+    // The fail-open gate (fail-open-gate.ts), closed; faultline-failopen opens it while the proxy is dead.
+    ...gateChainLines(),
     '\tchain prerouting {',
     `\t\ttype nat hook prerouting priority ${CAPTURE_PRIORITY}; policy accept;`,
+    `\t\t${FAIL_OPEN_JUMP}`,
     '\t\tiifname "lo" return',
     `\t\ttcp dport ${set(inboundSkip)} return`,
     ...cidrReturns('saddr', input.excludeInboundCidrs),
@@ -58,6 +62,7 @@ export function renderCaptureRules(input: CaptureRulesInput): string {
     '\t}',
     '\tchain output {',
     `\t\ttype nat hook output priority ${CAPTURE_PRIORITY}; policy accept;`,
+    `\t\t${FAIL_OPEN_JUMP}`,
     // The proxy dials the real destinations itself.
     `\t\tmeta skuid ${input.proxyUid} return`,
     ...(mesh
@@ -88,4 +93,12 @@ export function renderCaptureRules(input: CaptureRulesInput): string {
     '}',
     '',
   ].join('\n');
+}
+
+/** The table whose `failopen` gate faultline-failopen flips. */
+export const GATED_TABLE = CAPTURE_TABLE;
+
+/** faultline-failopen's script for that gate (images/build.ts ships it in the init image). */
+export function renderFailOpenWatcher(): string {
+  return renderWatcherScript(GATED_TABLE);
 }

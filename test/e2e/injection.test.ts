@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { pinnedVersions } from '../../controlplane/binaries.ts';
 import { VERSION } from '../../common/version.ts';
-import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
+import { FAIL_OPEN_CONTAINER_NAME, INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import {
   API_GROUP_VERSION,
   CHAOS_LABEL,
@@ -20,9 +20,10 @@ import { containerNames, freshNamespace, getJson, kubectlOk, pod, useControlPlan
 /** Asserts the pod as stored carries Faultline's containers exactly once, ahead of its own init containers. */
 function assertInjected(stored: Pod, ownInit: string[] = []): void {
   const { init, main } = containerNames(stored);
-  assert.deepEqual(init, [INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME, ...ownInit], 'init containers');
+  assert.deepEqual(init, [INIT_CONTAINER_NAME, FAIL_OPEN_CONTAINER_NAME, PROXY_CONTAINER_NAME, ...ownInit], 'init containers');
   assert.equal(stored.spec.initContainers![0]!.restartPolicy, undefined, `${INIT_CONTAINER_NAME} is a plain init container`);
-  assert.equal(stored.spec.initContainers![1]!.restartPolicy, 'Always', `${PROXY_CONTAINER_NAME} is a native sidecar`);
+  assert.equal(stored.spec.initContainers![1]!.restartPolicy, 'Always', `${FAIL_OPEN_CONTAINER_NAME} is a native sidecar`);
+  assert.equal(stored.spec.initContainers![2]!.restartPolicy, 'Always', `${PROXY_CONTAINER_NAME} is a native sidecar`);
   assert.ok(!main.some((n) => n.startsWith('faultline-')), `no Faultline container among the app containers: ${main.join(', ')}`);
   assert.equal(stored.metadata.annotations?.[INJECTED_ANNOTATION], VERSION);
 }
@@ -69,7 +70,7 @@ describe('e2e: pod injection through kube-apiserver', function () {
     assertInjected(stored);
     const appMount = stored.spec.containers[0]!.volumeMounts?.find((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount');
     assert.ok(appMount, 'the app container got the token mount from the ServiceAccount plugin');
-    for (const c of stored.spec.initContainers!.slice(0, 2)) assert.ok(c.volumeMounts?.some((m) => m.name === appMount.name), c.name);
+    for (const c of stored.spec.initContainers!.slice(0, 3)) assert.ok(c.volumeMounts?.some((m) => m.name === appMount.name), c.name);
   });
 
   it('gives the proxy no token when the ServiceAccount sets automountServiceAccountToken: false (issue 13 M6)', async () => {
@@ -79,7 +80,7 @@ describe('e2e: pod injection through kube-apiserver', function () {
     await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('quiet', { spec: { serviceAccountName: 'quiet' } }));
     await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], pod('web'));
     const tokenMounts = (p: Pod): string[] =>
-      p.spec.initContainers!.slice(0, 2).flatMap((c) => (c.volumeMounts ?? []).filter((m) => /serviceaccount/.test(m.mountPath)).map((m) => `${c.name}:${m.mountPath}`));
+      p.spec.initContainers!.slice(0, 3).flatMap((c) => (c.volumeMounts ?? []).filter((m) => /serviceaccount/.test(m.mountPath)).map((m) => `${c.name}:${m.mountPath}`));
     const stored = await getJson<Pod>(cp(), 'alice', ['pod', 'quiet', '-n', ns]);
     assertInjected(stored);
     assert.deepEqual(tokenMounts(stored), [], 'no Faultline container mounts a token the ServiceAccount withholds');

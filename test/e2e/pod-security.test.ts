@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import type { KubectlResult } from '../../controlplane/index.ts';
 import { IMAGES } from '../../common/images.ts';
 import { INJECTED_ANNOTATION, POD_SECURITY_POLICY_NAME } from '../../policies/wellknown.ts';
-import { KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
+import { FAIL_OPEN_COMMAND, FAIL_OPEN_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, kubectlOk, pod, tenantNamespace, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
+import { createTenant } from '../support/e2e-sidecar-cluster.ts';
 
 describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-security)', function () {
   const cp = useControlPlane();
@@ -60,6 +61,36 @@ describe('e2e: privilege stays with Faultline’s own containers (faultline-pod-
     // An emptyDir the app fills, mounted over the code the privileged container runs.
     denied(await create(shop, forged({ volumeMounts: [{ name: 'evil', mountPath: '/usr/local/bin' }] }, [{ name: 'evil', emptyDir: {} }])), /mount only the volumes the webhook injects/);
     denied(await create(shop, pod('named', { spec: { containers: [{ name: PROXY_CONTAINER_NAME, image: IMAGES.proxy }] } })), /reserved for the init containers/);
+  });
+
+  it('denies a forged "faultline-failopen" (the long-lived NET_ADMIN bash): another script, args, env or another volume', async () => {
+    const netAdmin = { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    const forged = (c: Record<string, unknown>, volumes: unknown[] = []): Pod =>
+      pod('forged', {
+        spec: {
+          volumes,
+          initContainers: [{ name: FAIL_OPEN_CONTAINER_NAME, image: IMAGES.init, command: [...FAIL_OPEN_COMMAND], restartPolicy: 'Always', securityContext: netAdmin, ...c }],
+        },
+      });
+    const why = /faultline-failopen: its watcher script only/;
+    denied(await create(shop, forged({ command: ['/bin/bash', '-c', 'nft flush ruleset; sleep infinity'] })), why);
+    // bash reads its script from argv: extra args or BASH_ENV would run code of the pod author's choosing.
+    denied(await create(shop, forged({ args: ['-c', 'id'] })), why);
+    denied(await create(shop, forged({ env: [{ name: 'BASH_ENV', value: '/data/evil.sh' }] })), why);
+    denied(await create(shop, forged({ volumeMounts: [{ name: 'faultline-token', mountPath: '/var/run/secrets/faultline.dev/serviceaccount' }] }, [{ name: 'faultline-token', emptyDir: {} }])), /mount only the volumes the webhook injects/);
+    denied(await create(shop, forged({ securityContext: { ...netAdmin, capabilities: { add: ['NET_ADMIN', 'SYS_ADMIN'], drop: ['ALL'] } } })), /security context the webhook injects/);
+    // The app may not reach the watcher's input (or the proxy's hand-off and token) by mounting
+    // the volumes the webhook is about to add; the time volume only read-only, as injected.
+    // (A pod declaring faultline-time itself is left uninjected, name collision; the policy still holds.)
+    for (const [name, readOnly, volumes] of [
+      ['faultline-run', true, []],
+      ['faultline-token', true, []],
+      ['faultline-time', false, [{ name: 'faultline-time', emptyDir: {} }]],
+    ] as const)
+      denied(
+        await create(shop, pod('peek', { spec: { volumes: [...volumes], containers: [{ name: 'app', image: 'busybox', volumeMounts: [{ name, mountPath: '/peek', readOnly }] }] } })),
+        /only Faultline's containers mount faultline-run and faultline-token/,
+      );
   });
 
   it('admits injected pods: plain, with network faults (NET_ADMIN kernel) and with IO faults (privileged kernel)', async () => {

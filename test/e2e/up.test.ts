@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
 import { runKubectl, type KubectlTarget } from '../../controlplane/kubectl.ts';
-import { INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
+import { FAIL_OPEN_CONTAINER_NAME, INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 
 const UP = fileURLToPath(new URL('../../controlplane/up.ts', import.meta.url));
 
@@ -50,7 +50,7 @@ describe('e2e: faultline up', function () {
     }
     await run('run', 'web', '--image=nginx', '-n', 'shop');
     const names = await run('get', 'pod', 'web', '-n', 'shop', '-o', 'jsonpath={.spec.initContainers[*].name}');
-    assert.equal(names, `${INIT_CONTAINER_NAME} ${PROXY_CONTAINER_NAME}`);
+    assert.equal(names, `${INIT_CONTAINER_NAME} ${FAIL_OPEN_CONTAINER_NAME} ${PROXY_CONTAINER_NAME}`);
 
     child.kill('SIGINT');
     const code = await exited;

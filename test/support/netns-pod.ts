@@ -21,15 +21,19 @@ import { join, relative } from 'node:path';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import {
   DEFAULT_PROXY_PORTS,
+  FAIL_OPEN_COMMAND,
+  FAIL_OPEN_CONTAINER_NAME,
   FAKETIME_TIMESTAMP_FILE,
   INIT_CONTAINER_NAME,
   KERNEL_CONTAINER_NAME,
   PLAN_ENV,
+  PROXY_ALIVE_FILE,
   PROXY_CONTAINER_NAME,
   RUN_VOLUME_NAME,
   TIME_MOUNT_PATH,
   TIME_VOLUME_NAME,
 } from '../../contract/pod-layout.ts';
+import { renderFailOpenWatcher } from '../../pod-setup/redirect/capture-rules.ts';
 import { MemoryCgroup, quantityBytes } from './memory-cgroup.ts';
 import { exec, execOk, Proc, type Result } from './netns-exec.ts';
 import { NODE } from './netns-fixtures.ts';
@@ -183,6 +187,7 @@ export class SimulatedPod {
       throw new Error(`faultline-init exited ${this.init.code}:\n${this.init.stdout}${this.init.stderr}`);
     }
     if (options.initOnly) return;
+    if (spec.spec?.initContainers?.some((c) => c.name === FAIL_OPEN_CONTAINER_NAME)) await this.startFailOpen();
     await this.startProxy(options.livePlan);
     if (spec.spec?.initContainers?.some((c) => c.name === KERNEL_CONTAINER_NAME)) await this.startKernel();
     for (const c of spec.spec?.containers ?? []) await this.startApp(c);
@@ -252,9 +257,43 @@ export class SimulatedPod {
     await rename(tmp, this.livePlanFile);
   }
 
+  /**
+   * faultline-failopen as its container runs it: the script the init image
+   * carries (rendered by the same function images/build.ts uses), its paths
+   * translated, under bash as root with NET_ADMIN as its only capability
+   * (the bounding set caps what root gets, as the container's does).
+   */
+  async startFailOpen(): Promise<Proc> {
+    const c = this.container(FAIL_OPEN_CONTAINER_NAME);
+    if (c.command?.join(' ') !== FAIL_OPEN_COMMAND.join(' ') || c.args !== undefined) throw new Error(`${FAIL_OPEN_CONTAINER_NAME} does not run the watcher: ${JSON.stringify(c)}`);
+    const script = join(this.root, 'fail-open-watch.sh');
+    await writeFile(script, this.translate(FAIL_OPEN_CONTAINER_NAME, renderFailOpenWatcher()), { mode: 0o755 });
+    const caps = ['setpriv', '--bounding-set=-all,+net_admin', '--inh-caps=-all'];
+    const p = this.spawn(FAIL_OPEN_CONTAINER_NAME, this.inCgroup(FAIL_OPEN_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...caps, ...this.withEnv(FAIL_OPEN_CONTAINER_NAME, ['bash', script])]));
+    await this.waitUntil(p, `${FAIL_OPEN_CONTAINER_NAME} setting the gate`, () => p.stdout.includes('"msg":"proxy is'));
+    return p;
+  }
+
+  /** SIGKILLs a container's processes (its process group), as an OOM kill or `kill -9` of its PID 1 would; returns when they are gone. */
+  async crash(containerName: string): Promise<number> {
+    const old = this.proc(containerName);
+    const at = Date.now();
+    if (old.child.pid !== undefined) process.kill(-old.child.pid, 'SIGKILL');
+    await old.exited;
+    this.procs.splice(this.procs.indexOf(old), 1);
+    return at;
+  }
+
+  /** Starts faultline-proxy again, as the kubelet restarts a native sidecar; resolves once its startup probe passes. */
+  restartProxy(): Promise<void> {
+    return this.startProxy(this.options.livePlan);
+  }
+
   private async startProxy(livePlan: LiveFaultPlan | undefined): Promise<void> {
     const proxy = this.container(PROXY_CONTAINER_NAME);
-    const args = ['sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--faketime-file', this.faketimeFile];
+    const args = [
+      'sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--alive-file', join(this.runDir, PROXY_ALIVE_FILE), '--faketime-file', this.faketimeFile,
+    ];
     if (livePlan) {
       await this.setLivePlan(livePlan);
       args.push('--plan-file', this.livePlanFile);
@@ -270,10 +309,7 @@ export class SimulatedPod {
 
   /** SIGKILLs faultline-kernel, as an OOM kill would. */
   async crashKernel(): Promise<void> {
-    const old = this.proc(KERNEL_CONTAINER_NAME);
-    if (old.child.pid !== undefined) process.kill(-old.child.pid, 'SIGKILL');
-    await old.exited;
-    this.procs.splice(this.procs.indexOf(old), 1);
+    await this.crash(KERNEL_CONTAINER_NAME);
   }
 
   /** Starts faultline-kernel again, as the kubelet restarts a native sidecar (its ready file is gone with the old container). */
@@ -355,6 +391,13 @@ export class SimulatedPod {
 
   spawnClient(name: string, argv: string[]): Proc {
     return this.spawn(name, ['ip', 'netns', 'exec', this.clientNs, ...argv]);
+  }
+
+  /** An HTTP upstream in the client namespace answering `upstream <path>`; resolves once it listens. */
+  async startUpstream(port: number): Promise<Proc> {
+    const p = this.spawnClient('upstream', [NODE, '-e', `require('http').createServer((q,s)=>s.end('upstream '+q.url)).listen(${port},()=>console.log('up'))`]);
+    await this.waitUntil(p, `upstream on ${port}`, () => p.stdout.includes('up'));
+    return p;
   }
 
   /** Mount points under this pod's directory, deepest first. */

@@ -10,7 +10,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { CaptureWiring, InitPlan } from '../../contract/plans.ts';
 import { VERSION } from '../../common/version.ts';
 import { INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
-import { INIT_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TOKEN_VOLUME_NAME } from '../../contract/pod-layout.ts';
+import { FAIL_OPEN_CONTAINER_NAME, INIT_CONTAINER_NAME, PLAN_ENV, PROXY_CONTAINER_NAME, RUN_VOLUME_NAME, TOKEN_VOLUME_NAME } from '../../contract/pod-layout.ts';
 import { admittedByServiceAccountPlugin } from '../support/service-account-plugin.ts';
 import { decodePatch, podReview, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
 
@@ -76,7 +76,7 @@ const fixtures = readdirSync(FIXTURES)
 function withoutInjection(patched: V1Pod, original: V1Pod): V1Pod {
   const pod = deepClone(patched) as V1Pod;
   const spec = pod.spec!;
-  spec.initContainers = spec.initContainers!.filter((c) => c.name !== INIT_CONTAINER_NAME && c.name !== PROXY_CONTAINER_NAME);
+  spec.initContainers = spec.initContainers!.filter((c) => ![INIT_CONTAINER_NAME, FAIL_OPEN_CONTAINER_NAME, PROXY_CONTAINER_NAME].includes(c.name));
   if (original.spec?.initContainers === undefined && spec.initContainers.length === 0) delete spec.initContainers;
   spec.volumes = spec.volumes!.filter((v) => v.name !== RUN_VOLUME_NAME && v.name !== TOKEN_VOLUME_NAME);
   if (original.spec?.volumes === undefined && spec.volumes.length === 0) delete spec.volumes;
@@ -134,11 +134,13 @@ describe('webhook: injection corpus over HTTPS', function () {
       const patched = applyPatch(deepClone(admitted), patch, true).newDocument as V1Pod;
       const inits = patched.spec!.initContainers!;
       assert.equal(inits[0]!.name, INIT_CONTAINER_NAME);
-      assert.equal(inits[1]!.name, PROXY_CONTAINER_NAME);
+      assert.equal(inits[1]!.name, FAIL_OPEN_CONTAINER_NAME);
+      assert.equal(inits[2]!.name, PROXY_CONTAINER_NAME);
       assert.equal(inits[1]!.restartPolicy, 'Always');
+      assert.equal(inits[2]!.restartPolicy, 'Always');
       assert.equal(inits.filter((c) => c.name === INIT_CONTAINER_NAME).length, 1);
       assert.equal(inits.filter((c) => c.name === PROXY_CONTAINER_NAME).length, 1);
-      assert.deepEqual(inits.slice(2), original.spec!.initContainers ?? []);
+      assert.deepEqual(inits.slice(3), original.spec!.initContainers ?? []);
       assert.deepEqual(patched.spec!.containers, original.spec!.containers);
       assert.deepEqual(patched.spec!.volumes!.slice(0, original.spec!.volumes?.length ?? 0), original.spec!.volumes ?? []);
       // A pod the ServiceAccount plugin gave no API token gives none to the proxy either (issue 13 M6).
@@ -148,7 +150,7 @@ describe('webhook: injection corpus over HTTPS', function () {
       assert.deepEqual(withoutInjection(patched, original), original);
 
       const plan = planOf(inits[0]!);
-      assert.deepEqual(planOf(inits[1]!), plan);
+      assert.deepEqual(planOf(inits[2]!), plan);
       const want = EXPECTED[name]!;
       // Capture, whatever ports the pod declares or probes: nothing is derived from them any more.
       assert.deepEqual(plan.wiring.capture, { ...DEFAULT_CAPTURE, ...want.capture });

@@ -47,11 +47,11 @@ describe('webhook: injection rendering', () => {
     assert.deepEqual(init.securityContext!.capabilities, { add: ['NET_ADMIN'], drop: ['ALL'] });
     assert.equal(init.securityContext!.runAsUser, 0);
     assert.equal(init.securityContext!.runAsNonRoot, false);
-    assert.deepEqual(pod.spec!.initContainers!.map((c) => c.name), ['faultline-init', 'faultline-proxy']);
+    assert.deepEqual(pod.spec!.initContainers!.map((c) => c.name), ['faultline-init', 'faultline-failopen', 'faultline-proxy']);
     assert.ok(!pod.spec!.volumes!.some((v) => v.name === 'faultline-time'));
     assert.equal(pod.metadata!.annotations!['a/b~c'], 'x');
     assert.deepEqual(JSON.parse(pod.metadata!.annotations!['faultline.dev/plan']!), { traffic: 'capture', kernel: [] });
-    const proxy = pod.spec!.initContainers![1]!;
+    const proxy = pod.spec!.initContainers![2]!;
     assert.equal(proxy.securityContext!.runAsUser, 16337);
     assert.equal(proxy.startupProbe!.httpGet!.port, 16021);
     // Capture needs the pod's and the node's addresses (downward API).
@@ -62,6 +62,25 @@ describe('webhook: injection rendering', () => {
     assert.ok(proxy.volumeMounts!.some((m) => m.name === 'faultline-token' && m.readOnly));
   });
 
+  it('faultline-failopen: a bash native sidecar before the proxy, as privileged as faultline-kernel\'s network variant and no more', () => {
+    const pod = inject(admittedByServiceAccountPlugin(podWith()));
+    const failOpen = pod.spec!.initContainers![1]!;
+    assert.equal(failOpen.name, 'faultline-failopen');
+    assert.equal(failOpen.restartPolicy, 'Always');
+    assert.equal(failOpen.image, pod.spec!.initContainers![0]!.image);
+    assert.deepEqual(failOpen.command, ['/usr/bin/tini', '--', '/bin/bash', '/app/dist/fail-open-watch.sh']);
+    assert.equal(failOpen.args, undefined);
+    assert.equal(failOpen.env, undefined, 'no plan, no pod identity: it needs neither');
+    assert.deepEqual(failOpen.securityContext, {
+      runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // The run volume (the FIFO), and the API token the ServiceAccount plugin would add anyway; never faultline-token.
+    assert.deepEqual(failOpen.volumeMounts!.map((m) => m.name), ['faultline-run', 'kube-api-access-t0k3n']);
+    assert.deepEqual(failOpen.resources, { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '16Mi' } });
+    assert.equal(failOpen.startupProbe, undefined, 'nothing waits for it: the proxy starts right behind it');
+  });
+
   it('time fault: faultline-time volume, read-only mount and faketime env on the named containers only', () => {
     const pod = inject(podWith(), { io: [], time: { ...base, offsetMs: -7_200_000, containers: ['app'] } });
     assert.ok(pod.spec!.volumes!.some((v) => v.name === 'faultline-time' && v.emptyDir));
@@ -70,7 +89,7 @@ describe('webhook: injection rendering', () => {
     assert.ok(app!.volumeMounts!.some((m) => m.name === 'faultline-time' && m.readOnly === true && m.mountPath === '/var/run/faultline-time'));
     assert.equal(side!.env, undefined);
     assert.equal(side!.volumeMounts, undefined);
-    for (const c of pod.spec!.initContainers!.slice(0, 2)) assert.ok(c.volumeMounts!.some((m) => m.name === 'faultline-time' && !m.readOnly));
+    for (const c of [pod.spec!.initContainers![0]!, pod.spec!.initContainers![2]!]) assert.ok(c.volumeMounts!.some((m) => m.name === 'faultline-time' && !m.readOnly));
   });
 
   it('time fault with no containers listed applies to every app container (creating env/volumeMounts)', () => {
@@ -90,7 +109,7 @@ describe('webhook: injection rendering', () => {
   it('IO fault: init stays NET_ADMIN-only, privileged faultline-kernel with Bidirectional mount, app mount HostToContainer', () => {
     const io: KernelFaultPlan = { io: [{ ...base, volumePath: '/data', path: '/data/**', methods: ['read'], errno: 'EIO', delayMs: 0, percent: 10 }] };
     const pod = inject(podWith(), io);
-    const [init, proxy, kernel] = pod.spec!.initContainers!;
+    const [init, , proxy, kernel] = pod.spec!.initContainers!;
     assert.deepEqual(init!.securityContext!.capabilities!.add, ['NET_ADMIN']);
     assert.equal(proxy!.name, 'faultline-proxy');
     assert.equal(kernel!.name, 'faultline-kernel');
@@ -108,7 +127,7 @@ describe('webhook: injection rendering', () => {
   it('network fault: an unprivileged faultline-kernel with NET_ADMIN takes the qdisc off at expiry, with the token to watch the pause switches', () => {
     // As the apiserver hands the pod over: the ServiceAccount plugin gave the app a token, so ours get one too (issue 13 M6).
     const pod = inject(admittedByServiceAccountPlugin(podWith()), { io: [], network: { ...base, device: 'eth0', rateBitsPerSec: 1_000_000 } });
-    const kernel = pod.spec!.initContainers![2]!;
+    const kernel = pod.spec!.initContainers![3]!;
     assert.equal(kernel.name, 'faultline-kernel');
     assert.equal(kernel.securityContext!.privileged, undefined);
     assert.equal(kernel.securityContext!.allowPrivilegeEscalation, false);
