@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../common/log.ts';
 import { FAIL_OPEN_JUMP, gateChainLines, gateCommand, renderWatcherScript } from '../../pod-setup/redirect/fail-open-gate.ts';
 import { ensureAliveFifo } from '../../pod-setup/redirect/alive-fifo.ts';
-import { renderFailOpenWatcher } from '../../pod-setup/redirect/capture-rules.ts';
+import { GATED_TABLE, renderCaptureRules, renderFailOpenWatcher } from '../../pod-setup/redirect/capture-rules.ts';
 import { holdAlivePipe } from '../../sidecar/alive-pipe.ts';
 
 const OPEN = 'flush chain inet faultline failopen; add rule inet faultline failopen counter accept';
@@ -25,6 +25,17 @@ describe('fail-open gate: nft text', () => {
     assert.equal(gateCommand('inet faultline_capture', 'closed'), 'flush chain inet faultline_capture failopen');
   });
 
+  it('sits first in both capture base chains, with and without a mesh, so an open gate bypasses every redirect', () => {
+    for (const mesh of [undefined, { uid: 1337 }]) {
+      const rules = renderCaptureRules({
+        proxyUid: 16337, inboundPort: 16006, outboundPort: 16001, proxyPorts: [16000],
+        excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [], ...(mesh ? { mesh } : {}),
+      });
+      assert.match(rules, /\tchain failopen {\n\t}\n/);
+      for (const hook of ['prerouting', 'output']) assert.match(rules, new RegExp(`chain ${hook} {\\n\\t\\ttype nat hook ${hook} [^\\n]*\\n\\t\\tjump failopen\\n`), hook);
+    }
+  });
+
   it('refuses anything but "<family> <name>" as a table (the text runs with NET_ADMIN)', () => {
     for (const bad of ['inet', 'faultline', 'inet faultline; flush ruleset', "inet fault'line", 'bridge faultline', 'inet Faultline', ''])
       assert.throws(() => gateCommand(bad, 'open'), /not an nft table reference/, bad);
@@ -33,7 +44,8 @@ describe('fail-open gate: nft text', () => {
   it('the watcher is valid bash carrying exactly those commands, single-quoted', () => {
     const script = renderFailOpenWatcher();
     assert.equal(spawnSync('bash', ['-n'], { input: script }).status, 0);
-    assert.ok(script.includes(`'${OPEN}'`) && script.includes(`'${CLOSED}'`));
+    // The gate lives in the capture table (capture-rules.ts).
+    assert.ok(script.includes(`'${gateCommand(GATED_TABLE, 'open')}'`) && script.includes(`'${gateCommand(GATED_TABLE, 'closed')}'`));
     assert.ok(script.includes("alive='/var/run/faultline/proxy-alive'"));
   });
 });

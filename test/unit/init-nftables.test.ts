@@ -22,17 +22,13 @@ describe('init: nftables ruleset rendering', () => {
       `table inet faultline {}
 delete table inet faultline
 table inet faultline {
-	chain failopen {
-	}
 	chain prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
-		jump failopen
 		tcp dport 8080 redirect to :15100
 		tcp dport 9090 redirect to :15101
 	}
 	chain output {
 		type nat hook output priority -100; policy accept;
-		jump failopen
 		meta skuid 1337 return
 		ip daddr 10.96.0.10 tcp dport 6379 redirect to :15200
 		ip daddr { 10.96.0.11, 10.96.0.12 } tcp dport 5432 redirect to :15201
@@ -53,10 +49,10 @@ table inet faultline {
     );
   });
 
-  it('leaves out chains with nothing to do, but always resets the table and keeps the (closed) fail-open gate', () => {
+  it('leaves out chains with nothing to do, but always resets the table', () => {
     assert.equal(
       renderRuleset({ proxyUid: 1337, inbound: [], outbound: [] }),
-      'table inet faultline {}\ndelete table inet faultline\ntable inet faultline {\n\tchain failopen {\n\t}\n}\n',
+      'table inet faultline {}\ndelete table inet faultline\ntable inet faultline {\n}\n',
     );
   });
 
