@@ -12,6 +12,7 @@
 
 import net from 'node:net';
 import http from 'node:http';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
@@ -319,7 +320,8 @@ export class Sidecar {
           ? { up: this.supervisor.up, pid: this.supervisor.pid, api: this.supervisor.apiUrl, writes: this.reconciler?.writes }
           : { up: false, disabled: true },
         listeners: this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
-        memory: process.memoryUsage(),
+        // Committed bytes per V8 heap space (new_space is the two semi-spaces): where the heap part of RSS is.
+        memory: { ...process.memoryUsage(), heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])) },
       }),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
