@@ -97,8 +97,19 @@ async function startServer(args: string[], logFile: string): Promise<{ proc: Chi
   throw new Error(`server ${args.join(' ')} did not start: ${await readFile(logFile, 'utf8')}`);
 }
 
-/** One autocannon run; latency percentiles come from every response's own time (autocannon's histogram has 1 ms resolution). */
-async function load(port: number, body: string, opts: { rate?: number; durationS?: number } = {}) {
+/** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * One autocannon run; latency percentiles come from every response's own time
+ * (autocannon's histogram has 1 ms resolution). With `pid`, also the server's
+ * CPU time per answered request: on a machine shared with other work the
+ * closed-loop rate moves with the neighbours' load, the CPU a review costs much less.
+ */
+async function load(port: number, body: string, opts: { rate?: number; durationS?: number; pid?: number } = {}) {
   const latencies: number[] = [];
   const instance = autocannon({
     url: `https://127.0.0.1:${port}/mutate/pods`,
@@ -113,7 +124,9 @@ async function load(port: number, body: string, opts: { rate?: number; durationS
   instance.on('response', (_c, status, _b, ms) => {
     if (status === 200) latencies.push(ms);
   });
+  const cpu0 = opts.pid === undefined ? 0 : await cpuMs(opts.pid);
   const result = await instance;
+  const cpuUsPerRequest = opts.pid === undefined || latencies.length === 0 ? undefined : round((1000 * ((await cpuMs(opts.pid)) - cpu0)) / latencies.length);
   latencies.sort((a, b) => a - b);
   return {
     rps: Math.round(latencies.length / result.duration),
@@ -122,6 +135,7 @@ async function load(port: number, body: string, opts: { rate?: number; durationS
     p999Ms: round(percentile(latencies, 99.9)),
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    cpuUsPerRequest,
   };
 }
 
@@ -169,20 +183,20 @@ async function main(): Promise<void> {
     const webhook = await startServer(webhookArgs(CLI.compiled), join(dir, 'webhook.log'));
     procs.push(webhook.proc);
     await load(webhook.port, body, { rate: 200, durationS: WARMUP_S });
-    const max = await load(webhook.port, body);
+    const max = await load(webhook.port, body, { pid: webhook.proc.pid! });
     const at = await paced(webhook.port, dir, RATE);
     await stop(webhook.proc);
 
     const fromSources = await startServer(webhookArgs(CLI.sources), join(dir, 'webhook-sources.log'));
     procs.push(fromSources.proc);
     await load(fromSources.port, body, { rate: 200, durationS: WARMUP_S });
-    const maxFromSources = await load(fromSources.port, body);
+    const maxFromSources = await load(fromSources.port, body, { pid: fromSources.proc.pid! });
     await stop(fromSources.proc);
 
     const bare = await startServer(['-e', BARE_SERVER, dir], join(dir, 'bare.log'));
     procs.push(bare.proc);
     await load(bare.port, body, { rate: 200, durationS: WARMUP_S });
-    const baseMax = await load(bare.port, body);
+    const baseMax = await load(bare.port, body, { pid: bare.proc.pid! });
     const baseAt = await paced(bare.port, dir, RATE);
     await stop(bare.proc);
 
@@ -203,8 +217,12 @@ async function main(): Promise<void> {
         p99Ms: max.p99Ms,
         at1000: at,
         // The same webhook run from the TypeScript sources (type stripping) instead of dist/.
-        fromTypeScript: { reviewsPerSec: maxFromSources.rps, p50Ms: maxFromSources.p50Ms, p99Ms: maxFromSources.p99Ms },
+        fromTypeScript: { reviewsPerSec: maxFromSources.rps, p50Ms: maxFromSources.p50Ms, p99Ms: maxFromSources.p99Ms, cpuUsPerReview: maxFromSources.cpuUsPerRequest },
         shareOfBaseline: round(max.rps / baseMax.rps),
+        // Server CPU per answered request at max rate, and the same share by CPU (baseline's / the webhook's).
+        cpuUsPerReview: max.cpuUsPerRequest,
+        baselineCpuUsPerRequest: baseMax.cpuUsPerRequest,
+        shareOfBaselineByCpu: max.cpuUsPerRequest && baseMax.cpuUsPerRequest ? round(baseMax.cpuUsPerRequest / max.cpuUsPerRequest) : null,
         baselineReviewsPerSec: baseMax.rps,
         baselineP50Ms: baseMax.p50Ms,
         baselineP99Ms: baseMax.p99Ms,
