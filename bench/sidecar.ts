@@ -52,15 +52,20 @@ const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 const CLI = { compiled: path.join(ROOT, 'dist', 'faultline.js'), sources: path.join(ROOT, 'bin', 'faultline.js') };
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 
-/** The Node flags the proxy image runs with (its ENTRYPOINT), so the proxy is measured as shipped. */
-async function proxyImageNodeFlags(): Promise<string[]> {
+/**
+ * The Node flags (ENTRYPOINT) and environment (ENV of the final stage) the
+ * proxy image runs with, so the proxy is measured as shipped.
+ */
+async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
   const dockerfile = await readFile(path.join(ROOT, 'images', 'proxy.Dockerfile'), 'utf8');
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
   const argv = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
   const node = argv.indexOf('/usr/local/bin/node');
   const script = argv.indexOf('/app/dist/faultline.js');
   if (node < 0 || script < node) throw new Error(`images/proxy.Dockerfile: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
-  return argv.slice(node + 1, script);
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  return { nodeFlags: argv.slice(node + 1, script), env };
 }
 
 /**
@@ -115,6 +120,38 @@ const src = net.createServer(sock => { let left = ${TCP_BYTES}; sock.on('error',
   const pump = () => { while (left > 0) { left -= chunk.length; if (!sock.write(chunk)) return void sock.once('drain', pump); } sock.end(); }; pump(); });
 await new Promise(r => src.listen(0, '127.0.0.1', r)); ports.push(src.address().port);
 console.log(JSON.stringify(ports));
+`;
+
+/**
+ * The floor under an idle proxy with the Kubernetes source: a plain Node
+ * program with no library and none of our code doing only the proxy's I/O,
+ * run by the same harness as the proxy (same arguments and Node flags): the
+ * admin, metrics and health servers, a listener per wiring port, one TLS
+ * list+watch of the pod's ChaosPolicies, and a toxiproxy-server child polled
+ * over node:http. What the proxy idles at above this is libraries and our code.
+ */
+const IO_FLOOR = `
+import http from 'node:http'; import https from 'node:https'; import net from 'node:net'; import { spawn } from 'node:child_process'; import { readFileSync } from 'node:fs';
+const arg = (n) => process.argv[process.argv.indexOf('--' + n) + 1];
+const kubeconfig = readFileSync(arg('kubeconfig'), 'utf8');
+const server = kubeconfig.match(/server: (\\S+)/)[1]; const ca = Buffer.from(kubeconfig.match(/certificate-authority-data: (\\S+)/)[1], 'base64');
+const token = kubeconfig.match(/token: (\\S+)/)[1];
+let up = false; let policies = 0;
+const json = (res, body) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)); };
+http.createServer((req, res) => req.url === '/plan' ? json(res, { http: Array(policies).fill({}) }) : json(res, { toxiproxy: { up }, memory: process.memoryUsage() })).listen(+arg('admin-port'), '127.0.0.1');
+http.createServer((req, res) => res.end('')).listen(+arg('metrics-port'), '127.0.0.1');
+http.createServer((req, res) => json(res, { ready: true })).listen(+arg('health-port'), '127.0.0.1');
+for (const { listenPort } of JSON.parse(readFileSync(arg('wiring-file'), 'utf8')).inbound) net.createServer((s) => s.destroy()).listen(listenPort, '127.0.0.1');
+const toxiproxy = spawn(arg('toxiproxy-bin'), ['-host', '127.0.0.1', '-port', arg('toxiproxy-port')], { stdio: 'ignore' });
+process.on('SIGTERM', () => { toxiproxy.kill(); process.exit(0); });
+const poll = () => http.get('http://127.0.0.1:' + arg('toxiproxy-port') + '/version', (r) => { r.resume(); up = true; }).on('error', () => setTimeout(poll, 25));
+poll();
+const path = '/apis/${API_GROUP}/${API_VERSION}/namespaces/' + process.env.POD_NAMESPACE + '/chaospolicies';
+const agent = new https.Agent({ ca, keepAlive: true }); const headers = { authorization: 'Bearer ' + token };
+https.get(server + path, { agent, headers }, (r) => { let body = ''; r.on('data', (d) => (body += d)).on('end', () => {
+  const list = JSON.parse(body); policies = list.items.length;
+  https.get(server + path + '?watch=1&resourceVersion=' + list.metadata.resourceVersion, { agent, headers }, (w) => w.resume());
+}); });
 `;
 
 const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
@@ -373,10 +410,13 @@ async function main(): Promise<void> {
     );
     const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
     type Stats = { memory: ProxyMemory; toxiproxy: { up: boolean } };
-    const nodeFlags = await proxyImageNodeFlags();
+    const image = await proxyImageRuntime();
+    const nodeFlags = image.nodeFlags;
     const stats = async (adminPort = ports.admin): Promise<Stats> => (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as never;
     /** Starts `faultline sidecar` with `args` on `p`'s ports; resolves once it is ready and Toxiproxy is up. */
     const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled, flags = nodeFlags): Promise<ChildProcess> => {
+      // The image's ENV goes with its flags: "without the flags" runs without both.
+      const imageEnv = flags.length > 0 ? image.env : {};
       const child = spawn(
         NODE,
         [
@@ -384,7 +424,7 @@ async function main(): Promise<void> {
           '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
           ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
         ],
-        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...imageEnv, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${p.health}/healthz/ready`);
@@ -405,6 +445,8 @@ async function main(): Promise<void> {
     const rssIdleKubernetesMB = kubernetes.rssMB;
     const rssIdleKubernetesNoFlagsMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, CLI.compiled, [])).rssMB;
     const rssIdleKubernetesSourcesMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, CLI.sources, nodeFlags)).rssMB;
+    await writeFile(path.join(dir, 'io-floor.mjs'), IO_FLOOR);
+    const ioFloorKubernetesMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, path.join(dir, 'io-floor.mjs'), nodeFlags)).rssMB;
     const baseline = await rssBaseline(dir);
 
     await startSidecar(['--plan-file', planFile], ports);
@@ -485,15 +527,18 @@ async function main(): Promise<void> {
           rssMB: {
             idle: rssIdleMB,
             idleKubernetesSource: rssIdleKubernetesMB,
-            // The same without the image's Node flags (nodeFlags), for their effect.
+            // The same without the image's Node flags and ENV (nodeFlags, imageEnv), for their effect.
             idleKubernetesSourceWithoutNodeFlags: rssIdleKubernetesNoFlagsMB,
             nodeFlags,
+            imageEnv: image.env,
             idleKubernetesSourceBreakdown: kubernetes.breakdownMB,
             // The same, run from the TypeScript sources (type stripping) instead of dist/.
             idleKubernetesSourceFromTypeScript: rssIdleKubernetesSourcesMB,
             underLoadPeak: rssLoadMB,
             // gc'd, fresh processes: what no code of ours can take away.
             baseline,
+            // The proxy's I/O alone, no library, no code of ours (IO_FLOOR): what the Kubernetes source's idle RSS cannot go below.
+            ioFloorKubernetesSource: ioFloorKubernetesMB,
           },
           tcpMBps: { direct: tcpDirect, throughToxiproxy: tcpToxiproxy, share: round(tcpToxiproxy / tcpDirect, 2) },
           delay100ms: { requests: errors.length, undelayedPathMsP50: round(undelayedMs), errorMsP50: round(quantile(errors, 0.5)), errorMsP99: delayP99, errorMsMin: round(errors[0]!) },
