@@ -26,7 +26,7 @@
 //   npm run bench:sidecar   (BENCH_DURATION_S=5, BENCH_ROUNDS=1 capture rounds, BENCH_BASELINE=main)
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -59,6 +59,62 @@ const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 /** What the images run (images/build.ts's bundle), and the TypeScript sources for comparison. */
 const CLI = { compiled: path.join(ROOT, 'dist', 'faultline.js'), sources: path.join(ROOT, 'bin', 'faultline.js') };
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+
+/**
+ * The Node flags (ENTRYPOINT) and environment (ENV of the final stage) the
+ * proxy image runs with, so the proxy is measured as shipped.
+ */
+async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
+  const dockerfile = await readFile(path.join(ROOT, 'images', 'proxy.Dockerfile'), 'utf8');
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+  const argv = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
+  const node = argv.indexOf('/usr/local/bin/node');
+  const script = argv.indexOf('/app/dist/faultline.js');
+  if (node < 0 || script < node) throw new Error(`images/proxy.Dockerfile: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  return { nodeFlags: argv.slice(node + 1, script), env };
+}
+
+/**
+ * Where a process's resident memory is (MB), from /proc/<pid>/smaps and the
+ * process's own view of its V8 heap (GET /stats): the node binary's code and
+ * read-only data (file-backed pages: V8's compilers, OpenSSL, ICU, the startup
+ * snapshot; only the pages touched count), the V8 heap (new space = the
+ * semi-spaces), and the other anonymous memory (malloc: OpenSSL, V8 zones,
+ * buffers).
+ */
+async function memoryBreakdownMB(pid: number, memory: ProxyMemory): Promise<Record<string, number>> {
+  let mapping = '';
+  const rss = { nodeCode: 0, nodeReadOnly: 0, otherFiles: 0, anonymous: 0 };
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      const [, perms, file] = header as unknown as [string, string, string];
+      mapping = file.endsWith('/node') && perms === 'r-xp' ? 'nodeCode' : file.endsWith('/node') && perms === 'r--p' ? 'nodeReadOnly' : file.startsWith('/') ? 'otherFiles' : 'anonymous';
+      continue;
+    }
+    const kb = /^Rss:\s+(\d+) kB/.exec(line);
+    if (kb) rss[mapping as keyof typeof rss] += Number(kb[1]) / 1024;
+  }
+  const mb = (bytes: number): number => round(bytes / 1048576, 1);
+  return {
+    rss: mb(memory.rss),
+    nodeBinaryCode: round(rss.nodeCode, 1),
+    nodeBinaryReadOnly: round(rss.nodeReadOnly, 1),
+    sharedLibraries: round(rss.otherFiles, 1),
+    v8HeapCommitted: mb(memory.heapTotal),
+    v8HeapUsed: mb(memory.heapUsed),
+    v8NewSpace: mb(memory.heapSpaces?.new_space ?? 0),
+    v8OldSpace: mb(memory.heapSpaces?.old_space ?? 0),
+    v8CodeSpace: mb(memory.heapSpaces?.code_space ?? 0),
+    otherAnonymous: round(rss.anonymous - memory.heapTotal / 1048576, 1),
+  };
+}
+
+type ProxyMemory = { rss: number; heapTotal: number; heapUsed: number; heapSpaces?: Record<string, number> };
+/** An idle proxy's RSS, and where it is for the one run asked to break it down. */
+type IdleMemory = { rssMB: number; breakdownMB?: Record<string, number> };
 const TCP_BYTES = 256 * 1024 * 1024;
 
 // Two HTTP ports (one per sidecar path) and a TCP source writing TCP_BYTES per connection.
@@ -72,6 +128,38 @@ const src = net.createServer(sock => { let left = ${TCP_BYTES}; sock.on('error',
   const pump = () => { while (left > 0) { left -= chunk.length; if (!sock.write(chunk)) return void sock.once('drain', pump); } sock.end(); }; pump(); });
 await new Promise(r => src.listen(0, '127.0.0.1', r)); ports.push(src.address().port);
 console.log(JSON.stringify(ports));
+`;
+
+/**
+ * The floor under an idle proxy with the Kubernetes source: a plain Node
+ * program with no library and none of our code doing only the proxy's I/O,
+ * run by the same harness as the proxy (same arguments and Node flags): the
+ * admin, metrics and health servers, a listener per wiring port, one TLS
+ * list+watch of the pod's ChaosPolicies, and a toxiproxy-server child polled
+ * over node:http. What the proxy idles at above this is libraries and our code.
+ */
+const IO_FLOOR = `
+import http from 'node:http'; import https from 'node:https'; import net from 'node:net'; import { spawn } from 'node:child_process'; import { readFileSync } from 'node:fs';
+const arg = (n) => process.argv[process.argv.indexOf('--' + n) + 1];
+const kubeconfig = readFileSync(arg('kubeconfig'), 'utf8');
+const server = kubeconfig.match(/server: (\\S+)/)[1]; const ca = Buffer.from(kubeconfig.match(/certificate-authority-data: (\\S+)/)[1], 'base64');
+const token = kubeconfig.match(/token: (\\S+)/)[1];
+let up = false; let policies = 0;
+const json = (res, body) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)); };
+http.createServer((req, res) => req.url === '/plan' ? json(res, { http: Array(policies).fill({}) }) : json(res, { toxiproxy: { up }, memory: process.memoryUsage() })).listen(+arg('admin-port'), '127.0.0.1');
+http.createServer((req, res) => res.end('')).listen(+arg('metrics-port'), '127.0.0.1');
+http.createServer((req, res) => json(res, { ready: true })).listen(+arg('health-port'), '127.0.0.1');
+for (const { listenPort } of JSON.parse(readFileSync(arg('wiring-file'), 'utf8')).inbound) net.createServer((s) => s.destroy()).listen(listenPort, '127.0.0.1');
+const toxiproxy = spawn(arg('toxiproxy-bin'), ['-host', '127.0.0.1', '-port', arg('toxiproxy-port')], { stdio: 'ignore' });
+process.on('SIGTERM', () => { toxiproxy.kill(); process.exit(0); });
+const poll = () => http.get('http://127.0.0.1:' + arg('toxiproxy-port') + '/version', (r) => { r.resume(); up = true; }).on('error', () => setTimeout(poll, 25));
+poll();
+const path = '/apis/${API_GROUP}/${API_VERSION}/namespaces/' + process.env.POD_NAMESPACE + '/chaospolicies';
+const agent = new https.Agent({ ca, keepAlive: true }); const headers = { authorization: 'Bearer ' + token };
+https.get(server + path, { agent, headers }, (r) => { let body = ''; r.on('data', (d) => (body += d)).on('end', () => {
+  const list = JSON.parse(body); policies = list.items.length;
+  https.get(server + path + '?watch=1&resourceVersion=' + list.metadata.resourceVersion, { agent, headers }, (w) => w.resume());
+}); });
 `;
 
 const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
@@ -213,10 +301,12 @@ async function startToxiproxyAnchor(bin: string, upstreamPort: number): Promise<
  */
 async function measureKubernetesSource(
   dir: string,
-  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv, cli: string) => Promise<ChildProcess>,
-  idleRssMB: (adminPort: number) => Promise<number>,
+  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv, cli: string, nodeFlags: string[]) => Promise<ChildProcess>,
+  idleMemory: (adminPort: number, child?: ChildProcess) => Promise<IdleMemory>,
   cli: string,
-): Promise<number> {
+  nodeFlags: string[],
+  breakdown = false,
+): Promise<IdleMemory> {
   const namespace = 'bench';
   const podName = 'bench-pod';
   const api = await FakeKubeApiserver.start(`/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/chaospolicies`);
@@ -238,7 +328,7 @@ async function measureKubernetesSource(
       'current-context': 'sa',
     }));
     const ports = await sidecarPorts();
-    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName }, cli);
+    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName }, cli, nodeFlags);
     try {
       // Measured only once the policy is in the plan and the watch is open: the source has really run.
       const deadline = Date.now() + 10_000;
@@ -248,7 +338,7 @@ async function measureKubernetesSource(
         if (Date.now() > deadline) throw new Error(`the Kubernetes source did not sync: plan ${JSON.stringify(plan)}, ${api.openWatches} open watches`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      return await idleRssMB(ports.admin);
+      return await idleMemory(ports.admin, breakdown ? child : undefined);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -303,18 +393,22 @@ async function main(): Promise<void> {
       }),
     );
     const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
-    type Stats = { memory: { rss: number }; toxiproxy: { up: boolean } };
+    type Stats = { memory: ProxyMemory; toxiproxy: { up: boolean } };
+    const image = await proxyImageRuntime();
+    const nodeFlags = image.nodeFlags;
     const stats = async (adminPort = ports.admin): Promise<Stats> => (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as never;
     /** Starts `faultline sidecar` with `args` on `p`'s ports; resolves once it is ready and Toxiproxy is up. */
-    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled): Promise<ChildProcess> => {
+    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled, flags = nodeFlags): Promise<ChildProcess> => {
+      // The image's ENV goes with its flags: "without the flags" runs without both.
+      const imageEnv = flags.length > 0 ? image.env : {};
       const child = spawn(
         NODE,
         [
-          cli, 'sidecar', '--wiring-file', wiringFile, ...args,
+          ...flags, cli, 'sidecar', '--wiring-file', wiringFile, ...args,
           '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
           ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
         ],
-        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...imageEnv, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${p.health}/healthz/ready`);
@@ -322,14 +416,21 @@ async function main(): Promise<void> {
       return child;
     };
     /** RSS once a started sidecar has settled (its startup garbage is not collected on purpose: this is what a pod sees). */
-    const idleRssMB = async (adminPort: number): Promise<number> => {
+    const idleMemory = async (adminPort: number, child?: ChildProcess): Promise<IdleMemory> => {
       await new Promise((r) => setTimeout(r, 1_000));
-      return round((await stats(adminPort)).memory.rss / 1048576, 1);
+      const { memory } = await stats(adminPort);
+      return { rssMB: round(memory.rss / 1048576, 1), ...(child?.pid ? { breakdownMB: await memoryBreakdownMB(child.pid, memory) } : {}) };
     };
+    const idleRssMB = async (adminPort: number): Promise<number> => (await idleMemory(adminPort)).rssMB;
 
-    // The Kubernetes source first, measured and stopped before the load runs.
-    const rssIdleKubernetesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB, CLI.compiled);
-    const rssIdleKubernetesSourcesMB = await measureKubernetesSource(dir, startSidecar, idleRssMB, CLI.sources);
+    // The Kubernetes source first, measured and stopped before the load runs:
+    // as the image runs it, then without the image's Node flags (their effect, same run).
+    const kubernetes = await measureKubernetesSource(dir, startSidecar, idleMemory, CLI.compiled, nodeFlags, true);
+    const rssIdleKubernetesMB = kubernetes.rssMB;
+    const rssIdleKubernetesNoFlagsMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, CLI.compiled, [])).rssMB;
+    const rssIdleKubernetesSourcesMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, CLI.sources, nodeFlags)).rssMB;
+    await writeFile(path.join(dir, 'io-floor.mjs'), IO_FLOOR);
+    const ioFloorKubernetesMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, path.join(dir, 'io-floor.mjs'), nodeFlags)).rssMB;
     const baseline = await rssBaseline(dir);
 
     await startSidecar(['--plan-file', planFile], ports);
@@ -431,11 +532,18 @@ async function main(): Promise<void> {
           rssMB: {
             idle: rssIdleMB,
             idleKubernetesSource: rssIdleKubernetesMB,
+            // The same without the image's Node flags and ENV (nodeFlags, imageEnv), for their effect.
+            idleKubernetesSourceWithoutNodeFlags: rssIdleKubernetesNoFlagsMB,
+            nodeFlags,
+            imageEnv: image.env,
+            idleKubernetesSourceBreakdown: kubernetes.breakdownMB,
             // The same, run from the TypeScript sources (type stripping) instead of dist/.
             idleKubernetesSourceFromTypeScript: rssIdleKubernetesSourcesMB,
             underLoadPeak: rssLoadMB,
             // gc'd, fresh processes: what no code of ours can take away.
             baseline,
+            // The proxy's I/O alone, no library, no code of ours (IO_FLOOR): what the Kubernetes source's idle RSS cannot go below.
+            ioFloorKubernetesSource: ioFloorKubernetesMB,
           },
           tcpMBps: { direct: tcpDirect, throughToxiproxy: tcpToxiproxy, share: round(tcpToxiproxy / tcpDirect, 2) },
           delay100ms: { requests: errors.length, undelayedPathMsP50: round(undelayedMs), errorMsP50: round(quantile(errors, 0.5)), errorMsP99: delayP99, errorMsMin: round(errors[0]!) },

@@ -106,10 +106,10 @@ function podTemplate(): PodLike {
 const isInjected = (p: PodLike): boolean =>
   p.metadata.annotations?.[INJECTED_ANNOTATION] !== undefined && (p.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER_NAME);
 
-export async function measureApiserver(opts: { pods: number; warmup: number }): Promise<ApiserverResult> {
+export async function measureApiserver(opts: { pods: number; warmup: number; webhookCli?: string }): Promise<ApiserverResult> {
   const t0 = performance.now();
   // Progress to stderr only on trouble: stdout carries the one JSON object.
-  const cp = await startControlPlane({ progress: (line) => process.stderr.write(`[controlplane] ${line}\n`) });
+  const cp = await startControlPlane({ progress: (line) => process.stderr.write(`[controlplane] ${line}\n`), ...(opts.webhookCli ? { webhookCli: opts.webhookCli } : {}) });
   const controlPlaneStartS = round((performance.now() - t0) / 1000);
   try {
     const kc = cp.client('admin');

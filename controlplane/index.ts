@@ -42,6 +42,8 @@ export interface ControlPlaneOptions {
   node?: { images: readonly string[] };
   /** Bound on each component becoming ready (default 90 s). */
   readyTimeoutMs?: number;
+  /** The `faultline` entry the webhook runs (default the TypeScript sources; benchmarks pass dist/, what the image runs). */
+  webhookCli?: string;
   /** Progress lines (slow waits, what is starting). Default: stderr. */
   progress?: (line: string) => void;
 }
@@ -75,6 +77,7 @@ export class ControlPlane {
 
   #progress: (line: string) => void;
   #readyTimeoutMs: number;
+  readonly #webhookCli: string | undefined;
   #processes: ManagedProcess[] = [];
   #webhook: ManagedProcess | undefined;
   #webhookTls: WebhookTls | undefined;
@@ -87,6 +90,7 @@ export class ControlPlane {
     this.keep = opts.keep ?? false;
     this.#progress = opts.progress ?? ((line) => process.stderr.write(`[controlplane] ${line}\n`));
     this.#readyTimeoutMs = opts.readyTimeoutMs ?? 90_000;
+    this.#webhookCli = opts.webhookCli;
   }
 
   /**
@@ -263,6 +267,7 @@ export class ControlPlane {
       ...(this.admissionAuth ? { clientCaFile: this.admissionAuth.clientCaFile, clientName: ADMISSION_CLIENT_NAME } : {}),
       timeoutMs: this.#readyTimeoutMs,
       progress: this.#progress,
+      ...(this.#webhookCli ? { cli: this.#webhookCli } : {}),
     });
   }
 

@@ -43,6 +43,8 @@ export interface WebhookOptions {
   clientName?: string;
   timeoutMs: number;
   progress?: (line: string) => void;
+  /** The `faultline` entry to run (default the TypeScript sources). */
+  cli?: string;
 }
 
 /** `faultline webhook` on 127.0.0.1:port, ready when its /readyz says so. */
@@ -53,7 +55,7 @@ export function startWebhookProcess(opts: WebhookOptions): Promise<ManagedProces
       // The Node running us: it is the one known to strip TypeScript types.
       command: process.execPath,
       args: [
-        CLI,
+        opts.cli ?? CLI,
         'webhook',
         `--cert-dir=${opts.tls.certDir}`,
         '--address=127.0.0.1',

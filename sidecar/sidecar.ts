@@ -17,6 +17,7 @@
 
 import net from 'node:net';
 import http from 'node:http';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
 import { CaptureProxy } from './capture/capture-proxy.ts';
 import type { Destination } from './capture/original-destination.ts';
@@ -428,7 +429,8 @@ export class Sidecar {
           ? [{ target: 'capture inbound', listenPort: this.capture.ports.inbound }, { target: 'capture outbound', listenPort: this.capture.ports.outbound }]
           : this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
         ...(this.capture ? { capture: { refused: this.capture.refused.slice(-10), ports: this.capture.observations.snapshot() } } : {}),
-        memory: process.memoryUsage(),
+        // Committed bytes per V8 heap space (new_space is the two semi-spaces): where the heap part of RSS is.
+        memory: { ...process.memoryUsage(), heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])) },
       }),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
