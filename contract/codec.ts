@@ -202,6 +202,7 @@ export function decodeLivePlan(value: unknown): LiveFaultPlan {
   const p = check(livePlanSchema, value, 'plan', (v) => liveRules(v, 'plan'));
   const plan: LiveFaultPlan = { http: (p.http ?? []).map(httpFault), tcp: (p.tcp ?? []).map(tcpFault) };
   if (p.guards !== undefined) plan.guards = (p.guards as Json[]).map(guard);
+  if (p.policies !== undefined) plan.policies = (p.policies as Json[]).map((x) => ({ chaosId: x.chaosId, uid: x.uid, generation: x.generation }));
   if (p.networkDelay) plan.networkDelay = networkDelay(p.networkDelay);
   if (p.time) plan.time = timeFault(p.time);
   return plan;

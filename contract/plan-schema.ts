@@ -100,7 +100,14 @@ const guard = object('A policy\'s steady-state guard, judged by the proxy on the
   }, ['percentile', 'thresholdMs', 'windowMs']),
 }, ['chaosId', 'uid']);
 
+const plannedPolicy = object('A policy whose faults reach the pod.', {
+  chaosId: text('The policy: "<namespace>/<name>".'),
+  uid: text('The policy\'s metadata.uid.'),
+  generation: integer('The policy\'s metadata.generation.', { minimum: 0 }),
+}, ['chaosId', 'uid', 'generation']);
+
 export const livePlanSchema: JSONSchemaProps = object('The faults the proxy applies now.', {
+  policies: list('The policies of the plan\'s faults.', plannedPolicy),
   guards: list('Steady-state guards of the plan\'s policies.', guard),
   http: list('HTTP faults.', httpFault),
   tcp: list('TCP faults.', tcpFault),

@@ -116,6 +116,7 @@ export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], n
   const plan: LiveFaultPlan = { http: [], tcp: [] };
   for (const a of activePolicies(prepareAll(policies), now)) {
     if (!targetsOf(a.policy).includes(podName)) continue;
+    (plan.policies ??= []).push({ chaosId: a.chaosId, uid: a.policy.metadata.uid ?? a.chaosId, generation: a.policy.metadata.generation ?? 0 });
     const guard = plannedGuard(a.policy, a.chaosId);
     if (guard) (plan.guards ??= []).push(guard);
     plan.http.push(...a.spec.http.map((f): PlannedHttpFault => ({

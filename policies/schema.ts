@@ -3,6 +3,7 @@
 // so what the apiserver stores and what the webhook checks cannot drift.
 // Semantic rules (duration syntax, cross-field rules) live in validate.ts.
 
+import { NOT_APPLIED_REASON_NAMES } from '../contract/applied.ts';
 import {
   array, boolean, correlation, duration, integer, intOrDuration, map, number, object, oneOf, percent, port, string, type JSONSchemaProps,
 } from './schema-builders.ts';
@@ -191,6 +192,19 @@ export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, 
   tenant: string('The ChaosTenant that admitted the policy.'),
   targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.', { maxLength: 253 }), 10000),
   targetedPods: integer('Number of targeted pods.', { minimum: 0 }),
+  appliedPods: integer('Targeted pods whose proxy confirms at least one of the policy\'s faults applied.', { minimum: 0 }),
+  podReports: array('What each targeted pod\'s datapath applies, problem pods first; at most 20 pods.', object('One pod, as its proxy reports the policy.', {
+    pod: string('The pod.', { maxLength: 253 }),
+    state: oneOf('Applied (every fault), Partial, NotApplied, Pending (no report for this generation yet) or Unreachable.', ['Applied', 'Partial', 'NotApplied', 'Pending', 'Unreachable']),
+    applied: array('Faults applied: kind and target.', string('A fault.', { maxLength: 512 }), 8),
+    notApplied: array('Faults that cannot apply on this pod, and why.', object('A fault not applied.', {
+      fault: string('Kind and target.', { maxLength: 512 }),
+      reason: oneOf('Why, from a closed vocabulary.', NOT_APPLIED_REASON_NAMES),
+      message: string('The explanation.', { maxLength: 512 }),
+    }, ['fault', 'reason']), 8),
+    message: string('Detail (why there is no report, …).', { maxLength: 512 }),
+  }, ['pod', 'state']), 20),
+  podReportsOmitted: integer('Targeted pods left out of podReports.', { minimum: 0 }),
   startedAt: string('When the faults started.', { format: 'date-time' }),
   expiresAt: string('When the faults end: start + duration.', { format: 'date-time' }),
   faults: string('Summary of the fault kinds, e.g. "http.delay,tcp.latency".', { maxLength: 4096 }),

@@ -243,8 +243,24 @@ export interface PolicyAbort {
   at: string;
 }
 
+/** One targeted pod as its datapath reports the policy (contract/applied.ts), cut for status. */
+export interface PodApplyStatus {
+  pod: string;
+  /** Applied: every fault; Partial: some; NotApplied: none; Pending: not reported for this generation yet; Unreachable: no report could be read. */
+  state: 'Applied' | 'Partial' | 'NotApplied' | 'Pending' | 'Unreachable';
+  applied?: string[];
+  notApplied?: Array<{ fault: string; reason: string; message: string }>;
+  message?: string;
+}
+
 export interface ChaosPolicyStatus {
   conditions?: Condition[];
+  /** Targeted pods whose datapath confirms at least one of the policy's faults (the APPLIED column). */
+  appliedPods?: number;
+  /** Per-pod detail, problems first, at most 20 pods. */
+  podReports?: PodApplyStatus[];
+  /** Targeted pods left out of podReports. */
+  podReportsOmitted?: number;
   abort?: PolicyAbort;
   tenant?: string;
   /** Names of the pods the blast radius picked (the sidecars read this). */

@@ -12,7 +12,9 @@
 
 import net from 'node:net';
 import http from 'node:http';
-import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import type { KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import type { DatapathObservations, DatapathReport } from '../contract/applied.ts';
+import { datapathReport } from './applied-report.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
 import { freePorts } from '../common/ports.ts';
@@ -49,6 +51,11 @@ export interface SidecarOptions {
   faketimeFile: string;
   /** Network delay handed off by the init program (handoff.json). */
   handoffDelay: LiveFaultPlan['networkDelay'];
+  /** This pod's name and the kernel faults it was started with, for the datapath report (GET /status). */
+  podName?: string;
+  kernelPlan?: KernelFaultPlan;
+  /** Per-fault facts from real traffic (the capture path), folded into the report. */
+  observations?: DatapathObservations;
   log: Logger;
 }
 
@@ -90,7 +97,7 @@ export class Sidecar {
     this.targets = targetsFromWiring(opts.wiring, opts.upstreamHost);
     this.routes = this.targets.map(() => ({ http: [], toxiproxy: undefined }));
     this.httpPaths = this.targets.map(() => undefined);
-    this.events = new FaultEvents(opts.log);
+    this.events = new FaultEvents(opts.log, opts.podName);
     this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
     this.guards = new Guards((b) => this.onBreach(b));
   }
@@ -163,6 +170,22 @@ export class Sidecar {
   /** Client connections currently open on the traffic listeners. */
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /**
+   * What this pod applies of each policy, served read-only on the health port
+   * for the reconciler (webhook/reconciler/datapath-reports.ts says why it reads
+   * rather than the proxy writing).
+   */
+  report(): DatapathReport {
+    return datapathReport({
+      pod: this.opts.podName ?? '',
+      plan: this.plan,
+      targets: this.targets,
+      toxiproxy: (name) => (this.reconciler ? this.supervisor?.up === true && this.reconciler.address(name) !== undefined : 'disabled'),
+      ...(this.opts.kernelPlan ? { kernel: this.opts.kernelPlan } : {}),
+      ...(this.opts.observations ? { observations: this.opts.observations } : {}),
+    });
   }
 
   /** The effective plan right now (expired faults removed, handoff merged). */
@@ -321,6 +344,7 @@ export class Sidecar {
         listeners: this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
         memory: process.memoryUsage(),
       }),
+      report: () => this.report(),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
         const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined);

@@ -85,8 +85,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     const { startClusterCache } = await import('./cache/cluster-cache.ts');
     cluster = startClusterCache(opts.kubeConfig, log);
     if (opts.leaseNamespace !== undefined) {
-      const { startReconciler } = await import('./reconciler/index.ts');
-      reconciler = startReconciler({ kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace });
+      const [{ startReconciler }, { ChaosMetrics }] = await Promise.all([import('./reconciler/index.ts'), import('./reconciler/chaos-metrics.ts')]);
+      reconciler = startReconciler({ kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace, metrics: new ChaosMetrics(context.metrics.registry) });
     }
   }
   const routes = admissionRoutes(context, opts.injection, cluster);

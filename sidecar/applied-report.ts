@@ -1,0 +1,107 @@
+// What this pod applies of each policy, as the datapath sees it (contract/applied.ts):
+// a pure function of the effective plan, the listeners, Toxiproxy's state, the
+// kernel faults the pod was started with and what pod setup handed over.
+import type { AppliedFault, DatapathObservations, DatapathReport, NotAppliedFault, NotAppliedReason, PolicyApplyReport } from '../contract/applied.ts';
+import { NOT_APPLIED_REASONS } from '../contract/applied.ts';
+import type { KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedTcpFault } from '../contract/plans.ts';
+import { httpFaultsFor, label, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
+
+export interface ReportInput {
+  pod: string;
+  /** The effective plan (aborted policies already left out). */
+  plan: LiveFaultPlan;
+  targets: readonly Target[];
+  /** Whether Toxiproxy serves the named proxy now; 'disabled' when the proxy runs without it. */
+  toxiproxy: (proxyName: string) => boolean | 'disabled';
+  /** The kernel faults in the pod's plan (FAULTLINE_PLAN), fixed at its start. */
+  kernel?: KernelFaultPlan;
+  /** Facts from real traffic (the capture path), when a source is wired. */
+  observations?: DatapathObservations;
+}
+
+/** The kinds one planned HTTP/gRPC fault injects: "http.delay", "grpc.abort", … */
+function httpKinds(f: PlannedHttpFault): string[] {
+  const family = f.protocol ?? 'http';
+  return [...(f.delay ? [`${family}.delay`] : []), ...(f.abort ? [`${family}.abort`] : [])];
+}
+
+function httpTarget(f: PlannedHttpFault): string {
+  return f.direction === 'inbound' ? `inbound :${f.match.port ?? '*'}` : `outbound ${f.match.host ?? '*'}:${f.match.port ?? '*'}`;
+}
+
+function tcpTarget(f: PlannedTcpFault): string {
+  return f.direction === 'inbound' ? `inbound :${f.port}` : `outbound ${f.host ?? '*'}:${f.port}`;
+}
+
+const notApplied = (kind: string, target: string, reason: NotAppliedReason, detail?: string): NotAppliedFault => ({
+  kind, target, reason, message: detail ?? NOT_APPLIED_REASONS[reason],
+});
+
+class PolicyFaults {
+  readonly applied: AppliedFault[] = [];
+  readonly notApplied: NotAppliedFault[] = [];
+}
+
+export function datapathReport(input: ReportInput): DatapathReport {
+  const { plan, targets } = input;
+  const byPolicy = new Map<string, PolicyFaults>();
+  const of = (chaosId: string): PolicyFaults => {
+    let p = byPolicy.get(chaosId);
+    if (!p) byPolicy.set(chaosId, (p = new PolicyFaults()));
+    return p;
+  };
+  const onPlan = { ...plan, http: [], tcp: [] } satisfies LiveFaultPlan;
+
+  for (const f of plan.http) {
+    const served = targets.filter((t) => httpFaultsFor({ ...onPlan, http: [f] }, t).length > 0);
+    const seen = input.observations?.notApplicable(f);
+    for (const kind of httpKinds(f)) {
+      const target = httpTarget(f);
+      if (served.length === 0) of(f.chaosId).notApplied.push(notApplied(kind, target, 'PortNotServed', `${NOT_APPLIED_REASONS.PortNotServed} (this pod's proxy serves ${targets.map(label).join(', ') || 'no port'})`));
+      else if (seen) of(f.chaosId).notApplied.push(notApplied(kind, target, seen.reason, seen.message));
+      else of(f.chaosId).applied.push({ kind, target });
+    }
+  }
+
+  for (const f of plan.tcp) {
+    const t = targets.find((x) => tcpFaultsFor({ ...onPlan, tcp: [f] }, x).length > 0);
+    const state = t ? input.toxiproxy(toxiproxyName(t)) : false;
+    for (const toxic of f.toxics) {
+      const kind = `tcp.${toxic.type}`;
+      const target = tcpTarget(f);
+      if (!t) of(f.chaosId).notApplied.push(notApplied(kind, target, 'PortNotServed'));
+      else if (state === 'disabled') of(f.chaosId).notApplied.push(notApplied(kind, target, 'ToxiproxyDisabled'));
+      else if (!state) of(f.chaosId).notApplied.push(notApplied(kind, target, 'ToxiproxyDown'));
+      else of(f.chaosId).applied.push({ kind, target });
+    }
+  }
+
+  // netem is missing on this node: pod setup handed the delay to the proxy, which holds inbound traffic.
+  if (plan.networkDelay) of(plan.networkDelay.chaosId).applied.push({ kind: 'network.delay', target: 'inbound *', via: 'proxy (no sch_netem on the node)' });
+  if (plan.time) of(plan.time.chaosId).applied.push({ kind: 'time.offset', target: plan.time.containers.join(',') || '*' });
+
+  const kernel = input.kernel;
+  const net = kernel?.network;
+  if (net) {
+    const kinds = (['loss', 'duplicate', 'corrupt', 'reorder'] as const).filter((k) => net[k] !== undefined).map((k) => `network.${k}`);
+    if (net.delay && !plan.networkDelay) kinds.unshift('network.delay');
+    if (net.rateBitsPerSec !== undefined) kinds.push('network.rate');
+    for (const kind of kinds) of(net.chaosId).applied.push({ kind, target: net.device, via: 'pod setup (kernel)' });
+  }
+  for (const io of kernel?.io ?? []) {
+    const target = `${io.volumePath} ${io.path}`;
+    if (io.errno !== undefined) of(io.chaosId).applied.push({ kind: 'io.error', target, via: 'faultline-kernel' });
+    if (io.delayMs > 0) of(io.chaosId).applied.push({ kind: 'io.delay', target, via: 'faultline-kernel' });
+  }
+  if (kernel?.time && !plan.time) of(kernel.time.chaosId).applied.push({ kind: 'time.offset', target: kernel.time.containers.join(',') || '*', via: 'pod setup (libfaketime)' });
+
+  // One entry per policy of the plan, even with nothing to show: "targeted, nothing applies here" is the news.
+  // Kernel faults and the hand-off outlive their policy in the pod's plan; only running policies are reported.
+  const ids = new Map((plan.policies ?? []).map((p) => [p.chaosId, p]));
+  if (plan.policies === undefined) for (const id of byPolicy.keys()) ids.set(id, { chaosId: id, uid: '', generation: 0 });
+  const policies: PolicyApplyReport[] = [...ids.values()].map((p) => {
+    const faults = byPolicy.get(p.chaosId) ?? new PolicyFaults();
+    return { policy: p.chaosId, uid: p.uid, generation: p.generation, applied: faults.applied, notApplied: faults.notApplied };
+  });
+  return { pod: input.pod, policies };
+}
