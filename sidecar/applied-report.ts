@@ -20,16 +20,16 @@ export interface ReportInput {
 }
 
 /** The kinds one planned HTTP/gRPC fault injects: "http.delay", "grpc.abort", … */
-function httpKinds(f: PlannedHttpFault): string[] {
+export function httpKinds(f: PlannedHttpFault): string[] {
   const family = f.protocol ?? 'http';
   return [...(f.delay ? [`${family}.delay`] : []), ...(f.abort ? [`${family}.abort`] : [])];
 }
 
-function httpTarget(f: PlannedHttpFault): string {
+export function httpTarget(f: PlannedHttpFault): string {
   return f.direction === 'inbound' ? `inbound :${f.match.port ?? '*'}` : `outbound ${f.match.host ?? '*'}:${f.match.port ?? '*'}`;
 }
 
-function tcpTarget(f: PlannedTcpFault): string {
+export function tcpTarget(f: PlannedTcpFault): string {
   return f.direction === 'inbound' ? `inbound :${f.port}` : `outbound ${f.host ?? '*'}:${f.port}`;
 }
 

@@ -7,6 +7,7 @@
 import type { LiveFaultPlan } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { chaosIdOf, logChaosEvent } from '../common/chaos-event.ts';
+import { httpKinds, httpTarget, tcpTarget } from './applied-report.ts';
 
 export interface ActiveFault {
   key: string;
@@ -14,6 +15,8 @@ export interface ActiveFault {
   /** "<uid>/<generation>" when the plan names the policy's generation, else the chaosId. */
   chaos_id: string;
   kind: string;
+  /** The allowlist's kinds it injects (http.delay, tcp.latency, …): one chaos event each. */
+  kinds: string[];
   target: string;
   fault: unknown;
   startedAt: number;
@@ -23,22 +26,22 @@ export interface ActiveFault {
 function faultsOf(plan: LiveFaultPlan): Omit<ActiveFault, 'startedAt' | 'chaos_id'>[] {
   const out: Omit<ActiveFault, 'startedAt' | 'chaos_id'>[] = [];
   for (const f of plan.http) {
-    const target = `${f.direction} ${f.match.host ?? '*'}:${f.match.port ?? '*'}`;
+    const target = httpTarget(f);
     const fault = { name: f.name, match: f.match, delay: f.delay, abort: f.abort };
     const kind = f.protocol ?? 'http';
-    out.push({ key: `${kind}|${f.chaosId}|${f.name}|${JSON.stringify(fault)}`, chaosId: f.chaosId, kind, target, fault, expiresAt: f.expiresAt });
+    out.push({ key: `${kind}|${f.chaosId}|${f.name}|${JSON.stringify(fault)}`, chaosId: f.chaosId, kind, kinds: httpKinds(f), target, fault, expiresAt: f.expiresAt });
   }
   for (const f of plan.tcp) {
-    const target = `${f.direction} ${f.host ?? '127.0.0.1'}:${f.port}`;
-    out.push({ key: `tcp|${f.chaosId}|${target}|${JSON.stringify(f.toxics)}`, chaosId: f.chaosId, kind: 'tcp', target, fault: { toxics: f.toxics }, expiresAt: f.expiresAt });
+    const target = tcpTarget(f);
+    out.push({ key: `tcp|${f.chaosId}|${target}|${JSON.stringify(f.toxics)}`, chaosId: f.chaosId, kind: 'tcp', kinds: f.toxics.map((t) => `tcp.${t.type}`), target, fault: { toxics: f.toxics }, expiresAt: f.expiresAt });
   }
   if (plan.networkDelay) {
     const { chaosId, expiresAt, ...fault } = plan.networkDelay;
-    out.push({ key: `network.delay|${chaosId}|${JSON.stringify(fault)}`, chaosId, kind: 'network.delay', target: 'inbound *', fault, expiresAt });
+    out.push({ key: `network.delay|${chaosId}|${JSON.stringify(fault)}`, chaosId, kind: 'network.delay', kinds: ['network.delay'], target: 'inbound *', fault, expiresAt });
   }
   if (plan.time) {
     const { chaosId, expiresAt, ...fault } = plan.time;
-    out.push({ key: `time|${chaosId}|${JSON.stringify(fault)}`, chaosId, kind: 'time.offset', target: fault.containers.join(',') || '*', fault, expiresAt });
+    out.push({ key: `time|${chaosId}|${JSON.stringify(fault)}`, chaosId, kind: 'time.offset', kinds: ['time.offset'], target: fault.containers.join(',') || '*', fault, expiresAt });
   }
   return out;
 }
@@ -70,17 +73,17 @@ export class FaultEvents {
       }
       const started: ActiveFault = { ...f, chaos_id: generations.get(f.chaosId) ?? f.chaosId, startedAt: now };
       next.set(f.key, started);
-      logChaosEvent(this.log, {
-        chaos_id: started.chaos_id, policy: f.chaosId, target: target(f), fault: f.kind, status: 'started', duration_ms: f.expiresAt - now,
-        expires_at: new Date(f.expiresAt).toISOString(), spec: f.fault,
-      });
+      for (const fault of f.kinds) {
+        logChaosEvent(this.log, {
+          chaos_id: started.chaos_id, policy: f.chaosId, target: target(f), fault, status: 'started', duration_ms: f.expiresAt - now,
+          expires_at: new Date(f.expiresAt).toISOString(), spec: f.fault,
+        });
+      }
     }
     for (const [key, f] of this.active) {
       if (next.has(key)) continue;
-      logChaosEvent(this.log, {
-        chaos_id: f.chaos_id, policy: f.chaosId, target: target(f), fault: f.kind, status: aborted.has(f.chaosId) ? 'aborted' : f.expiresAt <= now ? 'expired' : 'removed',
-        duration_ms: now - f.startedAt, spec: f.fault,
-      });
+      const status = aborted.has(f.chaosId) ? 'aborted' : f.expiresAt <= now ? 'expired' : 'removed';
+      for (const fault of f.kinds) logChaosEvent(this.log, { chaos_id: f.chaos_id, policy: f.chaosId, target: target(f), fault, status, duration_ms: now - f.startedAt, spec: f.fault });
     }
     this.active = next;
   }

@@ -216,3 +216,12 @@ describe('metrics by policy, bounded', () => {
     assert.equal((await series()).find((v) => v.labels.policy === OTHER)!.value, 4);
   });
 });
+
+describe('status by the datapath: the policies of the plan survive the datapath\'s filters', () => {
+  it('effectivePlan keeps them; withoutPolicies drops the aborted ones', async () => {
+    const { effectivePlan, withoutPolicies } = await import('../../sidecar/live-plan.ts');
+    const p = plan({ policies: [{ chaosId: 'shop/p', uid: 'u', generation: 1 }, { chaosId: 'shop/q', uid: 'v', generation: 1 }] });
+    assert.deepEqual(effectivePlan(p, T0).policies, p.policies);
+    assert.deepEqual(withoutPolicies(p, new Set(['shop/q'])).policies, [{ chaosId: 'shop/p', uid: 'u', generation: 1 }]);
+  });
+});
