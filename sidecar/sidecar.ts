@@ -324,7 +324,7 @@ export class Sidecar {
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,
-        observer: () => (this.guards.size === 0 ? undefined : (status, ms) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status), ms)),
+        observer: () => (this.guards.size === 0 ? undefined : (status, ms, grpc) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status, grpc), ms)),
       });
       this.httpPaths[i] = p;
     }
