@@ -123,7 +123,7 @@ function kernelRules(k: Json): FieldError[] {
 
 // ------------------------------------------------------------ defaults
 
-const planned = (f: Json): { chaosId: string; expiresAt: number } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt });
+const planned = (f: Json): { chaosId: string; expiresAt: number; experiment?: string } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt, ...(f.experiment !== undefined ? { experiment: f.experiment } : {}) });
 
 function httpFault(f: Json): PlannedHttpFault {
   const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, ...(f.protocol !== undefined ? { protocol: f.protocol } : {}), match: f.match ?? {} };

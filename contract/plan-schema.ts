@@ -26,6 +26,7 @@ const KERNEL_MAX_MS = 3_600_000;
 const planned = {
   chaosId: text('The policy the fault comes from: "<namespace>/<name>".'),
   expiresAt: integer('When the fault ends: epoch milliseconds, as the planner renders it.', { minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  experiment: text('The chaos id of the fault\'s events: "<policy uid>/<generation>".'),
 };
 const plannedRequired = ['chaosId', 'expiresAt'];
 

@@ -13,6 +13,8 @@ interface Planned {
   chaosId: ChaosId;
   /** Epoch milliseconds; the fault is inert from then on, whatever else happens. */
   expiresAt: number;
+  /** Kernel faults: the chaos id of their events, "<policy uid>/<generation>" (the live plan names it in `policies`). */
+  experiment?: string;
 }
 
 export interface PlannedHttpFault extends Planned {

@@ -1,3 +1,4 @@
+import { logChaosEvent, type ChaosEventStatus } from '../common/chaos-event.ts';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.ts';
@@ -46,7 +47,7 @@ function byVolume(faults: readonly PlannedIoFault[]): PlannedIoFault[][] {
 }
 
 /** Removes what init applied for an ended network fault: the root qdisc (tc has no expiry) and the nft loss chain. */
-async function endNetworkFault(fault: PlannedNetworkFault, log: Logger): Promise<void> {
+async function endNetworkFault(fault: PlannedNetworkFault, log: Logger, startedAt: number): Promise<void> {
   const [qdisc, loss] = await Promise.allSettled([removeOwnRootQdisc(fault.device), removeLossChain()]);
   const failed = [qdisc, loss].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length > 0) {
@@ -55,6 +56,21 @@ async function endNetworkFault(fault: PlannedNetworkFault, log: Logger): Promise
   }
   const removed = { qdisc: qdisc.status === 'fulfilled' && qdisc.value, lossRules: loss.status === 'fulfilled' && loss.value };
   log.info({ chaosId: fault.chaosId, device: fault.device, removed }, 'network fault expired; its qdisc and nft rules are gone');
+  networkEvents(log, fault, 'expired', Date.now() - startedAt);
+}
+
+const pod = (): string => process.env.POD_NAME ?? '';
+const where = (target: string): string => (pod() ? `${pod()} ${target}` : target);
+
+function ioEvents(log: Logger, f: PlannedIoFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
+  const kinds = [...(f.errno !== undefined ? ['io.error'] : []), ...(f.delayMs > 0 ? ['io.delay'] : [])];
+  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(`${f.volumePath} ${f.path}`), fault, status, duration_ms: durationMs, ...extra });
+}
+
+function networkEvents(log: Logger, f: PlannedNetworkFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
+  const kinds = (['delay', 'loss', 'duplicate', 'corrupt', 'reorder'] as const).filter((k) => f[k] !== undefined).map((k) => `network.${k}`);
+  if (f.rateBitsPerSec !== undefined) kinds.push('network.rate');
+  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(f.device), fault, status, duration_ms: durationMs, ...extra });
 }
 
 /**
@@ -73,7 +89,8 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
   const now = opts.now ?? Date.now;
   const io = plan.kernel.io.filter((f) => f.expiresAt > now());
   const network = plan.kernel.network && plan.kernel.network.expiresAt > now() ? plan.kernel.network : undefined;
-  if (plan.kernel.network && !network) await endNetworkFault(plan.kernel.network, log);
+  if (plan.kernel.network && !network) await endNetworkFault(plan.kernel.network, log, now());
+  const startedAt = now();
   const liveVolumes = new Set(io.map((f) => f.volumePath));
   for (const volumePath of new Set(plan.kernel.io.map((f) => f.volumePath))) {
     if (liveVolumes.has(volumePath)) continue;
@@ -97,12 +114,13 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
     // The FUSE rules hold these very objects and test expiresAt per call.
     const ended = io.filter((f) => chaosIds.has(f.chaosId) && f.expiresAt > at);
     for (const f of ended) f.expiresAt = at;
-    for (const f of ended) log.info({ chaos_id: f.chaosId, fault: 'io', target: f.volumePath, status: 'lifted', reason }, 'IO fault lifted; passing through');
+    for (const f of ended) ioEvents(log, f, 'lifted', at - startedAt, { reason });
     if (network && networkLive && chaosIds.has(network.chaosId) && network.expiresAt > at) {
       networkLive = false;
       networkTimer?.cancel();
       const removed = await removeOwnRootQdisc(network.device);
-      log.info({ chaos_id: network.chaosId, fault: 'network', target: network.device, status: 'lifted', reason, removed }, 'network fault lifted; root qdisc removed');
+      log.info({ chaosId: network.chaosId, device: network.device, reason, removed }, 'network fault lifted; root qdisc removed');
+      networkEvents(log, network, 'lifted', at - startedAt, { reason });
     }
   };
   let stateMounted = false;
@@ -138,13 +156,18 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
           { volumePath, localPath: volume.localPath, devFuse, rules: faults.map((f) => ({ chaosId: f.chaosId, path: f.path, methods: f.methods, errno: f.errno, delayMs: f.delayMs, percent: f.percent, expiresAt: f.expiresAt })) },
           'serving IO faults',
         );
-        for (const f of faults) timers.push(runAt(f.expiresAt, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through'), now));
+        for (const f of faults) {
+          ioEvents(log, f, 'started', f.expiresAt - now());
+          timers.push(runAt(f.expiresAt, () => ioEvents(log, f, 'expired', f.expiresAt - startedAt, { injected: Object.fromEntries(counts) }), now));
+        }
       }
     }
     if (network) {
+      // Init applied it; from here this process owns its end.
+      networkEvents(log, network, 'started', network.expiresAt - now());
       networkTimer = runAt(network.expiresAt, () => {
         networkLive = false;
-        void endNetworkFault(network, log);
+        void endNetworkFault(network, log, startedAt);
       }, now);
       timers.push(networkTimer);
     }
