@@ -202,6 +202,20 @@ export interface AbortWhen {
   errorRate?: { percent: number; window: Duration; minRequests?: number };
   /** The pNN response time over the window. */
   latency?: { percentile: number; threshold: Duration; window: Duration; minRequests?: number };
+  /**
+   * A PromQL instant query the reconciler evaluates every `interval` (default 30s)
+   * against a Prometheus the tenant allows (allow.prometheusUrls): any sample above
+   * `above` aborts the policy.
+   */
+  prometheus?: PrometheusCondition;
+}
+
+export interface PrometheusCondition {
+  /** Prometheus' base URL, e.g. http://prometheus.monitoring:9090 (the query goes to <url>/api/v1/query). */
+  url: string;
+  query: string;
+  above: number;
+  interval?: Duration;
 }
 
 export interface ChaosPolicySpec {
@@ -232,8 +246,8 @@ export interface Condition {
 export interface PolicyAbort {
   /** metadata.generation aborted; a newer generation (a person's edit) runs again. */
   generation: number;
-  condition: 'errorRate' | 'latency';
-  /** Percent (errorRate) or milliseconds (latency). */
+  condition: 'errorRate' | 'latency' | 'prometheus';
+  /** Percent (errorRate), milliseconds (latency) or the query's value (prometheus). */
   observed: number;
   threshold: number;
   requests: number;
@@ -331,6 +345,8 @@ export interface ChaosTenantSpec {
     privileged?: boolean;
     /** Every policy must carry a steady-state guard (spec.abortWhen). */
     requireAbortWhen?: boolean;
+    /** Prometheus base URLs a policy's abortWhen.prometheus may query (the reconciler calls them); absent: none. */
+    prometheusUrls?: string[];
     limits?: TenantLimits;
   };
 }

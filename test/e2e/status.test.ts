@@ -17,7 +17,7 @@ import { PROXY_HEALTH_PORT_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, getJson, kubectlOk, pod } from '../support/e2e-cluster.ts';
 import { useControlPlane } from '../support/e2e-cluster.ts';
 import { createRunningPod, createTenant, proxyContainer, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { startChild, toxiproxyBin, type Child } from '../support/sidecar-harness.ts';
+import { startChild, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 /** A loopback address of its own, so the pod's declared health port can be bound as it is in a pod. */
 const POD_IP = '127.0.0.42';
@@ -39,12 +39,23 @@ describe('e2e: status confirmed by the datapath', function () {
   let app: http.Server | undefined;
   let appPort = 0;
   let sidecar: Child | undefined;
+  /** A tiny Prometheus: /api/v1/query answers `promValue` as a one-sample vector. */
+  let prom: http.Server | undefined;
+  let promUrl = '';
+  let promValue = 0;
 
   before(async function () {
     this.timeout(120_000);
     dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-status-'));
     ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
-    await createTenant(cp(), `status-${ns}`, ns, 'tenant-shop', { kinds: ['http.delay', 'tcp.latency'], limits: { maxDuration: '1h' } });
+    prom = http.createServer((req, res) => {
+      if (!req.url?.startsWith('/api/v1/query?')) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [Date.now() / 1000, String(promValue)] }] } }));
+    });
+    await new Promise<void>((r) => prom!.listen(0, '127.0.0.1', r));
+    promUrl = `http://127.0.0.1:${(prom.address() as net.AddressInfo).port}`;
+    await createTenant(cp(), `status-${ns}`, ns, 'tenant-shop', { kinds: ['http.delay', 'tcp.latency'], prometheusUrls: [promUrl], limits: { maxDuration: '1h' } });
     await waitForSidecarBinding(cp(), ns);
     app = http.createServer((_req, res) => res.end('ok'));
     await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
@@ -81,6 +92,7 @@ describe('e2e: status confirmed by the datapath', function () {
     this.timeout(30_000);
     await sidecar?.stop();
     if (app) await new Promise((r) => app!.close(r));
+    if (prom) await new Promise((r) => prom!.close(r));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -142,5 +154,23 @@ describe('e2e: status confirmed by the datapath', function () {
     assert.deepEqual([condition(p, 'Active')!.status, condition(p, 'Active')!.reason], ['False', 'NothingApplied']);
     assert.equal(p.status!.appliedPods ?? 0, 0);
     assert.deepEqual(p.status!.targets, [POD], 'still targeted: the fault applies once the datapath can');
+  });
+
+  it('abortWhen.prometheus: the reconciler queries the tenant-allowed Prometheus and aborts the policy above the threshold', async () => {
+    promValue = 1;
+    await kubectlOk(cp(), 'alice', ['create', '-n', ns, '-f', '-'], {
+      apiVersion: API_GROUP_VERSION, kind: 'ChaosPolicy', metadata: { name: 'watched' },
+      spec: { selector: { matchLabels: LABELS }, duration: '10m', http: [{ match: { port: appPort }, delay: { fixed: '5ms' } }], abortWhen: { prometheus: { url: promUrl, query: 'sum(rate(errors[1m]))', above: 5, interval: '5s' } } },
+    });
+    await waitForReport('watched', 'Applied', (x) => condition(x, 'Applied')?.status === 'True');
+    promValue = 9;
+    const aborted = await waitForReport('watched', 'Aborted', (x) => condition(x, 'Aborted')?.status === 'True');
+    assert.equal(aborted.status!.abort!.condition, 'prometheus');
+    assert.equal(aborted.status!.abort!.observed, 9);
+    assert.match(condition(aborted, 'Aborted')!.message!, /Prometheus query value 9 exceeded 5/);
+    // The proxy dropped it (it watches the same notice): its report no longer names the policy.
+    const named = async (): Promise<boolean> =>
+      ((await (await fetch(`http://${POD_IP}:${sidecar!.ports.health}/status`)).json()) as { policies: Array<{ policy: string }> }).policies.some((p) => p.policy === `${ns}/watched`);
+    await waitFor('the proxy to drop the aborted policy', async () => !(await named()), 5_000, 50);
   });
 });

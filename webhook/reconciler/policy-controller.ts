@@ -14,7 +14,8 @@ import type { ClusterCache, ClusterChange } from '../cache/cluster-cache.ts';
 import { errorMessage } from '../../kube/api-error.ts';
 import { WorkQueue } from '../../kube/work-queue.ts';
 import { Reflector, type ListPage } from '../cache/reflector.ts';
-import { ABORT_FIELD_SELECTOR, parseAbortNotice, type AbortNotice } from '../../policies/abort-notice.ts';
+import { ABORT_FIELD_SELECTOR, abortNoticeEvent, parseAbortNotice, type AbortNotice } from '../../policies/abort-notice.ts';
+import { PrometheusGuards, type PrometheusBreach } from './prometheus-guard.ts';
 import { desiredStatus, pendingExpiry, statusChanged, statusEvents, type PolicyEvent } from './policy-status.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
 import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
@@ -77,6 +78,14 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
       return policies.some((p) => policyEntry(report, p) === undefined) ? 'lagging' : 'settled';
     },
   });
+  const prometheus = new PrometheusGuards({
+    current: (key) => {
+      const [namespace = '', name = ''] = key.split('/');
+      return cluster.policy(namespace, name);
+    },
+    onBreach: (b) => void recordPrometheusBreach(b),
+    onError: (key, message) => log.warn({ policy: key, err: message }, 'abortWhen.prometheus: query failed; the guard judges nothing this round'),
+  });
   const onChange = (change: ClusterChange): void => {
     switch (change.kind) {
       case 'chaospolicies':
@@ -118,6 +127,7 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
     if (!policy || isTerminating(policy)) {
       disarm(key);
       endAll(key);
+      prometheus.sync(key, undefined, false);
       opts.metrics?.forget(key);
       return;
     }
@@ -136,6 +146,7 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
       }
     }
     observePods(key, policy, on ? next.targets ?? [] : [], endStatusOf(next), t);
+    prometheus.sync(key, policy, on);
     opts.metrics?.policyStatus(key, next);
     if (!statusChanged(policy.status, next)) return;
     try {
@@ -174,6 +185,20 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
     else seen.delete(key);
     emit(out.chaos);
     for (const e of out.events) void record(policy, e, e.pod);
+  }
+
+  /** A Prometheus breach becomes the notice a proxy would write: the proxies drop the policy, the notices reflector marks it Aborted. */
+  async function recordPrometheusBreach(b: PrometheusBreach): Promise<void> {
+    const { policy } = b;
+    const ref = { namespace: policy.metadata.namespace ?? '', name: policy.metadata.name ?? '' };
+    const breach = { condition: 'prometheus' as const, observed: b.observed, threshold: b.threshold, requests: 0, windowMs: b.intervalMs, uid: policy.metadata.uid ?? '', generation: policy.metadata.generation ?? 0 };
+    log.warn({ policy: `${ref.namespace}/${ref.name}`, observed: b.observed, threshold: b.threshold }, 'abortWhen.prometheus breached: aborting the policy');
+    const body = abortNoticeEvent(ref, breach, COMPONENT, now(), COMPONENT) as unknown as CoreV1Event;
+    await core.createNamespacedEvent({ namespace: ref.namespace, body }).catch((err: unknown) => {
+      log.error({ policy: `${ref.namespace}/${ref.name}`, err: errorMessage(err) }, 'could not record the Prometheus abort; retrying at the next evaluation');
+      queue.add(`${ref.namespace}/${ref.name}`);
+      prometheus.sync(`${ref.namespace}/${ref.name}`, undefined, false);
+    });
   }
 
   /** A deleted policy's faults end with it: logged only (Events on it would be deleted with it). */
@@ -238,6 +263,7 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
     stop() {
       unsubscribe();
       reports.stop();
+      prometheus.stop();
       notices.stop();
       queue.stop();
       for (const key of [...timers.keys()]) disarm(key);
