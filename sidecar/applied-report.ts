@@ -83,10 +83,18 @@ export function datapathReport(input: ReportInput): DatapathReport {
   const kernel = input.kernel;
   const net = kernel?.network;
   if (net) {
-    const kinds = (['loss', 'duplicate', 'corrupt', 'reorder'] as const).filter((k) => net[k] !== undefined).map((k) => `network.${k}`);
-    if (net.delay && !plan.networkDelay) kinds.unshift('network.delay');
-    if (net.rateBitsPerSec !== undefined) kinds.push('network.rate');
-    for (const kind of kinds) of(net.chaosId).applied.push({ kind, target: net.device, via: 'pod setup (kernel)' });
+    // A delay handed to the proxy means pod setup found no sch_netem: loss fell back to nft and rate to
+    // tbf, while duplicate, corrupt and reorder have no stand-in (pod-setup/network/netem-fallback.ts).
+    const netemMissing = net.delay !== undefined && plan.networkDelay?.chaosId === net.chaosId;
+    const target = net.device;
+    if (net.delay && !netemMissing) of(net.chaosId).applied.push({ kind: 'network.delay', target, via: 'netem' });
+    if (net.loss) of(net.chaosId).applied.push({ kind: 'network.loss', target, via: netemMissing ? 'nft (no sch_netem on the node)' : 'netem' });
+    for (const k of ['duplicate', 'corrupt', 'reorder'] as const) {
+      if (net[k] === undefined) continue;
+      if (netemMissing) of(net.chaosId).notApplied.push(notApplied(`network.${k}`, target, 'NetemMissing'));
+      else of(net.chaosId).applied.push({ kind: `network.${k}`, target, via: 'netem' });
+    }
+    if (net.rateBitsPerSec !== undefined) of(net.chaosId).applied.push({ kind: 'network.rate', target, via: 'tc' });
   }
   for (const io of kernel?.io ?? []) {
     const target = `${io.volumePath} ${io.path}`;

@@ -54,7 +54,12 @@ describe('status by the datapath: the proxy\'s report', () => {
     const kernel = { network: { chaosId: 'shop/p', expiresAt: T0 + 60_000, device: 'eth0', delay: { latencyMs: 50, jitterMs: 0, correlation: 0 }, loss: { percent: 5, correlation: 0 } }, io: [] };
     const handoff = { latencyMs: 50, jitterMs: 0, correlation: 0, chaosId: 'shop/p', expiresAt: T0 + 60_000 };
     const r = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff, policies: [{ chaosId: 'shop/p', uid: 'u', generation: 1 }, { chaosId: 'shop/q', uid: 'v', generation: 4 }] }), targets, toxiproxy: () => true, kernel });
-    assert.deepEqual(r.policies.find((p) => p.policy === 'shop/p')!.applied.map((f) => `${f.kind}${f.via ? ' via' : ''}`), ['network.delay via', 'network.loss via']);
+    assert.deepEqual(r.policies.find((p) => p.policy === 'shop/p')!.applied.map((f) => `${f.kind} via ${f.via}`), ['network.delay via proxy (no sch_netem on the node)', 'network.loss via nft (no sch_netem on the node)']);
+    const reorder = { ...kernel, network: { ...kernel.network, reorder: { percent: 5, correlation: 0, gap: 0 } } };
+    const noNetem = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff }), targets, toxiproxy: () => true, kernel: reorder }).policies[0]!;
+    assert.deepEqual(noNetem.notApplied.map((f) => `${f.kind} ${f.reason}`), ['network.reorder NetemMissing'], 'no stand-in for reorder without netem');
+    const withNetem = datapathReport({ pod: 'w', plan: plan({}), targets, toxiproxy: () => true, kernel: reorder }).policies[0]!;
+    assert.deepEqual(withNetem.applied.map((f) => f.kind), ['network.delay', 'network.loss', 'network.reorder']);
     assert.deepEqual(r.policies.find((p) => p.policy === 'shop/q'), { policy: 'shop/q', uid: 'v', generation: 4, applied: [], notApplied: [] });
     const stale = datapathReport({ pod: 'w', plan: plan({ policies: [] }), targets, toxiproxy: () => true, kernel });
     assert.deepEqual(stale.policies, [], 'kernel faults of a policy that no longer runs are not reported');
