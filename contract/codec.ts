@@ -132,7 +132,7 @@ function kernelRules(k: Json): FieldError[] {
 
 // ------------------------------------------------------------ defaults
 
-const planned = (f: Json): { chaosId: string; expiresAt: number } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt });
+const planned = (f: Json): { chaosId: string; expiresAt: number; experiment?: string } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt, ...(f.experiment !== undefined ? { experiment: f.experiment } : {}) });
 
 function httpFault(f: Json): PlannedHttpFault {
   const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, ...(f.protocol !== undefined ? { protocol: f.protocol } : {}), match: f.match ?? {} };
@@ -225,6 +225,7 @@ export function decodeLivePlan(value: unknown): LiveFaultPlan {
   const p = check(livePlanSchema, value, 'plan', (v) => liveRules(v, 'plan'));
   const plan: LiveFaultPlan = { http: (p.http ?? []).map(httpFault), tcp: (p.tcp ?? []).map(tcpFault) };
   if (p.guards !== undefined) plan.guards = (p.guards as Json[]).map(guard);
+  if (p.policies !== undefined) plan.policies = (p.policies as Json[]).map((x) => ({ chaosId: x.chaosId, uid: x.uid, generation: x.generation }));
   if (p.networkDelay) plan.networkDelay = networkDelay(p.networkDelay);
   if (p.time) plan.time = timeFault(p.time);
   return plan;

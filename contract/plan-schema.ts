@@ -26,6 +26,7 @@ const KERNEL_MAX_MS = 3_600_000;
 const planned = {
   chaosId: text('The policy the fault comes from: "<namespace>/<name>".'),
   expiresAt: integer('When the fault ends: epoch milliseconds, as the planner renders it.', { minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  experiment: text('The chaos id of the fault\'s events: "<policy uid>/<generation>".'),
 };
 const plannedRequired = ['chaosId', 'expiresAt'];
 
@@ -100,7 +101,14 @@ const guard = object('A policy\'s steady-state guard, judged by the proxy on the
   }, ['percentile', 'thresholdMs', 'windowMs']),
 }, ['chaosId', 'uid']);
 
+const plannedPolicy = object('A policy whose faults reach the pod.', {
+  chaosId: text('The policy: "<namespace>/<name>".'),
+  uid: text('The policy\'s metadata.uid.'),
+  generation: integer('The policy\'s metadata.generation.', { minimum: 0 }),
+}, ['chaosId', 'uid', 'generation']);
+
 export const livePlanSchema: JSONSchemaProps = object('The faults the proxy applies now.', {
+  policies: list('The policies of the plan\'s faults.', plannedPolicy),
   guards: list('Steady-state guards of the plan\'s policies.', guard),
   http: list('HTTP faults.', httpFault),
   tcp: list('TCP faults.', tcpFault),

@@ -13,6 +13,8 @@ interface Planned {
   chaosId: ChaosId;
   /** Epoch milliseconds; the fault is inert from then on, whatever else happens. */
   expiresAt: number;
+  /** Kernel faults: the chaos id of their events, "<policy uid>/<generation>" (the live plan names it in `policies`). */
+  experiment?: string;
 }
 
 export interface PlannedHttpFault extends Planned {
@@ -76,8 +78,17 @@ export interface PlannedGuard {
   latency?: { percentile: number; thresholdMs: number; windowMs: number; minRequests: number };
 }
 
+/** A policy whose faults reach the pod: the chaos id of its events is uid/generation (chaos-event.ts). */
+export interface PlannedPolicy {
+  chaosId: ChaosId;
+  uid: string;
+  generation: number;
+}
+
 /** Live faults the sidecar applies; recomputed whenever policies change. */
 export interface LiveFaultPlan {
+  /** The policies this plan's faults come from (absent in hand-written plans: events then carry the chaosId alone). */
+  policies?: PlannedPolicy[];
   /** Steady-state guards of the policies in this plan. */
   guards?: PlannedGuard[];
   http: PlannedHttpFault[];

@@ -51,6 +51,9 @@ export const DEFAULT_PROXY_PORTS = { inbound: 16006, outbound: 16001, admin: 160
 
 /** Path of the proxy's readiness endpoint on the health port (startup probe). */
 export const PROXY_READY_PATH = '/healthz/ready';
+/** The proxy's health port, by its container port name, and the read-only datapath report on it (contract/applied.ts). */
+export const PROXY_HEALTH_PORT_NAME = 'fl-health';
+export const PROXY_STATUS_PATH = '/status';
 
 /** In the run volume: the faults pod setup hands to the proxy (handoff.ts). */
 export const HANDOFF_FILE = 'handoff.json';

@@ -1,8 +1,9 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { logChaosEvent, type ChaosEventStatus } from '../common/chaos-event.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
-import type { InitPlan, PlannedNetworkFault } from '../contract/plans.ts';
+import type { InitPlan, PlannedIoFault, PlannedNetworkFault } from '../contract/plans.ts';
 import { KERNEL_READY_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
 import { groupByVolume, ioFamily } from './io/io.ts';
@@ -38,6 +39,22 @@ export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
   return new Set([...k.io.map((f) => f.chaosId), ...(k.network ? [k.network.chaosId] : []), ...(k.time ? [k.time.chaosId] : [])]);
 }
 
+const pod = (): string => process.env.POD_NAME ?? '';
+const where = (target: string): string => (pod() ? `${pod()} ${target}` : target);
+
+/** One chaos event per fault kind an IO fault carries (common/chaos-event.ts). */
+function ioEvents(log: Logger, f: PlannedIoFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
+  const kinds = [...(f.errno !== undefined ? ['io.error'] : []), ...(f.delayMs > 0 ? ['io.delay'] : [])];
+  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(`${f.volumePath} ${f.path}`), fault, status, duration_ms: durationMs, ...extra });
+}
+
+/** One chaos event per netem parameter (and rate) a network fault carries. */
+function networkEvents(log: Logger, f: PlannedNetworkFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
+  const kinds = (['delay', 'loss', 'duplicate', 'corrupt', 'reorder'] as const).filter((k) => f[k] !== undefined).map((k) => `network.${k}`);
+  if (f.rateBitsPerSec !== undefined) kinds.push('network.rate');
+  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(f.device), fault, status, duration_ms: durationMs, ...extra });
+}
+
 /**
  * The long-running half of the kernel-level plan (`faultline-kernel` native
  * sidecar): serves FUSE IO faults for the pod's lifetime and removes the
@@ -52,13 +69,21 @@ export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
  */
 export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions, log: Logger): Promise<FaultKeeper> {
   const now = opts.now ?? Date.now;
+  const startedAt = now();
   const net = networkFamily(log);
-  const ioFaults = ioFamily({ stateDir: opts.stateDir, ...(opts.volumes ? { volumes: opts.volumes } : {}), log, now });
+  const ioFaults = ioFamily({
+    stateDir: opts.stateDir,
+    ...(opts.volumes ? { volumes: opts.volumes } : {}),
+    log,
+    now,
+    onExpired: (f, injected) => ioEvents(log, f, 'expired', f.expiresAt - startedAt, { injected }),
+  });
   /** Recovers at expiry, which nobody awaits: failures are logged. */
   const endNetworkFault = async (fault: PlannedNetworkFault): Promise<void> => {
     try {
       const removed = await net.recover(fault);
       log.info({ chaosId: fault.chaosId, device: fault.device, removed }, 'network fault expired; its qdisc and nft rules are gone');
+      networkEvents(log, fault, 'expired', now() - startedAt);
     } catch (err) {
       log.error({ chaosId: fault.chaosId, device: fault.device, errors: (err as Error).message }, 'could not remove an expired network fault');
     }
@@ -85,13 +110,14 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
   const lift = async (chaosIds: ReadonlySet<string>, reason: string): Promise<void> => {
     for (const volume of groupByVolume(io.filter((f) => chaosIds.has(f.chaosId)))) {
       const { lifted } = await ioFaults.recover(volume);
-      for (const f of lifted) log.info({ chaos_id: f.chaosId, fault: 'io', target: f.volumePath, status: 'lifted', reason }, 'IO fault lifted; passing through');
+      for (const f of lifted) ioEvents(log, f, 'lifted', now() - startedAt, { reason });
     }
     if (network && networkLive && chaosIds.has(network.chaosId) && network.expiresAt > now()) {
       networkLive = false;
       networkTimer?.cancel();
       const removed = await net.recover(network);
-      log.info({ chaos_id: network.chaosId, fault: 'network', target: network.device, status: 'lifted', reason, removed }, 'network fault lifted; root qdisc and nft loss rules removed');
+      log.info({ chaosId: network.chaosId, device: network.device, reason, removed }, 'network fault lifted; root qdisc and nft loss rules removed');
+      networkEvents(log, network, 'lifted', now() - startedAt, { reason });
     }
   };
   const stop = async () => {
@@ -101,8 +127,13 @@ export async function startFaultKeeper(plan: InitPlan, opts: FaultKeeperOptions,
   };
 
   try {
-    for (const volume of groupByVolume(io)) await ioFaults.apply(volume);
+    for (const volume of groupByVolume(io)) {
+      await ioFaults.apply(volume);
+      for (const f of volume.faults) ioEvents(log, f, 'started', f.expiresAt - now());
+    }
     if (network) {
+      // Init applied it; from here this process owns its end.
+      networkEvents(log, network, 'started', network.expiresAt - now());
       networkTimer = runAt(network.expiresAt, () => {
         networkLive = false;
         void endNetworkFault(network);

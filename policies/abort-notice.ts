@@ -24,7 +24,7 @@ export interface AbortNotice {
 }
 
 export interface BreachLike {
-  condition: 'errorRate' | 'latency';
+  condition: 'errorRate' | 'latency' | 'prometheus';
   observed: number;
   threshold: number;
   requests: number;
@@ -38,6 +38,7 @@ export function formatWindow(ms: number): string {
 }
 
 export function describeAbort(a: PolicyAbort): string {
+  if (a.condition === 'prometheus') return `Prometheus query value ${a.observed} exceeded ${a.threshold} (evaluated every ${a.window}), seen by ${a.pod}`;
   const unit = a.condition === 'errorRate' ? '%' : ' ms';
   const what = a.condition === 'errorRate' ? 'error rate' : 'latency percentile';
   return `${what} ${a.observed}${unit} over ${a.window} (${a.requests} responses) exceeded ${a.threshold}${unit}, seen by pod ${a.pod}`;
@@ -77,7 +78,7 @@ export function parseAbortNotice(event: unknown): AbortNotice | undefined {
   } catch {
     return undefined;
   }
-  if (typeof a?.generation !== 'number' || (a.condition !== 'errorRate' && a.condition !== 'latency')) return undefined;
+  if (typeof a?.generation !== 'number' || (a.condition !== 'errorRate' && a.condition !== 'latency' && a.condition !== 'prometheus')) return undefined;
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   const str = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 253) : '');
   return {

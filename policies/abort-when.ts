@@ -23,10 +23,41 @@ function windowErrors(window: string, path: string): FieldError[] {
   return [];
 }
 
+export const PROMETHEUS_INTERVAL = { defaultMs: 30_000, minMs: 5_000, maxMs: 10 * 60_000 } as const;
+
+/** The canonical form of a Prometheus base URL (no trailing slash), or an error. */
+export function prometheusBase(url: string): { base: string } | { error: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { error: 'must be an absolute URL' };
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: 'must be http or https' };
+  if (u.username || u.password) return { error: 'must not carry credentials' };
+  if (u.search || u.hash) return { error: 'must not carry a query or fragment (the query goes in abortWhen.prometheus.query)' };
+  return { base: `${u.origin}${u.pathname.replace(/\/+$/, '')}` };
+}
+
+function prometheusErrors(p: NonNullable<AbortWhen['prometheus']>, path: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const base = prometheusBase(p.url);
+  if ('error' in base) errors.push(invalid(child(path, 'url'), p.url, base.error));
+  if (p.query.trim() === '') errors.push(invalid(child(path, 'query'), p.query, 'must not be empty'));
+  if (!Number.isFinite(p.above)) errors.push(invalid(child(path, 'above'), p.above, 'must be a finite number'));
+  if (p.interval !== undefined) {
+    const i = parseDuration(p.interval);
+    if ('error' in i) errors.push(invalid(child(path, 'interval'), p.interval, i.error));
+    else if (i.ms < PROMETHEUS_INTERVAL.minMs || i.ms > PROMETHEUS_INTERVAL.maxMs) errors.push(invalid(child(path, 'interval'), p.interval, 'must be between 5s and 10m'));
+  }
+  return errors;
+}
+
 /** Tenant-independent rules (validate.ts). */
 export function abortWhenErrors(aw: AbortWhen, path: string): FieldError[] {
   const errors: FieldError[] = [];
-  if (!aw.errorRate && !aw.latency) errors.push(forbidden(path, 'set errorRate, latency or both'));
+  if (!aw.errorRate && !aw.latency && !aw.prometheus) errors.push(forbidden(path, 'set errorRate, latency, prometheus or several'));
+  if (aw.prometheus) errors.push(...prometheusErrors(aw.prometheus, child(path, 'prometheus')));
   if (aw.errorRate) errors.push(...windowErrors(aw.errorRate.window, child(child(path, 'errorRate'), 'window')));
   if (aw.latency) {
     const at = child(path, 'latency');

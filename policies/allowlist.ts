@@ -2,6 +2,7 @@
 // use, and the limits those faults must stay within. Reports EVERY violation,
 // so one denial tells the author everything to fix.
 
+import { prometheusBase } from './abort-when.ts';
 import type { DefaultedPolicySpec, DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
 import { faultsOf } from './faults.ts';
@@ -90,10 +91,26 @@ function kindViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violati
   return violations;
 }
 
-/** allow.requireAbortWhen: every policy carries a steady-state guard. */
+/** allow.requireAbortWhen: every policy carries a steady-state guard; allow.prometheusUrls: which Prometheus the reconciler may query for it. */
 function guardViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violation[] {
-  if (tenant.spec.allow.requireAbortWhen !== true || spec.abortWhen !== undefined) return [];
-  return [{ reason: 'limit', path: 'spec.abortWhen', limit: 'requireAbortWhen: true', message: 'spec.abortWhen is required by the tenant (allow.requireAbortWhen): add a steady-state guard' }];
+  const violations: Violation[] = [];
+  if (tenant.spec.allow.requireAbortWhen === true && spec.abortWhen === undefined) {
+    violations.push({ reason: 'limit', path: 'spec.abortWhen', limit: 'requireAbortWhen: true', message: 'spec.abortWhen is required by the tenant (allow.requireAbortWhen): add a steady-state guard' });
+  }
+  const prom = spec.abortWhen?.prometheus;
+  if (prom) {
+    // The reconciler makes the request: an unlisted URL would let a tenant aim the webhook at any address.
+    const allowed = (tenant.spec.allow.prometheusUrls ?? []).flatMap((u) => {
+      const b = prometheusBase(u);
+      return 'base' in b ? [b.base] : [];
+    });
+    const base = prometheusBase(prom.url);
+    if ('base' in base && !allowed.includes(base.base)) {
+      const limit = `prometheusUrls: [${allowed.join(', ')}]`;
+      violations.push({ reason: 'limit', path: 'spec.abortWhen.prometheus.url', limit, message: `spec.abortWhen.prometheus.url: ${prom.url} is not a Prometheus the tenant allows (${allowed.length > 0 ? allowed.join(', ') : 'allow.prometheusUrls lists none'})` });
+    }
+  }
+  return violations;
 }
 
 const ms = (text: string | number): number => (typeof text === 'number' ? text : durationMs(text));

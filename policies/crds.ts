@@ -67,6 +67,7 @@ export const chaosPolicyCrd = crd({
     { name: 'Tenant', type: 'string', jsonPath: '.status.tenant', description: 'The ChaosTenant that admitted the policy.' },
     { name: 'Faults', type: 'string', jsonPath: '.status.faults', description: 'Fault kinds the policy injects.' },
     { name: 'Targeted', type: 'integer', jsonPath: '.status.targetedPods', description: 'Pods the blast radius picked.' },
+    { name: 'Applied', type: 'integer', jsonPath: '.status.appliedPods', description: 'Targeted pods whose datapath confirms the faults (condition Applied says if all of them apply).' },
     // A string, not a date: kubectl renders a future date as "<invalid>".
     { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt', description: 'When the faults end.' },
   ],

@@ -30,6 +30,7 @@
 // Every planned fault carries its policy's expiresAt = start + duration, start
 // being status.startedAt, else metadata.creationTimestamp.
 
+import { chaosIdOf as chaosEventId } from '../common/chaos-event.ts';
 import { abortedNow, plannedGuard } from './abort-when.ts';
 import { applyDefaults, type DefaultedGrpcFault, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
@@ -116,6 +117,7 @@ export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], n
   const plan: LiveFaultPlan = { http: [], tcp: [] };
   for (const a of activePolicies(prepareAll(policies), now)) {
     if (!targetsOf(a.policy).includes(podName)) continue;
+    (plan.policies ??= []).push({ chaosId: a.chaosId, uid: a.policy.metadata.uid ?? a.chaosId, generation: a.policy.metadata.generation ?? 0 });
     const guard = plannedGuard(a.policy, a.chaosId);
     if (guard) (plan.guards ??= []).push(guard);
     plan.http.push(...a.spec.http.map((f): PlannedHttpFault => ({
@@ -195,7 +197,7 @@ export function mergePreparedKernelPlan(pod: PodLike, policies: readonly Prepare
     if (!matchesSelector(a.spec.selector, labels)) continue;
     const listed = podName !== undefined && targetsOf(a.policy).includes(podName);
     if (!listed && !(inRadius ? inRadius(a) : a.spec.mode.type === 'all')) continue;
-    const planned = { chaosId: a.chaosId, expiresAt: a.expiresAt };
+    const planned = { chaosId: a.chaosId, expiresAt: a.expiresAt, experiment: chaosEventId(a.policy.metadata.uid ?? a.chaosId, a.policy.metadata.generation ?? 0) };
     if (a.spec.network) {
       if (networkOwner === undefined) {
         networkOwner = a.chaosId;

@@ -3,6 +3,7 @@
 // so what the apiserver stores and what the webhook checks cannot drift.
 // Semantic rules (duration syntax, cross-field rules) live in validate.ts.
 
+import { NOT_APPLIED_REASON_NAMES } from '../contract/applied.ts';
 import {
   array, boolean, correlation, duration, integer, intOrDuration, map, number, object, oneOf, percent, port, string, type JSONSchemaProps,
 } from './schema-builders.ts';
@@ -148,6 +149,12 @@ const abortWhen = object('Steady-state guard: judged by each targeted pod\'s pro
     window: duration('Sliding window the percentile is taken over.'),
     minRequests,
   }, ['percentile', 'threshold', 'window']),
+  prometheus: object('Abort when a PromQL instant query, evaluated by the reconciler, returns a sample above a threshold.', {
+    url: string('Prometheus base URL (http or https), one the tenant allows (allow.prometheusUrls).', { maxLength: 2048 }),
+    query: string('PromQL instant query.', { minLength: 1, maxLength: 4096 }),
+    above: number('Any sample above this value trips the guard.'),
+    interval: duration('How often the query runs, 5s to 10m; default 30s.'),
+  }, ['url', 'query', 'above']),
 });
 
 export const chaosPolicySpecSchema: JSONSchemaProps = object('What to break, where, and for how long.', {
@@ -179,7 +186,7 @@ const conditionSchema = object('A condition (metav1.Condition).', {
 export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, written by the Faultline controller.', {
   abort: object('The steady-state breach that aborted the policy (condition Aborted).', {
     generation: integer('metadata.generation aborted; a newer generation runs again.', { minimum: 0 }),
-    condition: oneOf('Which abortWhen condition tripped.', ['errorRate', 'latency']),
+    condition: oneOf('Which abortWhen condition tripped.', ['errorRate', 'latency', 'prometheus']),
     observed: number('Observed value: percent (errorRate) or milliseconds (latency).'),
     threshold: number('The threshold it crossed, in the same unit.'),
     requests: integer('Responses in the window.', { minimum: 0 }),
@@ -191,6 +198,19 @@ export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, 
   tenant: string('The ChaosTenant that admitted the policy.'),
   targets: array('Names of the pods the blast radius picked; sidecars apply live faults only while listed here.', string('A pod name.', { maxLength: 253 }), 10000),
   targetedPods: integer('Number of targeted pods.', { minimum: 0 }),
+  appliedPods: integer('Targeted pods whose proxy confirms at least one of the policy\'s faults applied.', { minimum: 0 }),
+  podReports: array('What each targeted pod\'s datapath applies, problem pods first; at most 20 pods.', object('One pod, as its proxy reports the policy.', {
+    pod: string('The pod.', { maxLength: 253 }),
+    state: oneOf('Applied (every fault), Partial, NotApplied, Pending (no report for this generation yet) or Unreachable.', ['Applied', 'Partial', 'NotApplied', 'Pending', 'Unreachable']),
+    applied: array('Faults applied: kind and target.', string('A fault.', { maxLength: 512 }), 8),
+    notApplied: array('Faults that cannot apply on this pod, and why.', object('A fault not applied.', {
+      fault: string('Kind and target.', { maxLength: 512 }),
+      reason: oneOf('Why, from a closed vocabulary.', NOT_APPLIED_REASON_NAMES),
+      message: string('The explanation.', { maxLength: 512 }),
+    }, ['fault', 'reason']), 8),
+    message: string('Detail (why there is no report, …).', { maxLength: 512 }),
+  }, ['pod', 'state']), 20),
+  podReportsOmitted: integer('Targeted pods left out of podReports.', { minimum: 0 }),
   startedAt: string('When the faults started.', { format: 'date-time' }),
   expiresAt: string('When the faults end: start + duration.', { format: 'date-time' }),
   faults: string('Summary of the fault kinds, e.g. "http.delay,tcp.latency".', { maxLength: 4096 }),
@@ -212,6 +232,7 @@ export const chaosTenantSpecSchema: JSONSchemaProps = object('Which namespaces b
     kinds: array('Fault kinds allowed: http.delay, http.abort, grpc.delay, grpc.abort, tcp.<toxic type>, network.{delay,loss,duplicate,corrupt,reorder,rate}, io.error, io.delay, time.offset.', string('A fault kind.', { maxLength: 64 }), 64),
     privileged: boolean('Allow the families that need a privileged container (network, io, time); default false.'),
     requireAbortWhen: boolean('Every policy must carry a steady-state guard (spec.abortWhen); default false.'),
+    prometheusUrls: array('Prometheus base URLs a policy\'s abortWhen.prometheus may query (the reconciler calls them, so only admins choose them); absent allows none.', string('A base URL, e.g. http://prometheus.monitoring:9090.', { maxLength: 2048 }), 16),
     limits: object('Ceilings every policy must stay within.', {
       maxDelay: string('Longest delay (HTTP and gRPC fixed+jitter, TCP latency+jitter summed over the toxics chained on one upstream by every policy that can reach a pod, slow_close and slicer delays, a timeout toxic\'s stall, network latency+jitter, IO delay), a Go duration.'),
       maxLossPercent: number('Highest network.loss percent.', { minimum: 0, maximum: 100 }),

@@ -202,6 +202,20 @@ export interface AbortWhen {
   errorRate?: { percent: number; window: Duration; minRequests?: number };
   /** The pNN response time over the window. */
   latency?: { percentile: number; threshold: Duration; window: Duration; minRequests?: number };
+  /**
+   * A PromQL instant query the reconciler evaluates every `interval` (default 30s)
+   * against a Prometheus the tenant allows (allow.prometheusUrls): any sample above
+   * `above` aborts the policy.
+   */
+  prometheus?: PrometheusCondition;
+}
+
+export interface PrometheusCondition {
+  /** Prometheus' base URL, e.g. http://prometheus.monitoring:9090 (the query goes to <url>/api/v1/query). */
+  url: string;
+  query: string;
+  above: number;
+  interval?: Duration;
 }
 
 export interface ChaosPolicySpec {
@@ -232,8 +246,8 @@ export interface Condition {
 export interface PolicyAbort {
   /** metadata.generation aborted; a newer generation (a person's edit) runs again. */
   generation: number;
-  condition: 'errorRate' | 'latency';
-  /** Percent (errorRate) or milliseconds (latency). */
+  condition: 'errorRate' | 'latency' | 'prometheus';
+  /** Percent (errorRate), milliseconds (latency) or the query's value (prometheus). */
   observed: number;
   threshold: number;
   requests: number;
@@ -243,8 +257,24 @@ export interface PolicyAbort {
   at: string;
 }
 
+/** One targeted pod as its datapath reports the policy (contract/applied.ts), cut for status. */
+export interface PodApplyStatus {
+  pod: string;
+  /** Applied: every fault; Partial: some; NotApplied: none; Pending: not reported for this generation yet; Unreachable: no report could be read. */
+  state: 'Applied' | 'Partial' | 'NotApplied' | 'Pending' | 'Unreachable';
+  applied?: string[];
+  notApplied?: Array<{ fault: string; reason: string; message: string }>;
+  message?: string;
+}
+
 export interface ChaosPolicyStatus {
   conditions?: Condition[];
+  /** Targeted pods whose datapath confirms at least one of the policy's faults (the APPLIED column). */
+  appliedPods?: number;
+  /** Per-pod detail, problems first, at most 20 pods. */
+  podReports?: PodApplyStatus[];
+  /** Targeted pods left out of podReports. */
+  podReportsOmitted?: number;
   abort?: PolicyAbort;
   tenant?: string;
   /** Names of the pods the blast radius picked (the sidecars read this). */
@@ -315,6 +345,8 @@ export interface ChaosTenantSpec {
     privileged?: boolean;
     /** Every policy must carry a steady-state guard (spec.abortWhen). */
     requireAbortWhen?: boolean;
+    /** Prometheus base URLs a policy's abortWhen.prometheus may query (the reconciler calls them); absent: none. */
+    prometheusUrls?: string[];
     limits?: TenantLimits;
   };
 }

@@ -1,17 +1,21 @@
 // The three small HTTP endpoints of the proxy, each on its own port because
 // each has its own audience: admin (127.0.0.1 only: the plan and counters are
 // for someone already inside the pod), Prometheus metrics (scraped from outside)
-// and health (the kubelet's startup probe of the native sidecar).
+// and health (the kubelet's startup probe of the native sidecar, and the
+// read-only datapath report the reconciler reads: GET /status).
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { PROXY_STATUS_PATH } from '../contract/pod-layout.ts';
 
 export interface AdminView {
   plan(): unknown;
   faults(): unknown;
   stats(): unknown;
   ready(): { ready: boolean; reason?: string };
+  /** What the datapath applies per policy (contract/applied.ts). */
+  report(): unknown;
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -51,7 +55,8 @@ export function metricsHandler(registry: Registry): http.RequestListener {
 export function healthHandler(view: AdminView): http.RequestListener {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/healthz/ready') return notFound(res, 'GET /healthz/ready');
+    if (path === PROXY_STATUS_PATH) return req.method === 'GET' ? json(res, 200, view.report()) : json(res, 405, { error: 'GET only' });
+    if (path !== '/healthz/ready') return notFound(res, 'GET /healthz/ready, /status');
     const r = view.ready();
     json(res, r.ready ? 200 : 503, r);
   };

@@ -38,10 +38,10 @@ export interface HttpPathOptions {
   log: Logger;
   /**
    * Per request: where its finished response (status, time as the caller saw
-   * it) goes, or undefined when nobody judges it (no steady-state guard), so
+   * it, and on the HTTP/2 path the call's grpc-status) goes, or undefined when nobody judges it (no steady-state guard), so
    * an unguarded port pays nothing.
    */
-  observer?: () => ((status: number, ms: number) => void) | undefined;
+  observer?: () => ((status: number, ms: number, grpcStatus?: number) => void) | undefined;
 }
 
 export class HttpPath {

@@ -27,6 +27,13 @@ export function grpcMessage(text: string): string {
   return out;
 }
 
+/** grpc-status of a header block, if it carries one. */
+function grpcStatusOf(headers: http2.IncomingHttpHeaders): number | undefined {
+  const v = headers['grpc-status'];
+  const n = Number(Array.isArray(v) ? v[0] : v);
+  return v !== undefined && Number.isInteger(n) ? n : undefined;
+}
+
 /** Received headers (pseudo-headers included) as headers to send on, verbatim. */
 function relayable(headers: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};
@@ -40,6 +47,8 @@ export class Http2Path {
   /** Why a session failed: its streams only see ERR_HTTP2_STREAM_CANCEL, the client deserves the cause. */
   private readonly sessionErrors = new WeakMap<http2.ClientHttp2Session, Error>();
   private readonly opts: HttpPathOptions;
+  /** What each observed stream answered: HTTP status, and grpc-status once headers or trailers carry it (guard.ts). */
+  private readonly outcomes = new WeakMap<http2.ServerHttp2Stream, { status: number; grpc?: number }>();
 
   constructor(opts: HttpPathOptions) {
     this.opts = opts;
@@ -81,8 +90,19 @@ export class Http2Path {
     const { metrics, target } = this.opts;
     metrics.request(target.direction);
     stream.on('error', () => undefined); // a client reset is the client's business; the upstream stream is closed below
-    // Kubelet probes (gRPC probes included) and hooks are never faulted (capture/probes.ts).
+    // Kubelet probes (gRPC probes included) and hooks are never faulted (capture/probes.ts), nor judged by the guard.
     if (isKubeletRequest(headers)) return this.forward(stream, headers, NO_FAULT);
+    const observe = this.opts.observer?.();
+    if (observe) {
+      // A gRPC call's outcome is its grpc-status, which may only come in the trailers: judged when the stream closes.
+      const t0 = performance.now();
+      const outcome: { status: number; grpc?: number } = { status: 0 };
+      this.outcomes.set(stream, outcome);
+      stream.once('close', () => {
+        const o = this.outcomes.get(stream) ?? outcome;
+        if (o.status !== 0) observe(o.status, performance.now() - t0, o.grpc);
+      });
+    }
     const faults = this.opts.faults();
     const req = { method: headers[':method'] ?? 'GET', url: headers[':path'] ?? '/', headers };
     const decision = faults.length > 0 ? decideRequest(faults, req) : NO_FAULT;
@@ -112,6 +132,7 @@ export class Http2Path {
     if (stream.destroyed || stream.closed) return;
     const abort = decision.abort;
     if (abort?.grpcStatus !== undefined) {
+      this.note(stream, 200, abort.grpcStatus);
       stream.respond(
         {
           [HTTP2_HEADER_STATUS]: 200,
@@ -125,6 +146,7 @@ export class Http2Path {
       return;
     }
     if (abort) {
+      this.note(stream, abort.status);
       const body = abort.body ?? 'fault filter abort';
       stream.respond({ [HTTP2_HEADER_STATUS]: abort.status, [HTTP2_HEADER_CONTENT_TYPE]: 'text/plain', 'content-length': Buffer.byteLength(body), ...this.extraHeaders(decision) });
       stream.end(body);
@@ -142,10 +164,21 @@ export class Http2Path {
       return this.upstreamFailed(stream, headers, err as Error);
     }
     let trailers: http2.OutgoingHttpHeaders = {};
-    up.on('trailers', (t) => (trailers = relayable(t)));
+    up.on('trailers', (t) => {
+      trailers = relayable(t);
+      this.note(stream, 0, grpcStatusOf(t));
+    });
     up.on('response', (response) => {
       if (stream.destroyed) return;
+      this.note(stream, Number(response[HTTP2_HEADER_STATUS]) || 0, grpcStatusOf(response));
       // gRPC always ends in trailers (grpc-status); other responses end with their data.
+      // A trailers-only answer (grpc-status in the one header block, END_STREAM on it: how servers send
+      // most errors) must stay one: relayed as headers, then empty trailers, the client sees no status.
+      if (isGrpc(response) && response['grpc-status'] !== undefined) {
+        stream.respond({ ...relayable(response), ...this.extraHeaders(decision) }, { endStream: true });
+        up.resume();
+        return;
+      }
       const waitForTrailers = isGrpc(response);
       stream.respond({ ...relayable(response), ...this.extraHeaders(decision) }, { waitForTrailers });
       if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(trailers));
@@ -171,11 +204,20 @@ export class Http2Path {
     if (!stream.readableEnded) stream.pipe(up);
   }
 
+  /** Records an observed stream's answer; status 0 keeps the one noted before (trailers come after the headers). */
+  private note(stream: http2.ServerHttp2Stream, status: number, grpc?: number): void {
+    const o = this.outcomes.get(stream);
+    if (!o) return;
+    if (status !== 0) o.status = status;
+    if (grpc !== undefined) o.grpc = grpc;
+  }
+
   private upstreamFailed(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, err: Error): void {
     this.opts.metrics.stats.upstreamErrors++;
     const { connectHost, connectPort } = this.opts.target;
     const message = `faultline-proxy: upstream ${connectHost}:${connectPort} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
     if (stream.destroyed || stream.headersSent) return;
+    this.note(stream, isGrpc(headers) ? 200 : 502, isGrpc(headers) ? GRPC_UNAVAILABLE : undefined);
     if (isGrpc(headers)) {
       stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', 'grpc-status': String(GRPC_UNAVAILABLE), 'grpc-message': grpcMessage(message) }, { endStream: true });
     } else {

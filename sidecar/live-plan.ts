@@ -14,6 +14,7 @@ export function effectivePlan(plan: LiveFaultPlan, now: number): LiveFaultPlan {
   if (plan.networkDelay && plan.networkDelay.expiresAt > now) out.networkDelay = plan.networkDelay;
   if (plan.time && plan.time.expiresAt > now) out.time = plan.time;
   if (plan.guards) out.guards = plan.guards;
+  if (plan.policies) out.policies = plan.policies;
   return out;
 }
 
@@ -25,6 +26,7 @@ export function withoutPolicies(plan: LiveFaultPlan, chaosIds: ReadonlySet<strin
   if (plan.networkDelay && keep(plan.networkDelay)) out.networkDelay = plan.networkDelay;
   if (plan.time && keep(plan.time)) out.time = plan.time;
   if (plan.guards) out.guards = plan.guards.filter(keep);
+  if (plan.policies) out.policies = plan.policies.filter(keep);
   return out;
 }
 

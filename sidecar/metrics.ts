@@ -3,6 +3,7 @@
 // Label children are bound once so the hot path pays one increment, no lookup.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundedLabels } from '../common/bounded-labels.ts';
 
 export type ConnectionPath = 'raw' | 'http' | 'h2' | 'toxiproxy';
 export type FaultKind = 'http.delay' | 'http.abort' | 'grpc.delay' | 'grpc.abort' | 'tcp.toxiproxy' | 'network.delay';
@@ -26,6 +27,8 @@ export class Metrics {
   private readonly delaySeconds: Counter;
   private readonly restarts: Counter;
   private readonly aborts: Counter<'policy'>;
+  /** A pod sees few policies, but a long-lived proxy sees them come and go: the label is capped. */
+  private readonly abortPolicies = new BoundedLabels(32);
   private readonly active: Gauge<'kind'>;
 
   constructor() {
@@ -66,7 +69,7 @@ export class Metrics {
   }
   abort(policy: string): void {
     this.stats.aborts++;
-    this.aborts.labels(policy).inc();
+    this.aborts.labels(this.abortPolicies.label(policy)).inc();
   }
   toxiproxyRestart(): void {
     this.stats.toxiproxyRestarts++;

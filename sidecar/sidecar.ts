@@ -18,11 +18,14 @@
 import net from 'node:net';
 import http from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
-import type { LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import type { KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import type { DatapathObservations, DatapathReport } from '../contract/applied.ts';
 import { CaptureProxy } from './capture/capture-proxy.ts';
 import type { Destination } from './capture/original-destination.ts';
 import type { Direction } from './capture/route.ts';
 import { literalMatcher } from './capture/upstream-names.ts';
+import { datapathReport, type ReportInput } from './applied-report.ts';
+import { observationsForReport } from './capture/observations.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
 import { freePorts } from '../common/ports.ts';
@@ -63,6 +66,11 @@ export interface SidecarOptions {
   faketimeFile: string;
   /** Network delay handed off by the init program (handoff.json). */
   handoffDelay: LiveFaultPlan['networkDelay'];
+  /** This pod's name and the kernel faults it was started with, for the datapath report (GET /status). */
+  podName?: string;
+  kernelPlan?: KernelFaultPlan;
+  /** Per-fault facts from real traffic (the capture path), folded into the report. */
+  observations?: DatapathObservations;
   log: Logger;
 }
 
@@ -108,7 +116,7 @@ export class Sidecar {
     this.targets = targetsFromWiring(opts.wiring, opts.upstreamHost);
     this.routes = this.targets.map(() => ({ http: [], toxiproxy: undefined }));
     this.httpPaths = this.targets.map(() => undefined);
-    this.events = new FaultEvents(opts.log);
+    this.events = new FaultEvents(opts.log, opts.podName);
     this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
     this.guards = new Guards((b) => this.onBreach(b));
   }
@@ -195,7 +203,7 @@ export class Sidecar {
       divert: (direction: Direction, d: Destination) => this.divert(direction, d),
       networkDelayMs: () => this.inboundNetworkDelayMs(),
       observer: (faults: () => readonly PlannedHttpFault[]) => () =>
-        this.guards.size === 0 ? undefined : (status: number, ms: number) => this.guards.observe(faults().map((f) => f.chaosId), isErrorResponse(status), ms),
+        this.guards.size === 0 ? undefined : (status: number, ms: number, grpc?: number) => this.guards.observe(faults().map((f) => f.chaosId), isErrorResponse(status, grpc), ms),
     };
     try {
       this.capture = await CaptureProxy.start({ ...options, listenHost: opts.listenHost });
@@ -266,6 +274,40 @@ export class Sidecar {
   /** Client connections currently open on the traffic listeners. */
   get openConnections(): number {
     return this.sockets.size;
+  }
+
+  /**
+   * What this pod applies of each policy, served read-only on the health port
+   * for the reconciler (webhook/reconciler/datapath-reports.ts says why it reads
+   * rather than the proxy writing).
+   */
+  report(): DatapathReport {
+    return datapathReport({
+      pod: this.opts.podName ?? '',
+      plan: this.plan,
+      targets: this.targets,
+      toxiproxy: (name) => (this.reconciler ? this.supervisor?.up === true && this.reconciler.address(name) !== undefined : 'disabled'),
+      ...(this.opts.kernelPlan ? { kernel: this.opts.kernelPlan } : {}),
+      ...this.reportCapture(),
+    });
+  }
+
+  /** In capture mode what applies depends on the annotations' exclusions and on what the traffic showed (capture/observations.ts). */
+  private reportCapture(): Pick<ReportInput, 'capture' | 'observations'> {
+    const c = this.opts.wiring.capture;
+    const observations = this.opts.observations ?? (this.capture ? observationsForReport(this.capture.observations) : undefined);
+    return {
+      ...(observations ? { observations } : {}),
+      ...(c
+        ? {
+            capture: {
+              excludes: (direction: 'inbound' | 'outbound', port: number | undefined) =>
+                port !== undefined && (direction === 'inbound' ? c.excludeInboundPorts : c.excludeOutboundPorts).includes(port),
+              tcpTargets: this.captureTargets(this.plan),
+            },
+          }
+        : {}),
+    };
   }
 
   /** The effective plan right now (expired faults removed, handoff merged). */
@@ -408,7 +450,7 @@ export class Sidecar {
         faultHeader: this.opts.faultHeader,
         metrics: this.metrics,
         log: this.log,
-        observer: () => (this.guards.size === 0 ? undefined : (status, ms) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status), ms)),
+        observer: () => (this.guards.size === 0 ? undefined : (status, ms, grpc) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status, grpc), ms)),
       });
       this.httpPaths[i] = p;
     }
@@ -432,6 +474,7 @@ export class Sidecar {
         // Committed bytes per V8 heap space (new_space is the two semi-spaces): where the heap part of RSS is.
         memory: { ...process.memoryUsage(), heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])) },
       }),
+      report: () => this.report(),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
         const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined) || this.captureRoutes.length > 0;

@@ -14,6 +14,7 @@ import {
   KERNEL_CONTAINER_NAME,
   PLAN_ENV,
   PROXY_CONTAINER_NAME,
+  PROXY_HEALTH_PORT_NAME,
   PROXY_READY_PATH,
   RUN_MOUNT_PATH,
   RUN_VOLUME_NAME,
@@ -296,7 +297,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     // server rejects the pod (test/e2e caught 'faultline-metrics').
     ports: [
       { name: 'fl-metrics', containerPort: config.ports.metrics, protocol: 'TCP' },
-      { name: 'fl-health', containerPort: config.ports.health, protocol: 'TCP' },
+      { name: PROXY_HEALTH_PORT_NAME, containerPort: config.ports.health, protocol: 'TCP' },
     ],
     startupProbe: { ...healthProbe, periodSeconds: 1, failureThreshold: 60, timeoutSeconds: 1 },
     readinessProbe: { ...healthProbe, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 1 },

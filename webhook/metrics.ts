@@ -8,7 +8,11 @@ export interface WebhookMetrics {
   reviewDuration: Histogram<'handler'>;
   injections: Counter<'dry_run'>;
   skips: Counter<'reason' | 'dry_run'>;
+  policyDenials: Counter<'tenant' | 'reason'>;
 }
+
+/** Tenants get a series each up to this many; later ones are counted as tenant="other". */
+export const MAX_TENANT_SERIES = 200;
 
 export function createMetrics(): WebhookMetrics {
   const registry = new Registry();
@@ -39,6 +43,12 @@ export function createMetrics(): WebhookMetrics {
       name: 'faultline_injection_skips_total',
       help: 'Pod CREATEs reviewed but not injected, by reason.',
       labelNames: ['reason', 'dry_run'],
+      registers: [registry],
+    }),
+    policyDenials: new Counter({
+      name: 'faultline_policy_denials_total',
+      help: 'ChaosPolicy writes denied, by owning tenant ("" none; "other" past the series cap) and reason (paused, allowlist, stacking).',
+      labelNames: ['tenant', 'reason'],
       registers: [registry],
     }),
   };

@@ -1,5 +1,6 @@
 // The HTTPS listener around the express app: certificate loading and hot
 // reload, readiness, and graceful shutdown.
+import { startChaosExport, type ChaosExport } from './otlp-export.ts';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -80,13 +81,18 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     log.info('no kubeconfig and not in a cluster: injecting without policy-driven faults; ChaosPolicy and ChaosTenant writes are refused');
   let cluster: ClusterCache | undefined;
   let reconciler: Reconciler | undefined;
+  let chaosExport: ChaosExport | undefined;
   if (opts.kubeConfig) {
     // Loaded only with cluster access: the client library is large and slows every start.
     const { startClusterCache } = await import('./cache/cluster-cache.ts');
     cluster = await startClusterCache(opts.kubeConfig, log);
     if (opts.leaseNamespace !== undefined) {
-      const { startReconciler } = await import('./reconciler/index.ts');
-      reconciler = startReconciler({ kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace });
+      const [{ startReconciler }, { ChaosMetrics }] = await Promise.all([import('./reconciler/index.ts'), import('./reconciler/chaos-metrics.ts')]);
+      chaosExport = await startChaosExport(log);
+      reconciler = startReconciler({
+        kubeConfig: opts.kubeConfig, cluster, log, leaseNamespace: opts.leaseNamespace, metrics: new ChaosMetrics(context.metrics.registry),
+        ...(chaosExport ? { chaosSink: chaosExport.sink } : {}),
+      });
     }
   }
   const routes = admissionRoutes(context, opts.injection, cluster);
@@ -105,6 +111,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const stopBackground = async (): Promise<void> => {
     await reconciler?.stop();
     cluster?.stop();
+    await chaosExport?.shutdown();
   };
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => void stopBackground().finally(() => reject(err));

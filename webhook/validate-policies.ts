@@ -2,6 +2,7 @@
 // over the cached cluster view, turned into an AdmissionResponse that kubectl
 // prints as "admission webhook "chaospolicies.faultline.dev" denied the
 // request: <message>".
+import { tenantForNamespace } from '../policies/tenancy.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../common/log.ts';
 import { applyDefaults } from '../policies/defaults.ts';
@@ -21,6 +22,8 @@ export interface ValidatorDeps {
   /** Undefined when the webhook runs without cluster access. */
   cluster: ClusterView | undefined;
   log: Logger;
+  /** Counts a denial by the tenant that owns the namespace ("" when none does); why: paused, allowlist, stacking. */
+  denied?: (tenant: string, why: 'paused' | 'allowlist' | 'stacking') => void;
 }
 
 /** What every policy write gets while the webhook cannot see the cluster: fail closed. */
@@ -62,6 +65,7 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
     const sw = pausedBy(cluster, namespaceName);
     if (sw !== undefined) {
       log.info({ namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, switch: sw }, 'policy denied: paused');
+      deps.denied?.(admittedTenant(cluster, namespaceName), 'paused');
       return deny(pausedDenial(sw));
     }
     const namespace = cluster.namespace(namespaceName) ?? { name: namespaceName };
@@ -74,17 +78,25 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
     const context = { namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, uid: request.uid };
     if (!verdict.allowed) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: verdict.message }, 'policy denied');
+      deps.denied?.(verdict.tenant ?? '', 'allowlist');
       return { ...deny(verdict.message), warnings: verdict.warnings };
     }
     const stacked = stackingDenial(request.object as ChaosPolicy, verdict.tenant, cluster);
     if (stacked !== undefined) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: stacked }, 'policy denied: stacks over a limit');
+      deps.denied?.(verdict.tenant ?? '', 'stacking');
       return { ...deny(stacked), warnings: verdict.warnings };
     }
     const warnings = [...verdict.warnings, ...selectionWarnings(request.object as ChaosPolicy, namespaceName, cluster)];
     log.info({ ...context, tenant: verdict.tenant, faults: verdict.faults, dryRun: request.dryRun === true }, 'policy admitted');
     return { allowed: true, warnings };
   };
+}
+
+/** The one tenant owning the namespace, or "" (a denials-by-tenant label). */
+function admittedTenant(cluster: ClusterView, namespace: string): string {
+  const owner = tenantForNamespace(cluster.namespace(namespace) ?? { name: namespace }, cluster.tenants());
+  return 'tenant' in owner ? owner.tenant.metadata?.name ?? '' : '';
 }
 
 /** An UPDATE that leaves the spec as it was, or only pauses it. */

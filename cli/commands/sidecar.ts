@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
-import type { TrafficWiring } from '../../contract/plans.ts';
+import type { KernelFaultPlan, TrafficWiring } from '../../contract/plans.ts';
 import { readHandoff } from '../../contract/handoff.ts';
 import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, HANDOFF_FILE, PLAN_ENV, PROXY_ALIVE_FILE, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { decodeInitPlan, decodeWiring, PlanError } from '../../contract/codec.ts';
@@ -16,11 +16,11 @@ const DEFAULT_HANDOFF_FILE = `${RUN_MOUNT_PATH}/${HANDOFF_FILE}`;
 /** The liveness FIFO faultline-init creates for faultline-failopen. */
 const DEFAULT_ALIVE_FILE = `${RUN_MOUNT_PATH}/${PROXY_ALIVE_FILE}`;
 
-/** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN. */
-async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
+/** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN, and the pod's kernel faults when the plan carries them. */
+async function loadWiring(file: string | undefined): Promise<{ wiring: TrafficWiring; kernel?: KernelFaultPlan }> {
   if (file !== undefined) {
     try {
-      return decodeWiring(await readFile(file, 'utf8'), `--wiring-file ${file}`);
+      return { wiring: decodeWiring(await readFile(file, 'utf8'), `--wiring-file ${file}`) };
     } catch (err) {
       // A bad file named on the command line is a usage error (exit 2).
       if (err instanceof PlanError) throw new UsageError(err.message);
@@ -29,7 +29,8 @@ async function loadWiring(file: string | undefined): Promise<TrafficWiring> {
   }
   const env = process.env[PLAN_ENV];
   if (env === undefined || env.trim() === '') throw new UsageError(`no wiring: set ${PLAN_ENV} or pass --wiring-file`);
-  return decodeInitPlan(env, PLAN_ENV).wiring;
+  const plan = decodeInitPlan(env, PLAN_ENV);
+  return { wiring: plan.wiring, kernel: plan.kernel };
 }
 
 // The Kubernetes source and the planner are imported on use: a pod running
@@ -112,7 +113,7 @@ Options:
   },
   async run(values) {
     const log = createLogger('sidecar');
-    const wiring = await loadWiring(str(values, 'wiring-file'));
+    const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
     if (wiring.capture && addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
       throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
     const source = await policySource(values, log);
@@ -133,6 +134,8 @@ Options:
       faultHeader: flag(values, 'fault-header'),
       faketimeFile: str(values, 'faketime-file') ?? FAKETIME_TIMESTAMP_FILE,
       handoffDelay: await readHandoff(handoffFile),
+      ...(process.env.POD_NAME ? { podName: process.env.POD_NAME } : {}),
+      ...(kernel ? { kernelPlan: kernel } : {}),
       log,
     });
     const alive = holdAlivePipe(str(values, 'alive-file') ?? DEFAULT_ALIVE_FILE, log);

@@ -44,6 +44,8 @@ export function ioFamily(opts: {
   volumes?: ReadonlyMap<string, string>;
   log: Logger;
   now: () => number;
+  /** At each fault's expiry, with what the layer injected meanwhile (`method:errno` → count): the chaos event's detail. */
+  onExpired?: (fault: PlannedIoFault, injected: Record<string, number>) => void;
 }): IoFamily {
   const { log, now } = opts;
   const localPathOf = (volumePath: string) => opts.volumes?.get(volumePath) ?? volumePath;
@@ -79,7 +81,14 @@ export function ioFamily(opts: {
         { volumePath, localPath: volume.localPath, devFuse: fuse, rules: faults.map((f) => ({ chaosId: f.chaosId, path: f.path, methods: f.methods, errno: f.errno, delayMs: f.delayMs, percent: f.percent, expiresAt: f.expiresAt })) },
         'serving IO faults',
       );
-      for (const f of faults) timers.push(runAt(f.expiresAt, () => log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected: Object.fromEntries(counts) }, 'IO fault expired; passing through'), now));
+      for (const f of faults)
+        timers.push(
+          runAt(f.expiresAt, () => {
+            const injected = Object.fromEntries(counts);
+            log.info({ chaosId: f.chaosId, volumePath: f.volumePath, injected }, 'IO fault expired; passing through');
+            opts.onExpired?.(f, injected);
+          }, now),
+        );
       return volume;
     },
     async recover({ volumePath, faults }) {

@@ -13,6 +13,7 @@
 //   whyFaultCannotApply(fault, port, observation)
 //                                  why a planned HTTP/gRPC fault cannot act on that port, or undefined
 
+import type { DatapathObservations, NotAppliedReason } from '../../contract/applied.ts';
 import type { PlannedHttpFault } from '../../contract/plans.ts';
 import type { Protocol } from './protocol.ts';
 
@@ -28,7 +29,7 @@ export interface PortObservation {
 }
 
 export interface CannotApply {
-  reason: 'PortNotServed' | 'TLS' | 'Protocol';
+  reason: Extract<NotAppliedReason, 'PortNotServed' | 'Tls' | 'Protocol'>;
   message: string;
 }
 
@@ -86,7 +87,14 @@ export function whyFaultCannotApply(fault: Pick<PlannedHttpFault, 'protocol'>, o
   const http = fault.protocol === 'grpc' ? protocols.includes('h2c') : protocols.includes('http1') || protocols.includes('h2c');
   if (protocols.length === 0 || http) return undefined;
   const kind = fault.protocol === 'grpc' ? 'gRPC' : 'HTTP';
-  if (protocols.includes('tls')) return { reason: 'TLS', message: `port ${port} carries TLS; ${kind} faults cannot apply, TCP faults do` };
+  if (protocols.includes('tls')) return { reason: 'Tls', message: `port ${port} carries TLS; ${kind} faults cannot apply, TCP faults do` };
   const seen = protocols.join(', ');
   return { reason: 'Protocol', message: `port ${port} carries ${seen === 'raw' ? 'a protocol other than HTTP' : seen}; ${kind} faults cannot apply, TCP faults do` };
+}
+
+/** The status report's view (contract/applied.ts) of what the capture path observed: inbound faults on a known port only. */
+export function observationsForReport(observations: PortObservations): DatapathObservations {
+  return {
+    notApplicable: (fault) => (fault.direction === 'inbound' && fault.match.port !== undefined ? whyFaultCannotApply(fault, observations.of(fault.match.port)) : undefined),
+  };
 }

@@ -83,8 +83,8 @@ describe('faultline sidecar (child process)', function () {
     assert.equal((await fetch(`http://127.0.0.1:${child.ports.admin}/nope`)).status, 404);
 
     const started = child.stdout.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'fault started');
-    assert.deepEqual(started.map((l) => l.kind).sort(), ['http', 'tcp']);
-    for (const l of started) assert.equal(l.chaosId, 'shop/test');
+    assert.deepEqual(started.map((l) => l.fault).sort(), ['http.abort', 'tcp.latency']);
+    for (const l of started) assert.equal(l.policy, 'shop/test');
 
     // SIGTERM: the proxy exits 0 and takes its Toxiproxy child with it.
     const toxiproxyPid = stats.toxiproxy.pid;

@@ -10,6 +10,7 @@ import type { PlannedHttpFault } from '../../contract/plans.ts';
 import { sniff } from '../../sidecar/capture/sniff.ts';
 import { Http2Path } from '../../sidecar/http2-path.ts';
 import { Metrics } from '../../sidecar/metrics.ts';
+import { isErrorResponse } from '../../sidecar/guard.ts';
 import { CART, CartClient, unaryCall, type CartClientInstance as Client } from '../support/grpc-cart.ts';
 
 const far = Date.now() + 3_600_000;
@@ -27,6 +28,8 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   let client: Client;
   const metrics = new Metrics();
   const paths: Http2Path[] = [];
+  /** Every stream's outcome as the steady-state guard would get it. */
+  const observed: Array<{ status: number; grpc: number | undefined }> = [];
 
   async function frontFor(port: number): Promise<net.Server> {
     const path = new Http2Path({
@@ -36,6 +39,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
       faultHeader: true,
       metrics,
       log: createLogger('test', 'silent'),
+      observer: () => (status, _ms, grpcStatus) => observed.push({ status, grpc: grpcStatus }),
     });
     paths.push(path);
     const server = net.createServer((socket) => {
@@ -52,6 +56,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
     app = new grpc.Server();
     app.addService(CART, {
       AddItem: (call: grpc.ServerUnaryCall<{ sku: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        if (call.request.sku === 'out-of-stock') return cb({ code: grpc.status.NOT_FOUND, details: 'no such sku' });
         call.sendMetadata(new grpc.Metadata());
         cb(null, { added: call.request.sku, echo: call.metadata.get('x-user')[0] ?? null });
       },
@@ -119,6 +124,18 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
     assert.equal(slow.err, null);
     assert.ok(slow.ms >= 290, `delayed call took ${slow.ms} ms`);
     assert.ok(fast.ms < 250, `undelayed call took ${fast.ms} ms`);
+  });
+
+  it('hands the steady-state guard each call\'s grpc-status: the app\'s non-OK and a fault\'s code count as errors, OK does not', async () => {
+    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } })];
+    observed.length = 0;
+    assert.equal((await unaryCall(client, 'AddItem', { sku: 'apple' })).err, null);
+    const outOfStock = await unaryCall(client, 'AddItem', { sku: 'out-of-stock' });
+    assert.equal(outOfStock.err?.code, grpc.status.NOT_FOUND, outOfStock.err?.message);
+    assert.equal((await unaryCall(client, 'GetCart', {})).err?.code, grpc.status.UNAVAILABLE);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(observed, [{ status: 200, grpc: 0 }, { status: 200, grpc: grpc.status.NOT_FOUND }, { status: 200, grpc: 14 }]);
+    assert.deepEqual(observed.map((o) => isErrorResponse(o.status, o.grpc)), [false, true, true], 'HTTP 200 with a non-OK grpc-status is an error');
   });
 
   it('never faults a kubelet gRPC probe (User-Agent kube-probe/…), even under a 100% abort of every call', async () => {

@@ -240,7 +240,7 @@ describe('sidecar HTTP datapath', function () {
       await sleep(expiresAt - Date.now() + 60);
       assert.equal((await request(a, '/')).status, 200, 'inactive right after expiry');
       assert.equal(px.sidecar.metrics.stats.planUpdates, updates, 'no plan update was involved');
-      const ended = px.log.find('fault ended', { chaosId: 'shop/test', status: 'expired' });
+      const ended = px.log.find('fault ended', { policy: 'shop/test', status: 'expired' });
       assert.ok(ended.length > 0, 'a "fault ended" event with status expired is logged');
     });
 
@@ -253,8 +253,8 @@ describe('sidecar HTTP datapath', function () {
       await px.plan.write({ http: [] });
       await waitFor('the fault to be lifted', async () => (await request(a, '/')).status === 200, 1_000, 5);
       assert.ok(on < 1_000, `took ${on} ms`);
-      assert.ok(px.log.find('fault started', { chaosId: 'shop/test' }).some((l) => (l.fault as { name?: string }).name === 'live'));
-      assert.ok(px.log.find('fault ended', { chaosId: 'shop/test', status: 'removed' }).length > 0);
+      assert.ok(px.log.find('fault started', { policy: 'shop/test' }).some((l) => (l.spec as { name?: string }).name === 'live'));
+      assert.ok(px.log.find('fault ended', { policy: 'shop/test', status: 'removed' }).length > 0);
     });
 
     it('keeps the last good plan when the file becomes invalid', async () => {

@@ -161,7 +161,7 @@ describe('sidecar TCP faults through Toxiproxy', function () {
     assert.ok(r.ms < 100, `still delayed after expiry: ${r.ms} ms`);
     assert.equal(px.sidecar.metrics.stats.planUpdates, updates);
     await waitFor('Toxiproxy to drop the expired toxics', async () => Object.values(await proxies()).every((p) => p.toxics.length === 0), 2_000);
-    assert.ok(px.log.find('fault ended', { status: 'expired', kind: 'tcp' }).length > 0);
+    assert.ok(px.log.find('fault ended', { status: 'expired', fault: 'tcp.latency' }).length > 0);
   });
 
   it('fails open when toxiproxy-server dies, then restores the toxics', async () => {

@@ -32,6 +32,7 @@ async function startPod(kernel: (expiresAt: number) => KernelFaultPlan): Promise
 const networkFault = (expiresAt: number) => ({
   chaosId: 'shop/net',
   expiresAt,
+  experiment: 'uid-net/1',
   device: 'eth0',
   loss: { percent: 50, correlation: 0 },
   rateBitsPerSec: 50_000_000,
@@ -83,6 +84,12 @@ describe('netns: faultline kernel lives as long as its pod', function () {
     await sleep(expiresAt - Date.now() + 1_500);
     const kernel = pod.proc(KERNEL_CONTAINER_NAME);
     assert.match(kernel.stdout, /network fault expired/);
+    // The chaos event log: a start and an expiry per fault kind, under the policy generation's chaos_id.
+    const events = kernel.stdout.split('\n').filter((l) => l.includes('"event":"chaos"')).map((l) => JSON.parse(l) as { chaos_id: string; fault: string; status: string; duration_ms: number });
+    assert.deepEqual(events.map((e) => `${e.chaos_id} ${e.fault} ${e.status}`).sort(), [
+      'uid-net/1 network.loss expired', 'uid-net/1 network.loss started', 'uid-net/1 network.rate expired', 'uid-net/1 network.rate started',
+    ]);
+    assert.ok(events.filter((e) => e.status === 'expired').every((e) => e.duration_ms > 0));
     assert.ok(!['tbf', 'netem'].includes((await rootQdisc(pod)) ?? ''), 'the qdisc is removed at expiry');
     assert.equal(await lossChain(pod), false, 'the nft loss chain is removed at expiry');
     // Nothing is left to keep Node's event loop busy: before the fix it exited 0 here.

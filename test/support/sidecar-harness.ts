@@ -326,9 +326,13 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** `node <cliPath> sidecar …` with fresh ports; resolves once /healthz/ready says 200. */
-export async function startChild(args: string[], env: Record<string, string> = {}): Promise<Child> {
-  const [admin, health, metrics, toxiproxy] = (await freePorts(4)) as [number, number, number, number];
+/**
+ * `node <cliPath> sidecar …` with fresh ports; resolves once /healthz/ready says 200.
+ * `at`: the address the traffic and health listeners bind, and the health port (e2e: a pod's own loopback IP and its declared port).
+ */
+export async function startChild(args: string[], env: Record<string, string> = {}, at: { host: string; healthPort?: number } = { host: '127.0.0.1' }): Promise<Child> {
+  const [admin, freeHealth, metrics, toxiproxy] = (await freePorts(4)) as [number, number, number, number];
+  const health = at.healthPort ?? freeHealth;
   const ports = { admin, health, metrics, toxiproxy };
   const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
   const proc = spawn(
@@ -337,7 +341,7 @@ export async function startChild(args: string[], env: Record<string, string> = {
       cliPath, 'sidecar',
       '--admin-port', String(ports.admin), '--health-port', String(ports.health),
       '--metrics-port', String(ports.metrics), '--toxiproxy-port', String(ports.toxiproxy),
-      '--listen-host', '127.0.0.1',
+      '--listen-host', at.host,
       ...args,
     ],
     // info at least: tests assert on the fault events the child logs.
@@ -370,7 +374,7 @@ export async function startChild(args: string[], env: Record<string, string> = {
       'the sidecar to become ready',
       async () => {
         if (proc.exitCode !== null) throw new Error(`sidecar exited with ${proc.exitCode}: ${stderr}\n${stdout.join('\n')}`);
-        return fetch(`http://127.0.0.1:${ports.health}/healthz/ready`).then((r) => r.status === 200, () => false);
+        return fetch(`http://${at.host}:${ports.health}/healthz/ready`).then((r) => r.status === 200, () => false);
       },
       15_000,
       25,

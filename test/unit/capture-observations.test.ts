@@ -31,7 +31,7 @@ describe('capture: what the datapath learnt per inbound port', () => {
     o.recordRefused(9999);
     const http = { protocol: undefined };
     const grpc = { protocol: 'grpc' as const };
-    assert.deepEqual(whyFaultCannotApply(http, o.of(8443)), { reason: 'TLS', message: 'port 8443 carries TLS; HTTP faults cannot apply, TCP faults do' });
+    assert.deepEqual(whyFaultCannotApply(http, o.of(8443)), { reason: 'Tls', message: 'port 8443 carries TLS; HTTP faults cannot apply, TCP faults do' });
     assert.deepEqual(whyFaultCannotApply(http, o.of(6379)), { reason: 'Protocol', message: 'port 6379 carries a protocol other than HTTP; HTTP faults cannot apply, TCP faults do' });
     assert.deepEqual(whyFaultCannotApply(http, o.of(9999)), { reason: 'PortNotServed', message: 'nothing serves port 9999 in the pod; the fault has no traffic to act on' });
     assert.equal(whyFaultCannotApply(http, o.of(8080)), undefined);

@@ -58,7 +58,7 @@ describe('policies: CRDs', () => {
     assert.equal(tenant.spec.scope, 'Cluster');
     assert.ok(policy.spec.versions[0]!.subresources);
     assert.deepEqual(policy.spec.versions[0]!.additionalPrinterColumns.map((c) => `${c.name}=${c.jsonPath}`), [
-      'Tenant=.status.tenant', 'Faults=.status.faults', 'Targeted=.status.targetedPods', 'Expires=.status.expiresAt', 'Age=.metadata.creationTimestamp',
+      'Tenant=.status.tenant', 'Faults=.status.faults', 'Targeted=.status.targetedPods', 'Applied=.status.appliedPods', 'Expires=.status.expiresAt', 'Age=.metadata.creationTimestamp',
     ]);
     // Only the namespaced kind: tenants running `kubectl get chaos` cannot read ChaosTenants.
     assert.deepEqual(policy.spec.names.categories, ['chaos']);

@@ -82,11 +82,11 @@ describe('policies: kernel plans and merge rules', () => {
   it('oldest policy owns network and time; io rules are all kept; conflicts are reported', () => {
     const { plan, conflicts } = mergeKernelPlan(pod, [newer, older], T0 - 1);
     assert.deepEqual(plan.network, {
-      chaosId: 'shop/older', expiresAt: T0, device: 'eth0',
+      chaosId: 'shop/older', expiresAt: T0, experiment: 'uid-p/0', device: 'eth0',
       delay: { latencyMs: 100, jitterMs: 10, correlation: 0 }, reorder: { percent: 5, correlation: 0, gap: 0 }, rateBitsPerSec: 1_000_000,
     } as never);
     assert.deepEqual(plan.io.map((f) => [f.chaosId, f.volumePath, f.errno, f.delayMs, f.percent]), [['shop/older', '/data', 'EIO', 0, 10], ['shop/newer', '/logs', undefined, 20, 100]]);
-    assert.deepEqual(plan.time, { chaosId: 'shop/older', expiresAt: T0, offsetMs: -7_200_000, containers: ['app', 'log'] });
+    assert.deepEqual(plan.time, { chaosId: 'shop/older', expiresAt: T0, experiment: 'uid-p/0', offsetMs: -7_200_000, containers: ['app', 'log'] });
     assert.deepEqual(conflicts, [
       'network faults of shop/newer are not applied: the pod\'s network faults come from the older policy shop/older',
       'time offset of shop/newer is not applied: the pod\'s clock follows the older policy shop/older',

@@ -13,6 +13,7 @@ import type { ChaosId } from '../../contract/plans.ts';
 import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
+import { PROXY_CONTAINER_NAME, PROXY_HEALTH_PORT_NAME, PROXY_STATUS_PATH } from '../../contract/pod-layout.ts';
 import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';
 
 /** What is kept of a pod: enough for selection, the blast radius and readiness to be targeted. */
@@ -27,6 +28,8 @@ export interface PodMeta {
   injected: boolean;
   /** Policies whose kernel faults the pod was started with (faultline.dev/plan). */
   kernelChaosIds: ChaosId[];
+  /** The proxy's read-only datapath report (podIP and its health port), once the pod has an IP. */
+  reportUrl?: string;
 }
 
 /** The read interface admission and the reconciler use; tests implement it in memory. */
@@ -63,8 +66,9 @@ export interface ClusterCache extends ClusterView {
 
 export function projectPod(raw: KubeObject): PodMeta {
   const meta = (raw.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string | Date };
-  const status = raw.status as { phase?: string } | undefined;
+  const status = raw.status as { phase?: string; podIP?: string } | undefined;
   const annotations = meta.annotations ?? {};
+  const reportUrl = status?.podIP ? proxyReportUrl(status.podIP, raw.spec as PodSpecLike | undefined) : undefined;
   return {
     name: meta.name ?? '',
     namespace: meta.namespace ?? '',
@@ -73,7 +77,17 @@ export function projectPod(raw: KubeObject): PodMeta {
     ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: String(meta.deletionTimestamp) } : {}),
     injected: annotations[INJECTED_ANNOTATION] !== undefined,
     kernelChaosIds: kernelChaosIds(annotations[PLAN_ANNOTATION]),
+    ...(reportUrl !== undefined ? { reportUrl } : {}),
   };
+}
+
+type PodSpecLike = { containers?: Array<{ name?: string; ports?: Array<{ name?: string; containerPort?: number }> }>; initContainers?: PodSpecLike['containers'] };
+
+function proxyReportUrl(podIP: string, spec: PodSpecLike | undefined): string | undefined {
+  const proxy = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].find((c) => c.name === PROXY_CONTAINER_NAME);
+  const port = proxy?.ports?.find((p) => p.name === PROXY_HEALTH_PORT_NAME)?.containerPort;
+  if (port === undefined) return undefined;
+  return `http://${podIP.includes(':') ? `[${podIP}]` : podIP}:${port}${PROXY_STATUS_PATH}`;
 }
 
 function projectNamespace(raw: KubeObject): NamespaceInfo {

@@ -8,6 +8,8 @@ import type { ClusterCache } from '../cache/cluster-cache.ts';
 import { startLeaderElection, type LeaseTiming } from '../../kube/leader.ts';
 import { startPolicyController, type Controller } from './policy-controller.ts';
 import { startSidecarRbacController } from './sidecar-rbac.ts';
+import type { ChaosMetrics } from './chaos-metrics.ts';
+import type { ChaosEvent } from '../../common/chaos-event.ts';
 
 export interface ReconcilerOptions {
   kubeConfig: KubeConfig;
@@ -16,6 +18,9 @@ export interface ReconcilerOptions {
   /** Namespace of the leader-election Lease. */
   leaseNamespace: string;
   leaseTiming?: LeaseTiming;
+  /** Metrics by policy, on the webhook's registry (created once per process: leadership comes and goes). */
+  metrics?: ChaosMetrics;
+  chaosSink?: (e: ChaosEvent) => void;
 }
 
 export interface Reconciler {
@@ -36,7 +41,7 @@ export function startReconciler(opts: ReconcilerOptions): Reconciler {
       leading = true;
       void cluster.synced().then(() => {
         if (!leading || running.length > 0) return;
-        running = [startPolicyController({ kubeConfig: opts.kubeConfig, cluster, log }), startSidecarRbacController({ kubeConfig: opts.kubeConfig, cluster, log })];
+        running = [startPolicyController({ kubeConfig: opts.kubeConfig, cluster, log, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.chaosSink ? { chaosSink: opts.chaosSink } : {}) }), startSidecarRbacController({ kubeConfig: opts.kubeConfig, cluster, log })];
       });
     },
     onStoppedLeading() {

@@ -11,8 +11,10 @@ import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition, PolicyAbor
 import { admissionVerdict } from '../../policies/verdict.ts';
 import type { PodMeta } from '../cache/cluster-cache.ts';
 import { hasKernelFaults, isLive } from '../kernel-plans.ts';
+import { policyPausedBy, switchesFrom } from '../../policies/switches.ts';
+import { appliedSummary, type PodReportState } from './applied-status.ts';
 
-export const CONDITION_TYPES = ['Admitted', 'Active', 'Paused', 'Expired', 'Aborted'] as const;
+export const CONDITION_TYPES = ['Admitted', 'Active', 'Applied', 'Paused', 'Expired', 'Aborted'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface StatusInput {
@@ -24,6 +26,10 @@ export interface StatusInput {
   now: number;
   /** Steady-state abort notices naming this policy (any generation). */
   notices?: readonly AbortNotice[];
+  /** What each pod's proxy last reported (datapath-reports.ts); absent: nothing read yet. */
+  reports?: (pod: string) => PodReportState | undefined;
+  /** Annotations of Namespace faultline-system (the cluster-wide switch). */
+  clusterSwitch?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -61,13 +67,20 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const targets = admitted && !expired && !abort ? chooseTargets(policy, input.pods, maxPodPercent) : [];
 
   const generation = policy.metadata.generation;
-  const cond = (type: ConditionType, status: boolean, reason: string, message: string): Condition =>
-    condition(previous.conditions, { type, status: status ? 'True' : 'False', reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, now);
-  const active = admitted && !paused && !expired && !abort && targets.length > 0;
+  const cond = (type: ConditionType, status: boolean, reason: string, message: string, tri?: Condition['status']): Condition =>
+    condition(previous.conditions, { type, status: tri ?? (status ? 'True' : 'False'), reason, message, ...(generation !== undefined ? { observedGeneration: generation } : {}) }, now);
+  const held = policyPausedBy({ ...policy, status: { ...previous, ...(verdict.tenant !== undefined ? { tenant: verdict.tenant } : {}) } }, switchesFrom(input.clusterSwitch, input.tenants));
+  const targeting = admitted && !paused && !expired && !abort && held === undefined && targets.length > 0;
+  const [offReason, offMessage] = !admitted ? ['NotAdmitted', 'the policy is not admitted'] : expired ? ['Expired', 'the duration has elapsed'] : abort ? ['Aborted', 'the steady-state guard aborted it']
+    : paused ? ['Paused', 'spec.paused is true'] : held !== undefined ? ['Held', `${held} is on`] : ['NoTargets', 'no running, injected pod matches spec.selector'];
+  const applied = appliedSummary(policy, targets, input.reports ?? (() => undefined), { on: targeting, reason: offReason, message: offMessage });
+  // Never Active while the datapath of every targeted pod says nothing of it applies.
+  const active = targeting && applied.condition.reason !== 'NotApplied';
   const conditions: Condition[] = [
     admitted ? cond('Admitted', true, 'Allowed', `within the allowlist of tenant "${verdict.tenant}"`) : cond('Admitted', false, 'Denied', verdict.message),
-    cond('Active', active, active ? 'Targeting' : !admitted ? 'NotAdmitted' : expired ? 'Expired' : abort ? 'Aborted' : paused ? 'Paused' : 'NoTargets',
-      active ? `faults apply to ${targets.length} pod(s)` : !admitted ? 'the policy is not admitted' : expired ? 'the duration has elapsed' : abort ? 'the steady-state guard aborted it' : paused ? 'spec.paused is true' : 'no running, injected pod matches spec.selector'),
+    cond('Active', active, active ? 'Targeting' : targeting ? 'NothingApplied' : offReason,
+      active ? `faults apply to ${targets.length} pod(s)` : targeting ? `targets ${targets.length} pod(s) but ${applied.condition.message}` : offMessage),
+    cond('Applied', applied.condition.status === 'True', applied.condition.reason, applied.condition.message, applied.condition.status),
     cond('Paused', paused, paused ? 'Paused' : 'Running', paused ? 'spec.paused is true' : 'spec.paused is false'),
     cond('Expired', expired, expired ? 'DurationElapsed' : 'Running',
       expired ? `duration ${policy.spec.duration} elapsed at ${new Date(expiresAtMs!).toISOString()}` : expiresAtMs !== undefined ? `expires at ${new Date(expiresAtMs).toISOString()}` : 'not started'),
@@ -83,6 +96,9 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
     ...(verdict.faults !== undefined ? { faults: verdict.faults } : {}),
     targets,
     targetedPods: targets.length,
+    appliedPods: applied.appliedPods,
+    ...(applied.podReports.length > 0 ? { podReports: applied.podReports } : {}),
+    ...(applied.podReportsOmitted > 0 ? { podReportsOmitted: applied.podReportsOmitted } : {}),
     ...(startedAt !== undefined ? { startedAt } : {}),
     ...(expiresAtMs !== undefined ? { expiresAt: new Date(expiresAtMs).toISOString() } : {}),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
@@ -123,7 +139,7 @@ export function statusChanged(current: ChaosPolicyStatus | undefined, next: Chao
 function normalize(status: ChaosPolicyStatus): ChaosPolicyStatus {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(status).sort(([a], [b]) => a.localeCompare(b))) {
-    if (v === undefined || (Array.isArray(v) && v.length === 0) || (k === 'targetedPods' && v === 0)) continue;
+    if (v === undefined || (Array.isArray(v) && v.length === 0) || ((k === 'targetedPods' || k === 'appliedPods') && v === 0)) continue;
     out[k] = k === 'conditions' ? [...(v as Condition[])].sort((a, b) => a.type.localeCompare(b.type)).map((c) => ({ ...c })) : v;
   }
   return out as ChaosPolicyStatus;
