@@ -8,6 +8,7 @@ import { decodeDatapathReport, REPORT_LIMITS, ReportError, type DatapathReport }
 import type { LiveFaultPlan, PlannedHttpFault } from '../../contract/plans.ts';
 import { datapathReport } from '../../sidecar/applied-report.ts';
 import { targetsFromWiring } from '../../sidecar/targets.ts';
+import { observationsForReport, PortObservations } from '../../sidecar/capture/observations.ts';
 import { livePlanFor } from '../../policies/planner.ts';
 import { appliedSummary, MAX_POD_DETAILS, type PodReportState } from '../../webhook/reconciler/applied-status.ts';
 import { desiredStatus } from '../../webhook/reconciler/policy-status.ts';
@@ -48,6 +49,23 @@ describe('status by the datapath: the proxy\'s report', () => {
     });
     assert.deepEqual(r.policies[0]!.notApplied, [{ kind: 'http.delay', target: 'inbound :8080', reason: 'Tls', message: 'TLS ClientHello on :8080' }]);
     assert.deepEqual(r.policies[0]!.applied, []);
+  });
+
+  it('in capture mode every port is served but the excluded ones; TCP faults go by capture\'s Toxiproxy targets, and capture\'s observations say TLS', () => {
+    const observations = new PortObservations();
+    observations.record(8443, 'tls');
+    const tcp = [{ chaosId: 'shop/p', expiresAt: T0 + 60_000, direction: 'inbound' as const, port: 9000, toxics: [{ name: 'lat', type: 'latency' as const, stream: 'downstream' as const, toxicity: 1, attributes: { latency: 100 } }] }];
+    const r = datapathReport({
+      pod: 'w', plan: plan({ http: [http(8080), http(8443), http(7000)], tcp }), targets: [], toxiproxy: () => true,
+      observations: observationsForReport(observations),
+      capture: {
+        excludes: (direction, port) => direction === 'inbound' && port === 7000,
+        tcpTargets: [{ direction: 'inbound', port: 9000, connectHost: '10.1.0.5', connectPort: 9000, listenPort: 0 }],
+      },
+    }).policies[0]!;
+    assert.deepEqual(r.applied, [{ kind: 'http.delay', target: 'inbound :8080' }, { kind: 'tcp.latency', target: 'inbound :9000' }]);
+    assert.deepEqual(r.notApplied.map((f) => `${f.target} ${f.reason}`), ['inbound :8443 Tls', 'inbound :7000 PortNotServed']);
+    assert.match(r.notApplied[1]!.message, /excluded from capture by the pod's faultline.dev\/exclude-inbound-ports annotation/);
   });
 
   it('lists kernel faults of running policies (netem\'s delay through the proxy), and a targeted policy with nothing here', () => {
