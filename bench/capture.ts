@@ -58,7 +58,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
 
 /** utime+stime of a process, in µs. */
-function cpuUs(pid: number): number {
+export function cpuUs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // USER_HZ = 100 on Linux
 }

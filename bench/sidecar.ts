@@ -41,6 +41,7 @@ import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 import { captureBench } from './capture.ts';
+import { proxyImageRuntime } from './proxy-image.ts';
 import { fixedRate, quantile } from './fixed-rate.ts';
 
 interface AutocannonResult {
@@ -59,22 +60,6 @@ const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 /** What the images run (images/build.ts's bundle), and the TypeScript sources for comparison. */
 const CLI = { compiled: path.join(ROOT, 'dist', 'faultline.js'), sources: path.join(ROOT, 'bin', 'faultline.js') };
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
-
-/**
- * The Node flags (ENTRYPOINT) and environment (ENV of the final stage) the
- * proxy image runs with, so the proxy is measured as shipped.
- */
-async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
-  const dockerfile = await readFile(path.join(ROOT, 'images', 'proxy.Dockerfile'), 'utf8');
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
-  const argv = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
-  const node = argv.indexOf('/usr/local/bin/node');
-  const script = argv.indexOf('/app/dist/faultline.js');
-  if (node < 0 || script < node) throw new Error(`images/proxy.Dockerfile: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
-  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
-  const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
-  return { nodeFlags: argv.slice(node + 1, script), env };
-}
 
 /**
  * Where a process's resident memory is (MB), from /proc/<pid>/smaps and the

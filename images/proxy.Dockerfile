@@ -106,20 +106,26 @@ COPY --from=build /app/dist ./dist
 # connections from looping back into it. The webhook sets runAsUser from its
 # --proxy-uid too; the two must agree if either is changed.
 USER 16337:16337
-# --liftoff-only: the only WebAssembly in the proxy is undici's llhttp, behind
-# fetch() to the Toxiproxy API (a handful of calls at start and per plan
-# change). V8 tiers it up to TurboFan in a background thread whose malloc arena
-# then stays resident: 9.4 MB of an idle proxy's RSS (86 -> 77 MB, same run,
-# /proc/<pid>/smaps; npm run bench:sidecar reports it with and without these
-# flags). Liftoff's baseline code is plenty for those calls; the datapath
-# parses HTTP with node:http's native llhttp, which this does not touch.
+# No --liftoff-only (dropped 2026-11-26): the proxy runs WebAssembly on its
+# datapath. The HTTP/1 fault path forwards over undici's Pool, whose response
+# parser is llhttp compiled to WebAssembly (so is the llhttp behind fetch() to
+# the Toxiproxy API), and --liftoff-only keeps it on Liftoff's baseline code,
+# never tiered up to TurboFan. npm run bench:liftoff (one run, 5 interleaved
+# rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over without it, per
+# round, median (range): max rate with a fault on the port that matches
+# nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU per request;
+# with one that fires 0.79x (0.74-1.36) at 1.17x (0.84-1.34). Two more runs,
+# one with each pair's order reversed, agreed: 11 of 13 rounds had a lower rate
+# with it when nothing matched. The memory it saves (idle RSS 75.8 vs 84.5 MB,
+# peak 96.3 vs 112.4 MB, same run) is not worth that.
 # --max-semi-space-size=1: V8 grows the young generation's two semi-spaces up
 # to 16 MB each under load, and the proxy's per-request garbage is short-lived,
 # so a scavenge of a small semi-space finds little alive. Peak RSS at a steady
 # 1,500 req/s on the HTTP path: 98.8 MB default, 88.8 MB with 1 MB, 94.1 MB
-# with 2 MB; CPU per request no higher (3 interleaved runs each, 2026-11-26).
+# with 2 MB; CPU per request no higher (3 interleaved runs each, 2026-11-26,
+# with --liftoff-only, since dropped).
 # npm run bench:sidecar runs the proxy with the flags read from this line.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--liftoff-only", "--max-semi-space-size=1", "/app/dist/faultline.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--max-semi-space-size=1", "/app/dist/faultline.js"]
 CMD ["sidecar"]
 LABEL org.opencontainers.image.title="faultline-proxy" \
       org.opencontainers.image.description="Faultline fault-injecting proxy sidecar (HTTP faults, TCP faults via Toxiproxy)" \

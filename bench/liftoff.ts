@@ -1,0 +1,183 @@
+// The proxy image's Node flags with and without --liftoff-only (why the image
+// dropped it: images/proxy.Dockerfile), on the HTTP/1 fault path: node:http's
+// server, then undici's Pool upstream, whose response parser is llhttp
+// compiled to WebAssembly, never tiered up to TurboFan under --liftoff-only. Prints ONE JSON object from one run of interleaved
+// rounds (liftoff-only, default, liftoff-only, ...), each a fresh proxy of
+// dist/ (the compiled bundle the image runs) in fixed-listener mode on
+// loopback with the image's ENV:
+//   - idle RSS 1 s after ready, peak RSS (VmHWM) after the loads;
+//   - max rate (autocannon, 16 connections, after a 1 s warm-up) and proxy CPU
+//     per request (its utime+stime over the requests answered) with a fault on
+//     the port that matches nothing (`noMatch`) and one that fires on every
+//     request (`match`, a 0 ms delay matched by header), as bench:capture does;
+//   - the 1-minute load average beside each round.
+//
+//   npm run bench:liftoff   (BENCH_DURATION_S=5, BENCH_ROUNDS=4)
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts } from '../common/ports.ts';
+import { ensureBinaries } from '../controlplane/binaries.ts';
+import { cpuUs } from './capture.ts';
+import { proxyImageRuntime } from './proxy-image.ts';
+
+type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };
+// autocannon ships no types; this is the slice used here.
+const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => PromiseLike<AutocannonResult>;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const CLI = path.join(ROOT, 'dist', 'faultline.js');
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const CONNECTIONS = 16;
+const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
+
+const APP = `
+import http from 'node:http';
+const s = http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok'); });
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+`;
+
+const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+/** VmRSS and VmHWM of a process, MB. */
+async function rssMB(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: round(kb('VmRSS') / 1024), peak: round(kb('VmHWM') / 1024) };
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+  });
+}
+
+async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} never became ready`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+type PathRow = { rps: number; cpuUsPerRequest: number };
+
+/** Max rate against `port`, the proxy's CPU charged to the requests answered. */
+async function charged(pid: number, port: number, headers: Record<string, string>): Promise<PathRow> {
+  const c0 = cpuUs(pid);
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: DURATION_S, headers });
+  if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0) throw new Error(`load on :${port}: ${r.errors} errors, ${r.non2xx} non-2xx of ${r.requests.total}`);
+  return { rps: Math.round(r.requests.average), cpuUsPerRequest: Math.round((cpuUs(pid) - c0) / r.requests.total) };
+}
+
+async function main(): Promise<void> {
+  const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
+  const image = await proxyImageRuntime();
+  // The image's other flags either way, whichever of the two it ships.
+  const others = image.nodeFlags.filter((f) => f !== '--liftoff-only');
+  const variants = { liftoffOnly: ['--liftoff-only', ...others], default: others };
+  const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
+
+  const dir = await mkdtemp(path.join(tmpdir(), 'faultline-liftoff-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const app = spawn(NODE, ['--input-type=module', '-e', APP], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(app);
+    const appPort = Number(await firstLine(app));
+    const [listen, admin, health, metrics, toxiproxyPort] = (await freePorts(5)) as [number, number, number, number, number];
+    const wiringFile = path.join(dir, 'wiring.json');
+    const planFile = path.join(dir, 'plan.json');
+    await writeFile(wiringFile, JSON.stringify({ proxyUid: 1337, excludeInboundPorts: [], outbound: [], inbound: [{ port: appPort, listenPort: listen }] }));
+    const expiresAt = Date.now() + 3_600_000;
+    const rule = { chaosId: 'bench/liftoff', expiresAt, direction: 'inbound' };
+    await writeFile(planFile, JSON.stringify({
+      http: [
+        // Never matches `/`: every request takes the HTTP/1 path and is forwarded untouched.
+        { ...rule, name: 'never', match: { port: appPort, path: { exact: '/never-requested' } }, abort: { status: 503, percent: 100 } },
+        // Fires on every request carrying the header: matched, rolled, counted, forwarded after 0 ms.
+        { ...rule, name: 'header', match: { port: appPort, headers: MATCH_HEADER }, delay: { fixedMs: 0, jitterMs: 0, percent: 100 } },
+      ],
+      tcp: [],
+    }));
+
+    const runProxy = async (flags: string[]): Promise<Record<string, unknown>> => {
+      const loadAvg1m = round(loadavg()[0]!, 2);
+      const child = spawn(
+        NODE,
+        [...flags, CLI, 'sidecar', '--wiring-file', wiringFile, '--plan-file', planFile, '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
+          '--admin-port', String(admin), '--health-port', String(health), '--metrics-port', String(metrics), '--toxiproxy-port', String(toxiproxyPort)],
+        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...image.env, FAULTLINE_LOG_LEVEL: 'warn' } },
+      );
+      children.push(child);
+      try {
+        await until(async () => (await fetch(`http://127.0.0.1:${health}/healthz/ready`)).ok, 'the proxy');
+        await until(async () => ((await (await fetch(`http://127.0.0.1:${admin}/stats`)).json()) as { toxiproxy: { up: boolean } }).toxiproxy.up, 'its Toxiproxy');
+        await new Promise((r) => setTimeout(r, 1_000));
+        const idleRssMB = (await rssMB(child.pid!)).rss;
+        await autocannon({ url: `http://127.0.0.1:${listen}/`, connections: CONNECTIONS, duration: 1 });
+        const noMatch = await charged(child.pid!, listen, {});
+        const match = await charged(child.pid!, listen, MATCH_HEADER);
+        const peakRssMB = (await rssMB(child.pid!)).peak;
+        return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, loadAvg1mAfter: round(loadavg()[0]!, 2) };
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    };
+
+    const rounds: Array<Record<keyof typeof variants, Awaited<ReturnType<typeof runProxy>>>> = [];
+    for (let i = 0; i < ROUNDS; i++) rounds.push({ liftoffOnly: await runProxy(variants.liftoffOnly), default: await runProxy(variants.default) });
+
+    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow };
+    const pick = (v: keyof typeof variants, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
+    const summary = (v: keyof typeof variants): Record<string, number> => ({
+      idleRssMB: median(pick(v, (r) => r.idleRssMB)),
+      peakRssMB: median(pick(v, (r) => r.peakRssMB)),
+      noMatchRps: median(pick(v, (r) => r.noMatch.rps)),
+      noMatchCpuUsPerRequest: median(pick(v, (r) => r.noMatch.cpuUsPerRequest)),
+      matchRps: median(pick(v, (r) => r.match.rps)),
+      matchCpuUsPerRequest: median(pick(v, (r) => r.match.cpuUsPerRequest)),
+    });
+    /** liftoff-only ÷ default within each round (same load), then the median and range over rounds. */
+    const ratio = (f: (r: Row) => number): { median: number; min: number; max: number } => {
+      const xs = rounds.map((r) => round(f(r.liftoffOnly as Row) / f(r.default as Row), 3));
+      return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+    };
+    console.log(JSON.stringify({
+      benchmark: 'liftoff',
+      node: process.version,
+      nodeFlags: variants,
+      imageEnv: image.env,
+      durationPerLoadS: DURATION_S,
+      connections: CONNECTIONS,
+      medians: { liftoffOnly: summary('liftoffOnly'), default: summary('default') },
+      liftoffOnlyOverDefault: {
+        noMatchRps: ratio((r) => r.noMatch.rps),
+        noMatchCpuUsPerRequest: ratio((r) => r.noMatch.cpuUsPerRequest),
+        matchRps: ratio((r) => r.match.rps),
+        matchCpuUsPerRequest: ratio((r) => r.match.cpuUsPerRequest),
+        idleRssMB: ratio((r) => r.idleRssMB),
+        peakRssMB: ratio((r) => r.peakRssMB),
+      },
+      rounds,
+    }, null, 2));
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

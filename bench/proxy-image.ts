@@ -1,0 +1,21 @@
+// What the proxy image runs, read from images/proxy.Dockerfile so a bench
+// measures the proxy as shipped. Shared by bench/sidecar.ts and bench/liftoff.ts.
+
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DOCKERFILE = fileURLToPath(new URL('../images/proxy.Dockerfile', import.meta.url));
+
+/** The Node flags (ENTRYPOINT) and environment (ENV of the final stage) the proxy image runs with. */
+export async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
+  const dockerfile = await readFile(DOCKERFILE, 'utf8');
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+  const argv = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
+  const node = argv.indexOf('/usr/local/bin/node');
+  const script = argv.indexOf('/app/dist/faultline.js');
+  if (node < 0 || script < node) throw new Error(`${path.relative(process.cwd(), DOCKERFILE)}: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  return { nodeFlags: argv.slice(node + 1, script), env };
+}
