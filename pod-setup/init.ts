@@ -1,5 +1,6 @@
 import type { Logger } from '../common/log.ts';
 import type { CaptureWiring, InitPlan } from '../contract/plans.ts';
+import { PlanError } from '../contract/codec.ts';
 import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';
 import { assertFaketimeLib, installFaketime } from './time/install-faketime.ts';
@@ -8,7 +9,6 @@ import { netemUnavailableMessage, planNetemFallback, type NetemFallback } from '
 import { renderCaptureRules } from './redirect/capture-rules.ts';
 import { applyRuleset, renderRuleset, type NftLoss } from './redirect/nftables.ts';
 import { applyNetem, applyTbf, needsNetem } from './network/qdisc.ts';
-import { resolveUpstreams, systemLookup, type Lookup } from './redirect/resolve.ts';
 
 export interface InitOptions {
   /** faultline-run emptyDir (handoff.json). */
@@ -16,19 +16,13 @@ export interface InitOptions {
   /** faultline-time emptyDir (libfaketime + faketime.rc). */
   timeDir: string;
   faketimeLib: string;
-  lookup?: Lookup;
   now?: () => number;
 }
 
 /** What was applied, logged as one structured object and returned for tests. */
 export interface InitSummary {
-  redirect: {
-    /** Transparent capture (every injected pod); the fixed-listener fields are then empty. */
-    capture?: CaptureWiring;
-    inbound: Array<{ port: number; listenPort: number }>;
-    outbound: Array<{ host: string; port: number; listenPort: number; match: string[] | 'port-only' }>;
-    excludedInbound: number[];
-  };
+  /** The capture the table was written for. */
+  capture: CaptureWiring;
   network?: {
     netem: 'applied' | 'unavailable' | 'not-needed';
     nftLoss?: number;
@@ -48,11 +42,11 @@ function isUnexpired(f: { expiresAt: number }, now: number): boolean {
 }
 
 /**
- * Applies an InitPlan: redirection, network faults (netem or fallbacks), the
- * proxy hand-off and the time offset. IO faults are served by the long-running
- * `faultline kernel` sidecar, not here: a FUSE server must outlive this
- * container. Capabilities are checked and names resolved before the first
- * change, so a pod fails before half a plan is live.
+ * Applies an InitPlan: transparent capture, network faults (netem or
+ * fallbacks), the proxy hand-off and the time offset. IO faults are served by
+ * the long-running `faultline kernel` sidecar, not here: a FUSE server must
+ * outlive this container. Capabilities and the plan's capture are checked
+ * before the first change, so a pod fails before half a plan is live.
  */
 export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): Promise<InitSummary> {
   const started = performance.now();
@@ -72,15 +66,9 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   assertCapabilities(['NET_ADMIN'], 'nftables redirection and tc');
   if (time) await assertFaketimeLib(opts.faketimeLib);
 
-  const excluded = new Set(plan.wiring.excludeInboundPorts);
-  const inbound = plan.wiring.inbound.filter((e) => !excluded.has(e.port));
-  for (const e of plan.wiring.inbound) {
-    if (excluded.has(e.port)) log.warn({ port: e.port }, 'inbound port is both wired and excluded; exclusion wins, port not redirected');
-  }
-  const resolution = await resolveUpstreams(plan.wiring.outbound, opts.lookup ?? systemLookup);
-  for (const u of resolution.unresolved) {
-    log.warn({ host: u.host, reason: u.reason }, 'upstream did not resolve; redirecting its port for every non-loopback destination');
-  }
+  // Pods are captured; fixed listeners are for a proxy run outside a pod (no init there).
+  const capture = plan.wiring.capture;
+  if (!capture) throw new PlanError('the plan has no wiring.capture: faultline init only sets up transparent capture (fixed listeners are for running the proxy outside a pod)');
 
   // netem first: whether it exists decides which fallbacks the ruleset carries.
   let netem: NonNullable<InitSummary['network']>['netem'] = 'not-needed';
@@ -102,22 +90,11 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   const nftLoss: NftLoss | undefined = fallback.loss;
   // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
   // Capture first: with its table in place, the app's first connection is already the proxy's.
-  const capture = plan.wiring.capture;
-  if (capture) {
-    await applyRuleset(
-      renderCaptureRules({
-        proxyUid: plan.wiring.proxyUid,
-        ...capture,
-        ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}),
-      }),
-    );
-    if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
-  }
+  await applyRuleset(renderCaptureRules({ proxyUid: plan.wiring.proxyUid, ...capture, ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}) }));
+  if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
   await applyRuleset(
     renderRuleset({
       proxyUid: plan.wiring.proxyUid,
-      inbound,
-      outbound: resolution.upstreams,
       proxyOnlyPorts: [plan.wiring.toxiproxyPort ?? DEFAULT_PROXY_PORTS.toxiproxy],
       ...(nftLoss ? { loss: nftLoss } : {}),
     }),
@@ -128,17 +105,7 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   const handoffPath = await writeHandoff(opts.runDir, handoff);
 
   const summary: InitSummary = {
-    redirect: {
-      ...(capture ? { capture } : {}),
-      inbound,
-      outbound: resolution.upstreams.map((u) => ({
-        host: u.host,
-        port: u.port,
-        listenPort: u.listenPort,
-        match: u.addresses.length > 0 ? u.addresses : 'port-only',
-      })),
-      excludedInbound: [...excluded],
-    },
+    capture,
     io: io.map((f) => ({ volumePath: f.volumePath, path: f.path })),
     skippedExpired,
     handoff: handoffPath,
