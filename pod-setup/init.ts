@@ -88,17 +88,19 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   }
 
   const nftLoss: NftLoss | undefined = fallback.loss;
-  // The table is always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
-  // Capture first: with its table in place, the app's first connection is already the proxy's.
-  await applyRuleset(renderCaptureRules({ proxyUid: plan.wiring.proxyUid, ...capture, ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}) }));
-  if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
+  // The tables are always rewritten whole, so a re-run with a smaller plan leaves nothing stale behind.
+  // Both tables in one `nft -f` transaction: all of it is live or none of it,
+  // and init runs nft once (each run faults nft's binary into the container's
+  // memory cgroup, which bench:init counts).
   await applyRuleset(
-    renderRuleset({
-      proxyUid: plan.wiring.proxyUid,
-      proxyOnlyPorts: [plan.wiring.toxiproxyPort ?? DEFAULT_PROXY_PORTS.toxiproxy],
-      ...(nftLoss ? { loss: nftLoss } : {}),
-    }),
+    renderCaptureRules({ proxyUid: plan.wiring.proxyUid, ...capture, ...(capture.mesh ? { mesh: { uid: capture.mesh.uid } } : {}) }) +
+      renderRuleset({
+        proxyUid: plan.wiring.proxyUid,
+        proxyOnlyPorts: [plan.wiring.toxiproxyPort ?? DEFAULT_PROXY_PORTS.toxiproxy],
+        ...(nftLoss ? { loss: nftLoss } : {}),
+      }),
   );
+  if (capture.mesh) log.info({ mesh: capture.mesh }, 'mesh sidecar present: inbound is captured after it (mesh first)');
   if (network && fallback.rateBitsPerSec !== undefined) await applyTbf(network.device, fallback.rateBitsPerSec);
 
   const handoff: Handoff = fallback.networkDelay ? { networkDelay: fallback.networkDelay } : {};
