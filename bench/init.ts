@@ -1,7 +1,7 @@
 // Wall time and peak memory of `faultline init`, each run in a fresh network
 // namespace. Needs root. Prints one JSON object.
 //
-// Wall time, for a typical plan — 3 inbound ports, 2 named upstreams, loss +
+// Wall time, for a typical plan — capture with port and CIDR exclusions, loss +
 // rate (nft/tbf fallbacks where sch_netem is missing) and a time offset:
 //   wallMs                `faultline init` as the container runs it (the whole CLI loads)
 //   initModuleOnlyWallMs  the same command with only its own module loaded, i.e.
@@ -24,6 +24,7 @@ import { copyFileSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InitPlan } from '../contract/plans.ts';
+import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../contract/pod-layout.ts';
 import { INJECTION_SETTINGS } from '../webhook/config.ts';
 import { MemoryCgroup, MiB, quantityBytes } from '../test/support/memory-cgroup.ts';
 
@@ -63,13 +64,19 @@ const expiresAt = Date.now() + 3_600_000;
 const plan: InitPlan = {
   version: 'bench',
   wiring: {
-    proxyUid: 1337,
-    inbound: [8080, 8443, 9090].map((port, i) => ({ port, listenPort: 15100 + i })),
-    outbound: [
-      { host: 'redis.bench', port: 6379, listenPort: 15200 },
-      { host: 'db.bench', port: 5432, listenPort: 15201 },
-    ],
-    excludeInboundPorts: [8081],
+    proxyUid: DEFAULT_PROXY_UID,
+    capture: {
+      inboundPort: DEFAULT_PROXY_PORTS.inbound,
+      outboundPort: DEFAULT_PROXY_PORTS.outbound,
+      proxyPorts: [DEFAULT_PROXY_PORTS.admin, DEFAULT_PROXY_PORTS.metrics, DEFAULT_PROXY_PORTS.health, DEFAULT_PROXY_PORTS.toxiproxy],
+      excludeInboundPorts: [8081],
+      excludeInboundCidrs: [],
+      excludeOutboundPorts: [5432],
+      excludeOutboundCidrs: ['10.96.0.0/12'],
+    },
+    inbound: [],
+    outbound: [],
+    excludeInboundPorts: [],
   },
   kernel: {
     network: { chaosId: 'bench/net', expiresAt, device: 'eth0', loss: { percent: 5, correlation: 0 }, rateBitsPerSec: 10_000_000 },
@@ -142,7 +149,7 @@ for (let i = 0; i < RUNS; i++) {
 const MEMORY_RUNS = Number(process.env.BENCH_MEMORY_RUNS ?? 5);
 const DEFAULT_LIMIT = INJECTION_SETTINGS.initMemory.default;
 const memoryPlans: Record<string, InitPlan> = {
-  empty: { version: 'bench', wiring: { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] }, kernel: { io: [] } },
+  empty: { version: 'bench', wiring: plan.wiring, kernel: { io: [] } },
   'network+io+time': {
     ...plan,
     kernel: {
@@ -242,7 +249,7 @@ console.log(
   JSON.stringify({
     bench: 'init',
     runs: RUNS,
-    plan: '3 inbound, 2 upstreams, loss 5% + rate 10mbit, time offset',
+    plan: 'capture with exclusions, loss 5% + rate 10mbit, time offset',
     netem,
     wallMs: stats(wall),
     initModuleOnlyWallMs: stats(moduleOnly),

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../common/log.ts';
 import type { InitPlan } from '../contract/plans.ts';
+import { PlanError } from '../contract/codec.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
 import { PROXY_ALIVE_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';
@@ -8,7 +9,6 @@ import type { NetemFallback } from './network/netem-fallback.ts';
 import { networkFamily, type NetworkApplied } from './network/network.ts';
 import { redirectFamily, type RedirectApplied } from './redirect/redirect.ts';
 import { ensureAliveFifo } from './redirect/alive-fifo.ts';
-import type { Lookup } from './redirect/resolve.ts';
 import { assertFaketimeLib } from './time/install-faketime.ts';
 import { timeFamily, type TimeApplied } from './time/time.ts';
 
@@ -18,7 +18,6 @@ export interface InitOptions {
   /** faultline-time emptyDir (libfaketime + faketime.rc). */
   timeDir: string;
   faketimeLib: string;
-  lookup?: Lookup;
   now?: () => number;
 }
 
@@ -49,8 +48,9 @@ function isUnexpired(f: { expiresAt: number }, now: number): boolean {
  * the proxy hand-off and the time offset. IO faults are served by the
  * long-running `faultline kernel` sidecar, not here: a FUSE server must
  * outlive this container. Capabilities and libfaketime are checked before the
- * first change, so a pod fails before half a plan is live; a name that does
- * not resolve never fails it (its port is matched alone).
+ * first change, and so is the plan's capture (pods are always captured; fixed
+ * listeners are for a proxy run outside a pod, with no init), so a pod fails
+ * before half a plan is live.
  */
 export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): Promise<InitSummary> {
   const started = performance.now();
@@ -70,11 +70,15 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   assertCapabilities(['NET_ADMIN'], 'nftables redirection and tc');
   if (time) await assertFaketimeLib(opts.faketimeLib);
 
+  const capture = plan.wiring.capture;
+  if (!capture) throw new PlanError('the plan has no wiring.capture: faultline init only sets up transparent capture (fixed listeners are for running the proxy outside a pod)');
+
   // netem first: whether it exists decides which fallbacks the ruleset carries.
   const net = network ? await networkFamily(log).apply(network) : undefined;
   const fallback: NetemFallback = net?.fallback ?? { notApplied: [] };
-  const redirect = await redirectFamily({ ...(opts.lookup ? { lookup: opts.lookup } : {}), log }).apply({
+  const redirect = await redirectFamily({ log }).apply({
     wiring: plan.wiring,
+    capture,
     ...(fallback.loss ? { loss: fallback.loss } : {}),
   });
 

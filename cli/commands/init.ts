@@ -8,8 +8,8 @@ import { str, type Command } from '../command.ts';
 export const initCommand: Command = {
   usage: `Usage: faultline init [options]
 
-Applies the InitPlan from $${PLAN_ENV} (or --plan-file): nftables redirection
-to the proxy's listeners, network faults (netem, or nft loss / tbf / proxy-side
+Applies the InitPlan from $${PLAN_ENV} (or --plan-file): the nftables capture
+table (every TCP connection to the proxy's two listeners), network faults (netem, or nft loss / tbf / proxy-side
 delay where the kernel lacks sch_netem), the proxy hand-off file and the
 libfaketime time offset. Re-running converges to the same state.
 Exits non-zero, before changing anything where possible, when a step cannot run.

@@ -1,4 +1,3 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { run, runOrThrow } from '../exec.ts';
 
 export const NFT_TABLE = 'inet faultline';
@@ -6,14 +5,6 @@ export const NFT_TABLE = 'inet faultline';
 const LOSS_CHAIN = 'loss';
 /** Loss is drawn from numgen in [0, LOSS_SCALE). */
 const LOSS_SCALE = 10_000;
-
-export interface ResolvedUpstream {
-  host: string;
-  port: number;
-  listenPort: number;
-  /** Addresses the host resolved to at init time; empty = match the port alone. */
-  addresses: string[];
-}
 
 /** Loss the kernel applies itself when sch_netem is missing. */
 export interface NftLoss {
@@ -23,10 +14,9 @@ export interface NftLoss {
   expiresAtSec: number;
 }
 
+/** Redirection is the capture table's job (capture-rules.ts); this table guards and drops. */
 export interface RulesetInput {
   proxyUid: number;
-  inbound: Array<{ port: number; listenPort: number }>;
-  outbound: ResolvedUpstream[];
   /** Loopback ports only the proxy UID may connect to (Toxiproxy's API). */
   proxyOnlyPorts?: number[];
   loss?: NftLoss;
@@ -37,7 +27,8 @@ function set(values: readonly string[]): string {
 }
 
 /**
- * Renders Faultline's whole nftables state as one `nft -f` transaction.
+ * Renders Faultline's guard-and-drop table (the Toxiproxy API guard, netem's
+ * loss fallback) as one `nft -f` transaction; capture is its own table.
  *
  * Everything lives in a single table of our own, so we never touch rules of
  * the CNI or kube-proxy, and the leading "create empty, then delete" pair makes
@@ -47,42 +38,6 @@ function set(values: readonly string[]): string {
  */
 export function renderRuleset(input: RulesetInput): string {
   const lines: string[] = [`table ${NFT_TABLE} {}`, `delete table ${NFT_TABLE}`, `table ${NFT_TABLE} {`];
-
-  if (input.inbound.length > 0) {
-    lines.push(
-      '\tchain prerouting {',
-      '\t\ttype nat hook prerouting priority dstnat; policy accept;',
-      ...input.inbound.map((e) => `\t\ttcp dport ${e.port} redirect to :${e.listenPort}`),
-      '\t}',
-    );
-  }
-
-  if (input.outbound.length > 0) {
-    const resolved: string[] = [];
-    const portOnly: string[] = [];
-    for (const u of input.outbound) {
-      const v4 = u.addresses.filter((a) => isIPv4(a));
-      const v6 = u.addresses.filter((a) => isIPv6(a));
-      if (v4.length > 0) resolved.push(`\t\tip daddr ${set(v4)} tcp dport ${u.port} redirect to :${u.listenPort}`);
-      if (v6.length > 0) resolved.push(`\t\tip6 daddr ${set(v6)} tcp dport ${u.port} redirect to :${u.listenPort}`);
-      if (v4.length === 0 && v6.length === 0) portOnly.push(`\t\ttcp dport ${u.port} redirect to :${u.listenPort}`);
-    }
-    lines.push(
-      '\tchain output {',
-      // -100 is dstnat's value; nft 1.0.6 accepts the name only on prerouting.
-      '\t\ttype nat hook output priority -100; policy accept;',
-      // The proxy dials the real upstream itself; without this its own
-      // connections would be redirected back to it forever.
-      `\t\tmeta skuid ${input.proxyUid} return`,
-      ...resolved,
-    );
-    if (portOnly.length > 0) {
-      // A port-only match would also catch the proxy's hop to the app on
-      // 127.0.0.1 and the app's own loopback services: leave loopback alone.
-      lines.push('\t\toifname "lo" return', ...portOnly);
-    }
-    lines.push('\t}');
-  }
 
   const proxyOnly = input.proxyOnlyPorts ?? [];
   if (proxyOnly.length > 0) {

@@ -56,6 +56,12 @@ describe('netns: faultline init failures', function () {
     const badPort = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, inbound: [{ port: 70000, listenPort: 15100 }] } }));
     assert.equal(badPort.code, 1);
     assert.match(badPort.stdout, /invalid plan in FAULTLINE_PLAN: wiring\.inbound\[0\]\.port: Invalid value: 70000: must be at most 65535/);
+    // Fixed listeners are for a proxy outside a pod: init only ever sets up capture.
+    const before = (await pod.execPod(['nft', 'list', 'table', 'inet', 'faultline_capture'])).stdout;
+    const fixed = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, inbound: [{ port: 8080, listenPort: 15100 }] } }));
+    assert.equal(fixed.code, 1);
+    assert.match(fixed.stdout, /faultline init failed: the plan has no wiring\.capture: faultline init only sets up transparent capture/);
+    assert.equal((await pod.execPod(['nft', 'list', 'table', 'inet', 'faultline_capture'])).stdout, before, 'nothing changed');
     const none = await run('');
     assert.equal(none.code, 1);
     assert.match(none.stdout, /no plan: set FAULTLINE_PLAN or pass --plan-file/);

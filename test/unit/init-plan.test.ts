@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { missingCapabilities, parseCapEff } from '../../pod-setup/capabilities.ts';
 import { formatOffset } from '../../contract/time-offset.ts';
 import { decodeInitPlan } from '../../contract/codec.ts';
-import { resolveUpstreams } from '../../pod-setup/redirect/resolve.ts';
 
 const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
 
@@ -65,28 +64,5 @@ describe('init: libfaketime offset syntax', () => {
     assert.equal(formatOffset(-90_500), '-90.5s');
     assert.equal(formatOffset(1), '+0.001s');
     assert.equal(formatOffset(0), '+0s');
-  });
-});
-
-describe('init: upstream resolution', () => {
-  it('pins resolved addresses, passes IP literals through, and falls back to port-only on failure or timeout', async () => {
-    const lookup = async (host: string): Promise<string[]> => {
-      if (host === 'redis') return ['10.0.0.2', '10.0.0.1', '10.0.0.2'];
-      if (host === 'slow') return new Promise(() => undefined);
-      throw new Error(`getaddrinfo ENOTFOUND ${host}`);
-    };
-    const r = await resolveUpstreams(
-      [
-        { host: 'redis', port: 6379, listenPort: 15200 },
-        { host: '10.1.2.3', port: 80, listenPort: 15201 },
-        { host: 'nope', port: 5432, listenPort: 15202 },
-        { host: 'slow', port: 1, listenPort: 15203 },
-      ],
-      lookup,
-      50,
-    );
-    assert.deepEqual(r.upstreams.map((u) => u.addresses), [['10.0.0.1', '10.0.0.2'], ['10.1.2.3'], [], []]);
-    assert.deepEqual(r.unresolved.map((u) => u.host).sort(), ['nope', 'slow']);
-    assert.match(r.unresolved.find((u) => u.host === 'slow')!.reason, /no answer within 50 ms/);
   });
 });
