@@ -133,7 +133,7 @@ export class DatapathReports {
 /** GET with a deadline and a size cap; a non-200 answer is an error. */
 function getText(url: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } }, (res) => {
+    const req = http.get(url, { agent: false, headers: { accept: 'application/json' } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return reject(new Error(`HTTP ${res.statusCode}`));
@@ -148,6 +148,9 @@ function getText(url: string, timeoutMs: number): Promise<string> {
       res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
       res.on('error', reject);
     });
-    req.on('error', (err) => reject(err.name === 'AbortError' || err.name === 'TimeoutError' ? new Error(`no answer within ${timeoutMs} ms`) : err));
+    // A deadline on the whole exchange that ends with it (an AbortSignal.timeout would outlive the request).
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
+    req.on('error', reject);
   });
 }

@@ -44,7 +44,7 @@ export function runQuery(url: string, query: string, timeoutMs: number): Promise
   target.searchParams.set('query', query);
   const get = target.protocol === 'https:' ? https.get : http.get;
   return new Promise((resolve, reject) => {
-    const req = get(target, { agent: false, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } }, (res) => {
+    const req = get(target, { agent: false, headers: { accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -55,7 +55,10 @@ export function runQuery(url: string, query: string, timeoutMs: number): Promise
       res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
       res.on('error', reject);
     });
-    req.on('error', (err) => reject(err.name === 'AbortError' || err.name === 'TimeoutError' ? new Error(`no answer within ${timeoutMs} ms`) : err));
+    // A deadline on the whole exchange that ends with it (an AbortSignal.timeout would outlive the request).
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
+    req.on('error', reject);
   });
 }
 
