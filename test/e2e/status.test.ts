@@ -16,7 +16,7 @@ import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
 import { PROXY_HEALTH_PORT_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, getJson, kubectlOk, pod } from '../support/e2e-cluster.ts';
 import { useControlPlane } from '../support/e2e-cluster.ts';
-import { createRunningPod, createTenant, proxyContainer, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import { createRunningPod, createTenant, hostPlan, proxyContainer, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
 import { startChild, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
 
 /** A loopback address of its own, so the pod's declared health port can be bound as it is in a pod. */
@@ -70,10 +70,12 @@ describe('e2e: status confirmed by the datapath', function () {
     const healthPort = (proxyContainer(stored) as { ports?: Array<{ name?: string; containerPort: number }> }).ports?.find((p) => p.name === PROXY_HEALTH_PORT_NAME)?.containerPort;
     assert.ok(healthPort, 'the injected proxy declares its health port');
     const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
+    // The pod's plan captures; with no pod netns here, it runs as a fixed listener for the app's port.
+    const { raw } = await hostPlan(proxyPlan(stored).plan, [appPort]);
     sidecar = await startChild(
       ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--upstream-host', '127.0.0.1',
         '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
-      { FAULTLINE_PLAN: proxyPlan(stored).raw, POD_NAME: POD, POD_NAMESPACE: ns },
+      { FAULTLINE_PLAN: raw, POD_NAME: POD, POD_NAMESPACE: ns },
       { host: POD_IP, healthPort },
     );
   });
