@@ -102,6 +102,8 @@ export class Sidecar {
   private routes: Route[];
   /** Capture: the TCP-faulted destinations and their Toxiproxy proxies. */
   private captureRoutes: Array<{ target: Target; toxiproxy: string }> = [];
+  /** Capture's Toxiproxy targets for the current plan (captureTargets), for the routes and the status report. */
+  private captureTcpTargets: Target[] = [];
   private readonly httpPaths: Array<HttpPath | undefined>;
   private readonly listeners: net.Server[] = [];
   private readonly servers: http.Server[] = [];
@@ -303,7 +305,7 @@ export class Sidecar {
             capture: {
               excludes: (direction: 'inbound' | 'outbound', port: number | undefined) =>
                 port !== undefined && (direction === 'inbound' ? c.excludeInboundPorts : c.excludeOutboundPorts).includes(port),
-              tcpTargets: this.captureTargets(this.plan),
+              tcpTargets: this.captureTcpTargets,
             },
           }
         : {}),
@@ -371,7 +373,8 @@ export class Sidecar {
       }
       return { http: httpFaultsFor(plan, t), toxiproxy };
     });
-    this.captureRoutes = !this.opts.wiring.capture || !this.reconciler ? [] : this.captureTargets(plan).flatMap((t) => {
+    this.captureTcpTargets = this.opts.wiring.capture ? this.captureTargets(plan) : [];
+    this.captureRoutes = !this.reconciler ? [] : this.captureTcpTargets.flatMap((t) => {
       const tcp = tcpFaultsFor(plan, t);
       if (tcp.length === 0) return [];
       const name = toxiproxyName(t);
