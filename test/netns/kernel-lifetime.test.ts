@@ -4,7 +4,9 @@
 // the kernel (tbf qdisc, nft loss rules, a dead FUSE layer) and pass its
 // startup probe.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { KernelFaultPlan } from '../../contract/plans.ts';
 import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { appPod, injectedPod, NODE } from '../support/netns-fixtures.ts';
@@ -47,6 +49,39 @@ const topMountType = async (path: string) =>
     .filter((f) => f[4] === path)
     .map((f) => f[f.indexOf('-') + 1])
     .at(-1);
+
+// FaultKeeper.lift in the pod's network namespace, as the kernel brake calls it
+// when a policy stops running (kernel-brake.ts needs an API server; the lift is
+// what this checks). Its own run and state directories, so the pod's running
+// faultline-kernel keeps its ready file.
+const LIFT = `
+const { startFaultKeeper } = await import(process.env.KEEPER);
+const { createLogger } = await import(process.env.LOG);
+const plan = JSON.parse(process.env.PLAN);
+const keeper = await startFaultKeeper(plan, { stateDir: process.env.DIR + '/state', runDir: process.env.DIR + '/run' }, createLogger('kernel'));
+await keeper.lift(new Set([plan.kernel.network.chaosId]), 'policy spec.paused');
+await keeper.stop();
+`;
+
+async function liftInPod(pod: SimulatedPod, kernel: KernelFaultPlan): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'faultline-lift-'));
+  try {
+    const r = await pod.execPod([NODE, '--input-type=module', '-e', LIFT], {
+      env: {
+        ...process.env,
+        FAULTLINE_LOG_LEVEL: 'info',
+        KEEPER: new URL('../../pod-setup/fault-keeper.ts', import.meta.url).href,
+        LOG: new URL('../../common/log.ts', import.meta.url).href,
+        PLAN: JSON.stringify({ kernel }),
+        DIR: dir,
+      },
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    return r.stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 /** Runs faultline-kernel's own startup probe, as the kubelet would (exec in the container). */
 async function startupProbePasses(pod: SimulatedPod): Promise<boolean> {
@@ -97,6 +132,21 @@ describe('netns: faultline kernel lives as long as its pod', function () {
     assert.ok(kernel.running, `faultline kernel exited (${kernel.child.exitCode}):\n${kernel.stdout}${kernel.stderr}`);
     assert.equal(await startupProbePasses(pod), true);
     await assertStopsOnSigterm(pod);
+  });
+
+  it('a lift before expiry (policy paused or deleted) removes the root qdisc and the nft loss chain, and logs each fault lifted', async () => {
+    const { pod, expiresAt } = await startPod((at) => ({ network: networkFault(at), io: [] }));
+    pods.push(pod);
+    const qdisc = await rootQdisc(pod);
+    assert.ok(['tbf', 'netem'].includes(qdisc ?? ''), 'the network fault is applied');
+    // Without sch_netem the loss is an nft rule: the chain a lift must take away too.
+    if (qdisc === 'tbf') assert.equal(await lossChain(pod), true, 'the nft loss fallback is in place');
+    const out = await liftInPod(pod, { network: networkFault(expiresAt), io: [] });
+    assert.ok(Date.now() < expiresAt, 'the lift came before the fault expired');
+    assert.ok(!['tbf', 'netem'].includes((await rootQdisc(pod)) ?? ''), 'no root qdisc after the lift');
+    assert.equal(await lossChain(pod), false, 'no nft loss chain after the lift');
+    const lifted = out.split('\n').filter((l) => l.includes('"event":"chaos"')).map((l) => JSON.parse(l) as { fault: string; status: string; reason?: string });
+    assert.deepEqual(lifted.filter((e) => e.status === 'lifted').map((e) => `${e.fault} ${e.reason}`).sort(), ['network.loss policy spec.paused', 'network.rate policy spec.paused']);
   });
 
   describe('restarted after its faults expired (M1)', () => {
