@@ -39,6 +39,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** Names the Connection header lists are hop-by-hop too; undefined when it lists none beyond the usual. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // What nearly every message carries, without splitting it per request.
+  const whole = value.length <= 10 ? value.toLowerCase() : '';
+  if (whole === 'keep-alive' || whole === 'close') return undefined;
   const extra = value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive');
   return extra.length > 0 ? new Set(extra) : undefined;
 }
