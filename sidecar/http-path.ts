@@ -132,7 +132,7 @@ export class HttpPath {
     const delayMs = decision.delayMs + networkDelayMs;
     for (const f of decision.fired) metrics.fault(f.kind === 'delay' ? 'http.delay' : 'http.abort', f.kind === 'delay' ? decision.delayMs : 0);
     if (networkDelayMs > 0) metrics.fault('network.delay', networkDelayMs);
-    if (this.opts.faultHeader) {
+    if (this.opts.faultHeader && decision !== NO_FAULT) {
       const value = faultHeader(decision);
       if (value) res.setHeader(FAULT_HEADER, value);
     }

@@ -39,6 +39,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** Names the Connection header lists are hop-by-hop too; undefined when it lists none beyond the usual. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // What nearly every message carries, without splitting it per request.
+  const whole = value.length <= 10 ? value.toLowerCase() : '';
+  if (whole === 'keep-alive' || whole === 'close') return undefined;
   const extra = value.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive');
   return extra.length > 0 ? new Set(extra) : undefined;
 }
@@ -63,20 +66,18 @@ function forwardedHeaders(req: http.IncomingMessage): string[] {
   return out;
 }
 
-/** The response's headers as the upstream sent them (case and order kept), minus hop-by-hop ones. */
-function relayedHeaders(raw: Buffer[]): string[] {
-  const names: string[] = [];
-  let listed: Set<string> | undefined;
+/**
+ * The response's headers as the upstream sent them (case and order kept),
+ * minus hop-by-hop ones. `connection` is the value undici parsed already.
+ */
+function relayedHeaders(raw: Buffer[], connection: string | undefined): string[] {
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    names.push(name);
-    if (name.toLowerCase() === 'connection') listed = connectionTokens(raw[i + 1]!.toString('latin1'));
-  }
-  const out: string[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const lower = names[i]!.toLowerCase();
+    const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    out.push(names[i]!, raw[2 * i + 1]!.toString('latin1'));
+    out.push(name, raw[i + 1]!.toString('latin1'));
   }
   return out;
 }
@@ -88,6 +89,15 @@ function hasBody(req: http.IncomingMessage): boolean {
 }
 
 export type UpstreamError = Error & { code?: string };
+
+const EXCHANGE = Symbol('faultline.exchange');
+type ExchangeResponse = http.ServerResponse & { [EXCHANGE]?: Exchange };
+
+/** The client gave up: the upstream request goes too (its connection with it, mid-response). One shared listener, no closure per request. */
+function onClientClose(this: ExchangeResponse): void {
+  if (this.writableFinished) return;
+  this[EXCHANGE]?.clientClosed();
+}
 
 /**
  * One forwarded request: undici's handler object. A class rather than
@@ -102,22 +112,24 @@ class Exchange implements Dispatcher.DispatchHandler {
   constructor(res: http.ServerResponse, onError: (err: UpstreamError, res: http.ServerResponse) => void) {
     this.res = res;
     this.onError = onError;
-    // The client gave up: the upstream request goes too (its connection with it, mid-response).
-    res.once('close', () => {
-      if (res.writableFinished) return;
-      this.clientGone = true;
-      this.controller?.abort(new Error('client closed'));
-    });
+    (res as ExchangeResponse)[EXCHANGE] = this;
+    res.on('close', onClientClose);
+  }
+
+  clientClosed(): void {
+    this.clientGone = true;
+    this.controller?.abort(new Error('client closed'));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, _headers: unknown, statusMessage?: string): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     // 1xx interim responses are the upstream hop's business, as node:http's client treated them.
     if (statusCode < 200) return;
-    this.res.writeHead(statusCode, statusMessage, relayedHeaders(controller.rawHeaders as Buffer[]));
+    const connection = headers.connection;
+    this.res.writeHead(statusCode, statusMessage, relayedHeaders(controller.rawHeaders as Buffer[], Array.isArray(connection) ? connection.join(',') : connection));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

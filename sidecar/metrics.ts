@@ -1,6 +1,8 @@
 // Counters of the datapath, exported twice: Prometheus text on the metrics port
 // and a plain JSON snapshot on the admin port (`GET /stats`, what tests read).
-// Label children are bound once so the hot path pays one increment, no lookup.
+// The hot path only bumps the plain numbers of `stats`; the Prometheus counters
+// read them at scrape time (collect). prom-client's own inc(), even on a bound
+// label child, hashes and validates the labels on every call.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { BoundedLabels } from '../common/bounded-labels.ts';
@@ -21,10 +23,6 @@ export class Metrics {
     planUpdates: 0,
     aborts: 0,
   };
-  private readonly requests: Record<'inbound' | 'outbound', Counter.Internal>;
-  private readonly connections: Record<ConnectionPath, Counter.Internal>;
-  private readonly faults: Counter<'kind'>;
-  private readonly delaySeconds: Counter;
   private readonly restarts: Counter;
   private readonly aborts: Counter<'policy'>;
   /** A pod sees few policies, but a long-lived proxy sees them come and go: the label is capped. */
@@ -34,12 +32,35 @@ export class Metrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'faultline_proxy_' });
-    const requests = new Counter({ name: 'faultline_proxy_requests_total', help: 'HTTP requests handled on the HTTP path', labelNames: ['direction'], registers });
-    this.requests = { inbound: requests.labels('inbound'), outbound: requests.labels('outbound') };
-    const connections = new Counter({ name: 'faultline_proxy_connections_total', help: 'Accepted connections by datapath', labelNames: ['path'], registers });
-    this.connections = { raw: connections.labels('raw'), http: connections.labels('http'), h2: connections.labels('h2'), toxiproxy: connections.labels('toxiproxy') };
-    this.faults = new Counter({ name: 'faultline_faults_injected_total', help: 'Faults injected (requests or connections)', labelNames: ['kind'], registers });
-    this.delaySeconds = new Counter({ name: 'faultline_fault_delay_seconds_total', help: 'Delay added by HTTP and handed-off network faults', registers });
+    const { stats } = this;
+    new Counter({
+      name: 'faultline_proxy_requests_total', help: 'HTTP requests handled on the HTTP path', labelNames: ['direction'], registers,
+      collect() {
+        this.reset();
+        for (const [direction, n] of Object.entries(stats.requests)) this.inc({ direction }, n);
+      },
+    });
+    new Counter({
+      name: 'faultline_proxy_connections_total', help: 'Accepted connections by datapath', labelNames: ['path'], registers,
+      collect() {
+        this.reset();
+        for (const [path, n] of Object.entries(stats.connections)) this.inc({ path }, n);
+      },
+    });
+    new Counter({
+      name: 'faultline_faults_injected_total', help: 'Faults injected (requests or connections)', labelNames: ['kind'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(stats.faults)) if (n > 0) this.inc({ kind }, n);
+      },
+    });
+    new Counter({
+      name: 'faultline_fault_delay_seconds_total', help: 'Delay added by HTTP and handed-off network faults', registers,
+      collect() {
+        this.reset();
+        this.inc(stats.faultDelaySeconds);
+      },
+    });
     this.restarts = new Counter({ name: 'faultline_toxiproxy_restarts_total', help: 'Restarts of the supervised toxiproxy-server', registers });
     // Labelled by policy: a pod runs a handful of policies, and each aborts at most once per generation.
     this.active = new Gauge({ name: 'faultline_faults_active', help: 'Live faults this proxy applies now, by kind', labelNames: ['kind'], registers });
@@ -48,19 +69,13 @@ export class Metrics {
 
   request(direction: 'inbound' | 'outbound'): void {
     this.stats.requests[direction]++;
-    this.requests[direction].inc();
   }
   connection(path: ConnectionPath): void {
     this.stats.connections[path]++;
-    this.connections[path].inc();
   }
   fault(kind: FaultKind, delayMs = 0): void {
     this.stats.faults[kind]++;
-    this.faults.labels(kind).inc();
-    if (delayMs > 0) {
-      this.stats.faultDelaySeconds += delayMs / 1000;
-      this.delaySeconds.inc(delayMs / 1000);
-    }
+    if (delayMs > 0) this.stats.faultDelaySeconds += delayMs / 1000;
   }
   /** The live faults of the current plan, by kind (kinds absent now are set to 0, not dropped). */
   activeFaults(kinds: readonly string[]): void {
