@@ -73,9 +73,9 @@ process.on('SIGTERM', () => process.exit(0));
 `;
 
 /**
- * Starts a server process logging at info (as in production: one line per
- * injection) into a file, so the load generator does not spend CPU reading
- * it, and resolves once it logs 'webhook listening'.
+ * Starts a server process logging at info, as in production (skips and
+ * denials; injections log at debug), into a file, so the load generator does
+ * not spend CPU reading it, and resolves once it logs 'webhook listening'.
  */
 async function startServer(args: string[], logFile: string): Promise<{ proc: ChildProcess; port: number }> {
   const out = await open(logFile, 'w');
