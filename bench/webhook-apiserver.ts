@@ -109,6 +109,9 @@ export interface ApiserverResult {
     podSizeAddedP99Ms: number;
     /** Connections the API server opened to the webhook during the measured creates (0: every call reused a keep-alive connection). */
     webhookConnectionsOpened: number;
+    /** The webhook's event-loop delay over the measured creates (nodejs_eventloop_lag_*). */
+    webhookEventLoopDelayP99Ms: number | null;
+    webhookEventLoopDelayMaxMs: number | null;
   };
   controlPlaneStartS: number;
 }
@@ -264,7 +267,11 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     // The webhook's /metrics, trusted through the CA the control plane wrote
     // for it (controlplane/index.ts keeps it in <dir>/webhook-certs).
     const hookAgent = new Agent({ keepAlive: false, ca: readFileSync(join(cp.dir, 'webhook-certs', 'ca.crt')) });
-    const webhookOwn = (): Promise<{ count: number; sumS: number } | null> =>
+    // Also the webhook's event-loop delay (prom-client's default metrics, reset
+    // at every scrape: the after-scrape covers the measured creates): a review
+    // that arrives while the loop is busy (the cache decoding a pod watch
+    // event, a GC) waits that long before its handler starts.
+    const webhookOwn = (): Promise<{ count: number; sumS: number; lagP99S: number; lagMaxS: number } | null> =>
       new Promise((resolve) => {
         const req = request({ host: '127.0.0.1', port: cp.webhookPort, path: '/metrics', agent: hookAgent }, (res) => {
           let text = '';
@@ -275,7 +282,15 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
               return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
             };
             const count = sample('count');
-            resolve(res.statusCode === 200 && !Number.isNaN(count) ? { count, sumS: sample('sum') } : null);
+            const gauge = (name: string): number => {
+              const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+              return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+            };
+            resolve(
+              res.statusCode === 200 && !Number.isNaN(count)
+                ? { count, sumS: sample('sum'), lagP99S: gauge('nodejs_eventloop_lag_p99_seconds'), lagMaxS: gauge('nodejs_eventloop_lag_max_seconds') }
+                : null,
+            );
           });
         });
         req.on('error', () => resolve(null));
@@ -302,7 +317,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     let injectedWithoutLabel = 0;
     let failures = 0;
     let before: ApiserverMetrics | undefined;
-    let ownBefore: { count: number; sumS: number } | null = null;
+    let ownBefore: Awaited<ReturnType<typeof webhookOwn>> = null;
     let connectionsBefore = new Set<string>();
     const opened = new Set<string>();
     const total = opts.warmup + opts.pods;
@@ -393,6 +408,8 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
         podSizeAddedP50Ms: round(shaped.p50Ms - o.p50Ms),
         podSizeAddedP99Ms: round(shaped.p99Ms - o.p99Ms),
         webhookConnectionsOpened: opened.size,
+        webhookEventLoopDelayP99Ms: ownAfter ? round(ownAfter.lagP99S * 1000) : null,
+        webhookEventLoopDelayMaxMs: ownAfter ? round(ownAfter.lagMaxS * 1000) : null,
       },
       controlPlaneStartS,
     };
