@@ -5,8 +5,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { TLSSocket } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
-import { HttpError, parseReview, reviewResponse, verdictResult, type Handler } from './admission.ts';
+import { encodeReviewResponse, HttpError, parseReview, verdictResult, type Handler } from './admission.ts';
 import type { WebhookMetrics } from './metrics.ts';
+import { readJsonBody } from './review-body.ts';
 
 /** Largest AdmissionReview accepted. The API server's own request limit is 3 MiB. */
 export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
@@ -69,29 +70,25 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  const parseJson = express.json({ limit: MAX_REVIEW_BYTES, type: () => true, strict: false });
   for (const route of routes) {
-    app.post(
-      route.path,
-      (req: Request, res: Response, next: NextFunction) => {
-        (res.locals as Locals).handler = route.name;
-        (res.locals as Locals).started = performance.now();
-        // Before the body is read: an unauthenticated caller gets no review at all.
-        const refused = ctx.authenticate?.(req.socket as TLSSocket);
-        if (refused !== undefined) return next(new HttpError(401, `reviews are answered only for the API server's client certificate (${refused})`));
-        // The API server always sends application/json; anything else is not a review.
-        if (!req.is('application/json'))
-          return next(new HttpError(415, `Content-Type must be application/json, got ${JSON.stringify(req.get('content-type') ?? '')}`));
-        next();
-      },
-      parseJson,
-      async (req: Request, res: Response) => {
-        const request = parseReview(req.body);
-        const verdict = await route.handler(request);
-        res.json(reviewResponse(request.uid, verdict));
-        observe(res, verdictResult(verdict));
-      },
-    );
+    // One handler, not a middleware chain: each express layer costs a review
+    // a router step, and the body is read by readJsonBody (review-body.ts).
+    app.post(route.path, async (req: Request, res: Response) => {
+      (res.locals as Locals).handler = route.name;
+      (res.locals as Locals).started = performance.now();
+      // Before the body is read: an unauthenticated caller gets no review at all.
+      const refused = ctx.authenticate?.(req.socket as TLSSocket);
+      if (refused !== undefined) throw new HttpError(401, `reviews are answered only for the API server's client certificate (${refused})`);
+      // The API server always sends application/json; anything else is not a review.
+      if (!isJson(req.headers['content-type']))
+        throw new HttpError(415, `Content-Type must be application/json, got ${JSON.stringify(req.headers['content-type'] ?? '')}`);
+      const request = parseReview(await readJsonBody(req, MAX_REVIEW_BYTES));
+      const verdict = await route.handler(request);
+      // One write: status line, headers and the whole answer (encodeReviewResponse).
+      const answer = encodeReviewResponse(request.uid, verdict);
+      res.writeHead(200, { 'content-type': JSON_CONTENT_TYPE, 'content-length': answer.length }).end(answer);
+      observe(res, verdictResult(verdict));
+    });
     app.all(route.path, (req, res) => {
       res.set('Allow', 'POST').status(405).json({ error: `${req.method} not allowed on ${route.path}; POST an AdmissionReview` });
     });
@@ -124,20 +121,21 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
   return app;
 }
 
-/** Maps our errors and body-parser's (which carry `type`/`status`) to a status and a message. */
+/** Maps our errors, and express's own 4xx (which carry `status` and `expose`), to a status and a message. */
 function classify(err: unknown): { status: number; message: string } {
   if (err instanceof HttpError) return { status: err.status, message: err.message };
-  const e = err as { type?: string; status?: number; message?: string; expose?: boolean };
-  switch (e.type) {
-    case 'entity.too.large':
-      return { status: 413, message: `AdmissionReview body exceeds the ${MAX_REVIEW_BYTES / 1024 / 1024} MiB limit` };
-    case 'entity.parse.failed':
-      return { status: 400, message: `body is not valid JSON: ${e.message ?? ''}` };
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return { status: 415, message: e.message ?? 'unsupported encoding' };
-  }
+  const e = err as { status?: number; message?: string; expose?: boolean };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true)
     return { status: e.status, message: e.message ?? 'bad request' };
   return { status: 500, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** What express's res.json() sent, byte for byte. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** `application/json`, with or without parameters (req.is() would parse the header with two libraries per review). */
+function isJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(';');
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json';
 }

@@ -51,16 +51,21 @@ export function createMutatePodsHandler(deps: MutatePodsDeps): Handler {
     }
     if (!result.injected) {
       metrics.skips.inc({ reason: result.reason, dry_run: String(dryRun) });
-      log.info({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);
       // A pod we injected ourselves coming back (reinvocationPolicy: IfNeeded, or the
       // apiserver re-running admission after another plugin changed it) IS injected:
-      // a "not injected" warning would tell its author something false.
+      // a "not injected" warning (or info line) would tell its author something false.
       const ours = result.reason === 'already-injected' && v1pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
+      log[ours ? 'debug' : 'info']({ namespace, pod: podName, uid: request.uid, reason: result.reason, dryRun }, `not injected: ${result.message}`);
       if (ours) return result.patch ? { allowed: true, patch: result.patch } : { allowed: true, result: 'skipped' };
       return { allowed: true, result: 'skipped', warnings: [`faultline: proxy not injected (${result.reason}): ${result.message}`] };
     }
     metrics.injections.inc({ dry_run: String(dryRun) });
-    log.info(
+    // Debug: an injection is the normal outcome, one per pod created, and the
+    // pod's own faultline.dev/injected and plan annotations and
+    // faultline_injections_total record it. At info, pino and the write of
+    // this line were 4-5% of a review's CPU at max rate (cpu-prof,
+    // bench:webhook); skips and denials stay at info.
+    log.debug(
       {
         namespace,
         pod: podName,

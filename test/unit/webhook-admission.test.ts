@@ -1,7 +1,9 @@
 // The admission plumbing over real HTTPS: skip rules with their warnings and
 // metrics, bad input with its JSON errors, non-pod objects, uid echo, dryRun.
 import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
 import { createConnection } from 'node:net';
+import { encodeReviewResponse, reviewResponse, type AdmissionVerdict } from '../../webhook/admission.ts';
 import { podReview, decodePatch, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
 
 const APP = { name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] };
@@ -127,6 +129,9 @@ describe('webhook: admission handling', function () {
       { name: 'wrong content type', body: valid, headers: { 'content-type': 'text/plain' }, status: 415, error: /application\/json/ },
       { name: 'missing content type', body: valid, headers: {}, status: 415, error: /application\/json/ },
       { name: 'a JSON array', body: '[]', status: 400, error: /JSON object/ },
+      { name: 'an empty body', body: '', status: 400, error: /not valid JSON/ },
+      { name: 'a gzip-encoded body', body: valid, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, status: 415, error: /Content-Encoding "gzip"/ },
+      { name: 'a charset other than UTF-8', body: valid, headers: { 'content-type': 'application/json; charset=latin1' }, status: 415, error: /charset "LATIN1"/ },
       { name: 'wrong apiVersion', body: JSON.stringify({ ...JSON.parse(valid), apiVersion: 'admission.k8s.io/v1beta1' }), status: 400, error: /v1beta1/ },
       { name: 'wrong kind', body: JSON.stringify({ ...JSON.parse(valid), kind: 'Pod' }), status: 400, error: /kind "Pod"/ },
       { name: 'missing request', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), status: 400, error: /no request/ },
@@ -166,6 +171,28 @@ describe('webhook: admission handling', function () {
       assert.match((JSON.parse(answer.text) as { error: string }).error, /3 MiB/);
     });
 
+    it('answers 413 for a chunked body (no Content-Length) over 3 MiB, after reading it off', async () => {
+      const before = await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'bad_request' });
+      const review = Buffer.from(JSON.stringify(podReview(pod({ metadata: { annotations: { big: 'x'.repeat(3 * 1024 * 1024) } } }))));
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: hook.port, method: 'POST', path: '/mutate/pods', ca: hook.certs.ca, agent: false, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (d: string) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        // Several writes without a length: Transfer-Encoding: chunked.
+        for (let at = 0; at < review.length; at += 256 * 1024) req.write(review.subarray(at, at + 256 * 1024));
+        req.end();
+      });
+      assert.equal(answer.status, 413);
+      assert.match((JSON.parse(answer.text) as { error: string }).error, /3 MiB/);
+      assert.equal(await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'bad_request' }), before + 1);
+    });
+
     it('accepts a body just under 3 MiB', async () => {
       const envelope = JSON.stringify(podReview(pod({ metadata: { annotations: { big: '' } } })));
       const review = podReview(pod({ metadata: { annotations: { big: 'x'.repeat(3 * 1024 * 1024 - envelope.length) } } }));
@@ -201,4 +228,24 @@ describe('webhook: admission handling', function () {
     });
     assert.equal((await hook.get('/healthz')).status, 200);
   });
+});
+
+describe('webhook: the answer as bytes (encodeReviewResponse)', () => {
+  const patch = [
+    { op: 'add' as const, path: '/metadata/annotations/a~1b', value: 'quotes " and \\ backslash, ünïcödé, 🙂, </script>' },
+    { op: 'add' as const, path: '/spec/initContainers', value: [{ name: 'x', env: [{ name: 'PLAN', value: '{"k":"v"}' }] }] },
+  ];
+  const verdicts: Array<[string, AdmissionVerdict]> = [
+    ['a patch', { allowed: true, patch }],
+    ['a patch with warnings', { allowed: true, patch, warnings: ['faultline: "w" ü'] }],
+    ['an empty patch', { allowed: true, patch: [] }],
+    ['a denial', { allowed: false, status: { code: 400, reason: 'BadRequest', message: 'faultline: bad "annotation" ü' } }],
+    ['a skip with a warning', { allowed: true, result: 'skipped', warnings: ['faultline: proxy not injected'] }],
+  ];
+  for (const [name, verdict] of verdicts)
+    it(`is reviewResponse() as JSON, for ${name}`, () => {
+      const bytes = encodeReviewResponse('uid-ü', verdict);
+      assert.deepEqual(JSON.parse(bytes.toString('utf8')), reviewResponse('uid-ü', verdict));
+      if (verdict.patch?.length) assert.deepEqual(JSON.parse(Buffer.from(reviewResponse('uid-ü', verdict).response.patch!, 'base64').toString('utf8')), verdict.patch);
+    });
 });
