@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { freePorts } from '../common/ports.ts';
 import { ensureBinaries } from '../controlplane/binaries.ts';
 import { cpuUs } from './capture.ts';
-import { proxyImageRuntime } from './proxy-image.ts';
+import { podEnv, proxyImageRuntime } from './proxy-image.ts';
 
 type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };
 // autocannon ships no types; this is the slice used here.
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         NODE,
         [...flags, CLI, 'sidecar', '--wiring-file', wiringFile, '--plan-file', planFile, '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
           '--admin-port', String(admin), '--health-port', String(health), '--metrics-port', String(metrics), '--toxiproxy-port', String(toxiproxyPort)],
-        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...image.env, FAULTLINE_LOG_LEVEL: 'warn' } },
+        { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(image.env, { FAULTLINE_LOG_LEVEL: 'warn' }) },
       );
       children.push(child);
       try {

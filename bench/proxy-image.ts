@@ -19,3 +19,14 @@ export async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: R
   const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
   return { nodeFlags: argv.slice(node + 1, script), env };
 }
+
+/**
+ * The environment the proxy container has in a pod: the image's ENV, what the
+ * webhook injects (`injected`: POD_NAME, POD_NAMESPACE, ...) and PATH, and
+ * nothing of this shell's. This machine's NODE_EXTRA_CA_CERTS and
+ * SSL_CERT_FILE (an intercepting proxy's CA) make Node load its whole root
+ * store eagerly: 1 MB of idle RSS no pod pays (2026-11-26).
+ */
+export function podEnv(imageEnv: Record<string, string>, injected: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, ...imageEnv, ...injected };
+}

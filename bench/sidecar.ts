@@ -41,7 +41,7 @@ import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 import { captureBench } from './capture.ts';
-import { proxyImageRuntime } from './proxy-image.ts';
+import { podEnv, proxyImageRuntime } from './proxy-image.ts';
 import { fixedRate, quantile } from './fixed-rate.ts';
 
 interface AutocannonResult {
@@ -393,7 +393,8 @@ async function main(): Promise<void> {
           '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
           ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
         ],
-        { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...imageEnv, FAULTLINE_LOG_LEVEL: 'warn', ...env } },
+        // The pod's environment, not this shell's (podEnv).
+        { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(imageEnv, { FAULTLINE_LOG_LEVEL: 'warn', ...env }) },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${p.health}/healthz/ready`);

@@ -108,9 +108,10 @@ COPY --from=build /app/dist ./dist
 USER 16337:16337
 # No --liftoff-only (dropped 2026-11-26): the proxy runs WebAssembly on its
 # datapath. The HTTP/1 fault path forwards over undici's Pool, whose response
-# parser is llhttp compiled to WebAssembly (so is the llhttp behind fetch() to
-# the Toxiproxy API), and --liftoff-only keeps it on Liftoff's baseline code,
-# never tiered up to TurboFan. npm run bench:liftoff (one run, 5 interleaved
+# parser is llhttp compiled to WebAssembly, and --liftoff-only keeps it on
+# Liftoff's baseline code, never tiered up to TurboFan. (The Toxiproxy API
+# calls no longer use fetch(), whose own undici and llhttp were the rest of
+# the memory the flag saved: sidecar/toxiproxy-http.ts.) npm run bench:liftoff (one run, 5 interleaved
 # rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over without it, per
 # round, median (range): max rate with a fault on the port that matches
 # nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU per request;
@@ -118,6 +119,15 @@ USER 16337:16337
 # one with each pair's order reversed, agreed: 11 of 13 rounds had a lower rate
 # with it when nothing matched. The memory it saves (idle RSS 75.8 vs 84.5 MB,
 # peak 96.3 vs 112.4 MB, same run) is not worth that.
+# Rejected the same way (interleaved runs, 2026-11-26, load 8-9; idle RSS with
+# the K8s source, 3 runs each, and peak RSS and proxy CPU per request at max
+# rate on the HTTP/1 path, 2 runs each): --no-turbofan saves 3.2 MB idle but
+# costs 1.3-1.5x the CPU per request and raised the peak; --no-maglev,
+# --no-sparkplug, --optimize-for-size, --single-threaded, --v8-pool-size=1,
+# UV_THREADPOOL_SIZE=1 and MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ moved
+# idle RSS by under 1 MB and the peak by less than its run-to-run spread
+# (84-97 MB); --max-old-space-size=32 saved 0.9 MB idle for a heap limit a
+# busy proxy could hit.
 # --max-semi-space-size=1: V8 grows the young generation's two semi-spaces up
 # to 16 MB each under load, and the proxy's per-request garbage is short-lived,
 # so a scavenge of a small semi-space finds little alive. Peak RSS at a steady

@@ -17,15 +17,21 @@ import type http from 'node:http';
 import { createRequire } from 'node:module';
 import type { Dispatcher, Pool } from 'undici';
 
+let undiciPool: typeof Pool | undefined;
+
 /**
  * undici's Pool module alone: `undici`'s index also loads fetch, WebSocket,
  * caches and mocks. Measured after pino, prom-client and http-proxy-3 (gc'd
- * RSS): +1.3 MB for the Pool module, +6.7 MB for the index. Loaded with the
- * proxy, not on the first faulted request: requiring it took 140–400 ms on
- * this (loaded) machine, which that request would have waited for. undici
- * has no exports map; the path is pinned by the major version (^8).
+ * RSS): +1.3 MB for the Pool module, +6.7 MB for the index. Loaded when a
+ * plan with HTTP faults arrives (the proxy calls this), not on the first
+ * faulted request: requiring it took 140–400 ms on this (loaded) machine,
+ * which that request would have waited for; a pod whose plans never fault
+ * HTTP never loads it. undici has no exports map; the path is pinned by the
+ * major version (^8).
  */
-const UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool;
+export function loadHttpUpstream(): typeof Pool {
+  return (undiciPool ??= createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool);
+}
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the
@@ -153,6 +159,7 @@ export class HttpUpstream {
 
   constructor(host: string, port: number) {
     const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const UndiciPool = loadHttpUpstream();
     // No header or body timeouts: long polls and event streams are the app's to end, as before.
     this.pool = new UndiciPool(origin, { headersTimeout: 0, bodyTimeout: 0, pipelining: 1 });
   }

@@ -34,6 +34,7 @@ import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
 import { jitteredMs } from './http-faults.ts';
 import { HttpPath } from './http-path.ts';
+import { loadHttpUpstream } from './http-upstream.ts';
 import { Metrics } from './metrics.ts';
 import { pipeTo } from './pipe.ts';
 import { Guards, isErrorResponse, type Breach } from './guard.ts';
@@ -360,6 +361,8 @@ export class Sidecar {
     const plan = withoutPolicies(effective, aborted);
     this.plan = plan;
     this.guards.setPlan(plan.guards ?? []);
+    // Before any connection is routed by this plan, so no request waits for the module.
+    if (plan.http.length > 0) loadHttpUpstream();
     // Outbound hosts a new policy names start resolving now, not on the next connection.
     void this.capture?.ready();
 

@@ -7,6 +7,7 @@ import { Proxy, Toxic, Toxiproxy, type ICreateToxicBody } from 'toxiproxy-node-c
 import type { PlannedToxic } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import { diff, type ActualProxy, type DesiredProxy, type ToxiproxyAction } from './toxiproxy-diff.ts';
+import { ToxiproxyHttpClient } from './toxiproxy-http.ts';
 
 
 export interface ReconcilerOptions {
@@ -27,6 +28,7 @@ function toxicBody(t: PlannedToxic): ICreateToxicBody<Record<string, number>> {
 export class ToxiproxyReconciler {
   private readonly opts: ReconcilerOptions;
   private readonly client: Toxiproxy;
+  private readonly http = new ToxiproxyHttpClient();
   private desired = new Map<string, DesiredProxy>();
   /** Listen addresses of proxies that match the desired state as of the last run. */
   private synced = new Map<string, { host: string; port: number }>();
@@ -42,6 +44,9 @@ export class ToxiproxyReconciler {
   constructor(opts: ReconcilerOptions) {
     this.opts = opts;
     this.client = new Toxiproxy(opts.apiUrl);
+    // The library's client on node:http, not fetch() (toxiproxy-http.ts says why). Its
+    // HttpClient type has private members, so no other class satisfies it structurally.
+    this.client.api = this.http as unknown as Toxiproxy['api'];
   }
 
   /** Where to splice a connection for this proxy, or undefined (→ raw path, fail open). */
@@ -73,6 +78,7 @@ export class ToxiproxyReconciler {
     this.enabled = false;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.settle(Infinity);
+    this.http.close();
   }
 
   /**

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
 import type { Metrics } from './metrics.ts';
+import { ToxiproxyHttpClient } from './toxiproxy-http.ts';
 
 export interface SupervisorOptions {
   bin: string;
@@ -29,6 +30,8 @@ export class ToxiproxySupervisor {
   private child: ChildProcess | undefined;
   private stopped = false;
   private readonly backoff = new Backoff(100, 5_000);
+  /** Polls /version while toxiproxy-server starts (node:http, not fetch(): toxiproxy-http.ts). */
+  private readonly probe = new ToxiproxyHttpClient({ timeoutMs: 1_000 });
   private restartTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private starts = 0;
@@ -68,6 +71,7 @@ export class ToxiproxySupervisor {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.probe.close();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
@@ -81,9 +85,9 @@ export class ToxiproxySupervisor {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (this.child === child && child.exitCode === null && Date.now() < deadline) {
       try {
-        const res = await fetch(`${this.apiUrl}/version`, { signal: AbortSignal.timeout(1_000) });
-        await res.text();
-        if (res.ok && this.child === child && child.exitCode === null) {
+        // Throws until it answers 2xx.
+        await this.probe.getText(`${this.apiUrl}/version`);
+        if (this.child === child && child.exitCode === null) {
           this.up = true;
           this.opts.log.info({ pid: child.pid, api: this.apiUrl, start: this.starts }, 'toxiproxy-server up');
           this.opts.onUp();
