@@ -275,7 +275,7 @@ export class Sidecar {
 
   /** Client connections currently open on the traffic listeners. */
   get openConnections(): number {
-    return this.sockets.size;
+    return this.sockets.size + (this.capture?.openConnections ?? 0);
   }
 
   /**
@@ -466,7 +466,7 @@ export class Sidecar {
       faults: () => this.events.list().map((f) => ({ ...f, startedAt: new Date(f.startedAt).toISOString(), expiresAt: new Date(f.expiresAt).toISOString() })),
       stats: () => ({
         ...this.metrics.stats,
-        openConnections: this.sockets.size,
+        openConnections: this.openConnections,
         toxiproxy: this.supervisor
           ? { up: this.supervisor.up, pid: this.supervisor.pid, api: this.supervisor.apiUrl, writes: this.reconciler?.writes }
           : { up: false, disabled: true },

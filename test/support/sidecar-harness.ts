@@ -47,12 +47,27 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** Binds an app's server and resolves with its port: loopback by default, or e.g. a pod's namespace (PodProxy.listen). */
+export type Listen = (server: net.Server) => Promise<number>;
+
+const onLoopback: Listen = async (server) => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as net.AddressInfo).port;
+};
+
+/** Where a client connects: a port on loopback, or an address and port. */
+export type Endpoint = number | { host: string; port: number };
+
+function hostPort(to: Endpoint): { host: string; port: number } {
+  return typeof to === 'number' ? { host: '127.0.0.1', port: to } : to;
+}
+
 /**
  * HTTP app: GET /bytes?n=N streams N bytes; POST /echo streams the body back;
  * POST /count consumes the body and replies with its length; anything else
  * answers "ok <METHOD> <url>". /ws is a WebSocket echo.
  */
-export async function startHttpApp(): Promise<App & { requests: number }> {
+export async function startHttpApp(listen: Listen = onLoopback): Promise<App & { requests: number }> {
   const state = { requests: 0 };
   const server = http.createServer((req, res) => {
     state.requests++;
@@ -87,9 +102,9 @@ export async function startHttpApp(): Promise<App & { requests: number }> {
   });
   const wss = new WebSocketServer({ server, path: '/ws' });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await listen(server);
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     get requests() {
       return state.requests;
     },
@@ -103,7 +118,7 @@ export async function startHttpApp(): Promise<App & { requests: number }> {
 }
 
 /** Raw TCP app. `echo` echoes; `source` writes `bytes` on connect then ends; `sink` counts what arrives. */
-export async function startTcpApp(mode: 'echo' | 'source' | 'sink', bytes = 0): Promise<App & { received: number[] }> {
+export async function startTcpApp(mode: 'echo' | 'source' | 'sink', bytes = 0, listen: Listen = onLoopback): Promise<App & { received: number[] }> {
   const received: number[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -124,9 +139,9 @@ export async function startTcpApp(mode: 'echo' | 'source' | 'sink', bytes = 0): 
       s.end(String(n));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await listen(server);
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     received,
     async close() {
       for (const s of sockets) s.destroy();
@@ -144,10 +159,10 @@ export interface HttpResult {
   ms: number;
 }
 
-export function request(port: number, reqPath: string, opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {}): Promise<HttpResult> {
+export function request(to: Endpoint, reqPath: string, opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path: reqPath, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
+    const req = http.request({ ...hostPort(to), path: reqPath, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
@@ -159,13 +174,13 @@ export function request(port: number, reqPath: string, opts: { method?: string; 
 }
 
 /** Connects, optionally writes (then half-closes unless told not to), collects everything until the peer closes. */
-export function tcpExchange(port: number, payload?: Buffer, opts: { halfClose?: boolean } = {}): Promise<{ data: Buffer; chunks: number; error?: NodeJS.ErrnoException; firstByteMs: number; ms: number }> {
+export function tcpExchange(to: Endpoint, payload?: Buffer, opts: { halfClose?: boolean } = {}): Promise<{ data: Buffer; chunks: number; error?: NodeJS.ErrnoException; firstByteMs: number; ms: number }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let firstByteMs = -1;
     const chunks: Buffer[] = [];
     let error: NodeJS.ErrnoException | undefined;
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+    const s = net.connect({ ...hostPort(to), allowHalfOpen: true }, () => {
       if (payload) {
         if (opts.halfClose === false) s.write(payload);
         else s.end(payload);
@@ -189,11 +204,11 @@ export function tcpExchange(port: number, payload?: Buffer, opts: { halfClose?: 
  * close. The connection stays open meanwhile, because Toxiproxy tears a link
  * down on the client's FIN and would drop data a latency toxic still holds.
  */
-export function echoRoundTrip(port: number, msg = 'ping'): Promise<{ data: string; ms: number }> {
+export function echoRoundTrip(to: Endpoint, msg = 'ping'): Promise<{ data: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let data = '';
-    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(msg));
+    const s = net.connect(hostPort(to), () => s.write(msg));
     s.setEncoding('utf8');
     s.on('data', (d: string) => {
       data += d;
