@@ -120,6 +120,16 @@ describe('faultline sidecar (child process)', function () {
     await waitFor('the offset to be reset at expiry', async () => (await readFile(rc, 'utf8')) === '+0s\n', 3_000);
   });
 
+  it('starts again, after a crash, from the live plan as it is now, not as the pod started', async () => {
+    const px = await startPod();
+    await px.apply({ http: [httpFault({ name: 'now', abort: { status: 418, percent: 100 } })] });
+    await px.pod.crash(PROXY_CONTAINER_NAME);
+    await px.pod.restartProxy();
+    // Ready comes before the plan source's first read: the fault follows within moments, from the file as last written.
+    await waitFor('the restarted proxy to apply the plan', async () => (await request(httpListen, '/')).status === 418, 2_000, 20);
+    assert.deepEqual((await px.currentPlan()).http.map((f) => f.name), ['now']);
+  });
+
   it('rejects bad input with a clear message', async () => {
     const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
     const cli = cliPath;
