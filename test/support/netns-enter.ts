@@ -42,13 +42,13 @@ export function inNetns<T>(ns: string, fn: () => T): T {
   }
 }
 
-/** Binds `server` to a free port on every address of the namespace; resolves with the port. */
-export async function listenInNetns(ns: string, server: net.Server): Promise<number> {
+/** Binds `server` to `port` (default: a free one) on every address of the namespace; resolves with the port. */
+export async function listenInNetns(ns: string, server: net.Server, port = 0): Promise<number> {
   const listening = new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  inNetns(ns, () => server.listen(0));
+  inNetns(ns, () => server.listen(port));
   await listening;
   return (server.address() as net.AddressInfo).port;
 }

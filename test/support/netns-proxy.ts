@@ -10,6 +10,7 @@
 
 import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { connect, createServer, type Server } from 'node:net';
 import type net from 'node:net';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -31,12 +32,16 @@ export interface Endpoint {
 export interface PodProxyOptions {
   /** The pod as the webhook gets it (default: one app container, no ports declared: capture takes every port). */
   pod?: V1Pod;
+  /** Or the pod as a real webhook returned it (e2e: the stored pod), run as it is. */
+  injected?: V1Pod;
+  /** Loopback ports of the root namespace the pod reaches on its own loopback (e2e: the API server its kubeconfig names). */
+  loopbackForwards?: number[];
   /** toxiproxy-server for TCP faults: true for the test binaries' one, or a path (without: a missing one, TCP faults fail open). */
   toxiproxy?: boolean | string;
   /** Extra `faultline sidecar` flags. */
   proxyArgs?: string[];
-  /** Env for the proxy container beyond the spec's (e.g. POD_NAME, a kubeconfig's namespace). */
-  livePlan?: Partial<LiveFaultPlan>;
+  /** The live plan file the proxy starts with; null: no plan file (another policy source, e.g. --kubeconfig). */
+  livePlan?: Partial<LiveFaultPlan> | null;
   /** Preload netns-proxy-probe.ts (gc and timers on SIGUSR2, see `probe`). */
   probe?: boolean;
   /** An init hand-off (contract/handoff.ts) for the proxy to start with. */
@@ -64,6 +69,7 @@ export class PodProxy {
   readonly pod: SimulatedPod;
   readonly ports = DEFAULT_PROXY_PORTS;
   private last: string | undefined;
+  private readonly forwards: Server[] = [];
 
   private constructor(pod: SimulatedPod) {
     this.pod = pod;
@@ -81,12 +87,17 @@ export class PodProxy {
         await copyFile(await toxiproxyBin(), toxiproxy);
         await chmod(toxiproxy, 0o755);
       }
-      const spec = injectedPod(o.pod ?? appPod({ ports: [] }));
+      const spec = o.injected ?? injectedPod(o.pod ?? appPod({ ports: [] }));
       const handoff = join(pod.emptyDir('test-handoff'), 'handoff.json');
       if (o.handoff) await writeFile(handoff, JSON.stringify(o.handoff), { mode: 0o644 });
       await pod.start(spec, {
         ...o.start,
-        livePlan: { http: [], tcp: [], ...o.livePlan },
+        // The namespace exists by now; the proxy starts after this.
+        seedVolumes: async () => {
+          await px.startForwards(o.loopbackForwards ?? []);
+          await o.start?.seedVolumes?.();
+        },
+        ...(o.livePlan === null ? {} : { livePlan: { http: [], tcp: [], ...o.livePlan } }),
         appsInProcess: true,
         proxyArgs: [
           '--toxiproxy-bin', toxiproxy ?? join(pod.root, 'no-toxiproxy'),
@@ -95,7 +106,7 @@ export class PodProxy {
         ],
         ...(o.probe ? { proxyNodeArgs: ['--expose-gc', '--import', `${repoRoot}/test/support/netns-proxy-probe.ts`] } : {}),
       });
-      px.last = JSON.stringify({ http: [], tcp: [], ...o.livePlan });
+      if (o.livePlan !== null) px.last = JSON.stringify({ http: [], tcp: [], ...o.livePlan });
       // As the proxy's UID: capture's guard lets no other UID reach Toxiproxy.
       await pod.spawnInPod(
         'relay',
@@ -104,10 +115,32 @@ export class PodProxy {
         pod.proxyUid,
       );
     } catch (err) {
-      await pod.teardown().catch(() => undefined);
+      await px.close().catch(() => undefined);
       throw err;
     }
     return px;
+  }
+
+  /** Each port: the test process serves a UNIX socket connected to 127.0.0.1:<port> here, a relay in the pod listens on its 127.0.0.1:<port>. */
+  private async startForwards(ports: number[]): Promise<void> {
+    if (ports.length === 0) return;
+    const dir = this.pod.emptyDir('test-relay');
+    const args: string[] = [];
+    for (const port of ports) {
+      const path = join(dir, `forward-${port}.sock`);
+      const server = createServer((c) => {
+        const up = connect(port, '127.0.0.1');
+        c.pipe(up).pipe(c);
+        up.on('error', () => c.destroy());
+        c.on('error', () => up.destroy());
+      });
+      this.forwards.push(server);
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve));
+      // The relay runs as the proxy's UID.
+      await chmod(path, 0o666);
+      args.push(`${port}=${path}`);
+    }
+    await this.pod.spawnInPod('forward', [NODE, `${repoRoot}/test/support/netns-relay.ts`, ...args], (p) => p.stdout.includes('relay ready'), this.pod.proxyUid);
   }
 
   get podIp(): string {
@@ -132,14 +165,13 @@ export class PodProxy {
     return { host: this.pod.podIp, port };
   }
 
-  /** Serves `server` (the app) in the pod's namespace on a free port; resolves with it. */
-  listen(server: net.Server): Promise<number> {
-    return listenInNetns(this.pod.podNs, server);
+  /** Serves `server` (the app) in the pod's namespace on `port` (default: a free one); resolves with the port. */
+  listen(server: net.Server, port = 0): Promise<number> {
+    return listenInNetns(this.pod.podNs, server, port);
   }
 
   /** A free port in the pod's namespace that nothing listens on. */
   async deadPort(): Promise<number> {
-    const { createServer } = await import('node:net');
     const s = createServer();
     const port = await this.listen(s);
     await new Promise((r) => s.close(r));
@@ -148,6 +180,11 @@ export class PodProxy {
 
   get proc(): Proc {
     return this.pod.proc(PROXY_CONTAINER_NAME);
+  }
+
+  /** The proxy's stdout, line by line. */
+  get stdout(): string[] {
+    return this.proc.stdout.split('\n').filter((l) => l !== '');
   }
 
   /** The proxy's JSON log lines (it logs at info). */
@@ -263,7 +300,11 @@ export class PodProxy {
   }
 
   async close(): Promise<void> {
-    await this.pod.teardown();
+    try {
+      await this.pod.teardown();
+    } finally {
+      for (const s of this.forwards) s.close();
+    }
   }
 }
 
