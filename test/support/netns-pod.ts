@@ -74,8 +74,10 @@ export interface StartOptions {
   appsInProcess?: boolean;
   /** Extra `faultline sidecar` flags, after the pod's own (a repeated flag wins). */
   proxyArgs?: string[];
-  /** Node flags for the proxy (e.g. --expose-gc, --import a test probe). */
+  /** Node flags for the proxy (e.g. --expose-gc, --import a test probe, the image's flags). */
   proxyNodeArgs?: string[];
+  /** Env for the proxy beyond the spec's (e.g. the image's ENV). */
+  proxyEnv?: Record<string, string>;
 }
 
 export interface PodNetwork {
@@ -289,8 +291,8 @@ export class SimulatedPod {
    * LD_PRELOAD, or libfaketime would create its shared state as root and the
    * app, under its own UID, could not open it.
    */
-  private withEnv(containerName: string, argv: string[]): string[] {
-    const env = this.containerEnv(containerName);
+  private withEnv(containerName: string, argv: string[], extra: Record<string, string> = {}): string[] {
+    const env = { ...this.containerEnv(containerName), ...extra };
     return ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), ...argv];
   }
 
@@ -365,7 +367,7 @@ export class SimulatedPod {
       PROXY_CONTAINER_NAME,
       this.inCgroup(PROXY_CONTAINER_NAME, [
         'ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)),
-        ...this.withEnv(PROXY_CONTAINER_NAME, [node, ...(this.options.proxyNodeArgs ?? []), cli, ...args]),
+        ...this.withEnv(PROXY_CONTAINER_NAME, [node, ...(this.options.proxyNodeArgs ?? []), cli, ...args], this.options.proxyEnv),
       ]),
     );
     const port = proxy.startupProbe?.httpGet?.port ?? DEFAULT_PROXY_PORTS.health;

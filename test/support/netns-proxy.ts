@@ -42,6 +42,11 @@ export interface PodProxyOptions {
   proxyArgs?: string[];
   /** The live plan file the proxy starts with; null: no plan file (another policy source, e.g. --kubeconfig). */
   livePlan?: Partial<LiveFaultPlan> | null;
+  /** The faultline CLI the pod runs (default: the one under test, cliPath). */
+  cli?: string;
+  /** Node flags and env for the proxy (bench: the image's). */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
   /** Preload netns-proxy-probe.ts (gc and timers on SIGUSR2, see `probe`). */
   probe?: boolean;
   /** An init hand-off (contract/handoff.ts) for the proxy to start with. */
@@ -77,7 +82,7 @@ export class PodProxy {
 
   /** Builds the pod, runs init and the proxy; resolves once the proxy's startup probe passes and the admin relay listens. */
   static async start(o: PodProxyOptions = {}): Promise<PodProxy> {
-    const pod = new SimulatedPod({ attach: 'root', cli: cliPath });
+    const pod = new SimulatedPod({ attach: 'root', cli: o.cli ?? cliPath });
     const px = new PodProxy(pod);
     try {
       // The proxy's UID cannot read root's binary cache: a copy in the pod's directory stands in for the image's.
@@ -104,7 +109,8 @@ export class PodProxy {
           ...(o.handoff ? ['--handoff-file', handoff] : []),
           ...(o.proxyArgs ?? []),
         ],
-        ...(o.probe ? { proxyNodeArgs: ['--expose-gc', '--import', `${repoRoot}/test/support/netns-proxy-probe.ts`] } : {}),
+        proxyNodeArgs: [...(o.nodeArgs ?? []), ...(o.probe ? ['--expose-gc', '--import', `${repoRoot}/test/support/netns-proxy-probe.ts`] : [])],
+        ...(o.env ? { proxyEnv: o.env } : {}),
       });
       if (o.livePlan !== null) px.last = JSON.stringify({ http: [], tcp: [], ...o.livePlan });
       // As the proxy's UID: capture's guard lets no other UID reach Toxiproxy.
