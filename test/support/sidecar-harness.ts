@@ -1,24 +1,15 @@
-// Real servers and a real faultline-proxy for the datapath tests: an HTTP app
-// (with a WebSocket endpoint), raw TCP apps, the sidecar in-process (timing
-// checks, memory) or as a child process (`faultline sidecar`, end to end), a
-// plan file the tests rewrite, and a log capture to assert fault events on.
+// Real servers and clients for the datapath tests: an HTTP app (with a
+// WebSocket endpoint) and raw TCP apps, served wherever `listen` binds them
+// (a pod's namespace: netns-proxy.ts runs the proxy as in a pod), and the
+// clients that reach them.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { WebSocketServer } from 'ws';
 import { ensureBinaries } from '../../controlplane/binaries.ts';
-import { freePorts } from '../../common/ports.ts';
-import type { LiveFaultPlan, TrafficWiring } from '../../contract/plans.ts';
-import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
-import { Sidecar, type SidecarOptions } from '../../sidecar/sidecar.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 /**
@@ -226,177 +217,4 @@ export function echoRoundTrip(to: Endpoint, msg = 'ping'): Promise<{ data: strin
 
 export async function toxiproxyBin(): Promise<string> {
   return (await ensureBinaries())['toxiproxy-server'];
-}
-
-/** Collects the sidecar's JSON log lines (fault events, restarts) for assertions. */
-export class LogCapture {
-  readonly lines: Array<Record<string, unknown>> = [];
-  readonly logger = pino(
-    { level: 'debug', base: { component: 'sidecar' } },
-    new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        for (const line of chunk.toString().split('\n')) if (line) this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  );
-  find(msg: string, where: Record<string, unknown> = {}): Array<Record<string, unknown>> {
-    return this.lines.filter((l) => l.msg === msg && Object.entries(where).every(([k, v]) => l[k] === v));
-  }
-}
-
-export class PlanFile {
-  readonly dir: string;
-  readonly file: string;
-  private constructor(dir: string) {
-    this.dir = dir;
-    this.file = path.join(dir, 'plan.json');
-  }
-  static async create(): Promise<PlanFile> {
-    return new PlanFile(await mkdtemp(path.join(tmpdir(), 'faultline-sidecar-')));
-  }
-  last: string | undefined;
-  /** Atomic replace, as a real writer should do. Returns false when the content did not change. */
-  async write(plan: Partial<LiveFaultPlan>): Promise<boolean> {
-    const text = JSON.stringify({ http: [], tcp: [], ...plan });
-    if (text === this.last) return false;
-    this.last = text;
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, this.file);
-    return true;
-  }
-  async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
-export interface InProcess {
-  sidecar: Sidecar;
-  plan: PlanFile;
-  log: LogCapture;
-  /** Proxy listener port for the target with this app port (inbound) or upstream port (outbound). */
-  portFor(port: number): number;
-  /** Writes the plan and waits until the sidecar has applied it (and Toxiproxy converged, if used). */
-  apply(plan: Partial<LiveFaultPlan>): Promise<void>;
-  close(): Promise<void>;
-}
-
-export async function startInProcess(
-  wiring: Pick<TrafficWiring, 'inbound' | 'outbound'>,
-  opts: Partial<Pick<SidecarOptions, 'faultHeader' | 'handoffDelay' | 'toxiproxyBin' | 'faketimeFile'>> = {},
-): Promise<InProcess> {
-  const plan = await PlanFile.create();
-  const log = new LogCapture();
-  let sidecar: Sidecar;
-  try {
-    sidecar = await Sidecar.start({
-      wiring: { proxyUid: 1337, excludeInboundPorts: [], ...wiring },
-      upstreamHost: '127.0.0.1',
-      listenHost: '127.0.0.1',
-      source: new FilePolicySource(plan.file, log.logger),
-      toxiproxyBin: opts.toxiproxyBin,
-      toxiproxyPort: 0,
-      adminPort: 0,
-      healthPort: 0,
-      metricsPort: 0,
-      faultHeader: opts.faultHeader ?? false,
-      faketimeFile: opts.faketimeFile ?? path.join(plan.dir, 'faketime.rc'),
-      handoffDelay: opts.handoffDelay,
-      log: log.logger,
-    });
-  } catch (err) {
-    await plan.remove();
-    throw err;
-  }
-  return {
-    sidecar,
-    plan,
-    log,
-    portFor(port) {
-      const i = sidecar.targets.findIndex((t) => t.port === port);
-      if (i < 0) throw new Error(`no listener for port ${port}`);
-      return sidecar.listenPorts[i]!;
-    },
-    async apply(p) {
-      const before = sidecar.metrics.stats.planUpdates;
-      if (await plan.write(p)) await waitFor('the plan to be applied', () => sidecar.metrics.stats.planUpdates > before, 2_000);
-      if (sidecar.reconciler && sidecar.supervisor) {
-        await waitFor('toxiproxy to be up', () => sidecar.supervisor!.up, 10_000);
-        await sidecar.reconciler.kick();
-      }
-    },
-    async close() {
-      await sidecar.close();
-      await plan.remove();
-    },
-  };
-}
-
-export interface Child {
-  proc: ChildProcess;
-  ports: { admin: number; health: number; metrics: number; toxiproxy: number };
-  stdout: string[];
-  admin<T>(p: string): Promise<T>;
-  stop(): Promise<void>;
-}
-
-/**
- * `node <cliPath> sidecar …` with fresh ports; resolves once /healthz/ready says 200.
- * `at`: the address the traffic and health listeners bind, and the health port (e2e: a pod's own loopback IP and its declared port).
- */
-export async function startChild(args: string[], env: Record<string, string> = {}, at: { host: string; healthPort?: number } = { host: '127.0.0.1' }): Promise<Child> {
-  const [admin, freeHealth, metrics, toxiproxy] = (await freePorts(4)) as [number, number, number, number];
-  const health = at.healthPort ?? freeHealth;
-  const ports = { admin, health, metrics, toxiproxy };
-  const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
-  const proc = spawn(
-    node,
-    [
-      cliPath, 'sidecar',
-      '--admin-port', String(ports.admin), '--health-port', String(ports.health),
-      '--metrics-port', String(ports.metrics), '--toxiproxy-port', String(ports.toxiproxy),
-      '--listen-host', at.host,
-      ...args,
-    ],
-    // info at least: tests assert on the fault events the child logs.
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'info', ...env } },
-  );
-  const stdout: string[] = [];
-  let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => stdout.push(...d.split('\n').filter(Boolean)));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const child: Child = {
-    proc,
-    ports,
-    stdout,
-    async admin<T>(p: string) {
-      const res = await fetch(`http://127.0.0.1:${ports.admin}${p}`);
-      return (await res.json()) as T;
-    },
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
-  try {
-    await waitFor(
-      'the sidecar to become ready',
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`sidecar exited with ${proc.exitCode}: ${stderr}\n${stdout.join('\n')}`);
-        return fetch(`http://${at.host}:${ports.health}/healthz/ready`).then((r) => r.status === 200, () => false);
-      },
-      15_000,
-      25,
-    );
-  } catch (err) {
-    await child.stop();
-    throw err;
-  }
-  return child;
 }
