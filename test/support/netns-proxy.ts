@@ -20,7 +20,7 @@ import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { listenInNetns } from './netns-enter.ts';
 import type { Proc, Result } from './netns-exec.ts';
 import { appPod, injectedPod, NODE } from './netns-fixtures.ts';
-import { SimulatedPod, type StartOptions } from './netns-pod.ts';
+import { isRoot, SimulatedPod, type StartOptions } from './netns-pod.ts';
 import { cliPath, toxiproxyBin, waitFor } from './sidecar-harness.ts';
 import { repoRoot } from './netns-paths.ts';
 
@@ -82,6 +82,7 @@ export class PodProxy {
 
   /** Builds the pod, runs init and the proxy; resolves once the proxy's startup probe passes and the admin relay listens. */
   static async start(o: PodProxyOptions = {}): Promise<PodProxy> {
+    if (!isRoot()) throw new Error('running the proxy as in a pod needs root (network namespaces, nft, setns): run as root, as CI does');
     const pod = new SimulatedPod({ attach: 'root', cli: o.cli ?? cliPath });
     const px = new PodProxy(pod);
     try {
