@@ -3,8 +3,9 @@
 // server, then undici's Pool upstream, whose response parser is llhttp
 // compiled to WebAssembly, never tiered up to TurboFan under --liftoff-only. Prints ONE JSON object from one run of interleaved
 // rounds (liftoff-only, default, liftoff-only, ...), each a fresh proxy of
-// dist/ (the compiled bundle the image runs) in fixed-listener mode on
-// loopback with the image's ENV:
+// dist/ (the compiled bundle the image runs) in a pod's network namespace, as in
+// a pod (test/support/netns-proxy.ts: capture, the proxy UID), with the image's
+// ENV, loaded from the root namespace at the pod IP (root only):
 //   - idle RSS 1 s after ready, peak RSS (VmHWM) after the loads;
 //   - max rate (autocannon, 16 connections, after a 1 s warm-up) and proxy CPU
 //     per request (its utime+stime over the requests answered) with a fault on
@@ -14,16 +15,15 @@
 //
 //   npm run bench:liftoff   (BENCH_DURATION_S=5, BENCH_ROUNDS=4)
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts } from '../common/ports.ts';
-import { ensureBinaries } from '../controlplane/binaries.ts';
+import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
-import { podEnv, proxyImageRuntime } from './proxy-image.ts';
+import { proxyImageRuntime } from './proxy-image.ts';
 
 type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };
 // autocannon ships no types; this is the slice used here.
@@ -36,11 +36,13 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 16;
 const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
+/** The app's port in the pod. */
+const APP_PORT = 8080;
 
 const APP = `
 import http from 'node:http';
 const s = http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok'); });
-s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+s.listen(${APP_PORT}, '0.0.0.0', () => console.log('app ready'));
 `;
 
 const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
@@ -53,17 +55,6 @@ async function rssMB(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: round(kb('VmRSS') / 1024), peak: round(kb('VmHWM') / 1024) };
 }
 
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
-
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await ready().catch(() => false))) {
@@ -74,11 +65,11 @@ async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15
 
 type PathRow = { rps: number; cpuUsPerRequest: number };
 
-/** Max rate against `port`, the proxy's CPU charged to the requests answered. */
-async function charged(pid: number, port: number, headers: Record<string, string>): Promise<PathRow> {
+/** Max rate against `url`, the proxy's CPU charged to the requests answered. */
+async function charged(pid: number, url: string, headers: Record<string, string>): Promise<PathRow> {
   const c0 = cpuUs(pid);
-  const r = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: DURATION_S, headers });
-  if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0) throw new Error(`load on :${port}: ${r.errors} errors, ${r.non2xx} non-2xx of ${r.requests.total}`);
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
+  if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0) throw new Error(`load on ${url}: ${r.errors} errors, ${r.non2xx} non-2xx of ${r.requests.total}`);
   return { rps: Math.round(r.requests.average), cpuUsPerRequest: Math.round((cpuUs(pid) - c0) / r.requests.total) };
 }
 
@@ -89,52 +80,38 @@ async function main(): Promise<void> {
   // The image's other flags either way, whichever of the two it ships.
   const others = image.nodeFlags.filter((f) => f !== '--liftoff-only');
   const variants = { liftoffOnly: ['--liftoff-only', ...others], default: others };
-  const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
+  if (process.getuid?.() !== 0) throw new Error('bench:liftoff needs root: the proxy runs in a network namespace, with nft capture');
 
-  const dir = await mkdtemp(path.join(tmpdir(), 'faultline-liftoff-bench-'));
-  const children: ChildProcess[] = [];
-  try {
-    const app = spawn(NODE, ['--input-type=module', '-e', APP], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(app);
-    const appPort = Number(await firstLine(app));
-    const [listen, admin, health, metrics, toxiproxyPort] = (await freePorts(5)) as [number, number, number, number, number];
-    const wiringFile = path.join(dir, 'wiring.json');
-    const planFile = path.join(dir, 'plan.json');
-    await writeFile(wiringFile, JSON.stringify({ proxyUid: 1337, excludeInboundPorts: [], outbound: [], inbound: [{ port: appPort, listenPort: listen }] }));
-    const expiresAt = Date.now() + 3_600_000;
-    const rule = { chaosId: 'bench/liftoff', expiresAt, direction: 'inbound' };
-    await writeFile(planFile, JSON.stringify({
-      http: [
-        // Never matches `/`: every request takes the HTTP/1 path and is forwarded untouched.
-        { ...rule, name: 'never', match: { port: appPort, path: { exact: '/never-requested' } }, abort: { status: 503, percent: 100 } },
-        // Fires on every request carrying the header: matched, rolled, counted, forwarded after 0 ms.
-        { ...rule, name: 'header', match: { port: appPort, headers: MATCH_HEADER }, delay: { fixedMs: 0, jitterMs: 0, percent: 100 } },
-      ],
-      tcp: [],
-    }));
-
+  const expiresAt = Date.now() + 3_600_000;
+  const rule = { chaosId: 'bench/liftoff', expiresAt, direction: 'inbound' as const };
+  const livePlan = {
+    http: [
+      // Never matches `/`: every request takes the HTTP/1 path and is forwarded untouched.
+      { ...rule, name: 'never', match: { port: APP_PORT, path: { exact: '/never-requested' } }, abort: { status: 503, percent: 100 } },
+      // Fires on every request carrying the header: matched, rolled, counted, forwarded after 0 ms.
+      { ...rule, name: 'header', match: { port: APP_PORT, headers: MATCH_HEADER }, delay: { fixedMs: 0, jitterMs: 0, percent: 100 } },
+    ],
+    tcp: [],
+  };
+  {
+    /** A fresh pod: the app, and the proxy with `flags` and the image's ENV. */
     const runProxy = async (flags: string[]): Promise<Record<string, unknown>> => {
       const loadAvg1m = round(loadavg()[0]!, 2);
-      const child = spawn(
-        NODE,
-        [...flags, CLI, 'sidecar', '--wiring-file', wiringFile, '--plan-file', planFile, '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
-          '--admin-port', String(admin), '--health-port', String(health), '--metrics-port', String(metrics), '--toxiproxy-port', String(toxiproxyPort)],
-        { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(image.env, { FAULTLINE_LOG_LEVEL: 'warn' }) },
-      );
-      children.push(child);
+      const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...image.env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
-        await until(async () => (await fetch(`http://127.0.0.1:${health}/healthz/ready`)).ok, 'the proxy');
-        await until(async () => ((await (await fetch(`http://127.0.0.1:${admin}/stats`)).json()) as { toxiproxy: { up: boolean } }).toxiproxy.up, 'its Toxiproxy');
+        await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', APP], (p) => p.stdout.includes('app ready'));
+        await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
+        const pid = px.proc.child.pid!;
+        const url = `http://${px.podIp}:${APP_PORT}/`;
         await new Promise((r) => setTimeout(r, 1_000));
-        const idleRssMB = (await rssMB(child.pid!)).rss;
-        await autocannon({ url: `http://127.0.0.1:${listen}/`, connections: CONNECTIONS, duration: 1 });
-        const noMatch = await charged(child.pid!, listen, {});
-        const match = await charged(child.pid!, listen, MATCH_HEADER);
-        const peakRssMB = (await rssMB(child.pid!)).peak;
+        const idleRssMB = (await rssMB(pid)).rss;
+        await autocannon({ url, connections: CONNECTIONS, duration: 1 });
+        const noMatch = await charged(pid, url, {});
+        const match = await charged(pid, url, MATCH_HEADER);
+        const peakRssMB = (await rssMB(pid)).peak;
         return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, loadAvg1mAfter: round(loadavg()[0]!, 2) };
       } finally {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.once('exit', r));
+        await px.close();
       }
     };
 
@@ -174,9 +151,6 @@ async function main(): Promise<void> {
       },
       rounds,
     }, null, 2));
-  } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -34,10 +34,12 @@ async function waitHttp(url: string): Promise<void> {
 }
 
 async function idleRss(cli: string, dir: string, withPolicies: boolean): Promise<number> {
-  const [admin, health, metrics, toxiproxy, app, listen] = (await freePorts(6)) as [number, number, number, number, number, number];
+  const [admin, health, metrics, toxiproxy, app, inboundPort, outboundPort] = (await freePorts(7)) as [number, number, number, number, number, number, number];
   const wiring = path.join(dir, 'wiring.json');
   const plan = path.join(dir, 'plan.json');
-  await writeFile(wiring, JSON.stringify({ proxyUid: 1337, inbound: [{ port: app, listenPort: listen }], outbound: [], excludeInboundPorts: [] }));
+  // Capture's two listeners on free loopback ports: idle, no traffic, so no nft is needed.
+  const capture = { inboundPort, outboundPort, proxyPorts: [admin, health, metrics, toxiproxy], excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
+  await writeFile(wiring, JSON.stringify({ proxyUid: 1337, capture, inbound: [], outbound: [], excludeInboundPorts: [] }));
   const expiresAt = Date.now() + 3_600_000;
   // The baseline's plan schema predates `policies` (the planner adds it now): each gets what its planner renders.
   await writeFile(plan, JSON.stringify({
@@ -46,7 +48,7 @@ async function idleRss(cli: string, dir: string, withPolicies: boolean): Promise
   }));
   const child: ChildProcess = spawn(NODE, [cli, 'sidecar', '--wiring-file', wiring, '--plan-file', plan, '--toxiproxy-bin', path.join(dir, 'none'), '--listen-host', '127.0.0.1',
     '--admin-port', String(admin), '--health-port', String(health), '--metrics-port', String(metrics), '--toxiproxy-port', String(toxiproxy)],
-  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn' } });
+  { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FAULTLINE_LOG_LEVEL: 'warn', POD_IP: '127.0.0.1' } });
   try {
     await waitHttp(`http://127.0.0.1:${health}/healthz/ready`);
     // The baseline has no /status (404): the same request either way.

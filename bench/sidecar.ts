@@ -18,8 +18,12 @@
 //     matches nothing, one that fires), the HTTP/2 path, each as a share of
 //     direct with the proxy's CPU per request, and the same proxy paths from a
 //     baseline commit (BENCH_BASELINE, default main) in the same run.
-// The app and the sidecar run as child processes so the load generator never
-// shares their event loop. Latencies at the fixed rate are measured here with
+// The app and the sidecar run in a pod's network namespace, as in a pod
+// (test/support/netns-proxy.ts: `faultline init`'s capture, the compiled proxy
+// with the image's Node flags and ENV as the proxy UID), and the load comes
+// from the root namespace at the pod IP: "direct" is the same app on ports the
+// pod excludes from capture, so both cross the same veth. Root only. Separate
+// processes, so the load generator never shares their event loop. Latencies at the fixed rate are measured here with
 // performance.now() (autocannon's histogram has 1 ms resolution, too coarse for
 // a 0.25 ms target).
 //
@@ -39,6 +43,11 @@ import { stringify } from 'yaml';
 import { ensureBinaries } from '../controlplane/binaries.ts';
 import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
+import type { InitPlan, LiveFaultPlan } from '../contract/plans.ts';
+import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
+import { EXCLUDE_INBOUND_PORTS_ANNOTATION } from '../policies/wellknown.ts';
+import { appPod, injectedPod } from '../test/support/netns-fixtures.ts';
+import { PodProxy } from '../test/support/netns-proxy.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 import { captureBench } from './capture.ts';
 import { podEnv, proxyImageRuntime } from './proxy-image.ts';
@@ -102,17 +111,18 @@ type ProxyMemory = { rss: number; heapTotal: number; heapUsed: number; heapSpace
 type IdleMemory = { rssMB: number; breakdownMB?: Record<string, number> };
 const TCP_BYTES = 256 * 1024 * 1024;
 
-// Two HTTP ports (one per sidecar path) and a TCP source writing TCP_BYTES per connection.
+/** The app's ports in the pod: through the proxy (raw path, HTTP path, Toxiproxy) and direct (excluded from capture). */
+const PORTS = { raw: 8080, http: 8081, tcp: 9000, direct: 18080, tcpDirect: 19000 } as const;
+
+// HTTP on the raw, HTTP-path and direct ports, and a TCP source writing TCP_BYTES per connection (through Toxiproxy and direct).
 const APP = `
 import http from 'node:http'; import net from 'node:net';
 const handler = (req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok'); };
-const ports = [];
-for (let i = 0; i < 2; i++) { const s = http.createServer({ keepAliveTimeout: 60000 }, handler); await new Promise(r => s.listen(0, '127.0.0.1', r)); ports.push(s.address().port); }
+for (const port of [${PORTS.raw}, ${PORTS.http}, ${PORTS.direct}]) http.createServer({ keepAliveTimeout: 60000 }, handler).listen(port, '0.0.0.0');
 const chunk = Buffer.alloc(1 << 20, 0x61);
-const src = net.createServer(sock => { let left = ${TCP_BYTES}; sock.on('error', () => {});
-  const pump = () => { while (left > 0) { left -= chunk.length; if (!sock.write(chunk)) return void sock.once('drain', pump); } sock.end(); }; pump(); });
-await new Promise(r => src.listen(0, '127.0.0.1', r)); ports.push(src.address().port);
-console.log(JSON.stringify(ports));
+for (const port of [${PORTS.tcp}, ${PORTS.tcpDirect}]) net.createServer(sock => { let left = ${TCP_BYTES}; sock.on('error', () => {});
+  const pump = () => { while (left > 0) { left -= chunk.length; if (!sock.write(chunk)) return void sock.once('drain', pump); } sock.end(); }; pump(); }).listen(port, '0.0.0.0');
+setTimeout(() => console.log('app ready'), 200);
 `;
 
 /**
@@ -134,7 +144,8 @@ const json = (res, body) => { res.setHeader('content-type', 'application/json');
 http.createServer((req, res) => req.url === '/plan' ? json(res, { http: Array(policies).fill({}) }) : json(res, { toxiproxy: { up }, memory: process.memoryUsage() })).listen(+arg('admin-port'), '127.0.0.1');
 http.createServer((req, res) => res.end('')).listen(+arg('metrics-port'), '127.0.0.1');
 http.createServer((req, res) => json(res, { ready: true })).listen(+arg('health-port'), '127.0.0.1');
-for (const { listenPort } of JSON.parse(readFileSync(arg('wiring-file'), 'utf8')).inbound) net.createServer((s) => s.destroy()).listen(listenPort, '127.0.0.1');
+const { capture } = JSON.parse(readFileSync(arg('wiring-file'), 'utf8'));
+for (const port of [capture.inboundPort, capture.outboundPort]) net.createServer((s) => s.destroy()).listen(port, '127.0.0.1');
 const toxiproxy = spawn(arg('toxiproxy-bin'), ['-host', '127.0.0.1', '-port', arg('toxiproxy-port')], { stdio: 'ignore' });
 process.on('SIGTERM', () => { toxiproxy.kill(); process.exit(0); });
 const poll = () => http.get('http://127.0.0.1:' + arg('toxiproxy-port') + '/version', (r) => { r.resume(); up = true; }).on('error', () => setTimeout(poll, 25));
@@ -148,6 +159,12 @@ https.get(server + path, { agent, headers }, (r) => { let body = ''; r.on('data'
 `;
 
 const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
+
+/** The webhook's FAULTLINE_PLAN for an injected pod. */
+function proxyPlanOf(pod: ReturnType<typeof injectedPod>): InitPlan {
+  const proxy = pod.spec!.initContainers!.find((c) => c.name === PROXY_CONTAINER_NAME)!;
+  return JSON.parse(proxy.env!.find((e) => e.name === PLAN_ENV)!.value!) as InitPlan;
+}
 
 type SidecarPorts = Record<'admin' | 'health' | 'metrics' | 'toxiproxy', number>;
 
@@ -199,16 +216,21 @@ async function rssBaseline(dir: string): Promise<Record<string, number>> {
   return { bareNode: bare, jsEntry: js, tsEntry: ts, typeStripping: round(ts - js, 1) };
 }
 
-async function maxRate(port: number, reqPath = '/'): Promise<{ rps: number; p50: number; p99: number }> {
-  const r = await autocannon({ url: `http://127.0.0.1:${port}${reqPath}`, connections: 32, duration: DURATION_S });
+/** Where the load goes: a port on loopback, or a host and port (the pod). */
+type Target = number | { host: string; port: number };
+const hostPort = (t: Target): { host: string; port: number } => (typeof t === 'number' ? { host: '127.0.0.1', port: t } : t);
+const urlOf = (t: Target, reqPath = '/'): string => `http://${hostPort(t).host}:${hostPort(t).port}${reqPath}`;
+
+async function maxRate(to: Target, reqPath = '/'): Promise<{ rps: number; p50: number; p99: number }> {
+  const r = await autocannon({ url: urlOf(to, reqPath), connections: 32, duration: DURATION_S });
   return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99 };
 }
 
-async function tcpThroughput(port: number): Promise<number> {
+async function tcpThroughput(from: { host: string; port: number }): Promise<number> {
   const t0 = performance.now();
   let n = 0;
   await new Promise<void>((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect(from);
     s.on('data', (c: Buffer) => (n += c.length));
     s.on('end', () => resolve());
     s.on('error', reject);
@@ -218,7 +240,7 @@ async function tcpThroughput(port: number): Promise<number> {
 }
 
 /** The two candidate libraries in the same harness: max rate and what 5k aborted slow requests leave behind. */
-async function compareProxyLibraries(upstreamPort: number): Promise<Record<string, unknown>> {
+async function compareProxyLibraries(upstream: { host: string; port: number }): Promise<Record<string, unknown>> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const slow = http.createServer((_req, res) => setTimeout(() => res.end('late'), 5_000));
@@ -234,8 +256,7 @@ async function compareProxyLibraries(upstreamPort: number): Promise<Record<strin
     const proxy = lib.createProxyServer({ agent });
     proxy.on('error', (_e, _q, res) => (res as http.ServerResponse).destroy());
     const server = http.createServer((req, res) => {
-      const port = req.url === '/slow' ? slowPort : upstreamPort;
-      proxy.web(req, res, { target: `http://127.0.0.1:${port}` });
+      proxy.web(req, res, { target: req.url === '/slow' ? `http://127.0.0.1:${slowPort}` : urlOf(upstream, '') });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
@@ -267,12 +288,12 @@ async function compareProxyLibraries(upstreamPort: number): Promise<Record<strin
   return out;
 }
 
-/** A toxiproxy-server with one proxy and no toxics in front of `upstreamPort`: Toxiproxy's plain pass-through. */
-async function startToxiproxyAnchor(bin: string, upstreamPort: number): Promise<{ child: ChildProcess; port: number }> {
+/** A toxiproxy-server with one proxy and no toxics in front of `upstream`: Toxiproxy's plain pass-through. */
+async function startToxiproxyAnchor(bin: string, upstream: { host: string; port: number }): Promise<{ child: ChildProcess; port: number }> {
   const [api, listen] = await freePorts(2);
   const child = spawn(bin, ['-host', '127.0.0.1', '-port', String(api)], { stdio: 'ignore' });
   await waitHttp(`http://127.0.0.1:${api}/version`);
-  const r = await fetch(`http://127.0.0.1:${api}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'anchor', listen: `127.0.0.1:${listen}`, upstream: `127.0.0.1:${upstreamPort}` }) });
+  const r = await fetch(`http://127.0.0.1:${api}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'anchor', listen: `127.0.0.1:${listen}`, upstream: `${upstream.host}:${upstream.port}` }) });
   if (!r.ok) throw new Error(`toxiproxy anchor: ${r.status} ${await r.text()}`);
   return { child, port: listen! };
 }
@@ -337,36 +358,23 @@ async function main(): Promise<void> {
   // The proxy is measured as the images run it: compiled JavaScript.
   const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
+  if (process.getuid?.() !== 0) throw new Error('bench:sidecar needs root: the proxy runs in a network namespace, with nft capture');
   const dir = await mkdtemp(path.join(tmpdir(), 'faultline-bench-'));
   const children: ChildProcess[] = [];
+  let pod: PodProxy | undefined;
   try {
-    const app = spawn(NODE, ['--input-type=module', '-e', APP], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(app);
-    const [rawApp, httpApp, tcpApp] = JSON.parse(await firstLine(app)) as [number, number, number];
-
-    const [raw, httpListen, tcp] = await freePorts(3);
-    const listen = { raw: raw!, http: httpListen!, tcp: tcp! };
+    const rawApp = PORTS.direct;
+    const httpApp = PORTS.http;
+    const tcpApp = PORTS.tcp;
     const ports = await sidecarPorts();
+    // The idle-memory runs below (no traffic) run the proxy on this host: the webhook's capture wiring on free ports.
     const wiringFile = path.join(dir, 'wiring.json');
-    const planFile = path.join(dir, 'plan.json');
-    await writeFile(
-      wiringFile,
-      JSON.stringify({
-        proxyUid: 1337,
-        excludeInboundPorts: [],
-        outbound: [],
-        inbound: [
-          { port: rawApp, listenPort: listen.raw },
-          { port: httpApp, listenPort: listen.http },
-          { port: tcpApp, listenPort: listen.tcp },
-        ],
-      }),
-    );
+    const [inboundPort, outboundPort] = (await freePorts(2)) as [number, number];
+    const { wiring } = proxyPlanOf(injectedPod(appPod({ ports: [] })));
+    await writeFile(wiringFile, JSON.stringify({ ...wiring, capture: { ...wiring.capture!, inboundPort, outboundPort } }));
     const expiresAt = Date.now() + 3600_000;
     const fault = (name: string, f: object): object => ({ chaosId: 'bench/bench', name, expiresAt, direction: 'inbound', ...f });
-    await writeFile(
-      planFile,
-      JSON.stringify({
+    const livePlan = {
         http: [
           // Never matches `/`: puts the port on the HTTP path at no fault cost.
           fault('never', { match: { port: httpApp, path: { exact: '/never' } }, abort: { status: 500, percent: 100 } }),
@@ -375,8 +383,7 @@ async function main(): Promise<void> {
         ],
         // latency 0: the cheapest toxic, so the number is Toxiproxy's own cost.
         tcp: [{ chaosId: 'bench/bench', expiresAt, direction: 'inbound', port: tcpApp, toxics: [{ name: 'noop', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 0 } }] }],
-      }),
-    );
+      } as LiveFaultPlan;
     const { 'toxiproxy-server': toxiproxy } = await ensureBinaries();
     type Stats = { memory: ProxyMemory; toxiproxy: { up: boolean } };
     const image = await proxyImageRuntime();
@@ -394,7 +401,7 @@ async function main(): Promise<void> {
           ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
         ],
         // The pod's environment, not this shell's (podEnv).
-        { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(imageEnv, { FAULTLINE_LOG_LEVEL: 'warn', ...env }) },
+        { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(imageEnv, { FAULTLINE_LOG_LEVEL: 'warn', POD_IP: '127.0.0.1', ...env }) },
       );
       children.push(child);
       await waitHttp(`http://127.0.0.1:${p.health}/healthz/ready`);
@@ -407,7 +414,6 @@ async function main(): Promise<void> {
       const { memory } = await stats(adminPort);
       return { rssMB: round(memory.rss / 1048576, 1), ...(child?.pid ? { breakdownMB: await memoryBreakdownMB(child.pid, memory) } : {}) };
     };
-    const idleRssMB = async (adminPort: number): Promise<number> => (await idleMemory(adminPort)).rssMB;
 
     // The Kubernetes source first, measured and stopped before the load runs:
     // as the image runs it, then without the image's Node flags (their effect, same run).
@@ -419,32 +425,46 @@ async function main(): Promise<void> {
     const ioFloorKubernetesMB = (await measureKubernetesSource(dir, startSidecar, idleMemory, path.join(dir, 'io-floor.mjs'), nodeFlags)).rssMB;
     const baseline = await rssBaseline(dir);
 
-    await startSidecar(['--plan-file', planFile], ports);
-    const rssIdleMB = await idleRssMB(ports.admin);
+    // The pod: the app, and the proxy as the image runs it, with the plan above.
+    pod = await PodProxy.start({
+      pod: appPod({ ports: [], annotations: { [EXCLUDE_INBOUND_PORTS_ANNOTATION]: `${PORTS.direct},${PORTS.tcpDirect}` } }),
+      cli: CLI.compiled,
+      nodeArgs: nodeFlags,
+      env: { ...image.env, FAULTLINE_LOG_LEVEL: 'warn' },
+      toxiproxy: true,
+      livePlan,
+    });
+    const px = pod;
+    await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', APP], (p) => p.stdout.includes('app ready'));
+    await px.apply(livePlan);
+    const at = (port: number): { host: string; port: number } => px.endpoint(port);
+    const podStats = async (): Promise<Stats> => px.admin<Stats>('/stats');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const rssIdleMB = round((await podStats()).memory.rss / 1048576, 1);
 
     // Warm-up, then max rate with RSS sampled under load.
-    for (const port of [rawApp, listen.raw, listen.http]) await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 32, duration: 1 });
+    for (const port of [rawApp, PORTS.raw, PORTS.http]) await autocannon({ url: urlOf(at(port)), connections: 32, duration: 1 });
     let rssLoadMB = 0;
-    const sampler = setInterval(() => void stats().then((s) => (rssLoadMB = Math.max(rssLoadMB, round(s.memory.rss / 1048576, 1)))), 250);
-    const anchor = await startToxiproxyAnchor(toxiproxy, rawApp);
+    const sampler = setInterval(() => void podStats().then((s) => (rssLoadMB = Math.max(rssLoadMB, round(s.memory.rss / 1048576, 1)))), 250);
+    const anchor = await startToxiproxyAnchor(toxiproxy, at(rawApp));
     children.push(anchor.child);
-    const direct = await maxRate(rawApp);
+    const direct = await maxRate(at(rawApp));
     const viaToxiproxy = await maxRate(anchor.port);
-    const viaRaw = await maxRate(listen.raw);
-    const viaHttp = await maxRate(listen.http);
+    const viaRaw = await maxRate(at(PORTS.raw));
+    const viaHttp = await maxRate(at(PORTS.http));
     clearInterval(sampler);
 
     const N = 5 * 1000;
     const fixed = async (port: number): Promise<{ p50: number; p99: number }> => {
-      const l = await fixedRate(`http://127.0.0.1:${port}/`, 1000, N);
+      const l = await fixedRate(urlOf(at(port)), 1000, N);
       return { p50: round(quantile(l, 0.5)), p99: round(quantile(l, 0.99)) };
     };
     const fixedDirect = await fixed(rawApp);
-    const fixedRaw = await fixed(listen.raw);
-    const fixedHttp = await fixed(listen.http);
+    const fixedRaw = await fixed(PORTS.raw);
+    const fixedHttp = await fixed(PORTS.http);
 
-    const tcpDirect = await tcpThroughput(tcpApp);
-    const tcpToxiproxy = await tcpThroughput(listen.tcp);
+    const tcpDirect = await tcpThroughput(at(PORTS.tcpDirect));
+    const tcpToxiproxy = await tcpThroughput(at(PORTS.tcp));
 
     // Delay accuracy. Requests start every 5 ms (open loop, ~20 in flight) so
     // their timers do not all fire in one tick and queue behind each other; the
@@ -458,7 +478,7 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         inFlight.push(
           new Promise<void>((resolve, reject) =>
-            http.get({ host: '127.0.0.1', port: listen.http, path, agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+            http.get({ ...at(PORTS.http), path, agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
           ).then(() => {
             latencies.push(performance.now() - t0);
           }),
@@ -473,17 +493,16 @@ async function main(): Promise<void> {
     const errors = (await paced('/delay', 400)).map((ms) => ms - 100 - undelayedMs);
     agent.destroy();
 
-    const abort = await autocannon({ url: `http://127.0.0.1:${listen.http}/abort`, connections: 20, pipelining: 10, amount: 100_000 });
+    const abort = await autocannon({ url: urlOf(at(PORTS.http), '/abort'), connections: 20, pipelining: 10, amount: 100_000 });
     const aborted = abort.statusCodeStats['503']?.count ?? 0;
     const answered = Object.values(abort.statusCodeStats).reduce((n, s) => n + Number(s.count), 0);
 
-    const libraries = await compareProxyLibraries(rawApp);
+    const libraries = await compareProxyLibraries(at(rawApp));
 
+    await pod.close();
+    pod = undefined;
     // Capture last: it runs its own apps, proxies and Toxiproxy in namespaces.
-    const capture =
-      process.getuid?.() === 0
-        ? await captureBench({ durationS: DURATION_S, rounds: Number(process.env.BENCH_ROUNDS ?? 1), baseline: process.env.BENCH_BASELINE ?? 'main' })
-        : { skipped: 'needs root: network namespaces and nft' };
+    const capture = await captureBench({ durationS: DURATION_S, rounds: Number(process.env.BENCH_ROUNDS ?? 1), baseline: process.env.BENCH_BASELINE ?? 'main' });
 
     const addedP50 = round(fixedRaw.p50 - fixedDirect.p50);
     // Direct requests queueing for milliseconds: the machine could not hold 1,000 req/s, so nothing added can be read off it.
@@ -554,6 +573,7 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const c of children) c.kill('SIGTERM');
+    await pod?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,16 +1,15 @@
 // What this pod applies of each policy, as the datapath sees it (contract/applied.ts):
-// a pure function of the effective plan, the listeners, Toxiproxy's state, the
+// a pure function of the effective plan, capture's exclusions, Toxiproxy's state, the
 // kernel faults the pod was started with and what pod setup handed over.
 import type { AppliedFault, DatapathObservations, DatapathReport, NotAppliedFault, NotAppliedReason, PolicyApplyReport } from '../contract/applied.ts';
 import { NOT_APPLIED_REASONS } from '../contract/applied.ts';
 import type { KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedTcpFault } from '../contract/plans.ts';
-import { httpFaultsFor, label, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
+import { tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
 
 export interface ReportInput {
   pod: string;
   /** The effective plan (aborted policies already left out). */
   plan: LiveFaultPlan;
-  targets: readonly Target[];
   /** Whether Toxiproxy serves the named proxy now; 'disabled' when the proxy runs without it. */
   toxiproxy: (proxyName: string) => boolean | 'disabled';
   /** The kernel faults in the pod's plan (FAULTLINE_PLAN), fixed at its start. */
@@ -18,11 +17,10 @@ export interface ReportInput {
   /** Facts from real traffic (the capture path), when a source is wired. */
   observations?: DatapathObservations;
   /**
-   * Transparent capture (every injected pod): every port is captured except
-   * the annotation-excluded ones, so `targets` (fixed listeners) says nothing;
-   * TCP faults are served by the Toxiproxy proxies of `tcpTargets`.
+   * Transparent capture: every port is captured except the annotation-excluded
+   * ones; TCP faults are served by the Toxiproxy proxies of `tcpTargets`.
    */
-  capture?: {
+  capture: {
     excludes(direction: 'inbound' | 'outbound', port: number | undefined): boolean;
     tcpTargets: readonly Target[];
   };
@@ -52,7 +50,7 @@ class PolicyFaults {
 }
 
 export function datapathReport(input: ReportInput): DatapathReport {
-  const { plan, targets } = input;
+  const { plan, capture } = input;
   const byPolicy = new Map<string, PolicyFaults>();
   const of = (chaosId: string): PolicyFaults => {
     let p = byPolicy.get(chaosId);
@@ -61,15 +59,10 @@ export function datapathReport(input: ReportInput): DatapathReport {
   };
   const onPlan = { ...plan, http: [], tcp: [] } satisfies LiveFaultPlan;
 
-  const capture = input.capture;
   const excluded = (direction: 'inbound' | 'outbound', port: number | undefined): string =>
     `${NOT_APPLIED_REASONS.PortNotServed} (port ${port} is excluded from capture by the pod's faultline.dev/exclude-${direction}-ports annotation)`;
   for (const f of plan.http) {
-    const notServed = capture
-      ? capture.excludes(f.direction, f.match.port) ? excluded(f.direction, f.match.port) : undefined
-      : targets.some((t) => httpFaultsFor({ ...onPlan, http: [f] }, t).length > 0)
-        ? undefined
-        : `${NOT_APPLIED_REASONS.PortNotServed} (this pod's proxy serves ${targets.map(label).join(', ') || 'no port'})`;
+    const notServed = capture.excludes(f.direction, f.match.port) ? excluded(f.direction, f.match.port) : undefined;
     const seen = input.observations?.notApplicable(f);
     for (const kind of httpKinds(f)) {
       const target = httpTarget(f);
@@ -80,14 +73,14 @@ export function datapathReport(input: ReportInput): DatapathReport {
   }
 
   for (const f of plan.tcp) {
-    const isExcluded = capture?.excludes(f.direction, f.port) === true;
-    const t = isExcluded ? undefined : (capture?.tcpTargets ?? targets).find((x) => tcpFaultsFor({ ...onPlan, tcp: [f] }, x).length > 0);
+    const isExcluded = capture.excludes(f.direction, f.port);
+    const t = isExcluded ? undefined : capture.tcpTargets.find((x) => tcpFaultsFor({ ...onPlan, tcp: [f] }, x).length > 0);
     const state = t ? input.toxiproxy(toxiproxyName(t)) : false;
     for (const toxic of f.toxics) {
       const kind = `tcp.${toxic.type}`;
       const target = tcpTarget(f);
       if (isExcluded) of(f.chaosId).notApplied.push(notApplied(kind, target, 'PortNotServed', excluded(f.direction, f.port)));
-      else if (!t) of(f.chaosId).notApplied.push(notApplied(kind, target, 'PortNotServed', capture ? `${NOT_APPLIED_REASONS.PortNotServed} (a CIDR names no single upstream for Toxiproxy to dial)` : undefined));
+      else if (!t) of(f.chaosId).notApplied.push(notApplied(kind, target, 'PortNotServed', `${NOT_APPLIED_REASONS.PortNotServed} (a CIDR names no single upstream for Toxiproxy to dial)`));
       else if (state === 'disabled') of(f.chaosId).notApplied.push(notApplied(kind, target, 'ToxiproxyDisabled'));
       else if (!state) of(f.chaosId).notApplied.push(notApplied(kind, target, 'ToxiproxyDown'));
       else of(f.chaosId).applied.push({ kind, target });

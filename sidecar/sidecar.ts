@@ -1,11 +1,10 @@
-// faultline-proxy: one process per pod. Owns the traffic listeners, routes each
-// new connection by the current effective plan, and keeps Toxiproxy, the time
-// offset file and the fault event log in step with that plan.
-//
-// In a pod the listeners are capture's two (wiring.capture): nft sends every
-// inbound and outbound TCP connection there, and capture/capture-proxy.ts
-// decides per connection from its original destination. Outside a pod (the
-// datapath suites, bench:sidecar) fixed listeners, one per port, stand in.
+// faultline-proxy: one process per pod. Owns capture's two traffic listeners
+// (wiring.capture: nft sends every inbound and outbound TCP connection there,
+// and capture/capture-proxy.ts decides per connection from its original
+// destination), routes each new connection by the current effective plan, and
+// keeps Toxiproxy, the time offset file and the fault event log in step with
+// that plan. Tests and benches run it the same way, in a network namespace
+// (test/support/netns-proxy.ts).
 //
 // Routing, decided once per connection (new connections follow a plan change at
 // once; established ones finish on the path they started on):
@@ -15,10 +14,9 @@
 // Anything missing (no source, Toxiproxy down, plan expired) degrades to the
 // raw pipe: the proxy fails open.
 
-import net from 'node:net';
 import http from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
-import type { KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedToxic, TrafficWiring } from '../contract/plans.ts';
+import type { CaptureWiring, KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedToxic } from '../contract/plans.ts';
 import type { DatapathObservations, DatapathReport } from '../contract/applied.ts';
 import { CaptureProxy } from './capture/capture-proxy.ts';
 import type { Destination } from './capture/original-destination.ts';
@@ -33,27 +31,24 @@ import { adminHandler, healthHandler, listen, metricsHandler, type AdminView } f
 import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
 import { jitteredMs } from './http-faults.ts';
-import { HttpPath } from './http-path.ts';
 import { loadHttpUpstream } from './http-upstream.ts';
 import { Metrics } from './metrics.ts';
-import { pipeTo } from './pipe.ts';
 import { Guards, isErrorResponse, type Breach } from './guard.ts';
 import { EMPTY_PLAN, effectivePlan, nextExpiry, withoutPolicies } from './live-plan.ts';
 import type { PolicySource } from './policy-source.ts';
-import { httpFaultsFor, label, targetsFromWiring, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
+import { label, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
 import type { DesiredProxy } from './toxiproxy-diff.ts';
 import { ToxiproxyReconciler } from './toxiproxy-reconciler.ts';
 import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
 
 export interface SidecarOptions {
-  wiring: TrafficWiring;
-  /** Fixed listeners: where inbound traffic goes (the app). */
-  upstreamHost: string;
-  /** Address the traffic listeners bind ('::' for capture: both families). */
+  /** The plan's wiring.capture: the two listeners nft redirects to, the exclusions, a mesh sidecar. */
+  capture: CaptureWiring;
+  /** Address the traffic listeners bind ('::': both families). */
   listenHost: string;
-  /** Capture: the pod's addresses (status.podIPs); inbound connections to anything else are refused. */
+  /** The pod's addresses (status.podIPs); inbound connections to anything else are refused. */
   podAddresses?: readonly string[];
-  /** Capture: the node's addresses (status.hostIP/hostIPs); connections from there are kubelet probes. */
+  /** The node's addresses (status.hostIP/hostIPs); connections from there are kubelet probes. */
   nodeAddresses?: readonly string[];
   source: PolicySource | undefined;
   /** toxiproxy-server executable; undefined disables TCP faults (they fail open). */
@@ -70,24 +65,15 @@ export interface SidecarOptions {
   /** This pod's name and the kernel faults it was started with, for the datapath report (GET /status). */
   podName?: string;
   kernelPlan?: KernelFaultPlan;
-  /** Per-fault facts from real traffic (the capture path), folded into the report. */
+  /** Per-fault facts from real traffic, folded into the report (default: what the capture listeners saw). */
   observations?: DatapathObservations;
   log: Logger;
-}
-
-interface Route {
-  http: PlannedHttpFault[];
-  /** Toxiproxy proxy name when the port has TCP toxics. */
-  toxiproxy: string | undefined;
 }
 
 export class Sidecar {
   readonly metrics = new Metrics();
   /** The steady-state guards of the plan's policies (guard.ts). */
   readonly guards: Guards;
-  readonly targets: Target[];
-  /** Actually bound listener ports, index-aligned with `targets`. */
-  readonly listenPorts: number[] = [];
   readonly ports = { admin: 0, health: 0, metrics: 0, toxiproxy: 0 };
   supervisor: ToxiproxySupervisor | undefined;
   reconciler: ToxiproxyReconciler | undefined;
@@ -100,15 +86,11 @@ export class Sidecar {
   private readonly faketime: FaketimeFile;
   private sourcePlan: LiveFaultPlan = EMPTY_PLAN;
   private plan: LiveFaultPlan = EMPTY_PLAN;
-  private routes: Route[];
-  /** Capture: the TCP-faulted destinations and their Toxiproxy proxies. */
+  /** The TCP-faulted destinations and their Toxiproxy proxies. */
   private captureRoutes: Array<{ target: Target; toxiproxy: string }> = [];
-  /** Capture's Toxiproxy targets for the current plan (captureTargets), for the routes and the status report. */
+  /** The Toxiproxy targets for the current plan (captureTargets), for the routes and the status report. */
   private captureTcpTargets: Target[] = [];
-  private readonly httpPaths: Array<HttpPath | undefined>;
-  private readonly listeners: net.Server[] = [];
   private readonly servers: http.Server[] = [];
-  private readonly sockets = new Set<net.Socket>();
   private readonly toxiproxyConnections = new Map<string, number>();
   private expiryTimer: { cancel(): void } | undefined;
   private bound = false;
@@ -116,9 +98,6 @@ export class Sidecar {
   private constructor(opts: SidecarOptions) {
     this.opts = opts;
     this.log = opts.log;
-    this.targets = targetsFromWiring(opts.wiring, opts.upstreamHost);
-    this.routes = this.targets.map(() => ({ http: [], toxiproxy: undefined }));
-    this.httpPaths = this.targets.map(() => undefined);
     this.events = new FaultEvents(opts.log, opts.podName);
     this.faketime = new FaketimeFile(opts.faketimeFile, opts.log);
     this.guards = new Guards((b) => this.onBreach(b));
@@ -169,27 +148,21 @@ export class Sidecar {
     }
 
     this.applyPlan();
-    if (opts.wiring.capture) await this.startCapture(opts.wiring.capture);
-    for (const [i, t] of this.targets.entries()) {
-      // allowHalfOpen: a client's FIN is forwarded as FIN, not turned into a close.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(i, socket));
-      this.listeners.push(server);
-      this.listenPorts[i] = await listen(server, t.listenPort, opts.listenHost);
-    }
+    await this.startCapture(opts.capture);
     this.bound = true;
     if (opts.source) await opts.source.start((plan) => this.setSourcePlan(plan));
     this.log.info(
       {
-        listeners: this.capture ? this.capture.ports : this.targets.map((t, i) => `${label(t)} <- :${this.listenPorts[i]}`),
+        listeners: this.capture!.ports,
         ports: this.ports,
         source: opts.source?.name ?? 'none',
-        ...(opts.wiring.capture?.mesh ? { mesh: opts.wiring.capture.mesh } : {}),
+        ...(opts.capture.mesh ? { mesh: opts.capture.mesh } : {}),
       },
       'faultline-proxy ready',
     );
   }
 
-  private async startCapture(c: NonNullable<TrafficWiring['capture']>): Promise<void> {
+  private async startCapture(c: CaptureWiring): Promise<void> {
     const { opts } = this;
     const pod = new Set((opts.podAddresses ?? []).map((a) => a.toLowerCase()));
     // Mesh first: the mesh proxy hands inbound connections to the app on the pod IP or on loopback.
@@ -245,11 +218,11 @@ export class Sidecar {
   }
 
   private wantsToxiproxy(name: string): boolean {
-    return this.routes.some((r) => r.toxiproxy === name) || this.captureRoutes.some((r) => r.toxiproxy === name);
+    return this.captureRoutes.some((r) => r.toxiproxy === name);
   }
 
   /**
-   * Capture: one Toxiproxy target per TCP fault. Inbound ones reach the app on
+   * One Toxiproxy target per TCP fault. Inbound ones reach the app on
    * the pod's first address; outbound ones their upstream by name (Toxiproxy
    * resolves it as the app would). A CIDR names no single upstream, so TCP
    * faults on one cannot be served by a Toxiproxy proxy and are skipped.
@@ -276,7 +249,7 @@ export class Sidecar {
 
   /** Client connections currently open on the traffic listeners. */
   get openConnections(): number {
-    return this.sockets.size;
+    return this.capture?.openConnections ?? 0;
   }
 
   /**
@@ -288,28 +261,23 @@ export class Sidecar {
     return datapathReport({
       pod: this.opts.podName ?? '',
       plan: this.plan,
-      targets: this.targets,
       toxiproxy: (name) => (this.reconciler ? this.supervisor?.up === true && this.reconciler.address(name) !== undefined : 'disabled'),
       ...(this.opts.kernelPlan ? { kernel: this.opts.kernelPlan } : {}),
       ...this.reportCapture(),
     });
   }
 
-  /** In capture mode what applies depends on the annotations' exclusions and on what the traffic showed (capture/observations.ts). */
+  /** What applies depends on the annotations' exclusions and on what the traffic showed (capture/observations.ts). */
   private reportCapture(): Pick<ReportInput, 'capture' | 'observations'> {
-    const c = this.opts.wiring.capture;
+    const c = this.opts.capture;
     const observations = this.opts.observations ?? (this.capture ? observationsForReport(this.capture.observations) : undefined);
     return {
       ...(observations ? { observations } : {}),
-      ...(c
-        ? {
-            capture: {
-              excludes: (direction: 'inbound' | 'outbound', port: number | undefined) =>
-                port !== undefined && (direction === 'inbound' ? c.excludeInboundPorts : c.excludeOutboundPorts).includes(port),
-              tcpTargets: this.captureTcpTargets,
-            },
-          }
-        : {}),
+      capture: {
+        excludes: (direction: 'inbound' | 'outbound', port: number | undefined) =>
+          port !== undefined && (direction === 'inbound' ? c.excludeInboundPorts : c.excludeOutboundPorts).includes(port),
+        tcpTargets: this.captureTcpTargets,
+      },
     };
   }
 
@@ -338,9 +306,6 @@ export class Sidecar {
     this.expiryTimer?.cancel();
     await this.opts.source?.close();
     await this.capture?.close();
-    for (const l of this.listeners) l.close();
-    for (const s of this.sockets) s.destroy();
-    for (const p of this.httpPaths) p?.close();
     this.reconciler?.stop();
     await this.supervisor?.stop();
     for (const s of this.servers) {
@@ -367,16 +332,7 @@ export class Sidecar {
     void this.capture?.ready();
 
     const desired = new Map<string, DesiredProxy>();
-    this.routes = this.targets.map((t) => {
-      const tcp = tcpFaultsFor(plan, t);
-      let toxiproxy: string | undefined;
-      if (tcp.length > 0 && this.reconciler) {
-        toxiproxy = toxiproxyName(t);
-        desired.set(toxiproxy, { upstream: `${t.connectHost}:${t.connectPort}`, toxics: this.mergeToxics(t, tcp.flatMap((f) => f.toxics)) });
-      }
-      return { http: httpFaultsFor(plan, t), toxiproxy };
-    });
-    this.captureTcpTargets = this.opts.wiring.capture ? this.captureTargets(plan) : [];
+    this.captureTcpTargets = this.captureTargets(plan);
     this.captureRoutes = !this.reconciler ? [] : this.captureTcpTargets.flatMap((t) => {
       const tcp = tcpFaultsFor(plan, t);
       if (tcp.length === 0) return [];
@@ -409,58 +365,10 @@ export class Sidecar {
     return [...byName.values()];
   }
 
-  private onConnection(i: number, socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    const t = this.targets[i]!;
-    const route = this.routes[i]!;
-    const diverted = route.toxiproxy ? this.claimToxiproxy(route.toxiproxy) : undefined;
-    if (diverted) {
-      const delayMs = this.networkDelayMs(t);
-      this.metrics.connection('toxiproxy');
-      this.metrics.fault('tcp.toxiproxy');
-      if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
-      pipeTo(socket, diverted.host, diverted.port, { delayMs, onClose: diverted.done });
-      return;
-    }
-    if (route.http.length > 0) {
-      this.metrics.connection('http');
-      this.httpPath(i).handle(socket);
-      return;
-    }
-    this.metrics.connection('raw');
-    const delayMs = this.networkDelayMs(t);
-    if (delayMs > 0) this.metrics.fault('network.delay', delayMs);
-    pipeTo(socket, t.connectHost, t.connectPort, { delayMs });
-  }
-
   /** A handed-off netem delay holds inbound traffic only (per connection, or per request on the HTTP path). */
-  private networkDelayMs(t: Target): number {
-    return t.direction === 'inbound' ? this.inboundNetworkDelayMs() : 0;
-  }
-
   private inboundNetworkDelayMs(): number {
     const nd = this.plan.networkDelay;
     return nd ? jitteredMs(nd.latencyMs, nd.jitterMs, Math.random) : 0;
-  }
-
-  /** Created on first use: a port that never sees an HTTP fault never pays for a parser. */
-  private httpPath(i: number): HttpPath {
-    let p = this.httpPaths[i];
-    if (!p) {
-      const t = this.targets[i]!;
-      p = new HttpPath({
-        target: t,
-        faults: () => this.routes[i]!.http,
-        networkDelayMs: () => this.networkDelayMs(t),
-        faultHeader: this.opts.faultHeader,
-        metrics: this.metrics,
-        log: this.log,
-        observer: () => (this.guards.size === 0 ? undefined : (status, ms, grpc) => this.guards.observe(this.routes[i]!.http.map((f) => f.chaosId), isErrorResponse(status, grpc), ms)),
-      });
-      this.httpPaths[i] = p;
-    }
-    return p;
   }
 
   private adminView(): AdminView {
@@ -469,13 +377,13 @@ export class Sidecar {
       faults: () => this.events.list().map((f) => ({ ...f, startedAt: new Date(f.startedAt).toISOString(), expiresAt: new Date(f.expiresAt).toISOString() })),
       stats: () => ({
         ...this.metrics.stats,
-        openConnections: this.sockets.size,
+        openConnections: this.openConnections,
         toxiproxy: this.supervisor
           ? { up: this.supervisor.up, pid: this.supervisor.pid, api: this.supervisor.apiUrl, writes: this.reconciler?.writes }
           : { up: false, disabled: true },
         listeners: this.capture
           ? [{ target: 'capture inbound', listenPort: this.capture.ports.inbound }, { target: 'capture outbound', listenPort: this.capture.ports.outbound }]
-          : this.targets.map((t, i) => ({ target: label(t), listenPort: this.listenPorts[i] })),
+          : [],
         ...(this.capture ? { capture: { refused: this.capture.refused.slice(-10), ports: this.capture.observations.snapshot() } } : {}),
         // Committed bytes per V8 heap space (new_space is the two semi-spaces): where the heap part of RSS is.
         memory: { ...process.memoryUsage(), heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])) },
@@ -483,8 +391,7 @@ export class Sidecar {
       report: () => this.report(),
       ready: () => {
         if (!this.bound) return { ready: false, reason: 'listeners not bound yet' };
-        const needsToxiproxy = this.routes.some((r) => r.toxiproxy !== undefined) || this.captureRoutes.length > 0;
-        if (needsToxiproxy && !this.supervisor?.up) return { ready: false, reason: 'TCP faults planned and toxiproxy-server not answering yet' };
+        if (this.captureRoutes.length > 0 && !this.supervisor?.up) return { ready: false, reason: 'TCP faults planned and toxiproxy-server not answering yet' };
         return { ready: true };
       },
     };

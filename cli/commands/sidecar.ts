@@ -67,10 +67,10 @@ function addresses(one: string | undefined, list: string | undefined): string[] 
 export const sidecarCommand: Command = {
   usage: `Usage: faultline sidecar [options]
 
-Serves the wiring (from $${PLAN_ENV}, or --wiring-file): in a pod, the two
-capture listeners nft sends every inbound and outbound TCP connection to
-(each connection's original destination decides its path), else one fixed
-listener per port. Forwards the traffic, injecting the pod's live faults:
+Serves the wiring's capture (from $${PLAN_ENV}, or --wiring-file): the two
+listeners nft sends every inbound and outbound TCP connection to; each
+connection's original destination decides its path. Forwards the traffic,
+injecting the pod's live faults:
 HTTP and gRPC delay/abort per request or stream, TCP toxics through a
 supervised toxiproxy-server. Capture reads the pod's addresses from $POD_IP
 and $POD_IPS and the node's from $HOST_IP and $HOST_IPS (downward API). Faults come from the
@@ -88,8 +88,7 @@ Options:
   --admin-port <n>         Admin API on 127.0.0.1 (default ${P.admin})
   --metrics-port <n>       Prometheus /metrics (default ${P.metrics})
   --health-port <n>        /healthz/ready for the startup probe (default ${P.health})
-  --upstream-host <host>   Fixed listeners: where inbound traffic goes (default 127.0.0.1)
-  --listen-host <host>     Address of the traffic listeners (default :: for capture, else 0.0.0.0)
+  --listen-host <host>     Address of the traffic listeners (default ::, both families)
   --fault-header           Mark faulted responses with x-faultline-fault
   --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
   --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})
@@ -104,7 +103,6 @@ Options:
     'admin-port': { type: 'string' },
     'metrics-port': { type: 'string' },
     'health-port': { type: 'string' },
-    'upstream-host': { type: 'string' },
     'listen-host': { type: 'string' },
     'fault-header': { type: 'boolean' },
     'faketime-file': { type: 'string' },
@@ -114,15 +112,15 @@ Options:
   async run(values) {
     const log = createLogger('sidecar');
     const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
-    if (wiring.capture && addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
+    if (!wiring.capture) throw new UsageError('the wiring has no capture: the proxy serves only the two capture listeners (wiring.capture, as the webhook writes it)');
+    if (addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
       throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
     const source = await policySource(values, log);
     const [{ Sidecar }, { holdAlivePipe }] = await Promise.all([import('../../sidecar/sidecar.ts'), import('../../sidecar/alive-pipe.ts')]);
     const handoffFile = str(values, 'handoff-file') ?? DEFAULT_HANDOFF_FILE;
     const sidecar = await Sidecar.start({
-      wiring,
-      upstreamHost: str(values, 'upstream-host') ?? '127.0.0.1',
-      listenHost: str(values, 'listen-host') ?? (wiring.capture ? '::' : '0.0.0.0'),
+      capture: wiring.capture,
+      listenHost: str(values, 'listen-host') ?? '::',
       podAddresses: addresses(process.env.POD_IP, process.env.POD_IPS),
       nodeAddresses: addresses(process.env.HOST_IP, process.env.HOST_IPS),
       source,

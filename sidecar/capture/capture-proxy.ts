@@ -88,6 +88,11 @@ export class CaptureProxy {
     this.names = opts.upstreamNames ?? new UpstreamNames({ log: opts.log });
   }
 
+  /** Client connections currently open on the two listeners. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** The current plan; a new plan's outbound hosts start resolving at once. */
   private plan(): LiveFaultPlan {
     const plan = this.opts.plan();

@@ -1,14 +1,14 @@
-// The steady-state guard on the real datapath: a sidecar in front of a real
-// HTTP app whose health the test controls, traffic at a steady rate, and the
+// The steady-state guard on the real datapath: a faultline-proxy in a pod's
+// network namespace (PodProxy) in front of a real HTTP app whose health the test controls, traffic at a steady rate, and the
 // guard judging what the callers see. No API server at all: the guard and the
 // abort are the proxy's alone (the notice to other pods is the source's job,
 // tested in test/e2e/guard.test.ts).
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type net from 'node:net';
 import type { PlannedGuard } from '../../contract/plans.ts';
 import { httpFault } from '../support/sidecar-plans.ts';
-import { request, sleep, startInProcess, type InProcess } from '../support/sidecar-harness.ts';
+import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
+import { request, sleep } from '../support/sidecar-harness.ts';
 
 const WINDOW_MS = 2_000;
 /** One request every RATE_MS: 40 requests per window. */
@@ -17,11 +17,10 @@ const RATE_MS = 50;
 describe('sidecar: steady-state guard (abortWhen) on the datapath', function () {
   this.timeout(30_000);
   let server: http.Server;
-  let appPort = 0;
   /** Status the app answers with (the workload's health). */
   let status = 200;
-  let px: InProcess;
-  let port = 0;
+  let px: PodProxy;
+  let port: Endpoint;
   const measured: string[] = [];
 
   before(async () => {
@@ -29,10 +28,8 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status === 200 ? 'ok' : 'broken');
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    appPort = (server.address() as net.AddressInfo).port;
-    px = await startInProcess({ inbound: [{ port: appPort, listenPort: 0 }], outbound: [] }, { faultHeader: true });
-    port = px.portFor(appPort);
+    px = await PodProxy.start();
+    port = px.endpoint(await px.listen(server));
   });
   after(async () => {
     await px?.close();
@@ -76,26 +73,26 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
     const seen = await traffic(2 * WINDOW_MS + 500);
     assert.ok(seen.length >= 20, `${seen.length} requests`);
     assert.ok(seen.every((s) => s.status === 200 && s.faulted), 'every request was faulted (delay) and answered 200');
-    assert.equal(px.sidecar.metrics.stats.aborts, 0);
+    assert.equal((await px.stats()).aborts, 0);
   });
 
   it('a workload that degrades under the fault is aborted within window + 1 s, and its faults end at once', async () => {
     await applyGuarded({ errorRate: { ratio: 0.5, windowMs: WINDOW_MS, minRequests: 10 } });
     await traffic(WINDOW_MS); // a full window of healthy traffic first
-    const aborts = px.sidecar.metrics.stats.aborts;
+    const { aborts } = await px.stats();
     status = 503;
     const degradedAt = Date.now();
     const seen = await traffic(WINDOW_MS + 3_000, (s) => !s.faulted);
     seen.push(...(await traffic(300)));
     const off = seen.find((s) => !s.faulted)!;
     assert.ok(off, `faults still on ${WINDOW_MS + 3_000} ms after the workload degraded`);
-    const breach = px.log.find('steady-state guard breached: faults of the policy end now').at(-1);
+    const breach = px.find('steady-state guard breached: faults of the policy end now').at(-1);
     assert.ok(breach, 'the abort was logged');
     assert.equal(breach.status, 'aborted');
     assert.equal(breach.condition, 'errorRate');
     assert.equal(breach.chaos_id, `uid-1/${generation}`);
     assert.ok((breach.observed as number) > 50, String(breach.observed));
-    const breachAt = breach.time as number;
+    const breachAt = Date.parse(breach.time as string); // the proxy logs ISO times
     // Faults off at once: no request sent after the breach was faulted.
     const lateFaulted = seen.filter((s) => s.faulted && s.sent > breachAt);
     assert.deepEqual(lateFaulted, [], 'requests sent after the breach were still faulted');
@@ -103,13 +100,13 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
       `error rate 50 % / ${WINDOW_MS} ms window: degraded → breach ${breachAt - degradedAt} ms; breach → faults off: ${lateFaulted.length} of ${seen.filter((s) => s.sent > breachAt).length} requests sent after the breach faulted; first unfaulted response ${off.at - breachAt} ms after it (one request every ${RATE_MS} ms)`,
     );
     assert.ok(off.at - degradedAt <= WINDOW_MS + 1_000, `faults off ${off.at - degradedAt} ms after the workload degraded (bound ${WINDOW_MS + 1_000})`);
-    assert.equal(px.sidecar.metrics.stats.aborts, aborts + 1);
+    assert.equal((await px.stats()).aborts, aborts + 1);
     // Stays off while the source keeps naming that generation, even once the workload recovers.
     status = 200;
     await px.apply({ http: [httpFault({ name: 'slow', delay: { fixedMs: 6, jitterMs: 0, percent: 100 } })], guards: [{ chaosId: 'shop/test', uid: 'uid-1', generation, errorRate: { ratio: 0.5, windowMs: WINDOW_MS, minRequests: 10 } }] });
     const after = await traffic(500);
     assert.ok(after.every((s) => !s.faulted), 'an aborted generation stays off');
-    assert.equal(px.log.find('fault ended', { status: 'aborted' }).length > 0, true, 'the fault end is logged as aborted');
+    assert.equal(px.find('fault ended', { status: 'aborted' }).length > 0, true, 'the fault end is logged as aborted');
     // A new generation (a person changed the policy) runs again.
     await applyGuarded({ errorRate: { ratio: 0.5, windowMs: WINDOW_MS, minRequests: 10 } });
     assert.ok((await traffic(300)).every((s) => s.faulted), 'a new generation is faulted again');
@@ -117,7 +114,7 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
 
   it('the minimum request count keeps one bad request from tripping it', async () => {
     await applyGuarded({ errorRate: { ratio: 0.1, windowMs: WINDOW_MS, minRequests: 10 } });
-    const aborts = px.sidecar.metrics.stats.aborts;
+    const { aborts } = await px.stats();
     status = 503;
     const bad = await request(port, '/');
     assert.equal(bad.status, 503);
@@ -126,7 +123,7 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
     // 1 of 1 failed (100 % > 10 %), but one response is below minRequests; then healthy traffic dilutes it below 10 %.
     const seen = await traffic(WINDOW_MS);
     assert.ok(seen.every((s) => s.faulted), 'faults still on');
-    assert.equal(px.sidecar.metrics.stats.aborts, aborts);
+    assert.equal((await px.stats()).aborts, aborts);
   });
 
   it('a latency guard trips when the fault itself pushes pNN over the threshold', async () => {
@@ -139,7 +136,7 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
     const seen = await traffic(WINDOW_MS + 2_000, (s) => !s.faulted);
     assert.equal(seen.at(-1)!.faulted, false, 'aborted');
     assert.ok(seen.filter((s) => s.faulted).length >= 5, 'not before minRequests');
-    const breach = px.log.find('steady-state guard breached: faults of the policy end now').at(-1)!;
+    const breach = px.find('steady-state guard breached: faults of the policy end now').at(-1)!;
     assert.equal(breach.condition, 'latency');
     assert.ok((breach.observed as number) >= 300, String(breach.observed));
     measured.push(`latency p90 > 200 ms under a 300 ms delay: aborted after ${seen.filter((s) => s.faulted).length} requests, ${Date.now() - started} ms`);

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { httpFault } from '../support/sidecar-plans.ts';
-import { request, startInProcess, waitFor, type InProcess } from '../support/sidecar-harness.ts';
+import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
+import { request, waitFor } from '../support/sidecar-harness.ts';
 
 /** Sends `head` (and `body`) on a fresh connection; resolves with everything the server sent until it closed or `until` matched. */
-function rawExchange(port: number, head: string, opts: { body?: Buffer; until?: RegExp } = {}): Promise<string> {
+function rawExchange(to: Endpoint, head: string, opts: { body?: Buffer; until?: RegExp } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = '';
-    const s = net.connect(port, '127.0.0.1', () => {
+    const s = net.connect(to, () => {
       s.write(head);
       if (opts.body) s.write(opts.body);
     });
@@ -33,8 +34,8 @@ function rawExchange(port: number, head: string, opts: { body?: Buffer; until?: 
 describe('sidecar HTTP/1 path: forwarding', function () {
   let app: http.Server;
   let appPort: number;
-  let px: InProcess;
-  let port: number;
+  let px: PodProxy;
+  let port: Endpoint;
   /** The app's side of the last request to /slow, to see whether the proxy let go of it. */
   let slowClosed: Promise<true> | undefined;
 
@@ -62,10 +63,9 @@ describe('sidecar HTTP/1 path: forwarding', function () {
       res.setHeader('content-length', '5');
       res.end(req.method === 'HEAD' ? undefined : 'hello');
     });
-    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
-    appPort = (app.address() as net.AddressInfo).port;
-    px = await startInProcess({ inbound: [{ port: appPort, listenPort: 0 }], outbound: [] });
-    port = px.portFor(appPort);
+    px = await PodProxy.start();
+    appPort = await px.listen(app);
+    port = px.endpoint(appPort);
     // A rule that matches nothing puts the port on the HTTP path.
     await px.apply({ http: [httpFault({ name: 'never', match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } })] });
   });
@@ -76,13 +76,13 @@ describe('sidecar HTTP/1 path: forwarding', function () {
   });
 
   it('forwards request headers as sent (case, order, duplicates, Host) without the hop-by-hop ones', async () => {
-    const before = px.sidecar.metrics.stats.connections.http;
+    const before = (await px.stats()).connections.http ?? 0;
     const reply = await rawExchange(
       port,
       'GET /headers HTTP/1.1\r\nHost: shop.example:8080\r\nX-Mixed-Case: 1\r\nX-Dup: a\r\nX-Dup: b\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\r\n',
       { until: /\}$/ },
     );
-    assert.equal(px.sidecar.metrics.stats.connections.http, before + 1, 'not on the HTTP path');
+    assert.equal((await px.stats()).connections.http, before + 1, 'not on the HTTP path');
     const { raw } = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '')) as { raw: string[] };
     // undici writes Host first and its own `connection: keep-alive` (that hop's); names are case-insensitive.
     const pairs = raw.flatMap((v, i) => (i % 2 === 0 ? [`${v}: ${raw[i + 1]}`] : []));
@@ -123,7 +123,7 @@ describe('sidecar HTTP/1 path: forwarding', function () {
 
   it('lets go of the upstream request when the client goes away mid-response', async () => {
     slowClosed = undefined;
-    const req = http.get({ host: '127.0.0.1', port, path: '/slow', agent: false });
+    const req = http.get({ ...port, path: '/slow', agent: false });
     await new Promise<void>((resolve, reject) => {
       req.on('response', (res) => res.once('data', () => resolve()));
       req.on('error', reject);
@@ -133,19 +133,12 @@ describe('sidecar HTTP/1 path: forwarding', function () {
   });
 
   it('answers 502 naming the cause when the app is not listening, and counts it', async () => {
-    const gone = net.createServer();
-    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
-    const deadPort = (gone.address() as net.AddressInfo).port;
-    await new Promise((r) => gone.close(r));
-    const dead = await startInProcess({ inbound: [{ port: deadPort, listenPort: 0 }], outbound: [] });
-    try {
-      await dead.apply({ http: [httpFault({ name: 'never', match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } })] });
-      const r = await request(dead.portFor(deadPort), '/');
-      assert.equal(r.status, 502);
-      assert.match(r.body, new RegExp(`upstream 127\\.0\\.0\\.1:${deadPort} failed: ECONNREFUSED`));
-      assert.equal(dead.sidecar.metrics.stats.upstreamErrors, 1);
-    } finally {
-      await dead.close();
-    }
+    // The rule that matches nothing covers every inbound port, this one too.
+    const deadPort = await px.deadPort();
+    const before = (await px.stats()).upstreamErrors;
+    const r = await request(px.endpoint(deadPort), '/');
+    assert.equal(r.status, 502);
+    assert.match(r.body, new RegExp(`upstream ${px.podIp.replaceAll('.', '\\.')}:${deadPort} failed: ECONNREFUSED`));
+    assert.equal((await px.stats()).upstreamErrors, before + 1);
   });
 });

@@ -1,5 +1,6 @@
-// HTTP faults and pass-through, with the sidecar in-process (timing is easier
-// to trust without a second event loop) in front of a real HTTP app.
+// HTTP faults and pass-through: a faultline-proxy in a pod's network namespace
+// (capture, as in a pod: PodProxy) in front of a real HTTP app the test serves
+// in that namespace, reached from the root namespace at the pod IP.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -7,39 +8,38 @@ import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { binomialBand, httpFault } from '../support/sidecar-plans.ts';
-import { request, startHttpApp, startInProcess, startTcpApp, tcpExchange, sleep, waitFor, type App, type InProcess } from '../support/sidecar-harness.ts';
+import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
+import { request, startHttpApp, startTcpApp, tcpExchange, sleep, waitFor, type App } from '../support/sidecar-harness.ts';
 
 describe('sidecar HTTP datapath', function () {
   let app: Awaited<ReturnType<typeof startHttpApp>>;
   let other: App;
   let echo: App;
-  let px: InProcess;
-  let a: number; // proxy port in front of `app` (inbound)
-  let b: number; // proxy port in front of `other` (inbound)
-  let out: number; // proxy port for outbound traffic to `app`
+  let upstream: App; // outside the pod (root namespace), on app's port number
+  let px: PodProxy;
+  let a: Endpoint; // `app` in the pod, through the proxy (inbound)
+  let b: Endpoint; // `other` in the pod, through the proxy (inbound)
+  /** Status of a GET the pod's app sends to `upstream` (outbound, through the proxy). */
+  let out: () => Promise<number>;
 
   before(async () => {
-    app = await startHttpApp();
-    other = await startHttpApp();
-    echo = await startTcpApp('echo');
-    px = await startInProcess(
-      {
-        inbound: [
-          { port: app.port, listenPort: 0 },
-          { port: other.port, listenPort: 0 },
-          { port: echo.port, listenPort: 0 },
-        ],
-        outbound: [{ host: '127.0.0.1', port: app.port, listenPort: 0 }],
-      },
-      { faultHeader: true },
-    );
-    a = px.portFor(app.port);
-    b = px.portFor(other.port);
-    out = px.sidecar.listenPorts[px.sidecar.targets.findIndex((t) => t.direction === 'outbound')]!;
+    px = await PodProxy.start({ probe: true });
+    const inPod = (s: net.Server) => px.listen(s);
+    app = await startHttpApp(inPod);
+    other = await startHttpApp(inPod);
+    echo = await startTcpApp('echo', 0, inPod);
+    // The same port number outside the pod: only the direction tells the two apart.
+    upstream = await startHttpApp(async (s) => {
+      await new Promise<void>((r) => s.listen(app.port, px.clientIp, r));
+      return app.port;
+    });
+    a = px.endpoint(app.port);
+    b = px.endpoint(other.port);
+    out = () => px.curlStatus(`http://${px.clientIp}:${app.port}/`);
   });
   after(async () => {
     await px?.close();
-    await Promise.all([app?.close(), other?.close(), echo?.close()]);
+    await Promise.all([app?.close(), other?.close(), echo?.close(), upstream?.close()]);
   });
   beforeEach(() => px.apply({}));
 
@@ -59,17 +59,17 @@ describe('sidecar HTTP datapath', function () {
 
   describe('pass-through without faults', () => {
     it('forwards HTTP unchanged on the raw path', async () => {
-      const before = px.sidecar.metrics.stats.connections.raw;
+      const before = (await px.stats()).connections.raw ?? 0;
       const r = await request(a, '/hello?x=1', { method: 'PUT' });
       assert.equal(r.status, 200);
       assert.equal(r.body, 'ok PUT /hello?x=1');
       assert.equal(r.headers['x-faultline-fault'], undefined);
-      assert.equal(px.sidecar.metrics.stats.connections.raw, before + 1);
+      assert.equal((await px.stats()).connections.raw, before + 1);
     });
 
     it('forwards raw TCP byte-exact, half-close included', async () => {
       const payload = randomBytes(3 * 1024 * 1024 + 17);
-      const r = await tcpExchange(px.portFor(echo.port), payload);
+      const r = await tcpExchange(px.endpoint(echo.port), payload);
       assert.equal(r.error, undefined);
       assert.ok(r.data.equals(payload), `echoed ${r.data.length} of ${payload.length} bytes, content equal: ${r.data.equals(payload)}`);
     });
@@ -83,7 +83,7 @@ describe('sidecar HTTP datapath', function () {
       let sentAtFirstByte = -1;
       let received = 0;
       await new Promise<void>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: a, path: '/echo', method: 'POST', agent: false }, (res) => {
+        const req = http.request({ ...a, path: '/echo', method: 'POST', agent: false }, (res) => {
           res.on('data', (c: Buffer) => {
             if (sentAtFirstByte < 0) sentAtFirstByte = sent;
             received += c.length;
@@ -103,7 +103,7 @@ describe('sidecar HTTP datapath', function () {
       });
       assert.equal(received, total);
       assert.ok(sentAtFirstByte >= 0 && sentAtFirstByte < total / 2, `first echoed byte arrived after ${sentAtFirstByte} of ${total} bytes were sent`);
-      assert.ok(px.sidecar.metrics.stats.connections.http > 0);
+      assert.ok((await px.stats()).connections.http! > 0);
     });
   });
 
@@ -123,6 +123,8 @@ describe('sidecar HTTP datapath', function () {
 
     it('spreads delays uniformly within fixed ± jitter', async () => {
       await px.apply({ http: [httpFault({ name: 'jit', delay: { fixedMs: 100, jitterMs: 60, percent: 100 } })] });
+      // Warm the proxy's HTTP path for this rule first (another process now): the bounds are about the delay, not start-up.
+      await Promise.all(Array.from({ length: 10 }, () => request(a, '/warm')));
       const times = await Promise.all(Array.from({ length: 60 }, () => request(a, '/j').then((r) => r.ms)));
       const min = Math.min(...times);
       const max = Math.max(...times);
@@ -205,21 +207,21 @@ describe('sidecar HTTP datapath', function () {
       await px.apply({ http: [httpFault({ name: 'port', match: { port: app.port }, abort: teapot })] });
       assert.equal((await request(a, '/')).status, 418);
       assert.equal((await request(b, '/')).status, 200);
-      assert.equal(px.sidecar.metrics.stats.connections.http > 0, true);
+      assert.equal((await px.stats()).connections.http! > 0, true);
     });
 
     it('keeps inbound and outbound apart', async () => {
-      await px.apply({ http: [httpFault({ name: 'out', direction: 'outbound', match: { host: '127.0.0.1', port: app.port }, abort: { status: 502, percent: 100 } })] });
-      assert.equal((await request(out, '/')).status, 502);
+      await px.apply({ http: [httpFault({ name: 'out', direction: 'outbound', match: { host: px.clientIp, port: app.port }, abort: { status: 502, percent: 100 } })] });
+      assert.equal(await out(), 502);
       assert.equal((await request(a, '/')).status, 200, 'an outbound fault must not touch inbound traffic to the same port');
       await px.apply({ http: [httpFault({ name: 'in', direction: 'inbound', abort: teapot })] });
-      assert.equal((await request(out, '/')).status, 200, 'an inbound fault must not touch outbound traffic');
+      assert.equal(await out(), 200, 'an inbound fault must not touch outbound traffic');
       assert.equal((await request(a, '/')).status, 418);
     });
 
     it('ignores an outbound fault for another host', async () => {
       await px.apply({ http: [httpFault({ name: 'elsewhere', direction: 'outbound', match: { host: 'payments.shop.svc', port: app.port }, abort: teapot })] });
-      assert.equal((await request(out, '/')).status, 200);
+      assert.equal(await out(), 200);
     });
   });
 
@@ -227,41 +229,41 @@ describe('sidecar HTTP datapath', function () {
     it('ignores a rule that has already expired', async () => {
       await px.apply({ http: [httpFault({ name: 'old', expiresAt: Date.now() - 1, abort: { status: 503, percent: 100 } })] });
       assert.equal((await request(a, '/')).status, 200);
-      assert.deepEqual(px.sidecar.currentPlan().http, []);
+      assert.deepEqual((await px.currentPlan()).http, []);
     });
 
     it('ends a fault at its expiresAt without any plan update', async () => {
       const expiresAt = Date.now() + 1_500;
       await px.apply({ http: [httpFault({ name: 'brief', expiresAt, abort: { status: 503, percent: 100 } })] });
-      const updates = px.sidecar.metrics.stats.planUpdates;
+      const updates = (await px.stats()).planUpdates;
       assert.equal((await request(a, '/')).status, 503);
       await sleep(expiresAt - Date.now() - 150);
       assert.equal((await request(a, '/')).status, 503, 'still active just before expiry');
       await sleep(expiresAt - Date.now() + 60);
       assert.equal((await request(a, '/')).status, 200, 'inactive right after expiry');
-      assert.equal(px.sidecar.metrics.stats.planUpdates, updates, 'no plan update was involved');
-      const ended = px.log.find('fault ended', { policy: 'shop/test', status: 'expired' });
+      assert.equal((await px.stats()).planUpdates, updates, 'no plan update was involved');
+      const ended = px.find('fault ended', { policy: 'shop/test', status: 'expired' });
       assert.ok(ended.length > 0, 'a "fault ended" event with status expired is logged');
     });
 
     it('applies a rewritten plan file within a second', async () => {
       assert.equal((await request(a, '/')).status, 200);
       const t0 = Date.now();
-      await px.plan.write({ http: [httpFault({ name: 'live', abort: { status: 503, percent: 100 } })] });
+      await px.write({ http: [httpFault({ name: 'live', abort: { status: 503, percent: 100 } })] });
       await waitFor('the new fault to apply', async () => (await request(a, '/')).status === 503, 1_000, 5);
       const on = Date.now() - t0;
-      await px.plan.write({ http: [] });
+      await px.write({ http: [] });
       await waitFor('the fault to be lifted', async () => (await request(a, '/')).status === 200, 1_000, 5);
       assert.ok(on < 1_000, `took ${on} ms`);
-      assert.ok(px.log.find('fault started', { policy: 'shop/test' }).some((l) => (l.spec as { name?: string }).name === 'live'));
-      assert.ok(px.log.find('fault ended', { policy: 'shop/test', status: 'removed' }).length > 0);
+      assert.ok(px.find('fault started', { policy: 'shop/test' }).some((l) => (l.spec as { name?: string }).name === 'live'));
+      assert.ok(px.find('fault ended', { policy: 'shop/test', status: 'removed' }).length > 0);
     });
 
     it('keeps the last good plan when the file becomes invalid', async () => {
       await px.apply({ http: [httpFault({ name: 'keep', abort: { status: 503, percent: 100 } })] });
       const { writeFile } = await import('node:fs/promises');
-      await writeFile(px.plan.file, '{"http": [{"name": 1}]}');
-      await waitFor('the error to be logged', () => px.log.find('invalid plan file; keeping the last plan').length > 0, 2_000);
+      await writeFile(px.planFile, '{"http": [{"name": 1}]}');
+      await waitFor('the error to be logged', () => px.find('invalid plan file; keeping the last plan').length > 0, 2_000);
       assert.equal((await request(a, '/')).status, 503);
     });
   });
@@ -270,7 +272,7 @@ describe('sidecar HTTP datapath', function () {
     for (const onHttpPath of [false, true]) {
       it(`passes a WebSocket through (${onHttpPath ? 'HTTP' : 'raw'} path)`, async () => {
         await px.apply(onHttpPath ? { http: [httpFault({ name: 'x', match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } })] } : {});
-        const ws = new WebSocket(`ws://127.0.0.1:${a}/ws`);
+        const ws = new WebSocket(`ws://${a.host}:${a.port}/ws`);
         await new Promise((resolve, reject) => {
           ws.once('open', resolve);
           ws.once('error', reject);
@@ -290,51 +292,43 @@ describe('sidecar HTTP datapath', function () {
   describe('client aborts during a delay', () => {
     it('frees timers, sockets and memory for 10k aborted requests', async function () {
       this.timeout(120_000);
-      const { setFlagsFromString } = await import('node:v8');
-      const { runInNewContext } = await import('node:vm');
-      setFlagsFromString('--expose-gc');
-      const gc = runInNewContext('gc') as () => void;
       await px.apply({ http: [httpFault({ name: 'hang', delay: { fixedMs: 30_000, jitterMs: 0, percent: 100 } })] });
 
       const abortMany = async (n: number): Promise<void> => {
         const batch = 250;
         for (let done = 0; done < n; done += batch) {
-          const seen = px.sidecar.metrics.stats.requests.inbound;
+          const seen = (await px.stats()).requests.inbound ?? 0;
           const sockets = Array.from({ length: batch }, () => {
-            const s = net.connect(a, '127.0.0.1', () => s.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
+            const s = net.connect(a, () => s.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
             s.on('error', () => {});
             return s;
           });
           // Walk away only once the proxy has parsed every request and armed its timer.
-          await waitFor('the requests to reach the proxy', () => px.sidecar.metrics.stats.requests.inbound >= seen + batch, 10_000, 2);
+          await waitFor('the requests to reach the proxy', async () => ((await px.stats()).requests.inbound ?? 0) >= seen + batch, 10_000, 5);
           await Promise.all(sockets.map((s) => new Promise((r) => s.once('close', r).destroy())));
         }
       };
-      const settle = async (): Promise<void> => {
-        await waitFor('proxy connections to drain', () => px.sidecar.openConnections === 0, 10_000);
+      // The proxy's heap and timers after a forced GC (netns-proxy-probe.ts, preloaded into it).
+      const settle = async (): Promise<{ heapUsed: number; timers: number }> => {
+        await waitFor('proxy connections to drain', async () => (await px.stats()).openConnections === 0, 10_000);
         await sleep(50);
-        gc();
-        gc();
+        return px.probe();
       };
-      const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
       await abortMany(1_000); // warm-up: JIT, pools
-      await settle();
-      const heap0 = process.memoryUsage().heapUsed;
-      const timers0 = timers();
-      const aborts0 = px.sidecar.metrics.stats.clientAbortsDuringDelay;
+      const before = await settle();
+      const aborts0 = (await px.stats()).clientAbortsDuringDelay;
 
       await abortMany(10_000);
-      await settle();
-      const heapGrowth = process.memoryUsage().heapUsed - heap0;
-      const aborted = px.sidecar.metrics.stats.clientAbortsDuringDelay - aborts0;
+      const after = await settle();
+      const heapGrowth = after.heapUsed - before.heapUsed;
+      const aborted = (await px.stats()).clientAbortsDuringDelay - aborts0;
 
       assert.ok(aborted >= 9_900, `only ${aborted} requests were aborted during their delay`);
       assert.ok(heapGrowth < 10 * 1024 * 1024, `heap grew by ${(heapGrowth / 1048576).toFixed(1)} MB`);
-      assert.ok(timers() <= timers0, `timers: ${timers()} now, ${timers0} before`);
+      assert.ok(after.timers <= before.timers, `timers: ${after.timers} now, ${before.timers} before`);
       // The delay timers are gone, so nothing reached the app either.
-      const stats = await fetch(`http://127.0.0.1:${px.sidecar.ports.admin}/stats`).then((r) => r.json() as Promise<{ openConnections: number }>);
-      assert.equal(stats.openConnections, 0);
+      assert.equal((await px.stats()).openConnections, 0);
     });
   });
 });

@@ -15,7 +15,8 @@ import { KERNEL_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import { containerNames, kubectlOk, pod, useControlPlane, type Pod } from '../support/e2e-cluster.ts';
 import { SidecarSuite, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { repoRoot, request, startHttpApp, type Child } from '../support/sidecar-harness.ts';
+import type { Endpoint, PodProxy } from '../support/netns-proxy.ts';
+import { repoRoot, request, startHttpApp } from '../support/sidecar-harness.ts';
 
 const BOUND_MS = 1_000;
 const run = promisify(execFile);
@@ -29,8 +30,10 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
   const TENANT = 'brake-tenant';
   let ns = '';
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
-  let child: Child | undefined;
-  let httpListen = 0;
+  let child: PodProxy | undefined;
+  /** The pod's app port, reached at its IP: through the proxy. */
+  let httpListen: Endpoint;
+  const HTTP_PORT = 8080;
   const note = (line: string): void => suite.note(line);
   const policy = (name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy => SidecarSuite.policy(APP_LABELS, name, spec);
   const apply = (p: ChaosPolicy): Promise<{ code: number; stderr: string }> => suite.apply(p);
@@ -77,11 +80,9 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
 
   before(async function () {
     this.timeout(120_000);
-    app = await startHttpApp();
     await suite.setUp({ kinds: ['http.abort', 'network.delay'], privileged: true, limits: { maxDuration: '1h', maxDelay: '1s' } }, { tenant: TENANT });
     ns = suite.ns;
-    const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port]);
-    httpListen = listenerOf(app.port);
+    const stored = await suite.createPod(POD_NAME, APP_LABELS, [HTTP_PORT]);
     await waitForSidecarBinding(cp(), ns);
 
     // Least privilege: a pod's service account reads the switch object and the tenants, nothing more.
@@ -92,7 +93,10 @@ describe('e2e: brakes (cluster-wide and tenant pause switches)', function () {
     assert.equal(await can(['watch', 'chaostenants.chaos.faultline.dev']), 'yes');
     assert.equal(await can(['patch', 'chaostenants.chaos.faultline.dev']), 'no', 'read-only');
 
-    child = await suite.startSidecar(raw, POD_NAME);
+    const px = await suite.startSidecar(stored);
+    child = px;
+    app = await startHttpApp((s) => px.listen(s, HTTP_PORT));
+    httpListen = px.endpoint(HTTP_PORT);
     const r = await apply(policy('abort-all', { http: [{ abort: { status: 503, percent: 100 } }] }));
     assert.equal(r.code, 0, r.stderr);
     await waitForPolicy(cp(), ns, 'abort-all', 'targets', (p) => (p.status?.targets ?? []).includes(POD_NAME));

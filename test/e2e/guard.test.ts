@@ -17,15 +17,15 @@ const WINDOW_S = 2;
 const RATE_MS = 40;
 
 /** An app whose health the test sets. */
-async function startApp(): Promise<{ port: number; status: number; close(): Promise<void> }> {
+async function startApp(listen: (s: net.Server) => Promise<number>): Promise<{ port: number; status: number; close(): Promise<void> }> {
   const state = { status: 200 };
   const server = http.createServer((_req, res) => {
     res.writeHead(state.status, { 'content-type': 'text/plain' });
     res.end('x');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await listen(server);
   return Object.assign(state, {
-    port: (server.address() as net.AddressInfo).port,
+    port,
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -52,7 +52,7 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
   let ns = '';
   const apps: Array<Awaited<ReturnType<typeof startApp>>> = [];
   const sidecars = suite.sidecars;
-  /** Where each pod's proxy listens (hostPlan gives each its own free ports: here both share one host). */
+  /** Each pod's app port, reached at the pod's IP: through its proxy. */
   const front: Array<{ host: string; port: number }> = [];
   const note = (line: string): void => suite.note(line);
 
@@ -96,14 +96,12 @@ describe('e2e: steady-state guard (abortWhen) across pods', function () {
     await suite.setUp({ kinds: ['http.delay'], requireAbortWhen: true, limits: { maxDuration: '1h', maxAbortWindow: '1m' } });
     ns = suite.ns;
     await waitForSidecarBinding(cp(), ns);
-    const host = '127.0.0.1';
     for (const i of [0, 1]) {
-      const app = await startApp();
-      apps.push(app);
       const name = `web-guard-${i + 1}`;
-      const { raw, listenerOf } = await suite.createWiredPod(name, LABELS, [app.port]);
-      front.push({ host, port: listenerOf(app.port) });
-      await suite.startSidecar(raw, name, `faketime-${i}.rc`);
+      const px = await suite.startSidecar(await suite.createPod(name, LABELS, [8080]));
+      const app = await startApp((s) => px.listen(s, 8080));
+      apps.push(app);
+      front.push(px.endpoint(app.port));
     }
   });
 

@@ -1,8 +1,8 @@
 // The live datapath end to end against the real kube-apiserver: a tenant's pod
-// is injected by the real webhook and targeted by the real reconciler, and
-// `faultline sidecar` runs as a local process for it with the stored pod's
-// FAULTLINE_PLAN (as hostPlan turns it into listeners on this host), its downward-API identity and a
-// kubeconfig holding a TokenRequest token of the namespace's `default`
+// is injected by the real webhook and targeted by the real reconciler, and runs
+// in a network namespace on this host (runPod: `faultline init`'s capture, then
+// `faultline sidecar` with the stored pod's FAULTLINE_PLAN, its downward-API
+// identity and a kubeconfig holding a TokenRequest token of the namespace's `default`
 // ServiceAccount — so the only RBAC it has is the RoleBinding the reconciler
 // created. Policies are written with kubectl as the tenant user; every change
 // must reach the traffic within 1 s of kubectl returning, and faults must end
@@ -13,7 +13,8 @@ import type { ChaosPolicy, ChaosPolicySpec } from '../../policies/types.ts';
 import type { LiveFaultPlan } from '../../contract/plans.ts';
 import { kubectlOk, useControlPlane } from '../support/e2e-cluster.ts';
 import { resumeApiserver, SidecarSuite, suspendApiserver, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { echoRoundTrip, request, startHttpApp, startTcpApp, waitFor, type Child } from '../support/sidecar-harness.ts';
+import type { Endpoint, PodProxy } from '../support/netns-proxy.ts';
+import { echoRoundTrip, request, startHttpApp, startTcpApp, waitFor } from '../support/sidecar-harness.ts';
 
 /** Policy change → traffic, from kubectl returning (DESIGN: "active in a running sidecar ≤ 1 s"). */
 const BOUND_MS = 1_000;
@@ -32,10 +33,12 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
   let ns = '';
   let app: Awaited<ReturnType<typeof startHttpApp>> | undefined;
   let echo: Awaited<ReturnType<typeof startTcpApp>> | undefined;
-  let child: Child | undefined;
-  /** The proxy's listeners for the two app ports (hostPlan: fixed listeners, as there is no pod netns here). */
-  let httpListen = 0;
-  let tcpListen = 0;
+  let child: PodProxy | undefined;
+  /** The pod's two app ports, reached at its IP: through the proxy. */
+  let httpListen: Endpoint;
+  let tcpListen: Endpoint;
+  const HTTP_PORT = 8080;
+  const TCP_PORT = 9000;
   const note = (line: string): void => suite.note(line);
   const policy = (name: string, spec: Partial<ChaosPolicySpec>): ChaosPolicy => SidecarSuite.policy(APP_LABELS, name, spec);
 
@@ -80,15 +83,10 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
 
   before(async function () {
     this.timeout(120_000);
-    app = await startHttpApp();
-    echo = await startTcpApp('echo');
     await suite.setUp({ kinds: ['http.delay', 'http.abort', 'tcp.latency'], limits: { maxDelay: '2s', maxDuration: '1h' } });
     ns = suite.ns;
 
-    // The pod's container ports are the local apps' ports: the webhook wires them to the proxy.
-    const { raw, listenerOf } = await suite.createWiredPod(POD_NAME, APP_LABELS, [app.port, echo.port]);
-    httpListen = listenerOf(app.port);
-    tcpListen = listenerOf(echo.port);
+    const stored = await suite.createPod(POD_NAME, APP_LABELS, [HTTP_PORT, TCP_PORT]);
 
     // Least privilege: the namespace's service accounts may read its policies and nothing more.
     await waitForSidecarBinding(cp(), ns);
@@ -98,10 +96,16 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     assert.equal(await can(['update', 'chaospolicies.chaos.faultline.dev', '-n', ns]), 'no', 'read-only');
     assert.equal(await can(['list', 'pods', '-n', ns]), 'no', 'policies only');
 
-    child = await suite.startSidecar(raw, POD_NAME);
-    // The listeners are the plan's.
-    const stats = await child.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
-    assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [httpListen, tcpListen].sort());
+    const px = await suite.startSidecar(stored);
+    child = px;
+    // The listeners are capture's two, as the plan says.
+    const stats = await px.admin<{ listeners: Array<{ listenPort: number }> }>('/stats');
+    assert.deepEqual(stats.listeners.map((l) => l.listenPort).sort(), [px.ports.outbound, px.ports.inbound].sort());
+    // The app, in the pod, on the ports it declares.
+    app = await startHttpApp((s) => px.listen(s, HTTP_PORT));
+    echo = await startTcpApp('echo', 0, (s) => px.listen(s, TCP_PORT));
+    httpListen = px.endpoint(HTTP_PORT);
+    tcpListen = px.endpoint(TCP_PORT);
   });
 
   after(async function () {
@@ -111,7 +115,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
   });
 
   it('passes traffic through untouched while no policy exists, and is ready', async () => {
-    const ready = await fetch(`http://127.0.0.1:${child!.ports.health}/healthz/ready`);
+    const ready = await child!.health();
     assert.equal(ready.status, 200);
     assert.ok(await passedThrough());
     assert.equal((await echoRoundTrip(tcpListen, 'hello')).data, 'hello');
@@ -131,7 +135,7 @@ describe('e2e: faultline sidecar watching ChaosPolicies through the real API ser
     });
 
     // While active: ready, and the admin API names the policy.
-    assert.equal((await fetch(`http://127.0.0.1:${child!.ports.health}/healthz/ready`)).status, 200);
+    assert.equal((await child!.health()).status, 200);
     const plan = await child!.admin<LiveFaultPlan>('/plan');
     assert.deepEqual(plan.http.map((f) => f.chaosId), [`${ns}/abort-all`]);
     const stored = await waitForPolicy(cp(), ns, 'abort-all', 'targets', (p) => (p.status?.targets ?? []).includes(POD_NAME));

@@ -1,26 +1,26 @@
 // Status confirmed by the datapath, on the real kube-apiserver: an injected pod
-// (given its own loopback IP as status.podIP) runs a real `faultline sidecar`
-// with only its ServiceAccount's RBAC; the webhook's reconciler reads the
-// proxy's report from podIP:<fl-health>/status and writes appliedPods, the
-// per-pod detail and the condition Applied, shows APPLIED in `kubectl get`,
-// and records per-pod Events. One fault applies (HTTP on the served port);
-// one can't (a TCP fault on a port the pod does not serve).
+// runs in a network namespace on this host (runPod: capture, a real
+// `faultline sidecar` with only its ServiceAccount's RBAC, its IP patched in
+// as status.podIP); the webhook's reconciler reads the proxy's report from
+// podIP:<fl-health>/status and writes appliedPods, the per-pod detail and the
+// condition Applied, shows APPLIED in `kubectl get`, and records per-pod
+// Events. One fault applies (HTTP on the served port); one can't (a TCP fault
+// on a port the pod leaves out of capture: its proxy does not serve it).
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ChaosPolicy } from '../../policies/types.ts';
-import { API_GROUP_VERSION } from '../../policies/wellknown.ts';
+import { API_GROUP_VERSION, EXCLUDE_INBOUND_PORTS_ANNOTATION } from '../../policies/wellknown.ts';
 import { PROXY_HEALTH_PORT_NAME } from '../../contract/pod-layout.ts';
 import { freshNamespace, getJson, kubectlOk, pod } from '../support/e2e-cluster.ts';
 import { useControlPlane } from '../support/e2e-cluster.ts';
-import { createRunningPod, createTenant, hostPlan, proxyContainer, proxyPlan, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
-import { startChild, toxiproxyBin, waitFor, type Child } from '../support/sidecar-harness.ts';
+import { createRunningPod, createTenant, proxyContainer, runPod, serviceAccountKubeconfig, waitForPolicy, waitForSidecarBinding } from '../support/e2e-sidecar-cluster.ts';
+import type { PodProxy } from '../support/netns-proxy.ts';
+import { waitFor } from '../support/sidecar-harness.ts';
 
-/** A loopback address of its own, so the pod's declared health port can be bound as it is in a pod. */
-const POD_IP = '127.0.0.42';
 const UNSERVED_PORT = 9999;
 
 interface EventList {
@@ -37,8 +37,9 @@ describe('e2e: status confirmed by the datapath', function () {
   let dir = '';
   let ns = '';
   let app: http.Server | undefined;
-  let appPort = 0;
-  let sidecar: Child | undefined;
+  const appPort = 8080;
+  let sidecar: PodProxy | undefined;
+  let POD_IP = '';
   /** A tiny Prometheus: /api/v1/query answers `promValue` as a one-sample vector. */
   let prom: http.Server | undefined;
   let promUrl = '';
@@ -47,6 +48,8 @@ describe('e2e: status confirmed by the datapath', function () {
   before(async function () {
     this.timeout(120_000);
     dir = await mkdtemp(path.join(tmpdir(), 'faultline-e2e-status-'));
+    // The proxy runs as its pod's UID and reads the kubeconfig from here.
+    await chmod(dir, 0o755);
     ns = await freshNamespace(cp(), { chaos: true, editor: 'alice' });
     prom = http.createServer((req, res) => {
       if (!req.url?.startsWith('/api/v1/query?')) return void res.writeHead(404).end();
@@ -57,27 +60,19 @@ describe('e2e: status confirmed by the datapath', function () {
     promUrl = `http://127.0.0.1:${(prom.address() as net.AddressInfo).port}`;
     await createTenant(cp(), `status-${ns}`, ns, 'tenant-shop', { kinds: ['http.delay', 'tcp.latency'], prometheusUrls: [promUrl], limits: { maxDuration: '1h' } });
     await waitForSidecarBinding(cp(), ns);
-    app = http.createServer((_req, res) => res.end('ok'));
-    await new Promise<void>((r) => app!.listen(0, '127.0.0.1', r));
-    appPort = (app.address() as net.AddressInfo).port;
-
     const stored = await createRunningPod(cp(), 'alice', ns, pod(POD, {
-      metadata: { labels: LABELS },
+      metadata: { labels: LABELS, annotations: { [EXCLUDE_INBOUND_PORTS_ANNOTATION]: String(UNSERVED_PORT) } },
       spec: { containers: [{ name: 'app', image: 'example/app', ports: [{ containerPort: appPort }] }] },
     }));
+    const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
+    sidecar = await runPod(cp(), stored, kubeconfig);
+    POD_IP = sidecar.podIp;
+    app = http.createServer((_req, res) => res.end('ok'));
+    await sidecar.listen(app, appPort);
     // As a kubelet would: the pod's IP, which the reconciler dials on the proxy's declared health port.
     await kubectlOk(cp(), 'admin', ['patch', 'pod', POD, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: POD_IP, podIPs: [{ ip: POD_IP }] } })]);
     const healthPort = (proxyContainer(stored) as { ports?: Array<{ name?: string; containerPort: number }> }).ports?.find((p) => p.name === PROXY_HEALTH_PORT_NAME)?.containerPort;
-    assert.ok(healthPort, 'the injected proxy declares its health port');
-    const kubeconfig = await serviceAccountKubeconfig(cp(), ns, dir);
-    // The pod's plan captures; with no pod netns here, it runs as a fixed listener for the app's port.
-    const { raw } = await hostPlan(proxyPlan(stored).plan, [appPort]);
-    sidecar = await startChild(
-      ['--kubeconfig', kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--upstream-host', '127.0.0.1',
-        '--handoff-file', path.join(dir, 'no-handoff.json'), '--faketime-file', path.join(dir, 'faketime.rc')],
-      { FAULTLINE_PLAN: raw, POD_NAME: POD, POD_NAMESPACE: ns },
-      { host: POD_IP, healthPort },
-    );
+    assert.equal(healthPort, sidecar.ports.health, 'the injected proxy declares its health port');
   });
 
   /** waitForPolicy, with what the proxy itself reports when the wait fails. */
@@ -92,7 +87,7 @@ describe('e2e: status confirmed by the datapath', function () {
 
   after(async function () {
     this.timeout(30_000);
-    await sidecar?.stop();
+    await sidecar?.close();
     if (app) await new Promise((r) => app!.close(r));
     if (prom) await new Promise((r) => prom!.close(r));
     if (dir) await rm(dir, { recursive: true, force: true });

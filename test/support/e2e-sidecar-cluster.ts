@@ -3,7 +3,7 @@
 // (webhook-injected) pod's proxy env, a kubeconfig for a namespace's `default`
 // ServiceAccount from a real TokenRequest, and freezing the API server.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,11 +11,11 @@ import { parse, stringify } from 'yaml';
 import type { ControlPlane, KubectlResult, User } from '../../controlplane/index.ts';
 import type { ChaosPolicy, ChaosPolicySpec, ChaosTenantSpec } from '../../policies/types.ts';
 import type { InitPlan, LiveFaultPlan } from '../../contract/plans.ts';
-import { freePorts } from '../../common/ports.ts';
 import { API_GROUP_VERSION, INJECTED_ANNOTATION } from '../../policies/wellknown.ts';
 import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../../contract/pod-layout.ts';
 import { eventually, getJson, kubectlOk, pod, tenantNamespace, type Container, type Pod } from './e2e-cluster.ts';
-import { startChild, toxiproxyBin, type Child } from './sidecar-harness.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import { PodProxy } from './netns-proxy.ts';
 
 // Where the sidecar suites have always taken it from.
 export { createTenant } from './cluster.ts';
@@ -100,26 +100,23 @@ export async function waitForPolicy(cp: ControlPlane, namespace: string, name: s
 }
 
 /**
- * The webhook's plan as a proxy on this host can run it. In a pod the plan
- * captures every connection (nft + SO_ORIGINAL_DST, netns suites); here there
- * is no pod network namespace, so the same plan gets one fixed listener per
- * app port on free ports instead, everything else (kernel plan, UID, policy
- * source) as the webhook rendered it.
+ * Runs the stored pod as a kubelet would, on this host (PodProxy: a network
+ * namespace, `faultline init` and `faultline sidecar` from the pod's own
+ * FAULTLINE_PLAN and downward-API env, as its UIDs): the proxy watches its
+ * policies through the API server with `kubeconfig` (readable by the proxy's
+ * UID), the API server's loopback port forwarded into the pod's loopback so
+ * the kubeconfig's address holds there too.
  */
-export async function hostPlan(plan: InitPlan, appPorts: readonly number[]): Promise<{ raw: string; plan: InitPlan; listenerOf: (port: number) => number }> {
+export async function runPod(cp: ControlPlane, stored: Pod, kubeconfig: string): Promise<PodProxy> {
+  const plan = proxyPlan(stored).plan;
   assert.ok(plan.wiring.capture, `the webhook's plan captures the pod's traffic: ${JSON.stringify(plan.wiring)}`);
-  const listen = await freePorts(appPorts.length);
-  const { capture: _capture, ...wiring } = plan.wiring;
-  const host: InitPlan = { ...plan, wiring: { ...wiring, inbound: appPorts.map((port, i) => ({ port, listenPort: listen[i]! })) } };
-  return {
-    raw: JSON.stringify(host),
-    plan: host,
-    listenerOf: (port) => {
-      const w = host.wiring.inbound.find((x) => x.port === port);
-      assert.ok(w, `app port ${port} has a listener`);
-      return w.listenPort;
-    },
-  };
+  return PodProxy.start({
+    injected: stored as unknown as V1Pod,
+    toxiproxy: true,
+    livePlan: null,
+    proxyArgs: ['--kubeconfig', kubeconfig],
+    loopbackForwards: [Number(new URL(cp.apiserverUrl).port)],
+  });
 }
 
 /**
@@ -148,7 +145,7 @@ function signalApiserver(cp: ControlPlane, signal: NodeJS.Signals): void {
  */
 export class SidecarSuite {
   readonly measured: string[] = [];
-  readonly sidecars: Child[] = [];
+  readonly sidecars: PodProxy[] = [];
   dir = '';
   ns = '';
   readonly #cp: () => ControlPlane;
@@ -163,6 +160,8 @@ export class SidecarSuite {
   /** Scratch dir, then a chaos namespace with its tenant (named `tenant`, or after the namespace). */
   async setUp(allow: ChaosTenantSpec['allow'], opts: { tenant?: string } = {}): Promise<void> {
     this.dir = await mkdtemp(path.join(tmpdir(), `faultline-e2e-${this.#tag}-`));
+    // The proxies run as their pod's UID and read the kubeconfig from here.
+    await chmod(this.dir, 0o755);
     this.ns = await tenantNamespace(this.#cp(), allow, opts.tenant ? { tenant: opts.tenant } : {});
   }
 
@@ -184,17 +183,12 @@ export class SidecarSuite {
     return this.#cp().kubectl('alice', ['apply', '-n', this.ns, '-f', file]);
   }
 
-  /**
-   * Creates, as alice, a Running pod `name` whose one container has `ports`
-   * (the local apps' ports); returns its stored plan as this host runs it
-   * (`hostPlan`) and the proxy listener of each port.
-   */
-  async createWiredPod(name: string, labels: Record<string, string>, ports: number[]): Promise<{ raw: string; plan: InitPlan; listenerOf(port: number): number }> {
-    const stored = await createRunningPod(this.#cp(), 'alice', this.ns, pod(name, {
+  /** Creates, as alice, a Running pod `name` whose one container declares `ports`; returns the stored (injected) pod. */
+  async createPod(name: string, labels: Record<string, string>, ports: number[]): Promise<Pod> {
+    return createRunningPod(this.#cp(), 'alice', this.ns, pod(name, {
       metadata: { labels },
       spec: { containers: [{ name: 'app', image: 'example/app', ports: ports.map((containerPort) => ({ containerPort })) }] },
     }));
-    return hostPlan(proxyPlan(stored).plan, ports);
   }
 
   /** `kubectl auth can-i <args>` as the namespace's default ServiceAccount: "yes" or "no". */
@@ -202,16 +196,12 @@ export class SidecarSuite {
     return (await this.#cp().kubectl('admin', ['auth', 'can-i', ...args, `--as=system:serviceaccount:${this.ns}:default`])).stdout.trim();
   }
 
-  /** `faultline sidecar` for pod `podName` with its plan `raw`, holding only the namespace's ServiceAccount token. */
-  async startSidecar(raw: string, podName: string, faketimeFile = 'faketime.rc'): Promise<Child> {
+  /** Runs the stored pod (`runPod`), its proxy holding only the namespace's ServiceAccount token. */
+  async startSidecar(stored: Pod): Promise<PodProxy> {
     this.#kubeconfig ??= await serviceAccountKubeconfig(this.#cp(), this.ns, this.dir);
-    const child = await startChild(
-      ['--kubeconfig', this.#kubeconfig, '--toxiproxy-bin', await toxiproxyBin(), '--fault-header',
-        '--handoff-file', path.join(this.dir, 'no-handoff.json'), '--faketime-file', path.join(this.dir, faketimeFile)],
-      { FAULTLINE_PLAN: raw, POD_NAME: podName, POD_NAMESPACE: this.ns },
-    );
-    this.sidecars.push(child);
-    return child;
+    const px = await runPod(this.#cp(), stored, this.#kubeconfig);
+    this.sidecars.push(px);
+    return px;
   }
 
   /**
@@ -219,7 +209,7 @@ export class SidecarSuite {
    * connection) every ~20 ms and returns the ms from `since` to the moment the
    * first response showing the effect arrived; `child`'s plan and log explain a timeout.
    */
-  async timeToEffect(child: Child | undefined, what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
+  async timeToEffect(child: PodProxy | undefined, what: string, since: number, effect: () => Promise<boolean>, giveUpMs = 10_000): Promise<number> {
     for (;;) {
       if (await effect()) return performance.now() - since;
       if (performance.now() - since > giveUpMs) {
@@ -230,10 +220,11 @@ export class SidecarSuite {
     }
   }
 
-  /** Stops the proxies (their ServiceAccount token must have been enough), removes the dir, prints the summary. */
+  /** Stops the pods (their proxies' ServiceAccount token must have been enough), removes the dir, prints the summary. */
   async tearDown(): Promise<void> {
-    for (const s of this.sidecars) await s.stop();
-    for (const s of this.sidecars) assert.doesNotMatch(s.stdout.join('\n'), /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    const logs = this.sidecars.map((s) => s.stdout.join('\n'));
+    for (const s of this.sidecars) await s.close();
+    for (const log of logs) assert.doesNotMatch(log, /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     if (this.measured.length > 0) process.stderr.write(`[e2e ${this.#tag}] summary:\n  ${this.measured.join('\n  ')}\n`);
   }

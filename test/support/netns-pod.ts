@@ -39,13 +39,15 @@ import { exec, execOk, Proc, type Result } from './netns-exec.ts';
 import { NODE } from './netns-fixtures.ts';
 import { repoRoot } from './netns-paths.ts';
 
-const FAULTLINE = [NODE, `${repoRoot}/bin/faultline.js`];
-/** Addresses exist only inside the two namespaces each pod creates. */
+const DEFAULT_CLI = `${repoRoot}/bin/faultline.js`;
+/** With a client namespace, addresses exist only inside the two namespaces each pod creates. */
 export const CLIENT_IP = '10.213.0.1';
 export const POD_IP = '10.213.0.2';
 /** The node, as far as the pod can tell: kubelet probes come from here (status.hostIP). A second address of the client namespace. */
 export const NODE_IP = '10.213.0.3';
 const PREFIX = 29;
+/** Root-attached pods take a random /29 of this /16, so pods of concurrent runs do not collide. */
+const ROOT_ATTACHED_NET = '10.214';
 
 let counter = 0;
 
@@ -68,12 +70,34 @@ export interface StartOptions {
   measureMemory?: boolean;
   /** As measureMemory, each cgroup limited to its container's resources.limits.memory, as the kubelet sets it. */
   enforceMemoryLimits?: boolean;
+  /** Do not start the spec's app containers: the test serves the app in the pod's namespace itself (netns-enter.ts). */
+  appsInProcess?: boolean;
+  /** Extra `faultline sidecar` flags, after the pod's own (a repeated flag wins). */
+  proxyArgs?: string[];
+  /** Node flags for the proxy (e.g. --expose-gc, --import a test probe, the image's flags). */
+  proxyNodeArgs?: string[];
+  /** Env for the proxy beyond the spec's (e.g. the image's ENV). */
+  proxyEnv?: Record<string, string>;
+}
+
+export interface PodNetwork {
+  /**
+   * 'client-namespace' (default): eth0 pairs with a veth in a second namespace,
+   * where test commands run (execClient). 'root': the pair's other end is in the
+   * root namespace, so the test process itself reaches the pod at `podIp` from
+   * `clientIp`, on a /29 of its own.
+   */
+  attach?: 'client-namespace' | 'root';
+  /** The faultline CLI the init and proxy containers run (default bin/faultline.js; the datapath suites pass the compiled bundle too). */
+  cli?: string;
 }
 
 export class SimulatedPod {
   readonly id = `${process.pid.toString(36)}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`;
   readonly podNs = `fl-${this.id}-pod`;
   readonly clientNs = `fl-${this.id}-cli`;
+  /** eth0's peer, in the client namespace or the root namespace. */
+  readonly clientVeth = `flc${this.id}`.slice(0, 15);
   readonly root: string;
   readonly runDir: string;
   readonly timeDir: string;
@@ -86,8 +110,19 @@ export class SimulatedPod {
   private readonly volumeDirs = new Map<string, string>();
   private netnsCreated = false;
   private options: StartOptions = {};
+  /** Whether the proxy runs with a --plan-file source; restarts keep the file as the last setLivePlan left it. */
+  private planSource = false;
+  readonly attach: 'client-namespace' | 'root';
+  readonly faultline: string[];
+  /** The test side of eth0's pair (client namespace, or root namespace when root-attached). */
+  clientIp = CLIENT_IP;
+  podIp = POD_IP;
+  /** status.hostIP: a second address of the client side. */
+  nodeIp = NODE_IP;
 
-  constructor() {
+  constructor(network: PodNetwork = {}) {
+    this.attach = network.attach ?? 'client-namespace';
+    this.faultline = [NODE, network.cli ?? DEFAULT_CLI];
     this.root = mkdtempSync(join(tmpdir(), 'faultline-pod-'));
     // The proxy runs as UID 1337 and must reach the shared volumes.
     chmodSync(this.root, 0o755);
@@ -160,9 +195,9 @@ export class SimulatedPod {
               : field === 'metadata.uid'
                 ? meta.uid
                 : field === 'status.podIP' || field === 'status.podIPs'
-                  ? POD_IP
+                  ? this.podIp
                   : field === 'status.hostIP' || field === 'status.hostIPs'
-                    ? NODE_IP
+                    ? this.nodeIp
                     : undefined;
       if (value !== undefined) env[e.name] = value;
     }
@@ -188,32 +223,55 @@ export class SimulatedPod {
     }
     if (options.initOnly) return;
     if (spec.spec?.initContainers?.some((c) => c.name === FAIL_OPEN_CONTAINER_NAME)) await this.startFailOpen();
-    await this.startProxy(options.livePlan);
+    if (options.livePlan) {
+      await this.setLivePlan(options.livePlan);
+      this.planSource = true;
+    }
+    await this.startProxy();
     if (spec.spec?.initContainers?.some((c) => c.name === KERNEL_CONTAINER_NAME)) await this.startKernel();
-    for (const c of spec.spec?.containers ?? []) await this.startApp(c);
+    if (!options.appsInProcess) for (const c of spec.spec?.containers ?? []) await this.startApp(c);
   }
 
   private async createNetwork(hosts: Record<string, string>): Promise<void> {
     const vethPod = `flp${this.id}`.slice(0, 15);
-    const vethCli = `flc${this.id}`.slice(0, 15);
+    const vethCli = this.clientVeth;
+    const root = this.attach === 'root';
+    if (root) await this.pickRootSubnet();
     await execOk(['ip', 'netns', 'add', this.podNs]);
     this.netnsCreated = true;
-    await execOk(['ip', 'netns', 'add', this.clientNs]);
-    await execOk(['ip', 'link', 'add', vethPod, 'netns', this.podNs, 'type', 'veth', 'peer', 'name', vethCli, 'netns', this.clientNs]);
+    if (!root) await execOk(['ip', 'netns', 'add', this.clientNs]);
+    // Deleting the pod namespace deletes the pair, root end included.
+    await execOk(['ip', 'link', 'add', vethPod, 'netns', this.podNs, 'type', 'veth', 'peer', 'name', vethCli, ...(root ? [] : ['netns', this.clientNs])]);
     const inPod = (...a: string[]) => execOk(['ip', '-n', this.podNs, ...a]);
-    const inCli = (...a: string[]) => execOk(['ip', '-n', this.clientNs, ...a]);
+    const inCli = (...a: string[]) => execOk(root ? ['ip', ...a] : ['ip', '-n', this.clientNs, ...a]);
     await inPod('link', 'set', vethPod, 'name', 'eth0');
-    await inPod('addr', 'add', `${POD_IP}/${PREFIX}`, 'dev', 'eth0');
+    await inPod('addr', 'add', `${this.podIp}/${PREFIX}`, 'dev', 'eth0');
     await inPod('link', 'set', 'eth0', 'up');
     await inPod('link', 'set', 'lo', 'up');
-    await inCli('addr', 'add', `${CLIENT_IP}/${PREFIX}`, 'dev', vethCli);
-    await inCli('addr', 'add', `${NODE_IP}/${PREFIX}`, 'dev', vethCli);
+    // The first address is the one the client side's connections come from.
+    await inCli('addr', 'add', `${this.clientIp}/${PREFIX}`, 'dev', vethCli);
+    await inCli('addr', 'add', `${this.nodeIp}/${PREFIX}`, 'dev', vethCli);
     await inCli('link', 'set', vethCli, 'up');
-    await inCli('link', 'set', 'lo', 'up');
+    if (!root) await inCli('link', 'set', 'lo', 'up');
     const etc = `/etc/netns/${this.podNs}`;
     await mkdir(etc, { recursive: true });
     const lines = ['127.0.0.1 localhost', ...Object.entries(hosts).map(([name, ip]) => `${ip} ${name}`)];
     await writeFile(join(etc, 'hosts'), `${lines.join('\n')}\n`);
+  }
+
+  /** A /29 of ROOT_ATTACHED_NET no address or route of the root namespace uses yet. */
+  private async pickRootSubnet(): Promise<void> {
+    const taken = (await execOk(['ip', '-o', '-4', 'route', 'show'])).stdout + (await execOk(['ip', '-o', '-4', 'addr', 'show'])).stdout;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const n = randomBytes(2).readUInt16BE() % 8192;
+      const base = `${ROOT_ATTACHED_NET}.${n >> 5}.${(n & 31) * 8}`;
+      if (taken.includes(`${base}/${PREFIX}`)) continue;
+      const at = (i: number) => `${ROOT_ATTACHED_NET}.${n >> 5}.${(n & 31) * 8 + i}`;
+      if ([1, 2, 3].some((i) => taken.includes(`${at(i)}/`))) continue;
+      [this.clientIp, this.podIp, this.nodeIp] = [at(1), at(2), at(3)];
+      return;
+    }
+    throw new Error(`no free /${PREFIX} in ${ROOT_ATTACHED_NET}.0.0/16`);
   }
 
   /** Runs faultline-init as its container would (again, for idempotency tests). */
@@ -221,7 +279,7 @@ export class SimulatedPod {
     return exec(
       this.inCgroup(INIT_CONTAINER_NAME, [
         'ip', 'netns', 'exec', this.podNs, ...wrapper,
-        ...this.withEnv(INIT_CONTAINER_NAME, [...FAULTLINE, 'init', '--run-dir', this.runDir, '--time-dir', this.timeDir, ...(this.options.initArgs ?? [])]),
+        ...this.withEnv(INIT_CONTAINER_NAME, [...this.faultline, 'init', '--run-dir', this.runDir, '--time-dir', this.timeDir, ...(this.options.initArgs ?? [])]),
       ]),
       { env: baseEnv() },
     );
@@ -233,9 +291,14 @@ export class SimulatedPod {
    * LD_PRELOAD, or libfaketime would create its shared state as root and the
    * app, under its own UID, could not open it.
    */
-  private withEnv(containerName: string, argv: string[]): string[] {
-    const env = this.containerEnv(containerName);
+  private withEnv(containerName: string, argv: string[], extra: Record<string, string> = {}): string[] {
+    const env = { ...this.containerEnv(containerName), ...extra };
     return ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), ...argv];
+  }
+
+  /** The UID the proxy container runs as. */
+  get proxyUid(): number | undefined {
+    return this.uidOf(this.container(PROXY_CONTAINER_NAME));
   }
 
   private uidOf(c: V1Container): number | undefined {
@@ -284,23 +347,28 @@ export class SimulatedPod {
     return at;
   }
 
-  /** Starts faultline-proxy again, as the kubelet restarts a native sidecar; resolves once its startup probe passes. */
+  /**
+   * Starts faultline-proxy again, as the kubelet restarts a native sidecar; resolves once its startup probe passes.
+   * Its policy source is the plan file as the last setLivePlan left it, as a restarted proxy reads the policies of now.
+   */
   restartProxy(): Promise<void> {
-    return this.startProxy(this.options.livePlan);
+    return this.startProxy();
   }
 
-  private async startProxy(livePlan: LiveFaultPlan | undefined): Promise<void> {
+  private async startProxy(): Promise<void> {
     const proxy = this.container(PROXY_CONTAINER_NAME);
     const args = [
       'sidecar', '--fault-header', '--handoff-file', join(this.runDir, 'handoff.json'), '--alive-file', join(this.runDir, PROXY_ALIVE_FILE), '--faketime-file', this.faketimeFile,
     ];
-    if (livePlan) {
-      await this.setLivePlan(livePlan);
-      args.push('--plan-file', this.livePlanFile);
-    }
+    if (this.planSource) args.push('--plan-file', this.livePlanFile);
+    args.push(...(this.options.proxyArgs ?? []));
+    const [node, cli] = this.faultline as [string, string];
     const p = this.spawn(
       PROXY_CONTAINER_NAME,
-      this.inCgroup(PROXY_CONTAINER_NAME, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)), ...this.withEnv(PROXY_CONTAINER_NAME, [...FAULTLINE, ...args])]),
+      this.inCgroup(PROXY_CONTAINER_NAME, [
+        'ip', 'netns', 'exec', this.podNs, ...this.asUser(this.uidOf(proxy)),
+        ...this.withEnv(PROXY_CONTAINER_NAME, [node, ...(this.options.proxyNodeArgs ?? []), cli, ...args], this.options.proxyEnv),
+      ]),
     );
     const port = proxy.startupProbe?.httpGet?.port ?? DEFAULT_PROXY_PORTS.health;
     const path = proxy.startupProbe?.httpGet?.path ?? '/healthz/ready';
@@ -324,7 +392,7 @@ export class SimulatedPod {
     // <app path>=<its path>`), with the container's paths mapped to their host directories.
     const [sub, ...rest] = kernel.args ?? [];
     if (kernel.command !== undefined || sub !== 'kernel') throw new Error(`${KERNEL_CONTAINER_NAME} does not run \`faultline kernel\`: ${JSON.stringify(kernel)}`);
-    const argv = [...FAULTLINE, sub, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
+    const argv = [...this.faultline, sub, ...rest.map((a) => this.translate(KERNEL_CONTAINER_NAME, a)), '--run-dir', this.runDir, '--state-dir', this.stateDir];
     const p = this.spawn(KERNEL_CONTAINER_NAME, this.inCgroup(KERNEL_CONTAINER_NAME, ['nsenter', `--net=/run/netns/${this.podNs}`, ...this.withEnv(KERNEL_CONTAINER_NAME, argv)]));
     await this.waitUntil(p, `${KERNEL_CONTAINER_NAME} ready file`, () => existsSync(join(this.runDir, 'kernel-ready')));
   }
@@ -386,11 +454,22 @@ export class SimulatedPod {
   }
 
   execClient(argv: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Result> {
-    return exec(['ip', 'netns', 'exec', this.clientNs, ...argv], opts);
+    return exec(this.onClientSide(argv), opts);
   }
 
   spawnClient(name: string, argv: string[]): Proc {
-    return this.spawn(name, ['ip', 'netns', 'exec', this.clientNs, ...argv]);
+    return this.spawn(name, this.onClientSide(argv));
+  }
+
+  private onClientSide(argv: string[]): string[] {
+    return this.attach === 'root' ? argv : ['ip', 'netns', 'exec', this.clientNs, ...argv];
+  }
+
+  /** A long-running helper in the pod's network namespace (as root, or `uid`), stopped with the pod; resolves once `ready` holds. */
+  async spawnInPod(name: string, argv: string[], ready: (p: Proc) => boolean, uid?: number): Promise<Proc> {
+    const p = this.spawn(name, ['ip', 'netns', 'exec', this.podNs, ...this.asUser(uid), ...argv]);
+    await this.waitUntil(p, `${name} to start`, () => ready(p));
+    return p;
   }
 
   /** An HTTP upstream in the client namespace answering `upstream <path>`; resolves once it listens. */
@@ -423,7 +502,7 @@ export class SimulatedPod {
       if (r.code !== 0) problems.push(`umount ${m}: ${r.stderr.trim()}`);
     }
     if (this.netnsCreated) {
-      for (const ns of [this.podNs, this.clientNs]) {
+      for (const ns of this.attach === 'root' ? [this.podNs] : [this.podNs, this.clientNs]) {
         const r = await exec(['ip', 'netns', 'del', ns]);
         if (r.code !== 0 && !/No such file/.test(r.stderr)) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
       }
@@ -441,6 +520,7 @@ export class SimulatedPod {
     const left: string[] = [];
     const netns = (await exec(['ip', 'netns', 'list'])).stdout;
     for (const ns of [this.podNs, this.clientNs]) if (netns.split('\n').some((l) => l.split(' ')[0] === ns)) left.push(`netns ${ns}`);
+    if (this.attach === 'root' && (await exec(['ip', 'link', 'show', this.clientVeth])).code === 0) left.push(`link ${this.clientVeth}`);
     for (const m of this.mounts()) left.push(`mount ${m}`);
     for (const p of this.procs) if (p.running) left.push(`process ${p.name} (${p.child.pid})`);
     if (existsSync(this.root)) left.push(`dir ${this.root}`);

@@ -7,7 +7,6 @@ import { Registry } from 'prom-client';
 import { decodeDatapathReport, REPORT_LIMITS, ReportError, type DatapathReport } from '../../contract/applied.ts';
 import type { LiveFaultPlan, PlannedHttpFault } from '../../contract/plans.ts';
 import { datapathReport } from '../../sidecar/applied-report.ts';
-import { targetsFromWiring } from '../../sidecar/targets.ts';
 import { observationsForReport, PortObservations } from '../../sidecar/capture/observations.ts';
 import { livePlanFor } from '../../policies/planner.ts';
 import { appliedSummary, MAX_POD_DETAILS, type PodReportState } from '../../webhook/reconciler/applied-status.ts';
@@ -18,25 +17,32 @@ import { ChaosMetrics, MAX_POLICY_SERIES } from '../../webhook/reconciler/chaos-
 import { FakeCluster } from '../support/admission-cluster.ts';
 import { policy, T0, tenant } from '../support/policies-fixtures.ts';
 
-const targets = targetsFromWiring({ proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [] }, '127.0.0.1');
+/** Capture with inbound port 9090 excluded by the pod's annotation, and a Toxiproxy target for inbound :8080. */
+const capture = {
+  excludes: (direction: 'inbound' | 'outbound', port: number | undefined) => direction === 'inbound' && port === 9090,
+  tcpTargets: [{ direction: 'inbound' as const, port: 8080, connectHost: '10.1.0.5', connectPort: 8080, listenPort: 0 }],
+};
 const http = (port: number | undefined, extra: Partial<PlannedHttpFault> = {}): PlannedHttpFault => ({
   chaosId: 'shop/p', expiresAt: T0 + 60_000, name: 'p/f', direction: 'inbound', match: port === undefined ? {} : { port }, delay: { fixedMs: 10, jitterMs: 0, percent: 100 }, ...extra,
 });
 const plan = (p: Partial<LiveFaultPlan>): LiveFaultPlan => ({ policies: [{ chaosId: 'shop/p', uid: 'uid-p', generation: 2 }], http: [], tcp: [], ...p });
 
 describe('status by the datapath: the proxy\'s report', () => {
-  it('reports an HTTP fault on a served port as applied and one on an unserved port as PortNotServed', () => {
-    const r = datapathReport({ pod: 'web-a', plan: plan({ http: [http(8080), http(9090, { abort: { status: 503, percent: 100 }, delay: undefined })] }), targets, toxiproxy: () => true });
+  it('reports an HTTP fault on a captured port as applied and one on a port excluded from capture as PortNotServed', () => {
+    const r = datapathReport({ pod: 'web-a', plan: plan({ http: [http(8080), http(9090, { abort: { status: 503, percent: 100 }, delay: undefined })] }), capture, toxiproxy: () => true });
     assert.deepEqual(r.policies, [{
       policy: 'shop/p', uid: 'uid-p', generation: 2,
       applied: [{ kind: 'http.delay', target: 'inbound :8080' }],
-      notApplied: [{ kind: 'http.abort', target: 'inbound :9090', reason: 'PortNotServed', message: 'no proxy listener serves the port the fault names (this pod\'s proxy serves inbound :8080)' }],
+      notApplied: [{
+        kind: 'http.abort', target: 'inbound :9090', reason: 'PortNotServed',
+        message: 'no proxy listener serves the port the fault names (port 9090 is excluded from capture by the pod\'s faultline.dev/exclude-inbound-ports annotation)',
+      }],
     }]);
   });
 
   it('says why TCP toxics do not apply: Toxiproxy down, or not running at all', () => {
     const tcp = [{ chaosId: 'shop/p', expiresAt: T0 + 60_000, direction: 'inbound' as const, port: 8080, toxics: [{ name: 'lat', type: 'latency' as const, stream: 'downstream' as const, toxicity: 1, attributes: { latency: 100 } }] }];
-    const reasons = (state: boolean | 'disabled') => datapathReport({ pod: 'w', plan: plan({ tcp }), targets, toxiproxy: () => state }).policies[0]!;
+    const reasons = (state: boolean | 'disabled') => datapathReport({ pod: 'w', plan: plan({ tcp }), capture, toxiproxy: () => state }).policies[0]!;
     assert.deepEqual(reasons(true).applied, [{ kind: 'tcp.latency', target: 'inbound :8080' }]);
     assert.equal(reasons(false).notApplied[0]!.reason, 'ToxiproxyDown');
     assert.equal(reasons('disabled').notApplied[0]!.reason, 'ToxiproxyDisabled');
@@ -44,19 +50,19 @@ describe('status by the datapath: the proxy\'s report', () => {
 
   it('folds in what the capture path observed (TLS on the port) through the contract\'s interface', () => {
     const r = datapathReport({
-      pod: 'w', plan: plan({ http: [http(8080)] }), targets, toxiproxy: () => true,
+      pod: 'w', plan: plan({ http: [http(8080)] }), capture, toxiproxy: () => true,
       observations: { notApplicable: (f) => (f.match.port === 8080 ? { reason: 'Tls', message: 'TLS ClientHello on :8080' } : undefined) },
     });
     assert.deepEqual(r.policies[0]!.notApplied, [{ kind: 'http.delay', target: 'inbound :8080', reason: 'Tls', message: 'TLS ClientHello on :8080' }]);
     assert.deepEqual(r.policies[0]!.applied, []);
   });
 
-  it('in capture mode every port is served but the excluded ones; TCP faults go by capture\'s Toxiproxy targets, and capture\'s observations say TLS', () => {
+  it('every port is served but the excluded ones; TCP faults go by capture\'s Toxiproxy targets, and capture\'s observations say TLS', () => {
     const observations = new PortObservations();
     observations.record(8443, 'tls');
     const tcp = [{ chaosId: 'shop/p', expiresAt: T0 + 60_000, direction: 'inbound' as const, port: 9000, toxics: [{ name: 'lat', type: 'latency' as const, stream: 'downstream' as const, toxicity: 1, attributes: { latency: 100 } }] }];
     const r = datapathReport({
-      pod: 'w', plan: plan({ http: [http(8080), http(8443), http(7000)], tcp }), targets: [], toxiproxy: () => true,
+      pod: 'w', plan: plan({ http: [http(8080), http(8443), http(7000)], tcp }), toxiproxy: () => true,
       observations: observationsForReport(observations),
       capture: {
         excludes: (direction, port) => direction === 'inbound' && port === 7000,
@@ -71,15 +77,15 @@ describe('status by the datapath: the proxy\'s report', () => {
   it('lists kernel faults of running policies (netem\'s delay through the proxy), and a targeted policy with nothing here', () => {
     const kernel = { network: { chaosId: 'shop/p', expiresAt: T0 + 60_000, device: 'eth0', delay: { latencyMs: 50, jitterMs: 0, correlation: 0 }, loss: { percent: 5, correlation: 0 } }, io: [] };
     const handoff = { latencyMs: 50, jitterMs: 0, correlation: 0, chaosId: 'shop/p', expiresAt: T0 + 60_000 };
-    const r = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff, policies: [{ chaosId: 'shop/p', uid: 'u', generation: 1 }, { chaosId: 'shop/q', uid: 'v', generation: 4 }] }), targets, toxiproxy: () => true, kernel });
+    const r = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff, policies: [{ chaosId: 'shop/p', uid: 'u', generation: 1 }, { chaosId: 'shop/q', uid: 'v', generation: 4 }] }), capture, toxiproxy: () => true, kernel });
     assert.deepEqual(r.policies.find((p) => p.policy === 'shop/p')!.applied.map((f) => `${f.kind} via ${f.via}`), ['network.delay via proxy (no sch_netem on the node)', 'network.loss via nft (no sch_netem on the node)']);
     const reorder = { ...kernel, network: { ...kernel.network, reorder: { percent: 5, correlation: 0, gap: 0 } } };
-    const noNetem = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff }), targets, toxiproxy: () => true, kernel: reorder }).policies[0]!;
+    const noNetem = datapathReport({ pod: 'w', plan: plan({ networkDelay: handoff }), capture, toxiproxy: () => true, kernel: reorder }).policies[0]!;
     assert.deepEqual(noNetem.notApplied.map((f) => `${f.kind} ${f.reason}`), ['network.reorder NetemMissing'], 'no stand-in for reorder without netem');
-    const withNetem = datapathReport({ pod: 'w', plan: plan({}), targets, toxiproxy: () => true, kernel: reorder }).policies[0]!;
+    const withNetem = datapathReport({ pod: 'w', plan: plan({}), capture, toxiproxy: () => true, kernel: reorder }).policies[0]!;
     assert.deepEqual(withNetem.applied.map((f) => f.kind), ['network.delay', 'network.loss', 'network.reorder']);
     assert.deepEqual(r.policies.find((p) => p.policy === 'shop/q'), { policy: 'shop/q', uid: 'v', generation: 4, applied: [], notApplied: [] });
-    const stale = datapathReport({ pod: 'w', plan: plan({ policies: [] }), targets, toxiproxy: () => true, kernel });
+    const stale = datapathReport({ pod: 'w', plan: plan({ policies: [] }), capture, toxiproxy: () => true, kernel });
     assert.deepEqual(stale.policies, [], 'kernel faults of a policy that no longer runs are not reported');
   });
 
