@@ -74,9 +74,6 @@ const plan: InitPlan = {
       excludeOutboundPorts: [5432],
       excludeOutboundCidrs: ['10.96.0.0/12'],
     },
-    inbound: [],
-    outbound: [],
-    excludeInboundPorts: [],
   },
   kernel: {
     network: { chaosId: 'bench/net', expiresAt, device: 'eth0', loss: { percent: 5, correlation: 0 }, rateBitsPerSec: 10_000_000 },

@@ -39,7 +39,7 @@ async function idleRss(cli: string, dir: string, withPolicies: boolean): Promise
   const plan = path.join(dir, 'plan.json');
   // Capture's two listeners on free loopback ports: idle, no traffic, so no nft is needed.
   const capture = { inboundPort, outboundPort, proxyPorts: [admin, health, metrics, toxiproxy], excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] };
-  await writeFile(wiring, JSON.stringify({ proxyUid: 1337, capture, inbound: [], outbound: [], excludeInboundPorts: [] }));
+  await writeFile(wiring, JSON.stringify({ proxyUid: 1337, capture }));
   const expiresAt = Date.now() + 3_600_000;
   // The baseline's plan schema predates `policies` (the planner adds it now): each gets what its planner renders.
   await writeFile(plan, JSON.stringify({

@@ -97,15 +97,7 @@ function liveRules(plan: Json, root: string): FieldError[] {
 
 function wiringRules(w: Json): FieldError[] {
   const errors: FieldError[] = [];
-  // One listener per redirected port is the whole fixed-listener contract: a listen
-  // port shared by two targets would send traffic to the wrong place.
-  const listenPort = firstDuplicate([...(w.inbound ?? []), ...(w.outbound ?? [])].map((e: Json) => e.listenPort as number));
-  if (listenPort !== undefined) errors.push(invalid('wiring', listenPort, `listenPort ${listenPort} is used twice; every redirected port needs its own listener`));
-  const port = firstDuplicate(((w.inbound ?? []) as Json[]).map((e) => e.port as number));
-  if (port !== undefined) errors.push(invalid('wiring.inbound', port, `port ${port} is wired twice`));
-  const c = w.capture as Json | undefined;
-  if (c === undefined) return errors;
-  if ((w.inbound ?? []).length > 0 || (w.outbound ?? []).length > 0) errors.push(invalid('wiring.capture', 'capture', 'capture and fixed listeners (inbound, outbound) exclude each other'));
+  const c = w.capture as Json;
   if (c.inboundPort === c.outboundPort) errors.push(invalid('wiring.capture.outboundPort', c.outboundPort, 'must differ from inboundPort'));
   if (c.mesh !== undefined && c.mesh.uid === w.proxyUid) errors.push(invalid('wiring.capture.mesh.uid', c.mesh.uid, 'must differ from proxyUid, or the mesh proxy\'s traffic would pass as the Faultline proxy\'s'));
   for (const key of ['excludeInboundCidrs', 'excludeOutboundCidrs'])
@@ -210,10 +202,7 @@ function capture(c: Json): CaptureWiring {
 function wiring(w: Json): TrafficWiring {
   return {
     proxyUid: w.proxyUid,
-    ...(w.capture !== undefined ? { capture: capture(w.capture) } : {}),
-    inbound: (w.inbound ?? []).map((e: Json) => ({ port: e.port, listenPort: e.listenPort })),
-    outbound: (w.outbound ?? []).map((e: Json) => ({ host: e.host, port: e.port, listenPort: e.listenPort })),
-    excludeInboundPorts: [...(w.excludeInboundPorts ?? [])],
+    capture: capture(w.capture),
     ...(w.toxiproxyPort !== undefined ? { toxiproxyPort: w.toxiproxyPort } : {}),
   };
 }

@@ -169,15 +169,8 @@ const captureSchema = object('Transparent capture: every TCP connection to one l
 export const wiringSchema = object('How the pod\'s traffic is wired through the proxy.', {
   proxyUid: integer('The proxy\'s UID, whose traffic is never redirected.', { minimum: 0, maximum: 2 ** 32 - 2 }),
   capture: captureSchema,
-  inbound: list('Fixed listeners: app ports redirected to the proxy.', object('An inbound redirect.', { port: port('App port.'), listenPort: port('Proxy listener.') }, ['port', 'listenPort'])),
-  outbound: list('Fixed listeners: upstreams redirected to the proxy.', object('An outbound redirect.', {
-    host: text('Upstream host as the app addresses it.'),
-    port: port('Upstream port.'),
-    listenPort: port('Proxy listener.'),
-  }, ['host', 'port', 'listenPort'])),
-  excludeInboundPorts: list('Fixed listeners: ports never redirected.', port('A port.')),
   toxiproxyPort: port('Toxiproxy\'s API port, closed to every UID but proxyUid (absent: the default).'),
-}, ['proxyUid']);
+}, ['proxyUid', 'capture']);
 
 export const podPlanSchema: JSONSchemaProps = object('FAULTLINE_PLAN: everything pod setup and the proxy are told at admission.', {
   version: text('Faultline version of the webhook that rendered the plan.'),

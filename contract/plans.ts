@@ -133,21 +133,10 @@ export interface CaptureWiring {
   mesh?: MeshSidecar;
 }
 
-/**
- * How a pod's traffic reaches the proxy, fixed at admission. Injected pods
- * always use `capture`. `inbound`/`outbound` are fixed listeners, one per
- * port, for running the proxy outside a pod (the datapath suites and
- * bench:sidecar, which have no SO_ORIGINAL_DST); a wiring has one or the other.
- */
+/** How a pod's traffic reaches the proxy, fixed at admission: always transparent capture. */
 export interface TrafficWiring {
   proxyUid: number;
-  capture?: CaptureWiring;
-  /** Fixed listeners: app port `port` ← proxy `listenPort`. */
-  inbound: Array<{ port: number; listenPort: number }>;
-  /** Fixed listeners: upstream `host:port` ← proxy `listenPort`. */
-  outbound: Array<{ host: string; port: number; listenPort: number }>;
-  /** Fixed listeners: ports never redirected. */
-  excludeInboundPorts: number[];
+  capture: CaptureWiring;
   /** Toxiproxy's API port, closed to every UID but proxyUid (absent: the default). */
   toxiproxyPort?: number;
 }

@@ -71,7 +71,6 @@ export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): P
   if (time) await assertFaketimeLib(opts.faketimeLib);
 
   const capture = plan.wiring.capture;
-  if (!capture) throw new PlanError('the plan has no wiring.capture: faultline init only sets up transparent capture (fixed listeners are for running the proxy outside a pod)');
 
   // netem first: whether it exists decides which fallbacks the ruleset carries.
   const net = network ? await networkFamily(log).apply(network) : undefined;

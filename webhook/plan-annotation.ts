@@ -24,7 +24,6 @@ export function planSummary(plan: InitPlan): PlanSummary {
 }
 
 function trafficSummary(w: TrafficWiring): string {
-  if (!w.capture) return 'fixed listeners';
   return w.capture.mesh ? `capture, mesh first (${w.capture.mesh.kind})` : 'capture';
 }
 

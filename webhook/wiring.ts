@@ -88,9 +88,6 @@ export function renderWiring(pod: V1Pod, config: InjectionConfig): TrafficWiring
       excludeOutboundCidrs: cidrs(EXCLUDE_OUTBOUND_CIDRS_ANNOTATION),
       ...(mesh ? { mesh } : {}),
     },
-    inbound: [],
-    outbound: [],
-    excludeInboundPorts: [],
     toxiproxyPort: config.ports.toxiproxy,
   };
 }

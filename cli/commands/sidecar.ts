@@ -112,7 +112,6 @@ Options:
   async run(values) {
     const log = createLogger('sidecar');
     const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
-    if (!wiring.capture) throw new UsageError('the wiring has no capture: the proxy serves only the two capture listeners (wiring.capture, as the webhook writes it)');
     if (addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
       throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
     const source = await policySource(values, log);

@@ -217,7 +217,7 @@ export class CaptureProxy {
       return;
     }
     const { destination } = r;
-    // TCP faults take the connection whole, as on a fixed listener; kubelet probes never get them.
+    // TCP faults take the whole connection through Toxiproxy; kubelet probes never get them.
     const diverted = r.probe ? undefined : this.opts.divert?.(direction, destination);
     if (r.action === 'raw' || diverted) return this.raw(socket, direction, destination, r.probe, diverted);
     void sniff(socket, this.opts.sniffTimeoutMs ?? DEFAULT_SNIFF_TIMEOUT_MS).then((s) => {

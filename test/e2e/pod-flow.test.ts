@@ -129,8 +129,8 @@ describe('e2e: one pod from admission to faults (tenant → policy → injected 
     // The proxy gets the same plan as init (one rendering).
     assert.deepEqual(proxyPlan(stored!).plan, plan);
     // Every connection is captured; no port is wired at admission.
-    assert.equal(plan.wiring.capture?.inboundPort, 16006);
-    assert.deepEqual(plan.wiring.inbound, []);
+    assert.equal(plan.wiring.capture.inboundPort, 16006);
+    assert.deepEqual(Object.keys(plan.wiring).sort(), ['capture', 'proxyUid', 'toxiproxyPort']);
 
     const app = stored!.spec.containers.find((c) => c.name === 'app') as { env?: Env[]; volumeMounts?: Mount[] };
     const env = Object.fromEntries((app.env ?? []).map((e) => [e.name, e.value]));

@@ -62,7 +62,7 @@ describe('admission: policy plans for a pod under admission', () => {
 
   it('records the kernel chaos ids in the plan annotation and reads them back', () => {
     const kernel = createPolicyPlanner(base()).planFor(newPod({ app: 'web' }), 'shop').kernel;
-    const summary = planSummary({ version: 'v', wiring: { proxyUid: 1337, inbound: [], outbound: [], excludeInboundPorts: [] }, kernel });
+    const summary = planSummary({ version: 'v', wiring: { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001, proxyPorts: [], excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] } }, kernel });
     assert.deepEqual(summary.chaos, ['shop/lossy']);
     assert.deepEqual(kernelChaosIds(JSON.stringify(summary)), ['shop/lossy']);
     assert.deepEqual(kernelChaosIds('not json'), []);

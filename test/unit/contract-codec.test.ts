@@ -13,7 +13,7 @@ import { ERRNO_NAMES } from '../../policies/vocabulary.ts';
 import { policy, T0 } from '../support/policies-fixtures.ts';
 
 const MIN = 60_000;
-const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [{ host: 'redis', port: 6379, listenPort: 15200 }], excludeInboundPorts: [15021] };
+const wiring = { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001, proxyPorts: [16000, 16020, 16021, 16474], excludeInboundPorts: [15021], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] } };
 const initPlan = (kernel: object) => JSON.stringify({ version: 'x', wiring, kernel });
 const http = { chaosId: 'shop/a', name: 'a/slow', expiresAt: T0, direction: 'inbound', delay: { fixedMs: 10 } };
 
@@ -48,7 +48,7 @@ describe('contract: the plan codec', () => {
       excludeInboundPorts: [22], excludeInboundCidrs: ['192.168.0.0/16'], excludeOutboundPorts: [5432], excludeOutboundCidrs: ['10.96.0.0/12', 'fd00::/8'],
       mesh: { kind: 'linkerd' as const, uid: 2102 },
     };
-    const rendered = { version: '0.1.0', wiring: { proxyUid: 16337, capture, inbound: [], outbound: [], excludeInboundPorts: [], toxiproxyPort: 16474 }, kernel: { io: [] } };
+    const rendered = { version: '0.1.0', wiring: { proxyUid: 16337, capture, toxiproxyPort: 16474 }, kernel: { io: [] } };
     assert.deepEqual(decodeInitPlan(encodeJson(rendered)), rendered);
     const minimal = decodeInitPlan(JSON.stringify({ version: 'x', wiring: { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001 } } }));
     assert.deepEqual(minimal.wiring.capture, { inboundPort: 16006, outboundPort: 16001, proxyPorts: [], excludeInboundPorts: [], excludeInboundCidrs: [], excludeOutboundPorts: [], excludeOutboundCidrs: [] });
@@ -61,7 +61,6 @@ describe('contract: the plan codec', () => {
     assert.throws(() => decodeInitPlan(plan({ outboundPort: 16006 })), /outboundPort: Invalid value: 16006: must differ from inboundPort/);
     assert.throws(() => decodeInitPlan(plan({ mesh: { kind: 'istio', uid: 16337 } })), /mesh\.uid: Invalid value: 16337: must differ from proxyUid/);
     assert.throws(() => decodeInitPlan(plan({ mesh: { kind: 'consul', uid: 100 } })), /mesh\.kind: Unsupported value: "consul"/);
-    assert.throws(() => decodeInitPlan(plan({}, { inbound: [{ port: 80, listenPort: 15100 }] })), /capture and fixed listeners .* exclude each other/);
   });
 
   it('fills a hand-written live plan with the API\'s defaults', () => {
@@ -128,9 +127,11 @@ describe('contract: the plan codec', () => {
   it('decodes a wiring on its own or inside a whole plan, by the same rules', () => {
     assert.deepEqual(decodeWiring(JSON.stringify(wiring), 'w.json'), wiring);
     assert.deepEqual(decodeWiring(initPlan({}), 'p.json'), wiring);
-    assert.deepEqual(decodeWiring(JSON.stringify({ proxyUid: 0 }), 'w.json'), { proxyUid: 0, inbound: [], outbound: [], excludeInboundPorts: [] });
-    assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, inbound: [{ port: 1, listenPort: 15200 }] }), 'w.json'), /invalid wiring in w\.json: wiring: Invalid value: 15200: listenPort 15200 is used twice/);
-    assert.throws(() => decodeWiring(JSON.stringify({ inbound: [] }), 'w.json'), /wiring\.proxyUid: Required value/);
+    // Every pod is captured: a wiring without capture is not one the webhook writes.
+    assert.throws(() => decodeWiring(JSON.stringify({ proxyUid: 0 }), 'w.json'), /invalid wiring in w\.json: wiring\.capture: Required value/);
+    assert.throws(() => decodeWiring(JSON.stringify({ capture: wiring.capture }), 'w.json'), /wiring\.proxyUid: Required value/);
+    // Plans rendered before the fixed listeners were removed carry them empty: still read, and dropped.
+    assert.deepEqual(decodeWiring(JSON.stringify({ ...wiring, inbound: [], outbound: [], excludeInboundPorts: [] }), 'w.json'), wiring);
     assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, toxiproxyPort: 70000 }), 'w.json'), /wiring\.toxiproxyPort: Invalid value: 70000/);
   });
 

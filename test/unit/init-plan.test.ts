@@ -3,7 +3,7 @@ import { missingCapabilities, parseCapEff } from '../../pod-setup/capabilities.t
 import { formatOffset } from '../../contract/time-offset.ts';
 import { decodeInitPlan } from '../../contract/codec.ts';
 
-const wiring = { proxyUid: 1337, inbound: [{ port: 8080, listenPort: 15100 }], outbound: [], excludeInboundPorts: [15021] };
+const wiring = { proxyUid: 16337, capture: { inboundPort: 16006, outboundPort: 16001 } };
 
 describe('init: plan parsing', () => {
   it('accepts a full plan and fills the documented defaults', () => {
@@ -30,8 +30,8 @@ describe('init: plan parsing', () => {
   const bad: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{', /FAULTLINE_PLAN is not valid JSON/],
     ['no wiring', { version: 'x' }, /wiring: Required value/],
-    ['port as string', { version: 'x', wiring: { ...wiring, inbound: [{ port: '80', listenPort: 1 }] } }, /wiring\.inbound\[0\]\.port: Invalid value: "80": must be of type integer/],
-    ['shared listener', { version: 'x', wiring: { ...wiring, outbound: [{ host: 'h', port: 1, listenPort: 15100 }] } }, /listenPort 15100 is used twice/],
+    ['no capture', { version: 'x', wiring: { proxyUid: 16337 } }, /wiring\.capture: Required value/],
+    ['port as string', { version: 'x', wiring: { ...wiring, capture: { inboundPort: '16006', outboundPort: 16001 } } }, /wiring\.capture\.inboundPort: Invalid value: "16006": must be of type integer/],
     ['loss over 100', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, loss: { percent: 120 } } } }, /kernel\.network\.loss\.percent: Invalid value: 120: must be at most 100/],
     ['quote in device', { version: 'x', wiring, kernel: { network: { chaosId: 'a', expiresAt: 1, device: 'eth0"; flush ruleset' } } }, /kernel\.network\.device: Invalid value: .*must be an interface name/],
     ['unknown errno', { version: 'x', wiring, kernel: { io: [{ chaosId: 'a', expiresAt: 1, volumePath: '/d', errno: 'EWHAT' }] } }, /kernel\.io\[0\]\.errno: Unsupported value: "EWHAT": supported values: "EIO"/],
