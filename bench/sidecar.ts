@@ -112,7 +112,7 @@ type IdleMemory = { rssMB: number; breakdownMB?: Record<string, number> };
 const TCP_BYTES = 256 * 1024 * 1024;
 
 /** The app's ports in the pod: through the proxy (raw path, HTTP path, Toxiproxy) and direct (excluded from capture). */
-const PORTS = { raw: 8080, http: 8081, tcp: 9000, direct: 18080, tcpDirect: 19000 } as const;
+const PORTS = { raw: 8080, http: 8081, tcp: 9000, direct: 18080, tcpDirect: 19000, anchor: 18090, anchorApi: 18474 } as const;
 
 // HTTP on the raw, HTTP-path and direct ports, and a TCP source writing TCP_BYTES per connection (through Toxiproxy and direct).
 const APP = `
@@ -288,14 +288,18 @@ async function compareProxyLibraries(upstream: { host: string; port: number }): 
   return out;
 }
 
-/** A toxiproxy-server with one proxy and no toxics in front of `upstream`: Toxiproxy's plain pass-through. */
-async function startToxiproxyAnchor(bin: string, upstream: { host: string; port: number }): Promise<{ child: ChildProcess; port: number }> {
-  const [api, listen] = await freePorts(2);
-  const child = spawn(bin, ['-host', '127.0.0.1', '-port', String(api)], { stdio: 'ignore' });
-  await waitHttp(`http://127.0.0.1:${api}/version`);
-  const r = await fetch(`http://127.0.0.1:${api}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'anchor', listen: `127.0.0.1:${listen}`, upstream: `${upstream.host}:${upstream.port}` }) });
+/**
+ * Toxiproxy's plain pass-through (one proxy, no toxics) inside the pod, in
+ * front of the app on its excluded port: the load crosses the same veth to
+ * the pod and the same loopback hop to the app as on the proxy's paths.
+ */
+async function startToxiproxyAnchor(px: PodProxy, bin: string, appPort: number): Promise<{ host: string; port: number }> {
+  await px.pod.spawnInPod('toxiproxy-anchor', [bin, '-host', '0.0.0.0', '-port', String(PORTS.anchorApi)], () => true);
+  const api = px.endpoint(PORTS.anchorApi);
+  await waitHttp(`http://${api.host}:${api.port}/version`);
+  const r = await fetch(`http://${api.host}:${api.port}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'anchor', listen: `0.0.0.0:${PORTS.anchor}`, upstream: `127.0.0.1:${appPort}` }) });
   if (!r.ok) throw new Error(`toxiproxy anchor: ${r.status} ${await r.text()}`);
-  return { child, port: listen! };
+  return px.endpoint(PORTS.anchor);
 }
 
 /**
@@ -427,7 +431,7 @@ async function main(): Promise<void> {
 
     // The pod: the app, and the proxy as the image runs it, with the plan above.
     pod = await PodProxy.start({
-      pod: appPod({ ports: [], annotations: { [EXCLUDE_INBOUND_PORTS_ANNOTATION]: `${PORTS.direct},${PORTS.tcpDirect}` } }),
+      pod: appPod({ ports: [], annotations: { [EXCLUDE_INBOUND_PORTS_ANNOTATION]: `${PORTS.direct},${PORTS.tcpDirect},${PORTS.anchor},${PORTS.anchorApi}` } }),
       cli: CLI.compiled,
       nodeArgs: nodeFlags,
       env: { ...image.env, FAULTLINE_LOG_LEVEL: 'warn' },
@@ -446,10 +450,9 @@ async function main(): Promise<void> {
     for (const port of [rawApp, PORTS.raw, PORTS.http]) await autocannon({ url: urlOf(at(port)), connections: 32, duration: 1 });
     let rssLoadMB = 0;
     const sampler = setInterval(() => void podStats().then((s) => (rssLoadMB = Math.max(rssLoadMB, round(s.memory.rss / 1048576, 1)))), 250);
-    const anchor = await startToxiproxyAnchor(toxiproxy, at(rawApp));
-    children.push(anchor.child);
+    const anchor = await startToxiproxyAnchor(px, toxiproxy, rawApp);
     const direct = await maxRate(at(rawApp));
-    const viaToxiproxy = await maxRate(anchor.port);
+    const viaToxiproxy = await maxRate(anchor);
     const viaRaw = await maxRate(at(PORTS.raw));
     const viaHttp = await maxRate(at(PORTS.http));
     clearInterval(sampler);

@@ -328,7 +328,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
         [before, ownBefore] = await Promise.all([apiserverMetrics(), webhookOwn()]);
       }
       const measured = i >= opts.warmup;
-      // Each arm goes first, second and third equally often.
+      // Each arm takes each position in the order equally often.
       const arms = ['hook', 'optedOut', 'plain', 'shape'] as const;
       const order = arms.map((_, k) => arms[(i + k) % arms.length]!);
       for (const arm of order) {

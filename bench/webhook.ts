@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     // round): on a shared machine one max-rate sample moves by ±25% with the
     // neighbours' load, and a single sample each once put the compiled
     // webhook 40% above the sources in CPU per review, where six interleaved
-    // rounds found no difference (reports/s3-webhook.md).
+    // rounds found no difference.
     const webhookArgs = (cli: string): string[] => [cli, 'webhook', '--cert-dir', dir, '--port', '0', '--address', '127.0.0.1'];
     const servers: Record<'compiled' | 'sources' | 'bare', { args: string[]; log: string }> = {
       compiled: { args: webhookArgs(CLI.compiled), log: 'webhook.log' },
@@ -297,7 +297,8 @@ type MaxResult = Awaited<ReturnType<typeof load>>;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const mid = (sorted.length - 1) / 2;
+  return (sorted[Math.floor(mid)]! + sorted[Math.ceil(mid)]!) / 2;
 }
 
 /** Each field's median over rounds (not one round's figures: the medians may come from different rounds). */

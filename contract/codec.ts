@@ -97,6 +97,11 @@ function liveRules(plan: Json, root: string): FieldError[] {
 
 function wiringRules(w: Json): FieldError[] {
   const errors: FieldError[] = [];
+  // Fixed listeners are gone: a plan that still wires ports that way would be
+  // captured with none of them, so it is refused rather than half-read. (Plans
+  // from before the removal carry the fields empty, and those still decode.)
+  for (const key of ['inbound', 'outbound'])
+    if (Array.isArray(w[key]) && w[key].length > 0) errors.push(invalid(child('wiring', key), `${w[key].length} listeners`, 'fixed listeners were removed: every pod is captured (wiring.capture)'));
   const c = w.capture as Json;
   if (c.inboundPort === c.outboundPort) errors.push(invalid('wiring.capture.outboundPort', c.outboundPort, 'must differ from inboundPort'));
   if (c.mesh !== undefined && c.mesh.uid === w.proxyUid) errors.push(invalid('wiring.capture.mesh.uid', c.mesh.uid, 'must differ from proxyUid, or the mesh proxy\'s traffic would pass as the Faultline proxy\'s'));

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from '../common/log.ts';
 import type { InitPlan } from '../contract/plans.ts';
-import { PlanError } from '../contract/codec.ts';
 import { writeHandoff, type Handoff } from '../contract/handoff.ts';
 import { PROXY_ALIVE_FILE } from '../contract/pod-layout.ts';
 import { assertCapabilities } from './capabilities.ts';

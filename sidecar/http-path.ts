@@ -1,4 +1,4 @@
-// The HTTP path of one listener: connections whose port has HTTP faults are
+// The HTTP path of one destination: connections whose port has HTTP faults are
 // handed to a private http.Server (never listening itself), which parses each
 // request once; the fault decision runs on that parse (rules compiled once per
 // plan, http-faults.ts) and the request is forwarded over undici's keep-alive
@@ -78,16 +78,11 @@ export class HttpPath {
     });
     proxy.on('error', (err, _req, socket) => {
       metrics.stats.upstreamErrors++;
-      log.debug({ err: err.message, target: target.listenPort }, 'upstream error (upgrade)');
+      log.debug({ err: err.message, upstream: `${target.connectHost}:${target.connectPort}` }, 'upstream error (upgrade)');
       (socket as net.Socket | undefined)?.destroy();
     });
     this.proxy = proxy;
     return proxy;
-  }
-
-  /** Takes over an accepted connection; the http.Server parses it from here. */
-  handle(socket: net.Socket): void {
-    this.server.emit('connection', socket);
   }
 
   /** Takes over a sniffed connection, its first bytes put back (capture/sniff.ts). */
@@ -105,7 +100,7 @@ export class HttpPath {
   private upstreamFailed(err: UpstreamError, res: http.ServerResponse): void {
     const { metrics, log, target } = this.opts;
     metrics.stats.upstreamErrors++;
-    log.debug({ err: err.message, target: target.listenPort }, 'upstream error');
+    log.debug({ err: err.message, upstream: `${target.connectHost}:${target.connectPort}` }, 'upstream error');
     if (res.headersSent || res.destroyed) return void res.destroy();
     const unforwardable = err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED';
     const body = unforwardable

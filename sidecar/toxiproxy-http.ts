@@ -10,7 +10,7 @@
 // 2026-11-26). node:http's parser is native and already loaded by the
 // proxy's own servers.
 //
-// The library's semantics are kept (test/unit/sidecar/toxiproxy-http.test.ts
+// The library's semantics are kept (test/unit/sidecar-toxiproxy-http.test.ts
 // runs both clients against one server): a JSON body with
 // `Content-Type: application/json`; a non-2xx answer throws
 // ToxiproxyError('Error', 'Request failed with status code N'); a transport

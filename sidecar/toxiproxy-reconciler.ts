@@ -38,6 +38,11 @@ export class ToxiproxyReconciler {
   private waiters: Array<{ gen: number; resolve: () => void }> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private enabled = false;
+  /** Runs asked for and runs finished (generations), for /stats: when they are equal, the last plan has been reconciled. */
+  get runs(): { requested: number; finished: number } {
+    return { requested: this.requested, finished: this.attempted };
+  }
+
   /** Counts of API writes, for tests and /stats: proof that a no-op run wrote nothing. */
   readonly writes = { proxiesCreated: 0, proxiesDeleted: 0, proxiesUpdated: 0, toxicsAdded: 0, toxicsUpdated: 0, toxicsRemoved: 0 };
 

@@ -9,9 +9,11 @@ import { HttpError } from './admission.ts';
 
 /**
  * The parsed body, or an HttpError: 413 over `limit` bytes, 415 for a
- * compressed body or a charset other than UTF-8, 400 for invalid JSON. On an
- * error the rest of the body is read off first, as body-parser did, so the
- * client gets the answer instead of a reset while it is still sending.
+ * compressed body or a charset other than UTF-8, 400 for invalid JSON or a
+ * client that went away mid-body (the API server's timeout or cancellation:
+ * not a webhook failure). On an error the rest of the body is read off first,
+ * as body-parser did, so the client gets the answer instead of a reset while
+ * it is still sending.
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const refused = headerProblem(req, limit);
@@ -19,11 +21,13 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
+    const aborted = (): void => reject(new HttpError(400, 'request aborted: the client closed the connection before the whole body arrived'));
     const fail = (err: HttpError): void => {
       req.off('data', onData);
       req.resume();
-      if (req.complete) reject(err);
-      else req.once('end', () => reject(err));
+      if (req.complete) return reject(err);
+      req.once('end', () => reject(err));
+      req.once('error', aborted);
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
@@ -32,7 +36,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     };
     if (refused) return fail(refused);
     req.on('data', onData);
-    req.once('error', reject);
+    req.once('error', aborted);
     req.once('end', () => {
       if (tooLarge) return reject(tooLargeError(limit));
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);

@@ -123,9 +123,13 @@ describe('sidecar TCP faults through Toxiproxy', function () {
     assert.equal(await roundTrip('one'), 'one');
 
     // …the same toxics again (the plan object differs: a later expiry).
+    const runsBefore = (await px.stats()).toxiproxy.runs!.finished;
     await px.apply({ tcp: [{ ...fault, expiresAt: fault.expiresAt + 1_000 }] });
-    // The new plan's reconcile run (a few ms against the local Toxiproxy) has had its chance to write.
-    await sleep(300);
+    // The new plan's reconcile run has finished: it had its chance to write.
+    await waitFor('the reconcile run for the new plan', async () => {
+      const runs = (await px.stats()).toxiproxy.runs!;
+      return runs.finished > runsBefore && runs.finished === runs.requested;
+    }, 5_000, 10);
     assert.deepEqual((await px.stats()).toxiproxy.writes, writes, 'no Toxiproxy writes for an unchanged plan');
     assert.deepEqual(await proxies(), state, 'proxies and toxics unchanged (same listen address: not recreated)');
     assert.equal(await roundTrip('two'), 'two', 'the open connection survived');

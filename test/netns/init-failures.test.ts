@@ -53,14 +53,14 @@ describe('netns: faultline init failures', function () {
     const notJson = await run('{"version":');
     assert.equal(notJson.code, 1);
     assert.match(notJson.stdout, /faultline init failed: FAULTLINE_PLAN is not valid JSON/);
-    const badPort = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, inbound: [{ port: 70000, listenPort: 15100 }] } }));
-    assert.equal(badPort.code, 1);
-    assert.match(badPort.stdout, /invalid plan in FAULTLINE_PLAN: wiring\.inbound\[0\]\.port: Invalid value: 70000: must be at most 65535/);
-    // Fixed listeners are for a proxy outside a pod: init only ever sets up capture.
     const before = (await pod.execPod(['nft', 'list', 'table', 'inet', 'faultline_capture'])).stdout;
-    const fixed = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, inbound: [{ port: 8080, listenPort: 15100 }] } }));
-    assert.equal(fixed.code, 1);
-    assert.match(fixed.stdout, /faultline init failed: the plan has no wiring\.capture: faultline init only sets up transparent capture/);
+    const badPort = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337, capture: { inboundPort: 70000, outboundPort: 16001 } } }));
+    assert.equal(badPort.code, 1);
+    assert.match(badPort.stdout, /invalid plan in FAULTLINE_PLAN: wiring\.capture\.inboundPort: Invalid value: 70000: must be at most 65535/);
+    // Init only ever sets up capture: a plan without it changes nothing.
+    const uncaptured = await run(JSON.stringify({ version: '1', wiring: { proxyUid: 16337 } }));
+    assert.equal(uncaptured.code, 1);
+    assert.match(uncaptured.stdout, /invalid plan in FAULTLINE_PLAN: wiring\.capture: Required value/);
     assert.equal((await pod.execPod(['nft', 'list', 'table', 'inet', 'faultline_capture'])).stdout, before, 'nothing changed');
     const none = await run('');
     assert.equal(none.code, 1);

@@ -223,9 +223,12 @@ export class SidecarSuite {
   /** Stops the pods (their proxies' ServiceAccount token must have been enough), removes the dir, prints the summary. */
   async tearDown(): Promise<void> {
     const logs = this.sidecars.map((s) => s.stdout.join('\n'));
-    for (const s of this.sidecars) await s.close();
-    for (const log of logs) assert.doesNotMatch(log, /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
+    // Every pod is closed and the dir removed even if one close fails; the first failure is then rethrown.
+    const closed = await Promise.allSettled(this.sidecars.map((s) => s.close()));
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const log of logs) assert.doesNotMatch(log, /watch failed.*(forbidden|Forbidden|403)/, 'the ServiceAccount token was enough');
     if (this.measured.length > 0) process.stderr.write(`[e2e ${this.#tag}] summary:\n  ${this.measured.join('\n  ')}\n`);
   }
 }

@@ -502,6 +502,12 @@ export class SimulatedPod {
       if (r.code !== 0) problems.push(`umount ${m}: ${r.stderr.trim()}`);
     }
     if (this.netnsCreated) {
+      // Root-attached: the root-side veth (and its /29 route) goes now, even while a socket
+      // the test process opened in the pod's namespace keeps that namespace alive.
+      if (this.attach === 'root') {
+        const r = await exec(['ip', 'link', 'del', this.clientVeth]);
+        if (r.code !== 0 && !/Cannot find device/.test(r.stderr)) problems.push(`ip link del ${this.clientVeth}: ${r.stderr.trim()}`);
+      }
       for (const ns of this.attach === 'root' ? [this.podNs] : [this.podNs, this.clientNs]) {
         const r = await exec(['ip', 'netns', 'del', ns]);
         if (r.code !== 0 && !/No such file/.test(r.stderr)) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);

@@ -66,7 +66,7 @@ export interface ProxyStats {
   connections: Record<string, number>;
   requests: Record<string, number>;
   faults: Record<string, number>;
-  toxiproxy: { up: boolean; pid?: number; api?: string; writes?: Record<string, number>; disabled?: boolean };
+  toxiproxy: { up: boolean; pid?: number; api?: string; writes?: Record<string, number>; runs?: { requested: number; finished: number }; disabled?: boolean };
   listeners: Array<{ target: string; listenPort: number }>;
 }
 

@@ -132,6 +132,8 @@ describe('contract: the plan codec', () => {
     assert.throws(() => decodeWiring(JSON.stringify({ capture: wiring.capture }), 'w.json'), /wiring\.proxyUid: Required value/);
     // Plans rendered before the fixed listeners were removed carry them empty: still read, and dropped.
     assert.deepEqual(decodeWiring(JSON.stringify({ ...wiring, inbound: [], outbound: [], excludeInboundPorts: [] }), 'w.json'), wiring);
+    // One that still wires ports that way would lose them: refused, naming the field.
+    assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, inbound: [{ port: 8080, listenPort: 15100 }] }), 'w.json'), /wiring\.inbound: Invalid value: "1 listeners": fixed listeners were removed/);
     assert.throws(() => decodeWiring(JSON.stringify({ ...wiring, toxiproxyPort: 70000 }), 'w.json'), /wiring\.toxiproxyPort: Invalid value: 70000/);
   });
 

@@ -2,8 +2,10 @@
 // metrics, bad input with its JSON errors, non-pod objects, uid echo, dryRun.
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
-import { createConnection } from 'node:net';
-import { encodeReviewResponse, reviewResponse, type AdmissionVerdict } from '../../webhook/admission.ts';
+import { createServer, type IncomingMessage } from 'node:http';
+import { createConnection, type AddressInfo } from 'node:net';
+import { encodeReviewResponse, HttpError, reviewResponse, type AdmissionVerdict } from '../../webhook/admission.ts';
+import { readJsonBody } from '../../webhook/review-body.ts';
 import { podReview, decodePatch, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
 
 const APP = { name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] };
@@ -246,6 +248,45 @@ describe('webhook: the answer as bytes (encodeReviewResponse)', () => {
     it(`is reviewResponse() as JSON, for ${name}`, () => {
       const bytes = encodeReviewResponse('uid-ü', verdict);
       assert.deepEqual(JSON.parse(bytes.toString('utf8')), reviewResponse('uid-ü', verdict));
-      if (verdict.patch?.length) assert.deepEqual(JSON.parse(Buffer.from(reviewResponse('uid-ü', verdict).response.patch!, 'base64').toString('utf8')), verdict.patch);
+      const sent = (JSON.parse(bytes.toString('utf8')) as ReturnType<typeof reviewResponse>).response.patch;
+      if (verdict.patch?.length) assert.deepEqual(JSON.parse(Buffer.from(sent!, 'base64').toString('utf8')), verdict.patch);
     });
+});
+
+describe('webhook: reading a review body (readJsonBody)', () => {
+  /** The promise readJsonBody gave for one request whose client sends `head` and half its declared body, then goes away. */
+  async function abortedMidBody(head: string): Promise<unknown> {
+    const server = createServer();
+    let settled!: Promise<unknown>;
+    const seen = new Promise<void>((resolve) => {
+      server.once('request', (req: IncomingMessage) => {
+        settled = readJsonBody(req, 1024).then(() => 'resolved', (err: unknown) => err);
+        resolve();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = createConnection((server.address() as AddressInfo).port, '127.0.0.1');
+      client.write(`POST /mutate HTTP/1.1\r\nHost: x\r\n${head}Content-Length: 100\r\n\r\n{"half":`);
+      await seen;
+      client.destroy();
+      return await settled;
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it('answers a client that goes away mid-body with a 400, not a webhook failure', async () => {
+    const err = await abortedMidBody('Content-Type: application/json\r\n');
+    assert.ok(err instanceof HttpError, String(err));
+    assert.equal(err.status, 400);
+    assert.match(err.message, /request aborted/);
+  });
+
+  it('settles a refused body (415) whose client goes away while it is read off', async () => {
+    const err = await abortedMidBody('Content-Type: application/json\r\nContent-Encoding: gzip\r\n');
+    assert.ok(err instanceof HttpError, String(err));
+    assert.equal(err.status, 400);
+  });
 });
