@@ -47,9 +47,8 @@ function isUnexpired(f: { expiresAt: number }, now: number): boolean {
  * the proxy hand-off and the time offset. IO faults are served by the
  * long-running `faultline kernel` sidecar, not here: a FUSE server must
  * outlive this container. Capabilities and libfaketime are checked before the
- * first change, and so is the plan's capture (pods are always captured; fixed
- * listeners are for a proxy run outside a pod, with no init), so a pod fails
- * before half a plan is live.
+ * first change (the codec already required the plan's capture), so a pod
+ * fails before half a plan is live.
  */
 export async function runInit(plan: InitPlan, opts: InitOptions, log: Logger): Promise<InitSummary> {
   const started = performance.now();

@@ -232,9 +232,9 @@ export class Sidecar {
     const targets = new Map<string, Target>();
     for (const f of plan.tcp) {
       let t: Target | undefined;
-      if (f.direction === 'inbound' && pod !== undefined) t = { direction: 'inbound', port: f.port, connectHost: pod, connectPort: f.port, listenPort: 0 };
+      if (f.direction === 'inbound' && pod !== undefined) t = { direction: 'inbound', port: f.port, connectHost: pod, connectPort: f.port };
       else if (f.direction === 'outbound' && f.host !== undefined && !(f.host.includes('/') && literalMatcher(f.host)))
-        t = { direction: 'outbound', port: f.port, host: f.host, connectHost: f.host, connectPort: f.port, listenPort: 0 };
+        t = { direction: 'outbound', port: f.port, host: f.host, connectHost: f.host, connectPort: f.port };
       if (t) targets.set(toxiproxyName(t), t);
       else this.log.debug({ fault: f.chaosId, host: f.host, port: f.port }, 'TCP fault has no single upstream Toxiproxy can dial; not applied');
     }

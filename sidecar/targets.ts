@@ -12,8 +12,6 @@ export interface Target {
   /** Where the proxy (or its Toxiproxy proxy) connects for this traffic. */
   connectHost: string;
   connectPort: number;
-  /** The capture listener the connection came in on; 0 for a Toxiproxy target. */
-  listenPort: number;
 }
 
 /** Stable name of the Toxiproxy proxy serving a target (Toxiproxy names appear in its API URLs). */

@@ -148,7 +148,7 @@ export class CaptureProxy {
   }
 
   private target(direction: Direction, d: Destination): Target {
-    return { direction, port: d.port, ...(direction === 'outbound' ? { host: d.address } : {}), connectHost: d.address, connectPort: d.port, listenPort: direction === 'inbound' ? this.opts.inboundPort : this.opts.outboundPort };
+    return { direction, port: d.port, ...(direction === 'outbound' ? { host: d.address } : {}), connectHost: d.address, connectPort: d.port };
   }
 
   private pathsFor(direction: Direction, d: Destination): Paths {

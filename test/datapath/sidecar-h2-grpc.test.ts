@@ -33,7 +33,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
 
   async function frontFor(port: number): Promise<net.Server> {
     const path = new Http2Path({
-      target: { direction: 'inbound', port, connectHost: '127.0.0.1', connectPort: port, listenPort: 0 },
+      target: { direction: 'inbound', port, connectHost: '127.0.0.1', connectPort: port },
       faults: () => faults,
       networkDelayMs: () => 0,
       faultHeader: true,

@@ -10,10 +10,8 @@
 //                           relays each connection to its original destination (inbound from
 //                           sourceAddress, as Envoy's passthrough binds 127.0.0.6), and prints
 //                           "mesh <direction> <ip:port>" per connection
-//   load-h1 <url> <seconds> <connections>   autocannon at max rate, prints {rps, p50Ms, p99Ms, errors}
 //   load-h2 <url> <seconds> <streams>       <streams> concurrent GETs kept in flight on one h2c session, prints {rps, errors}
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -89,11 +87,6 @@ if (mode === 'apps') {
   const r = await unaryCall(client, method, {});
   console.log(JSON.stringify({ code: r.err?.code ?? 0, details: r.err?.details ?? null, res: r.res ?? null }));
   client.close();
-} else if (mode === 'load-h1') {
-  const [url, seconds, connections] = args as [string, string, string];
-  const autocannon = createRequire(import.meta.url)('autocannon') as (o: object) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number }>;
-  const r = await autocannon({ url, duration: Number(seconds), connections: Number(connections), pipelining: 1 });
-  console.log(JSON.stringify({ rps: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.non2xx }));
 } else if (mode === 'load-h2') {
   const [url, seconds, streams] = args as [string, string, string];
   const session = http2.connect(url);

@@ -20,7 +20,7 @@ import { policy, T0, tenant } from '../support/policies-fixtures.ts';
 /** Capture with inbound port 9090 excluded by the pod's annotation, and a Toxiproxy target for inbound :8080. */
 const capture = {
   excludes: (direction: 'inbound' | 'outbound', port: number | undefined) => direction === 'inbound' && port === 9090,
-  tcpTargets: [{ direction: 'inbound' as const, port: 8080, connectHost: '10.1.0.5', connectPort: 8080, listenPort: 0 }],
+  tcpTargets: [{ direction: 'inbound' as const, port: 8080, connectHost: '10.1.0.5', connectPort: 8080 }],
 };
 const http = (port: number | undefined, extra: Partial<PlannedHttpFault> = {}): PlannedHttpFault => ({
   chaosId: 'shop/p', expiresAt: T0 + 60_000, name: 'p/f', direction: 'inbound', match: port === undefined ? {} : { port }, delay: { fixedMs: 10, jitterMs: 0, percent: 100 }, ...extra,
@@ -66,7 +66,7 @@ describe('status by the datapath: the proxy\'s report', () => {
       observations: observationsForReport(observations),
       capture: {
         excludes: (direction, port) => direction === 'inbound' && port === 7000,
-        tcpTargets: [{ direction: 'inbound', port: 9000, connectHost: '10.1.0.5', connectPort: 9000, listenPort: 0 }],
+        tcpTargets: [{ direction: 'inbound', port: 9000, connectHost: '10.1.0.5', connectPort: 9000 }],
       },
     }).policies[0]!;
     assert.deepEqual(r.applied, [{ kind: 'http.delay', target: 'inbound :8080' }, { kind: 'tcp.latency', target: 'inbound :9000' }]);
