@@ -42,17 +42,24 @@ export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
 const pod = (): string => process.env.POD_NAME ?? '';
 const where = (target: string): string => (pod() ? `${pod()} ${target}` : target);
 
-/** One chaos event per fault kind an IO fault carries (common/chaos-event.ts). */
-function ioEvents(log: Logger, f: PlannedIoFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
-  const kinds = [...(f.errno !== undefined ? ['io.error'] : []), ...(f.delayMs > 0 ? ['io.delay'] : [])];
-  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(`${f.volumePath} ${f.path}`), fault, status, duration_ms: durationMs, ...extra });
+type Extra = Record<string, unknown>;
+
+/** One chaos event (common/chaos-event.ts) per fault kind `f` carries, on `target`. */
+function kindEvents(log: Logger, f: { chaosId: string; experiment?: string }, kinds: readonly string[], target: string, status: ChaosEventStatus, durationMs: number, extra: Extra): void {
+  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(target), fault, status, duration_ms: durationMs, ...extra });
 }
 
-/** One chaos event per netem parameter (and rate) a network fault carries. */
-function networkEvents(log: Logger, f: PlannedNetworkFault, status: ChaosEventStatus, durationMs: number, extra: Record<string, unknown> = {}): void {
+/** An IO fault's kinds: an errno, a delay, or both. */
+function ioEvents(log: Logger, f: PlannedIoFault, status: ChaosEventStatus, durationMs: number, extra: Extra = {}): void {
+  const kinds = [...(f.errno !== undefined ? ['io.error'] : []), ...(f.delayMs > 0 ? ['io.delay'] : [])];
+  kindEvents(log, f, kinds, `${f.volumePath} ${f.path}`, status, durationMs, extra);
+}
+
+/** A network fault's kinds: each netem parameter, and the rate. */
+function networkEvents(log: Logger, f: PlannedNetworkFault, status: ChaosEventStatus, durationMs: number, extra: Extra = {}): void {
   const kinds = (['delay', 'loss', 'duplicate', 'corrupt', 'reorder'] as const).filter((k) => f[k] !== undefined).map((k) => `network.${k}`);
   if (f.rateBitsPerSec !== undefined) kinds.push('network.rate');
-  for (const fault of kinds) logChaosEvent(log, { chaos_id: f.experiment ?? f.chaosId, policy: f.chaosId, target: where(f.device), fault, status, duration_ms: durationMs, ...extra });
+  kindEvents(log, f, kinds, f.device, status, durationMs, extra);
 }
 
 /**

@@ -33,27 +33,18 @@ export class Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'faultline_proxy_' });
     const { stats } = this;
-    new Counter({
-      name: 'faultline_proxy_requests_total', help: 'HTTP requests handled on the HTTP path', labelNames: ['direction'], registers,
-      collect() {
-        this.reset();
-        for (const [direction, n] of Object.entries(stats.requests)) this.inc({ direction }, n);
-      },
-    });
-    new Counter({
-      name: 'faultline_proxy_connections_total', help: 'Accepted connections by datapath', labelNames: ['path'], registers,
-      collect() {
-        this.reset();
-        for (const [path, n] of Object.entries(stats.connections)) this.inc({ path }, n);
-      },
-    });
-    new Counter({
-      name: 'faultline_faults_injected_total', help: 'Faults injected (requests or connections)', labelNames: ['kind'], registers,
-      collect() {
-        this.reset();
-        for (const [kind, n] of Object.entries(stats.faults)) if (n > 0) this.inc({ kind }, n);
-      },
-    });
+    /** A counter whose series are one of `stats`' tallies, read at scrape time (`withZeros`: a series for a value still at 0). */
+    const tally = (name: string, help: string, label: string, counts: () => Record<string, number>, withZeros: boolean): void =>
+      void new Counter({
+        name, help, labelNames: [label], registers,
+        collect() {
+          this.reset();
+          for (const [value, n] of Object.entries(counts())) if (withZeros || n > 0) this.inc({ [label]: value }, n);
+        },
+      });
+    tally('faultline_proxy_requests_total', 'HTTP requests handled on the HTTP path', 'direction', () => stats.requests, true);
+    tally('faultline_proxy_connections_total', 'Accepted connections by datapath', 'path', () => stats.connections, true);
+    tally('faultline_faults_injected_total', 'Faults injected (requests or connections)', 'kind', () => stats.faults, false);
     new Counter({
       name: 'faultline_fault_delay_seconds_total', help: 'Delay added by HTTP and handed-off network faults', registers,
       collect() {
