@@ -6,11 +6,9 @@
 //                                      datapath, not a plan file re-read per request
 //   h1 <url> <seconds> <connections> [header:value]
 //                                      autocannon at max rate; prints {rps, requests, p50Ms, p99Ms, errors}
-//   fixed <url> <rate> <count>         requests started at a fixed rate (fixed-rate.ts); prints {requests, p50Ms, p99Ms}
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fixedRate, quantile } from './fixed-rate.ts';
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -42,11 +40,6 @@ if (mode === 'proxy') {
   const headers = header ? { [header.slice(0, header.indexOf(':'))]: header.slice(header.indexOf(':') + 1) } : {};
   const r = await autocannon({ url, duration: Number(seconds), connections: Number(connections), pipelining: 1, headers });
   console.log(JSON.stringify({ rps: r.requests.average, requests: r.requests.total, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors + r.non2xx }));
-} else if (mode === 'fixed') {
-  const [url, rate, count] = args as [string, string, string];
-  const latencies = await fixedRate(url, Number(rate), Number(count));
-  const q = (p: number): number => Math.round(quantile(latencies, p) * 1000) / 1000;
-  console.log(JSON.stringify({ requests: latencies.length, p50Ms: q(0.5), p99Ms: q(0.99) }));
 } else {
   console.error(`unknown mode ${mode}`);
   process.exitCode = 2;

@@ -1,6 +1,6 @@
-// Percentile summaries shared by the webhook benchmark's driver and its load
-// generator process. Every sample is kept and sorted (at most a few tens of
-// thousands per run), so percentiles are exact, not histogram buckets.
+// Percentile summaries shared by the benchmarks (webhook*, sidecar's delay
+// accuracy). Every sample is kept and sorted (at most a few tens of thousands
+// per run), so percentiles are exact, not histogram buckets.
 
 /** Nearest-rank percentile of an ascending array (NaN when empty). */
 export function percentile(sorted: ArrayLike<number>, p: number): number {

@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const hackDir = path.join(repoRoot, 'hack', 'controlplane');
 
-/** What hack/controlplane/build.sh builds: the API-only control plane's four, then the node's. */
+/**
+ * The cluster's tools hack/controlplane/build.sh builds: the API-only control
+ * plane's four, then the node's. (It also builds the benchmarks' load
+ * generator, open-loop: ensureOpenLoop.)
+ */
 export const TOOLS = [
   'kube-apiserver',
   'kubectl',
@@ -60,19 +64,52 @@ export async function missingTools(): Promise<Tool[]> {
 }
 
 /**
+ * Runs hack/controlplane/build.sh, for `only` those binaries when given. Its
+ * progress goes to stderr so a cold build is visible; a failure's error
+ * carries the end of that output (why: no Go, no module proxy, ...).
+ */
+function runBuild(only?: readonly string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const env = only ? { ...process.env, FAULTLINE_BINARIES: only.join(' ') } : process.env;
+    const child = spawn('bash', [path.join(hackDir, 'build.sh')], { env, stdio: ['ignore', process.stderr, 'pipe'] });
+    let tail = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-2000);
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`hack/controlplane/build.sh${only ? ` (${only.join(' ')})` : ''} failed (exit ${code}):\n${tail.trimEnd()}`)),
+    );
+  });
+}
+
+/**
  * Absolute paths of the control-plane tools, building whatever is missing with
- * hack/controlplane/build.sh (its progress goes to stderr so a cold build is visible).
+ * hack/controlplane/build.sh.
  */
 export async function ensureBinaries(): Promise<Record<Tool, string>> {
   const dir = await binDir();
   const paths = Object.fromEntries(TOOLS.map((t) => [t, path.join(dir, t)])) as Record<Tool, string>;
   if ((await missingIn(dir)).length === 0) return paths;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [path.join(hackDir, 'build.sh')], { stdio: ['ignore', process.stderr, process.stderr] });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`hack/controlplane/build.sh failed (exit ${code}); see its output above`)),
-    );
-  });
+  await runBuild();
   return paths;
+}
+
+let openLoop: Promise<string> | undefined;
+
+/**
+ * The benchmarks' load generator (hack/controlplane/open-loop, on vegeta),
+ * built when missing or stale: build.sh compares the binary's version with a
+ * hash of its sources. Checked once per process (a failed check is retried).
+ */
+export function ensureOpenLoop(): Promise<string> {
+  openLoop ??= runBuild(['open-loop']).then(
+    async () => path.join(await binDir(), 'open-loop'),
+    (err: unknown) => {
+      openLoop = undefined;
+      throw err;
+    },
+  );
+  return openLoop;
 }

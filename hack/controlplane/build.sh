@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (kube-apiserver, kube-controller-manager,
 # kube-scheduler, kube-proxy, kubelet, kubectl, etcd, coredns, toxiproxy-server)
+# and the benchmarks' load generator (open-loop, on vegeta)
 # from the Go module proxy at the versions in versions.env,
 # into a per-version cache outside the repo. Binaries that already exist and
 # report the pinned version are not rebuilt.
@@ -22,7 +23,7 @@ die() { printf '%s: error: %s\n' "${prog}" "$*" >&2; exit 1; }
 # --- versions --------------------------------------------------------------
 # shellcheck source=/dev/null
 source "${here}/versions.env"
-for v in KUBERNETES_VERSION ETCD_VERSION TOXIPROXY_VERSION COREDNS_VERSION; do
+for v in KUBERNETES_VERSION ETCD_VERSION TOXIPROXY_VERSION COREDNS_VERSION VEGETA_VERSION; do
   [[ -n "${!v:-}" ]] || die "${v} is not set in ${here}/versions.env"
 done
 [[ "${KUBERNETES_VERSION}" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] \
@@ -49,6 +50,7 @@ check_require kubernetes k8s.io/kubernetes "${KUBERNETES_VERSION}"
 check_require etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 check_require toxiproxy github.com/Shopify/toxiproxy/v2 "${TOXIPROXY_VERSION}"
 check_require coredns github.com/coredns/coredns "${COREDNS_VERSION}"
+check_require open-loop github.com/tsenart/vegeta/v12 "${VEGETA_VERSION}"
 bad_replaces="$(awk -v want="${k8s_staging_version}" '
   /=>/ && $1 ~ /^k8s\.io\// { if (!($3 == $1 && $4 == want)) print $1 " => " $3 " " $4 }
 ' "${here}/kubernetes/go.mod")"
@@ -86,6 +88,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- per-binary description ------------------------------------------------------
+# open-loop is our own program: its version names a hash of its sources, so an
+# edited main.go (or go.mod/go.sum) is rebuilt like a version bump.
+open_loop_key() {
+  (cd "${here}/open-loop" && export LC_ALL=C && cat go.mod go.sum ./*.go) | sha256sum | cut -c1-16
+}
 # version_cmd NAME PATH: prints the binary's version output.
 version_cmd() {
   case "$1" in
@@ -94,6 +101,7 @@ version_cmd() {
     etcd)             "$2" --version ;;
     coredns)          "$2" -version ;;
     toxiproxy-server) "$2" -version ;;
+    open-loop)        "$2" -version ;;
   esac
 }
 # expected_version NAME: a string the version output must contain.
@@ -104,6 +112,7 @@ expected_version() {
     etcd)             echo "etcd Version: ${ETCD_VERSION#v}" ;;
     coredns)          echo "CoreDNS-${COREDNS_VERSION#v}" ;;
     toxiproxy-server) echo "version ${TOXIPROXY_VERSION#v}" ;;
+    open-loop)        echo "open-loop $(open_loop_key) vegeta ${VEGETA_VERSION}" ;;
   esac
 }
 is_current() { # NAME PATH
@@ -114,11 +123,12 @@ is_current() { # NAME PATH
 }
 
 # FAULTLINE_BINARIES narrows the set (e.g. the API-only control plane needs
-# just the first four of the default list's Kubernetes half).
-read -r -a names <<<"${FAULTLINE_BINARIES:-kube-apiserver kubectl etcd toxiproxy-server kube-controller-manager kube-scheduler kube-proxy kubelet coredns}"
+# just the first four of the default list's Kubernetes half; bench/open-loop.ts
+# just open-loop).
+read -r -a names <<<"${FAULTLINE_BINARIES:-kube-apiserver kubectl etcd toxiproxy-server kube-controller-manager kube-scheduler kube-proxy kubelet coredns open-loop}"
 for n in "${names[@]}"; do
   case "${n}" in
-    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl|etcd|coredns|toxiproxy-server) ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl|etcd|coredns|toxiproxy-server|open-loop) ;;
     *) die "FAULTLINE_BINARIES names an unknown binary: ${n}" ;;
   esac
 done
@@ -220,6 +230,12 @@ build_one() { # NAME
       verify_selected toxiproxy github.com/Shopify/toxiproxy/v2 "${TOXIPROXY_VERSION}"
       # Upstream releases (goreleaser) set Version without the leading "v".
       ldflags+=" -X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}"
+      ;;
+    open-loop)
+      dir=open-loop pkg=.
+      prepare_module "${dir}"
+      verify_selected open-loop github.com/tsenart/vegeta/v12 "${VEGETA_VERSION}"
+      ldflags+=" -X main.sourceKey=$(open_loop_key)"
       ;;
   esac
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates kubernetes/, etcd/ and toxiproxy/ go.mod + go.sum from versions.env.
+# Regenerates kubernetes/, etcd/, toxiproxy/, coredns/ and open-loop/ go.mod + go.sum from versions.env.
 # Run after bumping a version in versions.env; needs the Go module proxy.
 # The kubernetes wrapper gets one `replace k8s.io/X => k8s.io/X v0.<minor>.<patch>`
 # per staging module listed in k8s.io/kubernetes's own go.mod (upstream replaces
@@ -70,7 +70,7 @@ while read -r p v; do
 done < <(awk '/^require \(/ {r=1; next} r && /^\)/ {r=0} r && $2 != "v0.0.0" {print $1, $2}' "${kmod}")
 echo "kubernetes: ${#staging[@]} staging modules, replaced at ${staging_version}; skipped (unpublished, unused): ${skipped[*]:-none}" >&2
 
-# --- etcd / toxiproxy ---------------------------------------------------------
+# --- etcd / toxiproxy / coredns / open-loop ---------------------------------------------------------
 regen() { # dir module-path version
   local dir=$1 mod=$2 ver=$3
   cd "${here}/${dir}"
@@ -86,3 +86,4 @@ regen() { # dir module-path version
 regen etcd go.etcd.io/etcd/server/v3 "${ETCD_VERSION}"
 regen toxiproxy github.com/Shopify/toxiproxy/v2 "${TOXIPROXY_VERSION}"
 regen coredns github.com/coredns/coredns "${COREDNS_VERSION}"
+regen open-loop github.com/tsenart/vegeta/v12 "${VEGETA_VERSION}"
