@@ -31,6 +31,8 @@ export interface NullWebhook {
   readonly patchBytes: number | undefined;
   /** Reviews answered from the learned patch. */
   readonly answered: number;
+  /** Their mean time from the request's headers to the answer written, as Faultline's webhook times its reviews. */
+  readonly meanServerMs: number | undefined;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
   let learning: Promise<string> | undefined;
   let learnedToken: string | undefined;
   let answered = 0;
+  let serverMs = 0;
 
   const learn = (review: Review): Promise<string> => {
     learnedToken = tokenVolume(review);
@@ -83,6 +86,7 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
   const server: Server = createServer(
     { cert: readFileSync(`${opts.certDir}/tls.crt`), key: readFileSync(`${opts.certDir}/tls.key`) },
     (req, res) => {
+      const started = performance.now();
       const chunks: Buffer[] = [];
       let size = 0;
       req.on('data', (c: Buffer) => {
@@ -97,14 +101,18 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
             const uid = review.request?.uid;
             if (typeof uid !== 'string') throw new Error('an AdmissionReview without request.uid');
             const token = tokenVolume(review);
-            if (patch === undefined) patch = await (learning ??= learn(review));
-            else answered++;
+            const learned = patch !== undefined;
+            const known = (patch ??= await (learning ??= learn(review)));
             const own =
               token === learnedToken || token === undefined || learnedToken === undefined
-                ? patch
-                : Buffer.from(Buffer.from(patch, 'base64').toString().replaceAll(`"${learnedToken}"`, `"${token}"`)).toString('base64');
+                ? known
+                : Buffer.from(Buffer.from(known, 'base64').toString().replaceAll(`"${learnedToken}"`, `"${token}"`)).toString('base64');
             const answer = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${own}"}}`;
             res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
+            if (learned) {
+              answered++;
+              serverMs += performance.now() - started;
+            }
           } catch (err) {
             // Reached only by a broken review or a failed learn: the API server
             // shows the message (this arm's configuration fails closed).
@@ -124,6 +132,9 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
     },
     get answered() {
       return answered;
+    },
+    get meanServerMs() {
+      return answered === 0 ? undefined : serverMs / answered;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -88,6 +88,8 @@ export interface ApiserverResult {
   beyondNullP99Ms: number;
   /** The API server's mean time per call to the null webhook (its side of a call with no work behind it). */
   nullWebhookMeanMsPerCall: number;
+  /** The null webhook's own mean time per review (headers in to answer out), beside webhookServerMeanMsPerReview. */
+  nullWebhookServerMeanMsPerReview: number | null;
   /** Measured null-arm creates whose response carried the injected proxy: must be all of them. */
   nullInjectedResponses: number;
   /** The patch both webhooks return, in bytes. */
@@ -520,6 +522,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       beyondNullP50Ms: round(w.p50Ms - nul.p50Ms),
       beyondNullP99Ms: round(w.p99Ms - nul.p99Ms),
       nullWebhookMeanMsPerCall: round(nullCalls ? ((after.nullWebhook.sumS - before!.nullWebhook.sumS) * 1000) / nullCalls : NaN),
+      nullWebhookServerMeanMsPerReview: nullHook.meanServerMs === undefined ? null : round(nullHook.meanServerMs),
       nullInjectedResponses,
       patchBytes: nullHook.patchBytes ?? null,
       namespaceAddedP50Ms: round(w.p50Ms - o.p50Ms),
