@@ -13,20 +13,29 @@
 //             still checks it;
 //   plain     the pod in the unlabelled namespace: neither;
 //   shape     the pod as the webhook leaves it, in the unlabelled namespace:
-//             the bigger object alone (validation, storage, the answer).
+//             the bigger object alone (validation, storage, the answer);
+//   null      the opted-out pod, labelled for a second, bench-only mutating
+//             webhook (bench/null-webhook.ts) that answers every review with
+//             the patch Faultline's webhook gave once: the same call, patch
+//             and pod, with no planning or rendering behind it.
 // What the webhook adds is hook − optedOut: its call, the patch, and what the
-// bigger pod costs everything after it. hook − plain adds the policy's check
+// bigger pod costs everything after it. null − optedOut is what any webhook
+// making that change costs; hook − null is what Faultline's adds beyond it. hook − plain adds the policy's check
 // of a plain pod on top: what a chaos namespace costs. The arms rotate
-// (A B C D, B C D A, …) so that drift (etcd growing, apiserver caches,
+// (A B C D E, B C D E A, …) so that drift (etcd growing, apiserver caches,
 // background load from other processes) hits all alike; each figure is the
 // difference of two latency distributions' percentiles, and `breakdown`
 // splits them with the API server's own admission metrics.
+//
+// BENCH_APISERVER_PPROF=<file> also saves the API server's CPU profile of
+// the measured creates (`go tool pprof -top <file>`): where its side of a
+// webhook call goes (matchConditions, patch application, decoding).
 //
 // The client is a bare keep-alive HTTPS connection with the admin's bearer
 // token: kubectl would add ~100 ms of process start and discovery per create
 // and bury a 2 ms effect.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +44,7 @@ import { parse } from 'yaml';
 import { startControlPlane } from '../controlplane/index.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECT_OPT_OUT, INJECTED_ANNOTATION, WEBHOOK_NAMES } from '../policies/wellknown.ts';
 import { PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
+import { startNullWebhook } from './null-webhook.ts';
 import { round, summarize } from './webhook-stats.ts';
 
 const FIXTURE_POD = fileURLToPath(new URL('../test/fixtures/pods/02-deployment-two-containers.yaml', import.meta.url));
@@ -66,6 +76,24 @@ export interface ApiserverResult {
   /** What the webhook adds: hook − optedOut. The issue's target. */
   addedP50Ms: number;
   addedP99Ms: number;
+  /** The null arm: the same patch from a webhook that does nothing else (bench/null-webhook.ts). */
+  nullWebhookP50Ms: number;
+  nullWebhookP90Ms: number;
+  nullWebhookP99Ms: number;
+  /** What any webhook making Faultline's change adds: null − optedOut. */
+  anyWebhookAddedP50Ms: number;
+  anyWebhookAddedP99Ms: number;
+  /** What Faultline's webhook adds beyond that: hook − null. */
+  beyondNullP50Ms: number;
+  beyondNullP99Ms: number;
+  /** The API server's mean time per call to the null webhook (its side of a call with no work behind it). */
+  nullWebhookMeanMsPerCall: number;
+  /** The null webhook's own mean time per review (headers in to answer out), beside webhookServerMeanMsPerReview. */
+  nullWebhookServerMeanMsPerReview: number | null;
+  /** Measured null-arm creates whose response carried the injected proxy: must be all of them. */
+  nullInjectedResponses: number;
+  /** The patch both webhooks return, in bytes. */
+  patchBytes: number | null;
   /** What a chaos namespace adds: hook − plain (the webhook, plus faultline-pod-security on every pod). */
   namespaceAddedP50Ms: number;
   namespaceAddedP99Ms: number;
@@ -79,8 +107,8 @@ export interface ApiserverResult {
   /**
    * The API server's own count and mean of calls to the mutating webhook
    * during the measured creates (apiserver_admission_webhook_admission_duration_seconds):
-   * an injected pod is admitted twice (reinvocationPolicy: IfNeeded, after the
-   * ServiceAccount plugin mounts the token into the injected containers).
+   * 1 while the injection leaves the ServiceAccount plugin nothing to add
+   * (more would be reinvocations, reinvocationPolicy: IfNeeded).
    */
   webhookCallsPerCreate: number;
   webhookMeanMsPerCall: number;
@@ -98,9 +126,9 @@ export interface ApiserverResult {
    * binding matches), and the shape arm.
    */
   breakdown: {
-    /** MutatingAdmissionWebhook plugin, per injected create (the webhook call, patch application included). */
+    /** MutatingAdmissionWebhook plugin, per create that calls a webhook (hook and null arms; the call, patch application included). */
     mutatingWebhookPluginMs: number;
-    /** ValidatingAdmissionPolicy plugin, per create in the labelled namespace (hook and optedOut): faultline-pod-security's CEL. */
+    /** ValidatingAdmissionPolicy plugin, per create in the labelled namespace (hook, optedOut, null): faultline-pod-security's CEL. */
     validatingPolicyPluginMs: number;
     /** Creates of the already-injected pod in the unlabelled namespace, and their p50/p99 over the plain pod's. */
     injectedShapeP50Ms: number;
@@ -109,7 +137,11 @@ export interface ApiserverResult {
     podSizeAddedP99Ms: number;
     /** Connections the API server opened to the webhook during the measured creates (0: every call reused a keep-alive connection). */
     webhookConnectionsOpened: number;
-    /** The webhook's event-loop delay over the measured creates (nodejs_eventloop_lag_*). */
+    /**
+     * The webhook's event-loop delay over the measured creates, beyond the
+     * 10 ms timer prom-client samples it with (nodejs_eventloop_lag_* count
+     * that interval in: an idle loop reads 10 ms).
+     */
     webhookEventLoopDelayP99Ms: number | null;
     webhookEventLoopDelayMaxMs: number | null;
   };
@@ -134,6 +166,10 @@ function podTemplate(): PodLike {
   // The fixture is the pod *after* admission (token volume mounted, a named
   // ServiceAccount). Strip those so the ServiceAccount plugin does its usual
   // work here, as for a ReplicaSet's create.
+  // A ReplicaSet's pod names its owner, which exists; here it would not, and
+  // the garbage collector would delete every created pod during the run (a
+  // DELETE and two watch events each, competing with the measured creates).
+  delete pod.metadata.ownerReferences;
   delete pod.metadata.generateName;
   delete pod.metadata.namespace;
   delete pod.spec.serviceAccountName;
@@ -147,12 +183,22 @@ function podTemplate(): PodLike {
   return pod;
 }
 
+const PPROF_FILE = process.env.BENCH_APISERVER_PPROF;
+
+/** prom-client's eventLoopMonitoringPrecision (its default; the webhook keeps it). */
+const LAG_TIMER_MS = 10;
+
+/** Selects the null arm's pods for bench/null-webhook.ts's configuration. */
+const NULL_ARM_LABEL = 'bench.faultline.dev/null-webhook';
+const NULL_WEBHOOK_NAME = 'null.bench.faultline.dev';
+
 const isInjected = (p: PodLike): boolean =>
   p.metadata.annotations?.[INJECTED_ANNOTATION] !== undefined && (p.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER_NAME);
 
 export async function measureApiserver(opts: { pods: number; warmup: number; webhookCli?: string }): Promise<ApiserverResult> {
   const t0 = performance.now();
   // Progress to stderr only on trouble: stdout carries the one JSON object.
+  let nullHook: Awaited<ReturnType<typeof startNullWebhook>> | undefined;
   const cp = await startControlPlane({ progress: (line) => process.stderr.write(`[controlplane] ${line}\n`), ...(opts.webhookCli ? { webhookCli: opts.webhookCli } : {}) });
   const controlPlaneStartS = round((performance.now() - t0) / 1000);
   try {
@@ -228,6 +274,54 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       await sleep(100);
     }
 
+    // The null arm's webhook: opted-out pods carrying NULL_ARM_LABEL in the
+    // labelled namespace (Faultline's objectSelector keeps its own webhook out),
+    // configured as Faultline's is but failing closed, so a broken baseline
+    // shows as failures rather than as fast uninjected creates.
+    const auth = cp.admissionAuth;
+    if (!auth) throw new Error('the control plane started without admission client certificates');
+    const webhookCerts = join(cp.dir, 'webhook-certs');
+    const webhookCa = readFileSync(join(webhookCerts, 'ca.crt'), 'utf8');
+    nullHook = await startNullWebhook({
+      certDir: webhookCerts,
+      forward: { url: `https://127.0.0.1:${cp.webhookPort}/mutate/pods`, caPem: webhookCa, certFile: auth.clientCertFile, keyFile: auth.clientKeyFile },
+      stripLabels: [NULL_ARM_LABEL, INJECT_OPT_OUT],
+    });
+    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: NULL_WEBHOOK_NAME },
+      webhooks: [
+        {
+          name: NULL_WEBHOOK_NAME,
+          clientConfig: { url: nullHook.url, caBundle: Buffer.from(webhookCa).toString('base64') },
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': chaosNs } },
+          objectSelector: { matchLabels: { [NULL_ARM_LABEL]: 'true' } },
+          failurePolicy: 'Fail',
+          timeoutSeconds: 3,
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+          reinvocationPolicy: 'IfNeeded',
+          matchPolicy: 'Equivalent',
+        },
+      ],
+    });
+    const optOut = (name: string): PodLike => {
+      const pod = podNamed(name);
+      return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [INJECT_OPT_OUT]: 'false' } } };
+    };
+    const nullArm = (name: string): PodLike => {
+      const pod = optOut(name);
+      return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [NULL_ARM_LABEL]: 'true' } } };
+    };
+    for (;;) {
+      const a = await call('POST', `/api/v1/namespaces/${chaosNs}/pods?dryRun=All`, nullArm('probe'));
+      if (a.status === 201 && isInjected(JSON.parse(a.text) as PodLike)) break;
+      if (Date.now() > deadline) throw new Error(`the null webhook never injected (last: HTTP ${a.status}): ${a.text.slice(0, 300)}`);
+      await sleep(100);
+    }
+
     /** count and sum of one histogram's series whose labels include every `labels` pair. */
     const histogram = (text: string, name: string, labels: string[]): { count: number; sumS: number } => {
       let count = 0;
@@ -245,6 +339,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       const create = 'operation="CREATE"';
       return {
         webhook: histogram(text, 'apiserver_admission_webhook_admission_duration_seconds', [`name="${WEBHOOK_NAMES.mutatePods}"`]),
+        nullWebhook: histogram(text, 'apiserver_admission_webhook_admission_duration_seconds', [`name="${NULL_WEBHOOK_NAME}"`]),
         mutatingPlugin: histogram(text, 'apiserver_admission_controller_admission_duration_seconds', ['name="MutatingAdmissionWebhook"', create]),
         policyPlugin: histogram(text, 'apiserver_admission_controller_admission_duration_seconds', ['name="ValidatingAdmissionPolicy"', create]),
       };
@@ -305,15 +400,13 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     delete (shape as { status?: unknown }).status;
     const shapeNamed = (name: string): PodLike => ({ ...shape, metadata: { ...shape.metadata, name } });
 
-    const optOut = (name: string): PodLike => {
-      const pod = podNamed(name);
-      return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [INJECT_OPT_OUT]: 'false' } } };
-    };
     const withHook: number[] = [];
     const optedOut: number[] = [];
     const without: number[] = [];
     const injectedShape: number[] = [];
+    const viaNull: number[] = [];
     let injectedResponses = 0;
+    let nullInjectedResponses = 0;
     let injectedWithoutLabel = 0;
     let failures = 0;
     let before: ApiserverMetrics | undefined;
@@ -321,23 +414,50 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     let connectionsBefore = new Set<string>();
     const opened = new Set<string>();
     const total = opts.warmup + opts.pods;
+    const warmupStarted = performance.now();
+    let profile: Promise<void> | undefined;
+    // Go's profiler samples for a fixed time: sized from the warm-up's pace
+    // (90% of it) to end before the last create, so it covers measured ones only.
+    const apiserverProfile = (seconds: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const req = request(
+          { host: base.hostname, port: base.port, path: `/debug/pprof/profile?seconds=${seconds}`, agent: new Agent({ keepAlive: false, ca: Buffer.from(cluster.caData!, 'base64') }), headers: { authorization: `Bearer ${token}` } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              if (res.statusCode !== 200) reject(new Error(`the API server's /debug/pprof/profile: HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 300)}`));
+              else writeFile(PPROF_FILE!, Buffer.concat(chunks)).then(resolve, reject);
+            });
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
     for (let i = 0; i < total; i++) {
       // The connection snapshot first: the webhookOwn() scrape is a connection to the webhook port too.
       if (i === opts.warmup) {
         connectionsBefore = await connectionsToWebhook();
         [before, ownBefore] = await Promise.all([apiserverMetrics(), webhookOwn()]);
+        if (PPROF_FILE) {
+          profile = apiserverProfile(Math.max(1, Math.floor((0.9 * opts.pods * (performance.now() - warmupStarted)) / opts.warmup / 1000)));
+          profile.catch(() => {}); // awaited after the loop; not unhandled meanwhile
+        }
       }
       const measured = i >= opts.warmup;
       // Each arm takes each position in the order equally often.
-      const arms = ['hook', 'optedOut', 'plain', 'shape'] as const;
+      const arms = ['hook', 'optedOut', 'plain', 'shape', 'null'] as const;
       const order = arms.map((_, k) => arms[(i + k) % arms.length]!);
       for (const arm of order) {
-        const a =
-          arm === 'shape'
-            ? await call('POST', `/api/v1/namespaces/${plainNs}/pods`, shapeNamed(`shape-${i}`))
-            : arm === 'optedOut'
-              ? await call('POST', `/api/v1/namespaces/${chaosNs}/pods`, optOut(`opted-out-${i}`))
-              : await call('POST', `/api/v1/namespaces/${arm === 'hook' ? chaosNs : plainNs}/pods`, podNamed(`bench-${i}`));
+        const [ns, pod] = ({
+          hook: [chaosNs, podNamed(`bench-${i}`)],
+          optedOut: [chaosNs, optOut(`opted-out-${i}`)],
+          plain: [plainNs, podNamed(`bench-${i}`)],
+          shape: [plainNs, shapeNamed(`shape-${i}`)],
+          null: [chaosNs, nullArm(`null-${i}`)],
+        } as const satisfies Record<typeof arm, readonly [string, PodLike]>)[arm];
+        const a = await call('POST', `/api/v1/namespaces/${ns}/pods`, pod);
         if (!measured) continue;
         if (a.status !== 201) {
           failures++;
@@ -349,7 +469,10 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
           continue;
         }
         const injected = isInjected(JSON.parse(a.text) as PodLike);
-        if (arm === 'optedOut') {
+        if (arm === 'null') {
+          viaNull.push(a.ms);
+          if (injected) nullInjectedResponses++;
+        } else if (arm === 'optedOut') {
           optedOut.push(a.ms);
           if (injected) injectedWithoutLabel++;
         } else if (arm === 'hook') {
@@ -365,6 +488,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       if (measured) for (const p of await connectionsToWebhook()) if (!connectionsBefore.has(p)) opened.add(p);
     }
     const [after, ownAfter] = await Promise.all([apiserverMetrics(), webhookOwn()]);
+    await profile;
 
     const stored = (JSON.parse((await must('GET', `/api/v1/namespaces/${chaosNs}/pods`)).text) as { items: PodLike[] }).items;
     agent.destroy();
@@ -373,6 +497,8 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     const o = summarize(without);
     const shaped = summarize(injectedShape);
     const opted = summarize(optedOut);
+    const nul = summarize(viaNull);
+    const nullCalls = after.nullWebhook.count - before!.nullWebhook.count;
     const calls = after.webhook.count - before!.webhook.count;
     const per = (k: keyof ApiserverMetrics, creates: number): number => round(((after[k].sumS - before![k].sumS) * 1000) / Math.max(1, creates));
     return {
@@ -388,6 +514,17 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       withoutP99Ms: o.p99Ms,
       addedP50Ms: round(w.p50Ms - opted.p50Ms),
       addedP99Ms: round(w.p99Ms - opted.p99Ms),
+      nullWebhookP50Ms: nul.p50Ms,
+      nullWebhookP90Ms: nul.p90Ms,
+      nullWebhookP99Ms: nul.p99Ms,
+      anyWebhookAddedP50Ms: round(nul.p50Ms - opted.p50Ms),
+      anyWebhookAddedP99Ms: round(nul.p99Ms - opted.p99Ms),
+      beyondNullP50Ms: round(w.p50Ms - nul.p50Ms),
+      beyondNullP99Ms: round(w.p99Ms - nul.p99Ms),
+      nullWebhookMeanMsPerCall: round(nullCalls ? ((after.nullWebhook.sumS - before!.nullWebhook.sumS) * 1000) / nullCalls : NaN),
+      nullWebhookServerMeanMsPerReview: nullHook.meanServerMs === undefined ? null : round(nullHook.meanServerMs),
+      nullInjectedResponses,
+      patchBytes: nullHook.patchBytes ?? null,
       namespaceAddedP50Ms: round(w.p50Ms - o.p50Ms),
       namespaceAddedP99Ms: round(w.p99Ms - o.p99Ms),
       injectedResponses,
@@ -401,19 +538,20 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
           ? round(((ownAfter.sumS - ownBefore.sumS) * 1000) / (ownAfter.count - ownBefore.count))
           : null,
       breakdown: {
-        mutatingWebhookPluginMs: per('mutatingPlugin', withHook.length),
-        validatingPolicyPluginMs: per('policyPlugin', withHook.length + optedOut.length),
+        mutatingWebhookPluginMs: per('mutatingPlugin', withHook.length + viaNull.length),
+        validatingPolicyPluginMs: per('policyPlugin', withHook.length + optedOut.length + viaNull.length),
         injectedShapeP50Ms: shaped.p50Ms,
         injectedShapeP99Ms: shaped.p99Ms,
         podSizeAddedP50Ms: round(shaped.p50Ms - o.p50Ms),
         podSizeAddedP99Ms: round(shaped.p99Ms - o.p99Ms),
         webhookConnectionsOpened: opened.size,
-        webhookEventLoopDelayP99Ms: ownAfter ? round(ownAfter.lagP99S * 1000) : null,
-        webhookEventLoopDelayMaxMs: ownAfter ? round(ownAfter.lagMaxS * 1000) : null,
+        webhookEventLoopDelayP99Ms: ownAfter ? round(ownAfter.lagP99S * 1000 - LAG_TIMER_MS) : null,
+        webhookEventLoopDelayMaxMs: ownAfter ? round(ownAfter.lagMaxS * 1000 - LAG_TIMER_MS) : null,
       },
       controlPlaneStartS,
     };
   } finally {
+    await nullHook?.close();
     await cp.stop();
   }
 }
