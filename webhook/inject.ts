@@ -104,6 +104,11 @@ const TIME_ENV: readonly V1EnvVar[] = [
   { name: 'FAKETIME_TIMESTAMP_FILE', value: FAKETIME_TIMESTAMP_FILE },
   // Re-read the offset file on every call so the proxy can change or end the offset live.
   { name: 'FAKETIME_NO_CACHE', value: '1' },
+  // Wall-clock time only. A monotonic clock must never go back, and runtimes
+  // rely on it: when an offset starts or grows negative under a running
+  // process, a faked CLOCK_MONOTONIC froze Node's timers for the offset's
+  // length or failed its `now >= timer_base` assertion (test/netns/init-time.test.ts).
+  { name: 'FAKETIME_DONT_FAKE_MONOTONIC', value: '1' },
 ];
 
 export function createInjector(config: InjectionConfig): Injector {

@@ -83,6 +83,23 @@ describe('netns: faultline init time offset (libfaketime)', function () {
     assert.ok(Math.abs(skew - 3_600_000) < TOLERANCE_MS, `skew ${skew} ms after rewrite`);
   });
 
+  // An offset that starts, or moves back, under a running process: with
+  // CLOCK_MONOTONIC faked too, Node's timers stopped for the jump's length (or
+  // its `now >= timer_base` assertion aborted it). Only wall-clock time moves.
+  it('keeps a running process’s timers going when the offset moves back under it', async () => {
+    const script = 'const t0 = Date.now(); setTimeout(() => { console.log(Date.now()); }, 1500); console.log(t0);';
+    const running = pod.execIn('app', [NODE, '-e', script], { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 700));
+    const rc = pod.faketimeFile;
+    const moved = await pod.execPod(['bash', '-c', `echo -10800s > ${rc}.tmp && mv -f ${rc}.tmp ${rc}`], { uid: DEFAULT_PROXY_UID });
+    assert.equal(moved.code, 0, moved.stderr);
+    const r = await running;
+    assert.equal(r.code, 0, `the process did not finish its 1.5 s timer: ${r.stderr.slice(0, 500)}`);
+    const after = Number(r.stdout.trim().split('\n')[1]);
+    const skew = after - Date.now();
+    assert.ok(Math.abs(skew + 3 * 3_600_000) < TOLERANCE_MS, `skew ${skew} ms after the move`);
+  });
+
   it('leaves containers outside the time fault on real time', async () => {
     const r = await pod.execIn('faultline-proxy', [NODE, '-e', 'console.log(Date.now())']);
     assert.ok(Math.abs(Number(r.stdout) - Date.now()) < TOLERANCE_MS);

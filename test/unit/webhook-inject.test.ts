@@ -85,7 +85,7 @@ describe('webhook: injection rendering', () => {
     const pod = inject(podWith(), { io: [], time: { ...base, offsetMs: -7_200_000, containers: ['app'] } });
     assert.ok(pod.spec!.volumes!.some((v) => v.name === 'faultline-time' && v.emptyDir));
     const [app, side] = pod.spec!.containers;
-    assert.deepEqual(app!.env!.map((e) => e.name), ['A', 'LD_PRELOAD', 'FAKETIME_TIMESTAMP_FILE', 'FAKETIME_NO_CACHE']);
+    assert.deepEqual(app!.env!.map((e) => e.name), ['A', 'LD_PRELOAD', 'FAKETIME_TIMESTAMP_FILE', 'FAKETIME_NO_CACHE', 'FAKETIME_DONT_FAKE_MONOTONIC']);
     assert.ok(app!.volumeMounts!.some((m) => m.name === 'faultline-time' && m.readOnly === true && m.mountPath === '/var/run/faultline-time'));
     assert.equal(side!.env, undefined);
     assert.equal(side!.volumeMounts, undefined);
