@@ -20,8 +20,9 @@
 //             and pod, with no planning or rendering behind it.
 // What the webhook adds is hook − optedOut: its call, the patch, and what the
 // bigger pod costs everything after it. null − optedOut is what any webhook
-// making that change costs; hook − null is what Faultline's adds beyond it. hook − plain adds the policy's check
-// of a plain pod on top: what a chaos namespace costs. The arms rotate
+// making that change costs; hook − null is what Faultline's adds beyond it.
+// hook − plain adds the policy's check of a plain pod on top: what a chaos
+// namespace costs. The arms rotate
 // (A B C D E, B C D E A, …) so that drift (etcd growing, apiserver caches,
 // background load from other processes) hits all alike; each figure is the
 // difference of two latency distributions' percentiles, and `breakdown`
