@@ -28,6 +28,7 @@ import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { renderCaptureRules } from '../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../test/support/netns-exec.ts';
 import { describeGenerator, openLoop, type OpenLoopResult } from './open-loop.ts';
+import { medianBy } from './webhook-stats.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -60,7 +61,7 @@ const PROXY_PATHS = ['captureRaw', 'httpNoMatch', 'httpMatch', 'h2'] as const;
 type ProxyPath = (typeof PROXY_PATHS)[number];
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
 
 /** utime+stime of a process, in µs. */
@@ -252,9 +253,8 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
     // way round) swung the added p99 by several ms. The round whose raw added
     // p99 is the median is reported whole, every round's added p99 beside it;
     // an overloaded or failed round decides the verdict, not the median.
-    const byRawP99 = [...at1000Rounds].sort((a, b) => a.addedMs.captureRaw.p99 - b.addedMs.captureRaw.p99);
     const at1000rps: At1000 = {
-      ...byRawP99[(byRawP99.length - 1) >> 1]!,
+      ...medianBy(at1000Rounds, (x) => x.addedMs.captureRaw.p99)!,
       overloaded: at1000Rounds.some((x) => x.overloaded),
       ...(at1000Rounds.some((x) => x.failed) ? { failed: true as const } : {}),
       roundsAddedMs: Object.fromEntries((['captureRaw', 'httpNoMatch', 'toxiproxy'] as const).map((k) => [k, at1000Rounds.map((x) => x.addedMs[k])])),

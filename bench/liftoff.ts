@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
 import { proxyImageRuntime } from './proxy-image.ts';
+import { medianBy } from './webhook-stats.ts';
 
 type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };
 // autocannon ships no types; this is the slice used here.
@@ -46,7 +47,7 @@ s.listen(${APP_PORT}, '0.0.0.0', () => console.log('app ready'));
 `;
 
 const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 
 /** VmRSS and VmHWM of a process, MB. */
 async function rssMB(pid: number): Promise<{ rss: number; peak: number }> {

@@ -9,6 +9,15 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
+/**
+ * The item whose key is the median (the lower one of an even count): a whole
+ * round of a bench, so its figures stay together, rather than each field's
+ * median from different rounds. NaN-free keys; undefined when empty.
+ */
+export function medianBy<T>(items: readonly T[], key: (item: T) => number): T | undefined {
+  return [...items].sort((a, b) => key(a) - key(b))[(items.length - 1) >> 1];
+}
+
 /** Milliseconds rounded to microseconds: finer digits are noise. */
 export const round = (n: number): number => Math.round(n * 1000) / 1000;
 

@@ -29,7 +29,7 @@ import { benchPod, measureApiserver, type ApiserverResult } from './webhook-apis
 import { measureNeighbours } from './webhook-neighbours.ts';
 import { ensureOpenLoop } from '../controlplane/binaries.ts';
 import { describeGenerator, openLoop } from './open-loop.ts';
-import { percentile, round } from './webhook-stats.ts';
+import { medianBy, percentile, round } from './webhook-stats.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -326,7 +326,6 @@ function median(values: number[]): number {
   return (sorted[Math.floor(mid)]! + sorted[Math.ceil(mid)]!) / 2;
 }
 
-/** Each field's median over rounds (not one round's figures: the medians may come from different rounds). */
 type Pace = Awaited<ReturnType<typeof paced>>;
 
 /**
@@ -335,16 +334,15 @@ type Pace = Awaited<ReturnType<typeof paced>>;
  * verdict (failures: a miss; behind: unreadable), not the median.
  */
 function medianPace(rounds: Pace[]): Pace & { roundsP99Ms: number[] } {
-  const sorted = [...rounds].sort((a, b) => a.p99Ms - b.p99Ms);
-  const mid = sorted[(sorted.length - 1) >> 1]!;
   return {
-    ...mid,
+    ...medianBy(rounds, (r) => r.p99Ms)!,
     failures: rounds.reduce((n, r) => n + r.failures, 0),
     keptUp: rounds.every((r) => r.keptUp),
     roundsP99Ms: rounds.map((r) => r.p99Ms),
   };
 }
 
+/** Each field's median over rounds (not one round's figures: the medians may come from different rounds). */
 function medianOf(rounds: MaxResult[]): MaxResult {
   const m = (f: (r: MaxResult) => number | undefined): number | undefined => {
     const values = rounds.map(f).filter((v): v is number => v !== undefined);
