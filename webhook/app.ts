@@ -1,16 +1,15 @@
-// The express application: admission routes from a table, health, metrics, and
-// the error mapping that turns every bad input into a JSON `{error}` answer.
-// It knows nothing about TLS or listening; server.ts owns that.
+// The webhook's HTTP surface: admission routes from a table, health, metrics,
+// and the error mapping that turns every bad input into a JSON `{error}`
+// answer. Reviews go straight to their endpoint (review-endpoint.ts); express
+// serves the rest. It knows nothing about TLS or listening; server.ts owns that.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
-import { encodeReviewResponse, HttpError, parseReview, verdictResult, type Handler } from './admission.ts';
+import type { Handler } from './admission.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import { readJsonBody } from './review-body.ts';
-
-/** Largest AdmissionReview accepted. The API server's own request limit is 3 MiB. */
-export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
+import { classifyError, createReviewEndpoint, type ReviewEndpoint } from './review-endpoint.ts';
 
 /** Mutable serving state shared by the app (readyz, connection reuse) and the listener. */
 export interface ServingState {
@@ -41,15 +40,33 @@ export interface AdmissionRoute {
   handler: Handler;
 }
 
-interface Locals {
-  handler?: string;
-  started?: number;
+/**
+ * The server's request listener. A POST to a review path goes to its endpoint
+ * directly, past express (review-endpoint.ts says why); everything else, and a
+ * review path spelled another way express would still match (a trailing
+ * slash, other letter case), goes through express to the same endpoint.
+ */
+export function createRequestListener(ctx: WebhookContext, routes: readonly AdmissionRoute[]): RequestListener {
+  const endpoints = new Map(routes.map((route) => [route.path, createReviewEndpoint(ctx, route)]));
+  const app = createApp(ctx, routes, endpoints);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const endpoint = req.method === 'POST' ? endpoints.get(pathOf(req.url)) : undefined;
+    if (endpoint) void endpoint(req, res);
+    else app(req, res);
+  };
 }
 
-export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]): express.Express {
+/** The path of a request target: the API server calls `<path>?timeout=10s`. */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[], endpoints: ReadonlyMap<string, ReviewEndpoint>): express.Express {
   const { log, metrics, state } = ctx;
   const app = express();
-  // No ETag hashing of every review answer, no framework banner.
+  // No ETag hashing of answers, no framework banner.
   app.set('etag', false);
   app.set('x-powered-by', false);
 
@@ -71,24 +88,8 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
   });
 
   for (const route of routes) {
-    // One handler, not a middleware chain: each express layer costs a review
-    // a router step, and the body is read by readJsonBody (review-body.ts).
-    app.post(route.path, async (req: Request, res: Response) => {
-      (res.locals as Locals).handler = route.name;
-      (res.locals as Locals).started = performance.now();
-      // Before the body is read: an unauthenticated caller gets no review at all.
-      const refused = ctx.authenticate?.(req.socket as TLSSocket);
-      if (refused !== undefined) throw new HttpError(401, `reviews are answered only for the API server's client certificate (${refused})`);
-      // The API server always sends application/json; anything else is not a review.
-      if (!isJson(req.headers['content-type']))
-        throw new HttpError(415, `Content-Type must be application/json, got ${JSON.stringify(req.headers['content-type'] ?? '')}`);
-      const request = parseReview(await readJsonBody(req, MAX_REVIEW_BYTES));
-      const verdict = await route.handler(request);
-      // One write: status line, headers and the whole answer (encodeReviewResponse).
-      const answer = encodeReviewResponse(request.uid, verdict);
-      res.writeHead(200, { 'content-type': JSON_CONTENT_TYPE, 'content-length': answer.length }).end(answer);
-      observe(res, verdictResult(verdict));
-    });
+    const endpoint = endpoints.get(route.path)!;
+    app.post(route.path, (req: Request, res: Response) => endpoint(req, res));
     app.all(route.path, (req, res) => {
       res.set('Allow', 'POST').status(405).json({ error: `${req.method} not allowed on ${route.path}; POST an AdmissionReview` });
     });
@@ -100,10 +101,9 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
 
   // Express 5 forwards rejected async handlers here too, so nothing escapes unlogged.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { status, message } = classify(err);
+    const { status, message } = classifyError(err);
     if (status >= 500) log.error({ err, path: req.path }, `request failed: ${message}`);
     else log.warn({ path: req.path, status, contentLength: req.get('content-length') }, `rejected request: ${message}`);
-    observe(res, status >= 500 ? 'error' : status === 401 ? 'unauthenticated' : 'bad_request');
     if (res.headersSent) {
       res.destroy();
       return;
@@ -111,31 +111,5 @@ export function createApp(ctx: WebhookContext, routes: readonly AdmissionRoute[]
     res.status(status).json({ error: message });
   });
 
-  function observe(res: Response, result: string): void {
-    const { handler, started } = res.locals as Locals;
-    if (handler === undefined || started === undefined) return;
-    metrics.reviews.inc({ handler, result });
-    metrics.reviewDuration.observe({ handler }, (performance.now() - started) / 1000);
-  }
-
   return app;
-}
-
-/** Maps our errors, and express's own 4xx (which carry `status` and `expose`), to a status and a message. */
-function classify(err: unknown): { status: number; message: string } {
-  if (err instanceof HttpError) return { status: err.status, message: err.message };
-  const e = err as { status?: number; message?: string; expose?: boolean };
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true)
-    return { status: e.status, message: e.message ?? 'bad request' };
-  return { status: 500, message: err instanceof Error ? err.message : String(err) };
-}
-
-/** What express's res.json() sent, byte for byte. */
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-
-/** `application/json`, with or without parameters (req.is() would parse the header with two libraries per review). */
-function isJson(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const semi = contentType.indexOf(';');
-  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json';
 }

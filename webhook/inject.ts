@@ -384,6 +384,9 @@ function appendAll(ops: Operation[], path: string, existing: unknown[] | undefin
   else for (const value of items) ops.push({ op: 'add', path: `${path}/-`, value });
 }
 
+const INJECTED_ANNOTATION_PATH = `/metadata/annotations/${escapePointer(INJECTED_ANNOTATION)}`;
+const PLAN_ANNOTATION_PATH = `/metadata/annotations/${escapePointer(PLAN_ANNOTATION)}`;
+
 function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   const { kernel } = plan;
   const ops: Operation[] = [];
@@ -461,11 +464,11 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
     );
 
   const summary = JSON.stringify(planSummary(plan));
-  const annotations: Record<string, string> = { [INJECTED_ANNOTATION]: VERSION, [PLAN_ANNOTATION]: summary };
-  if (pod.metadata?.annotations === undefined) ops.push({ op: 'add', path: pod.metadata ? '/metadata/annotations' : '/metadata', value: pod.metadata ? annotations : { annotations } });
-  else
-    for (const [key, value] of Object.entries(annotations))
-      ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(key)}`, value });
+  if (pod.metadata?.annotations === undefined) {
+    const annotations: Record<string, string> = { [INJECTED_ANNOTATION]: VERSION, [PLAN_ANNOTATION]: summary };
+    ops.push({ op: 'add', path: pod.metadata ? '/metadata/annotations' : '/metadata', value: pod.metadata ? annotations : { annotations } });
+  } else
+    ops.push({ op: 'add', path: INJECTED_ANNOTATION_PATH, value: VERSION }, { op: 'add', path: PLAN_ANNOTATION_PATH, value: summary });
   return ops;
 }
 
@@ -474,11 +477,12 @@ const SERVICE_ACCOUNT_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccoun
 
 /** The token mount the ServiceAccount admission plugin gave the app containers, if it did. */
 function serviceAccountTokenMount(pod: V1Pod): V1VolumeMount | undefined {
-  const volumes = new Set((pod.spec?.volumes ?? []).map((v) => v.name));
-  const mount = (pod.spec?.containers ?? [])
-    .flatMap((c) => c.volumeMounts ?? [])
-    .find((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT_PATH && m.name.startsWith('kube-api-access-') && volumes.has(m.name));
-  return mount ? { name: mount.name, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true } : undefined;
+  // Loops, not flatMap and a Set: this runs on every injection.
+  for (const c of pod.spec?.containers ?? [])
+    for (const m of c.volumeMounts ?? [])
+      if (m.mountPath === SERVICE_ACCOUNT_MOUNT_PATH && m.name.startsWith('kube-api-access-') && pod.spec?.volumes?.some((v) => v.name === m.name))
+        return { name: m.name, mountPath: SERVICE_ACCOUNT_MOUNT_PATH, readOnly: true };
+  return undefined;
 }
 
 /** The pod volumes an IO plan targets, found by the mount path in the app containers. */

@@ -1,11 +1,11 @@
-// The HTTPS listener around the express app: certificate loading and hot
+// The HTTPS listener around the request listener (app.ts): certificate loading and hot
 // reload, readiness, and graceful shutdown.
 import { startChaosExport, type ChaosExport } from './otlp-export.ts';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/log.ts';
-import { createApp, type WebhookContext } from './app.ts';
+import { createRequestListener, type WebhookContext } from './app.ts';
 import type { ClusterCache } from './cache/cluster-cache.ts';
 import type { InjectionConfig } from './config.ts';
 import { createMetrics } from './metrics.ts';
@@ -96,13 +96,13 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     }
   }
   const routes = admissionRoutes(context, opts.injection, cluster);
-  const app = createApp(context, routes);
+  const listener = createRequestListener(context, routes);
 
   // Client certificates are requested, never required at the TLS layer: kubelet
   // probes and Prometheus have none, and the review routes check per request.
   const clientAuth = callerAuth ? { requestCert: true, rejectUnauthorized: false, ca: callerAuth.caPem } : {};
   const secureContext = (p: { cert: string | Buffer; key: string | Buffer }) => ({ cert: p.cert, key: p.key, ...tlsServerOptions(), ...clientAuth });
-  const server: Server = createServer({ ...secureContext(pair), handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS }, app);
+  const server: Server = createServer({ ...secureContext(pair), handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS }, listener);
   server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { createConnection, type AddressInfo } from 'node:net';
 import { encodeReviewResponse, HttpError, reviewResponse, type AdmissionVerdict } from '../../webhook/admission.ts';
 import { readJsonBody } from '../../webhook/review-body.ts';
-import { podReview, decodePatch, startTestWebhook, type TestWebhook } from '../support/webhook-server.ts';
+import { podReview, decodePatch, startTestWebhook, type AdmissionReviewAnswer, type TestWebhook } from '../support/webhook-server.ts';
 
 const APP = { name: 'app', image: 'nginx:1.27', ports: [{ containerPort: 8080 }] };
 const pod = (extra: { metadata?: object; spec?: object } = {}): object => ({
@@ -213,6 +213,30 @@ describe('webhook: admission handling', function () {
     });
   });
 
+  // Reviews skip express (review-endpoint.ts); a review path spelled as
+  // express would still match it goes through express to the same endpoint.
+  describe('the review path as the API server and others spell it', () => {
+    const review = JSON.stringify(podReview(pod(), { uid: 'spelled' }));
+    for (const path of ['/mutate/pods?timeout=10s', '/mutate/pods/', '/Mutate/Pods', '/mutate/pods/?timeout=10s'])
+      it(`answers ${path} with the same injection, counted once`, async () => {
+        const before = await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'patched' });
+        const answer = await hook.post(path, review);
+        assert.equal(answer.status, 200, answer.text);
+        assert.equal(answer.headers['content-type'], 'application/json; charset=utf-8');
+        assert.equal(Number(answer.headers['content-length']), Buffer.byteLength(answer.text));
+        const parsed = JSON.parse(answer.text) as AdmissionReviewAnswer;
+        assert.equal(parsed.response.uid, 'spelled');
+        assert.ok(decodePatch(parsed).length > 0);
+        assert.equal(await hook.metric('faultline_admission_reviews_total', { handler: 'mutate-pods', result: 'patched' }), before + 1);
+      });
+
+    it('answers a bad review on a spelled path with the same JSON error', async () => {
+      const answer = await hook.post('/mutate/pods/', '[]');
+      assert.equal(answer.status, 400);
+      assert.match((JSON.parse(answer.text) as { error: string }).error, /JSON object/);
+    });
+  });
+
   it('reports healthz and readyz', async () => {
     assert.equal((await hook.get('/healthz')).status, 200);
     const ready = await hook.get('/readyz');
@@ -232,7 +256,7 @@ describe('webhook: admission handling', function () {
   });
 });
 
-describe('webhook: the answer as bytes (encodeReviewResponse)', () => {
+describe('webhook: the answer as text (encodeReviewResponse)', () => {
   const patch = [
     { op: 'add' as const, path: '/metadata/annotations/a~1b', value: 'quotes " and \\ backslash, ünïcödé, 🙂, </script>' },
     { op: 'add' as const, path: '/spec/initContainers', value: [{ name: 'x', env: [{ name: 'PLAN', value: '{"k":"v"}' }] }] },
@@ -246,9 +270,9 @@ describe('webhook: the answer as bytes (encodeReviewResponse)', () => {
   ];
   for (const [name, verdict] of verdicts)
     it(`is reviewResponse() as JSON, for ${name}`, () => {
-      const bytes = encodeReviewResponse('uid-ü', verdict);
-      assert.deepEqual(JSON.parse(bytes.toString('utf8')), reviewResponse('uid-ü', verdict));
-      const sent = (JSON.parse(bytes.toString('utf8')) as ReturnType<typeof reviewResponse>).response.patch;
+      const text = encodeReviewResponse('uid-ü', verdict);
+      assert.deepEqual(JSON.parse(text), reviewResponse('uid-ü', verdict));
+      const sent = (JSON.parse(text) as ReturnType<typeof reviewResponse>).response.patch;
       if (verdict.patch?.length) assert.deepEqual(JSON.parse(Buffer.from(sent!, 'base64').toString('utf8')), verdict.patch);
     });
 });
