@@ -12,6 +12,10 @@
 // The one per-pod part is the ServiceAccount token volume's generated name
 // (kube-api-access-xxxxx), which the patch mounts into the injected
 // containers: it is swapped for the review's own.
+//
+// The same server also answers at `minimalUrl` with a one-label patch
+// (MINIMAL_PATCH), for the bench's minimal arm: what a webhook call costs a
+// CREATE whatever it changes, apart from what a change of this size costs.
 import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -25,8 +29,14 @@ export interface NullWebhookOptions {
   stripLabels: readonly string[];
 }
 
+/** The label the minimal arm's patch adds, so a create shows it went through that webhook. */
+export const MINIMAL_PATCH_LABEL = 'bench.faultline.dev/touched';
+const MINIMAL_PATCH = Buffer.from(JSON.stringify([{ op: 'add', path: `/metadata/labels/${MINIMAL_PATCH_LABEL.replace('/', '~1')}`, value: 'true' }])).toString('base64');
+
 export interface NullWebhook {
   readonly url: string;
+  /** Answers every review with MINIMAL_PATCH (the pod must have labels, as the arm's selector does). */
+  readonly minimalUrl: string;
   /** The learned patch's size in bytes (decoded), once learned. */
   readonly patchBytes: number | undefined;
   /** Reviews answered from the learned patch. */
@@ -100,6 +110,11 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
             const review = JSON.parse(Buffer.concat(chunks).toString()) as Review;
             const uid = review.request?.uid;
             if (typeof uid !== 'string') throw new Error('an AdmissionReview without request.uid');
+            if (req.url?.startsWith('/minimal')) {
+              const answer = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true,"patchType":"JSONPatch","patch":"${MINIMAL_PATCH}"}}`;
+              res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
+              return;
+            }
             const token = tokenVolume(review);
             const learned = patch !== undefined;
             const known = (patch ??= await (learning ??= learn(review)));
@@ -127,6 +142,7 @@ export async function startNullWebhook(opts: NullWebhookOptions): Promise<NullWe
   const { port } = server.address() as AddressInfo;
   return {
     url: `https://127.0.0.1:${port}/mutate`,
+    minimalUrl: `https://127.0.0.1:${port}/minimal`,
     get patchBytes() {
       return patch === undefined ? undefined : Buffer.from(patch, 'base64').length;
     },

@@ -17,10 +17,15 @@
 //   null      the opted-out pod, labelled for a second, bench-only mutating
 //             webhook (bench/null-webhook.ts) that answers every review with
 //             the patch Faultline's webhook gave once: the same call, patch
-//             and pod, with no planning or rendering behind it.
+//             and pod, with no planning or rendering behind it;
+//   minimal   the opted-out pod, labelled for a third webhook (the same
+//             server) that adds one label: a webhook call that changes
+//             almost nothing.
 // What the webhook adds is hook − optedOut: its call, the patch, and what the
 // bigger pod costs everything after it. null − optedOut is what any webhook
 // making that change costs; hook − null is what Faultline's adds beyond it.
+// minimal − optedOut is what calling any mutating webhook costs, and
+// null − minimal what making this change (the patch, the bigger pod) costs.
 // hook − plain adds the policy's check of a plain pod on top: what a chaos
 // namespace costs. The arms rotate
 // (A B C D E, B C D E A, …) so that drift (etcd growing, apiserver caches,
@@ -45,7 +50,7 @@ import { parse } from 'yaml';
 import { startControlPlane } from '../controlplane/index.ts';
 import { CHAOS_LABEL, CHAOS_LABEL_ENABLED, INJECT_OPT_OUT, INJECTED_ANNOTATION, WEBHOOK_NAMES } from '../policies/wellknown.ts';
 import { PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
-import { startNullWebhook } from './null-webhook.ts';
+import { MINIMAL_PATCH_LABEL, startNullWebhook } from './null-webhook.ts';
 import { round, summarize } from './webhook-stats.ts';
 
 const FIXTURE_POD = fileURLToPath(new URL('../test/fixtures/pods/02-deployment-two-containers.yaml', import.meta.url));
@@ -93,6 +98,20 @@ export interface ApiserverResult {
   nullWebhookServerMeanMsPerReview: number | null;
   /** Measured null-arm creates whose response carried the injected proxy: must be all of them. */
   nullInjectedResponses: number;
+  /** The minimal arm: a webhook that adds one label (bench/null-webhook.ts's minimalUrl). */
+  minimalWebhookP50Ms: number;
+  minimalWebhookP90Ms: number;
+  minimalWebhookP99Ms: number;
+  /** What calling any mutating webhook costs a CREATE: minimal − optedOut. */
+  webhookCallAddedP50Ms: number;
+  webhookCallAddedP99Ms: number;
+  /** What making Faultline's change costs beyond a call: null − minimal (the patch, the bigger pod). */
+  changeAddedP50Ms: number;
+  changeAddedP99Ms: number;
+  /** The API server's mean time per call to the minimal webhook. */
+  minimalWebhookMeanMsPerCall: number;
+  /** Measured minimal-arm creates whose response carried the minimal patch's label: must be all of them. */
+  minimalTouchedResponses: number;
   /** The patch both webhooks return, in bytes. */
   patchBytes: number | null;
   /** What a chaos namespace adds: hook − plain (the webhook, plus faultline-pod-security on every pod). */
@@ -100,7 +119,7 @@ export interface ApiserverResult {
   namespaceAddedP99Ms: number;
   /** Measured creates in the labelled namespace whose response carried the injected proxy. */
   injectedResponses: number;
-  /** Pods stored in the labelled namespace (warm-up included) that are injected, out of all stored there. */
+  /** Pods of the hook and null arms stored in the labelled namespace (warm-up included) that are injected, out of all of them. */
   injectedStored: string;
   /** Measured creates in the unlabelled namespace, or opted out, that came back injected: must be 0. */
   injectedWithoutLabel: number;
@@ -127,7 +146,7 @@ export interface ApiserverResult {
    * binding matches), and the shape arm.
    */
   breakdown: {
-    /** MutatingAdmissionWebhook plugin, per create that calls a webhook (hook and null arms; the call, patch application included). */
+    /** MutatingAdmissionWebhook plugin, per create that calls a webhook (hook, null and minimal arms; the call, patch application included). */
     mutatingWebhookPluginMs: number;
     /** ValidatingAdmissionPolicy plugin, per create in the labelled namespace (hook, optedOut, null): faultline-pod-security's CEL. */
     validatingPolicyPluginMs: number;
@@ -192,6 +211,9 @@ const LAG_TIMER_MS = 10;
 /** Selects the null arm's pods for bench/null-webhook.ts's configuration. */
 const NULL_ARM_LABEL = 'bench.faultline.dev/null-webhook';
 const NULL_WEBHOOK_NAME = 'null.bench.faultline.dev';
+/** Selects the minimal arm's pods for the one-label webhook's configuration. */
+const MINIMAL_ARM_LABEL = 'bench.faultline.dev/minimal-webhook';
+const MINIMAL_WEBHOOK_NAME = 'minimal.bench.faultline.dev';
 
 const isInjected = (p: PodLike): boolean =>
   p.metadata.annotations?.[INJECTED_ANNOTATION] !== undefined && (p.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER_NAME);
@@ -288,40 +310,51 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       forward: { url: `https://127.0.0.1:${cp.webhookPort}/mutate/pods`, caPem: webhookCa, certFile: auth.clientCertFile, keyFile: auth.clientKeyFile },
       stripLabels: [NULL_ARM_LABEL, INJECT_OPT_OUT],
     });
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: NULL_WEBHOOK_NAME },
-      webhooks: [
-        {
-          name: NULL_WEBHOOK_NAME,
-          clientConfig: { url: nullHook.url, caBundle: Buffer.from(webhookCa).toString('base64') },
-          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': chaosNs } },
-          objectSelector: { matchLabels: { [NULL_ARM_LABEL]: 'true' } },
-          failurePolicy: 'Fail',
-          timeoutSeconds: 3,
-          sideEffects: 'None',
-          admissionReviewVersions: ['v1'],
-          reinvocationPolicy: 'IfNeeded',
-          matchPolicy: 'Equivalent',
-        },
-      ],
-    });
+    for (const [name, url, label] of [
+      [NULL_WEBHOOK_NAME, nullHook.url, NULL_ARM_LABEL],
+      [MINIMAL_WEBHOOK_NAME, nullHook.minimalUrl, MINIMAL_ARM_LABEL],
+    ] as const)
+      await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'MutatingWebhookConfiguration',
+        metadata: { name },
+        webhooks: [
+          {
+            name,
+            clientConfig: { url, caBundle: Buffer.from(webhookCa).toString('base64') },
+            rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': chaosNs } },
+            objectSelector: { matchLabels: { [label]: 'true' } },
+            failurePolicy: 'Fail',
+            timeoutSeconds: 3,
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+            reinvocationPolicy: 'IfNeeded',
+            matchPolicy: 'Equivalent',
+          },
+        ],
+      });
     const optOut = (name: string): PodLike => {
       const pod = podNamed(name);
       return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [INJECT_OPT_OUT]: 'false' } } };
     };
-    const nullArm = (name: string): PodLike => {
+    const optOutLabelled = (label: string) => (name: string): PodLike => {
       const pod = optOut(name);
-      return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [NULL_ARM_LABEL]: 'true' } } };
+      return { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels as Record<string, string>), [label]: 'true' } } };
     };
-    for (;;) {
-      const a = await call('POST', `/api/v1/namespaces/${chaosNs}/pods?dryRun=All`, nullArm('probe'));
-      if (a.status === 201 && isInjected(JSON.parse(a.text) as PodLike)) break;
-      if (Date.now() > deadline) throw new Error(`the null webhook never injected (last: HTTP ${a.status}): ${a.text.slice(0, 300)}`);
-      await sleep(100);
-    }
+    const nullArm = optOutLabelled(NULL_ARM_LABEL);
+    const minimalArm = optOutLabelled(MINIMAL_ARM_LABEL);
+    const isTouched = (p: PodLike): boolean => (p.metadata.labels as Record<string, string> | undefined)?.[MINIMAL_PATCH_LABEL] === 'true';
+    for (const [what, arm, done] of [
+      ['null webhook never injected', nullArm, isInjected],
+      ['minimal webhook never added its label', minimalArm, isTouched],
+    ] as const)
+      for (;;) {
+        const a = await call('POST', `/api/v1/namespaces/${chaosNs}/pods?dryRun=All`, arm('probe'));
+        if (a.status === 201 && done(JSON.parse(a.text) as PodLike)) break;
+        if (Date.now() > deadline) throw new Error(`the ${what} (last: HTTP ${a.status}): ${a.text.slice(0, 300)}`);
+        await sleep(100);
+      }
 
     /** count and sum of one histogram's series whose labels include every `labels` pair. */
     const histogram = (text: string, name: string, labels: string[]): { count: number; sumS: number } => {
@@ -341,6 +374,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       return {
         webhook: histogram(text, 'apiserver_admission_webhook_admission_duration_seconds', [`name="${WEBHOOK_NAMES.mutatePods}"`]),
         nullWebhook: histogram(text, 'apiserver_admission_webhook_admission_duration_seconds', [`name="${NULL_WEBHOOK_NAME}"`]),
+        minimalWebhook: histogram(text, 'apiserver_admission_webhook_admission_duration_seconds', [`name="${MINIMAL_WEBHOOK_NAME}"`]),
         mutatingPlugin: histogram(text, 'apiserver_admission_controller_admission_duration_seconds', ['name="MutatingAdmissionWebhook"', create]),
         policyPlugin: histogram(text, 'apiserver_admission_controller_admission_duration_seconds', ['name="ValidatingAdmissionPolicy"', create]),
       };
@@ -406,8 +440,10 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     const without: number[] = [];
     const injectedShape: number[] = [];
     const viaNull: number[] = [];
+    const viaMinimal: number[] = [];
     let injectedResponses = 0;
     let nullInjectedResponses = 0;
+    let minimalTouchedResponses = 0;
     let injectedWithoutLabel = 0;
     let failures = 0;
     let before: ApiserverMetrics | undefined;
@@ -448,7 +484,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       }
       const measured = i >= opts.warmup;
       // Each arm takes each position in the order equally often.
-      const arms = ['hook', 'optedOut', 'plain', 'shape', 'null'] as const;
+      const arms = ['hook', 'optedOut', 'plain', 'shape', 'null', 'minimal'] as const;
       const order = arms.map((_, k) => arms[(i + k) % arms.length]!);
       for (const arm of order) {
         const [ns, pod] = ({
@@ -457,6 +493,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
           plain: [plainNs, podNamed(`bench-${i}`)],
           shape: [plainNs, shapeNamed(`shape-${i}`)],
           null: [chaosNs, nullArm(`null-${i}`)],
+          minimal: [chaosNs, minimalArm(`minimal-${i}`)],
         } as const satisfies Record<typeof arm, readonly [string, PodLike]>)[arm];
         const a = await call('POST', `/api/v1/namespaces/${ns}/pods`, pod);
         if (!measured) continue;
@@ -467,6 +504,11 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
         }
         if (arm === 'shape') {
           injectedShape.push(a.ms);
+          continue;
+        }
+        if (arm === 'minimal') {
+          viaMinimal.push(a.ms);
+          if (isTouched(JSON.parse(a.text) as PodLike)) minimalTouchedResponses++;
           continue;
         }
         const injected = isInjected(JSON.parse(a.text) as PodLike);
@@ -492,6 +534,8 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     await profile;
 
     const stored = (JSON.parse((await must('GET', `/api/v1/namespaces/${chaosNs}/pods`)).text) as { items: PodLike[] }).items;
+    // The hook and null arms' pods; the opted-out and minimal arms' stay uninjected.
+    const meantInjected = (p: PodLike): boolean => !['opted-out-', 'minimal-'].some((prefix) => p.metadata.name?.startsWith(prefix));
     agent.destroy();
 
     const w = summarize(withHook);
@@ -499,7 +543,9 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     const shaped = summarize(injectedShape);
     const opted = summarize(optedOut);
     const nul = summarize(viaNull);
+    const minimal = summarize(viaMinimal);
     const nullCalls = after.nullWebhook.count - before!.nullWebhook.count;
+    const minimalCalls = after.minimalWebhook.count - before!.minimalWebhook.count;
     const calls = after.webhook.count - before!.webhook.count;
     const per = (k: keyof ApiserverMetrics, creates: number): number => round(((after[k].sumS - before![k].sumS) * 1000) / Math.max(1, creates));
     return {
@@ -525,11 +571,20 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       nullWebhookMeanMsPerCall: round(nullCalls ? ((after.nullWebhook.sumS - before!.nullWebhook.sumS) * 1000) / nullCalls : NaN),
       nullWebhookServerMeanMsPerReview: nullHook.meanServerMs === undefined ? null : round(nullHook.meanServerMs),
       nullInjectedResponses,
+      minimalWebhookP50Ms: minimal.p50Ms,
+      minimalWebhookP90Ms: minimal.p90Ms,
+      minimalWebhookP99Ms: minimal.p99Ms,
+      webhookCallAddedP50Ms: round(minimal.p50Ms - opted.p50Ms),
+      webhookCallAddedP99Ms: round(minimal.p99Ms - opted.p99Ms),
+      changeAddedP50Ms: round(nul.p50Ms - minimal.p50Ms),
+      changeAddedP99Ms: round(nul.p99Ms - minimal.p99Ms),
+      minimalWebhookMeanMsPerCall: round(minimalCalls ? ((after.minimalWebhook.sumS - before!.minimalWebhook.sumS) * 1000) / minimalCalls : NaN),
+      minimalTouchedResponses,
       patchBytes: nullHook.patchBytes ?? null,
       namespaceAddedP50Ms: round(w.p50Ms - o.p50Ms),
       namespaceAddedP99Ms: round(w.p99Ms - o.p99Ms),
       injectedResponses,
-      injectedStored: `${stored.filter((p) => !p.metadata.name?.startsWith('opted-out-') && isInjected(p)).length}/${stored.filter((p) => !p.metadata.name?.startsWith('opted-out-')).length}`,
+      injectedStored: `${stored.filter((p) => meantInjected(p) && isInjected(p)).length}/${stored.filter(meantInjected).length}`,
       injectedWithoutLabel,
       failures,
       webhookCallsPerCreate: round(calls / Math.max(1, withHook.length)),
@@ -539,7 +594,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
           ? round(((ownAfter.sumS - ownBefore.sumS) * 1000) / (ownAfter.count - ownBefore.count))
           : null,
       breakdown: {
-        mutatingWebhookPluginMs: per('mutatingPlugin', withHook.length + viaNull.length),
+        mutatingWebhookPluginMs: per('mutatingPlugin', withHook.length + viaNull.length + viaMinimal.length),
         validatingPolicyPluginMs: per('policyPlugin', withHook.length + optedOut.length + viaNull.length),
         injectedShapeP50Ms: shaped.p50Ms,
         injectedShapeP99Ms: shaped.p99Ms,

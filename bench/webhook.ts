@@ -250,6 +250,7 @@ async function main(): Promise<void> {
       apiserver.failures === 0 &&
       apiserver.injectedResponses === apiserver.podsPerNamespace &&
       apiserver.nullInjectedResponses === apiserver.podsPerNamespace &&
+      apiserver.minimalTouchedResponses === apiserver.podsPerNamespace &&
       apiserver.injectedWithoutLabel === 0;
 
     console.log(
