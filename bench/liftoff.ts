@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
-import { proxyImageRuntime } from './proxy-image.ts';
+import { proxyImageRuntime } from './image-runtime.ts';
 import { medianBy } from './webhook-stats.ts';
 
 type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };

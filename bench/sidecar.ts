@@ -52,7 +52,7 @@ import { appPod, injectedPod } from '../test/support/netns-fixtures.ts';
 import { PodProxy } from '../test/support/netns-proxy.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 import { captureBench } from './capture.ts';
-import { podEnv, proxyImageRuntime } from './proxy-image.ts';
+import { podEnv, proxyImageRuntime } from './image-runtime.ts';
 import { describeGenerator, openLoop, type OpenLoopResult } from './open-loop.ts';
 import { percentile } from './webhook-stats.ts';
 

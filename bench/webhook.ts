@@ -30,6 +30,7 @@ import { measureNeighbours } from './webhook-neighbours.ts';
 import { ensureOpenLoop } from '../controlplane/binaries.ts';
 import { describeGenerator, openLoop } from './open-loop.ts';
 import { medianBy, percentile, round } from './webhook-stats.ts';
+import { webhookImageRuntime } from './image-runtime.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -204,7 +205,9 @@ async function main(): Promise<void> {
     // neighbours' load, and a single sample each once put the compiled
     // webhook 40% above the sources in CPU per review, where six interleaved
     // rounds found no difference.
-    const webhookArgs = (cli: string): string[] => [cli, 'webhook', '--cert-dir', dir, '--port', '0', '--address', '127.0.0.1'];
+    // The Node flags the webhook image runs with (images/webhook.Dockerfile's ENTRYPOINT).
+    const { nodeFlags } = await webhookImageRuntime();
+    const webhookArgs = (cli: string): string[] => [...nodeFlags, cli, 'webhook', '--cert-dir', dir, '--port', '0', '--address', '127.0.0.1'];
     const servers: Record<'compiled' | 'sources' | 'bare', { args: string[]; log: string }> = {
       compiled: { args: webhookArgs(CLI.compiled), log: 'webhook.log' },
       sources: { args: webhookArgs(CLI.sources), log: 'webhook-sources.log' },

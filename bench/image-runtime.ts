@@ -1,20 +1,30 @@
-// What the proxy image runs, read from images/proxy.Dockerfile so a bench
-// measures the proxy as shipped. Shared by bench/sidecar.ts and bench/liftoff.ts.
+// What an image runs, read from its Dockerfile so a bench measures the program
+// as shipped: the proxy's (bench/sidecar.ts, bench/liftoff.ts) and the
+// webhook's (bench/webhook.ts).
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const DOCKERFILE = fileURLToPath(new URL('../images/proxy.Dockerfile', import.meta.url));
-
 /** The Node flags (ENTRYPOINT) and environment (ENV of the final stage) the proxy image runs with. */
-export async function proxyImageRuntime(): Promise<{ nodeFlags: string[]; env: Record<string, string> }> {
-  const dockerfile = await readFile(DOCKERFILE, 'utf8');
+export const proxyImageRuntime = (): Promise<ImageRuntime> => imageRuntime('proxy');
+
+/** The same for the webhook image. */
+export const webhookImageRuntime = (): Promise<ImageRuntime> => imageRuntime('webhook');
+
+export interface ImageRuntime {
+  nodeFlags: string[];
+  env: Record<string, string>;
+}
+
+async function imageRuntime(image: 'proxy' | 'webhook'): Promise<ImageRuntime> {
+  const file = fileURLToPath(new URL(`../images/${image}.Dockerfile`, import.meta.url));
+  const dockerfile = await readFile(file, 'utf8');
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
   const argv = entrypoint ? (JSON.parse(entrypoint) as string[]) : [];
   const node = argv.indexOf('/usr/local/bin/node');
   const script = argv.indexOf('/app/dist/faultline.js');
-  if (node < 0 || script < node) throw new Error(`${path.relative(process.cwd(), DOCKERFILE)}: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
+  if (node < 0 || script < node) throw new Error(`${path.relative(process.cwd(), file)}: no ENTRYPOINT running node on /app/dist/faultline.js (${entrypoint})`);
   const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
   const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
   return { nodeFlags: argv.slice(node + 1, script), env };
