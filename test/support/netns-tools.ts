@@ -1,7 +1,7 @@
 // Traffic tools run inside the test namespaces (as separate processes, since
 // a process cannot switch network namespace itself):
 //   udp-send <host> <port> <count>      send <count> 64-byte datagrams, paced
-//   tcp-sink <port>                     accept one connection, print {bytes, ms} when it ends
+//   tcp-sink <port>                     accept one connection, print {bytes, ms, windowBytes, windowMs} when it ends
 //   tcp-blast <host> <port> <seconds>   write as fast as TCP allows for <seconds>
 //   read-loop <file> <count>            open/read/close <count> times, print per-call outcomes
 import dgram from 'node:dgram';
@@ -26,6 +26,10 @@ async function udpSend(host: string, port: number, count: number): Promise<void>
 
 function tcpSink(port: number): void {
   const server = net.createServer((conn) => {
+    // Bytes received per 500 ms after the first: a stall of this process (or
+    // the blaster) empties one window and crowds the next, so the median
+    // window is the link's rate where the mean over the whole run is not.
+    const windows: number[] = [];
     let bytes = 0;
     let first = 0;
     let last = 0;
@@ -33,14 +37,20 @@ function tcpSink(port: number): void {
       last = performance.now();
       if (bytes === 0) first = last;
       bytes += d.length;
+      const w = Math.floor((last - first) / WINDOW_MS);
+      while (windows.length <= w) windows.push(0);
+      windows[w]! += d.length;
     });
     conn.on('end', () => {
-      console.log(JSON.stringify({ bytes, ms: last - first }));
+      // The last window is partial.
+      console.log(JSON.stringify({ bytes, ms: last - first, windowBytes: windows.slice(0, -1), windowMs: WINDOW_MS }));
       server.close();
     });
   });
   server.listen(port, '0.0.0.0', () => console.log('listening'));
 }
+
+const WINDOW_MS = 500;
 
 function tcpBlast(host: string, port: number, seconds: number): void {
   const chunk = Buffer.alloc(64 * 1024, 1);
