@@ -94,8 +94,10 @@ EXPOSE 8443
 # committed, and at a steady 1,000 reviews/s the webhook then ran a 5-12 ms
 # mark-compact every 300-500 ms (--trace-gc), which set its p99: 8.8-12.4 ms
 # in 6 of 8 samples. With 2 MB: 22.4 MB committed, one mark-compact in 9 s,
-# p99 1.5-2.1 ms in 4 of 4, and CPU per review at max rate 1.016x (8
-# interleaved rounds each, 2026-11-26).
+# p99 1.5-2.1 ms in 4 of 4. CPU per review at max rate, against without it:
+# 1.016x, 1.137x and 1.011x in three runs of 6-8 interleaved rounds each
+# (2026-11-26); this machine moves one server's CPU per review by 1.6x from
+# round to round.
 # npm run bench:webhook runs the webhook with the flags read from this line.
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--max-semi-space-size=2", "/app/dist/faultline.js"]
 CMD ["webhook"]
