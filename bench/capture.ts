@@ -27,7 +27,7 @@ import { ensureBinaries, ensureOpenLoop } from '../controlplane/binaries.ts';
 import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { renderCaptureRules } from '../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../test/support/netns-exec.ts';
-import { describeGenerator, openLoop, type OpenLoopResult } from './open-loop.ts';
+import { describeGenerator, openLoop, unreadableRuns, type OpenLoopResult } from './open-loop.ts';
 import { medianBy } from './webhook-stats.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -194,8 +194,7 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
       const added = (x: Fixed): { p50: number; p99: number } => ({ p50: round3(x.p50Ms - fixedDirect.p50Ms), p99: round3(x.p99Ms - fixedDirect.p99Ms) });
       // Direct requests queueing for milliseconds, or a generator that fell behind its rate, means the machine
       // could not hold 1,000 req/s: nothing added can be read off that.
-      const generatorBehind = fixedRuns.filter((x) => !x.keptUp).map((x) => `${x.url}: ${x.keptUpReason}`);
-      const failed = fixedRuns.find((x) => x.failures > 0);
+      const { behind: generatorBehind, failed } = unreadableRuns(fixedRuns);
       at1000Rounds.push({
         generator: describeGenerator(fixedRuns[0]!),
         requests: 5000, overloaded: fixedDirect.p50Ms > OVERLOADED_P50_MS || generatorBehind.length > 0,

@@ -141,5 +141,16 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   return parseOpenLoopReport(r.stdout);
 }
 
+/**
+ * What keeps a bench's fixed-rate runs from being read: `behind`, the runs
+ * whose generator could not hold its rate ("<url>: <reason>"), whose latencies
+ * are not the server's; and `failed`, the first run with failed requests,
+ * which is a miss.
+ */
+export function unreadableRuns(runs: readonly OpenLoopResult[]): { behind: string[]; failed?: OpenLoopResult } {
+  const failed = runs.find((r) => r.failures > 0);
+  return { behind: runs.filter((r) => !r.keptUp).map((r) => `${r.url}: ${r.keptUpReason}`), ...(failed ? { failed } : {}) };
+}
+
 /** How a bench names the generator next to its figures. */
 export const describeGenerator = (r: OpenLoopResult): string => `${r.generator}, ${r.connections} connections`;

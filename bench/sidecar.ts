@@ -53,7 +53,7 @@ import { PodProxy } from '../test/support/netns-proxy.ts';
 import { FakeKubeApiserver } from '../test/support/sidecar-kube-apiserver.ts';
 import { captureBench } from './capture.ts';
 import { podEnv, proxyImageRuntime } from './image-runtime.ts';
-import { describeGenerator, openLoop, type OpenLoopResult } from './open-loop.ts';
+import { describeGenerator, openLoop, unreadableRuns, type OpenLoopResult } from './open-loop.ts';
 import { percentile } from './webhook-stats.ts';
 
 interface AutocannonResult {
@@ -516,9 +516,9 @@ async function main(): Promise<void> {
     const addedP50 = round(fixedRaw.p50 - fixedDirect.p50);
     // Direct requests queueing for milliseconds, or a generator that fell behind its rate: the machine could not
     // hold 1,000 req/s, so nothing added can be read off it. Failed requests: measured, and a miss.
-    const generatorBehind = fixedRuns.filter((r) => !r.keptUp).map((r) => `${r.url}: ${r.keptUpReason}`);
+    const { behind: generatorBehind, failed } = unreadableRuns(fixedRuns);
     const overloaded = fixedDirect.p50 > 2 || generatorBehind.length > 0;
-    const fixedFailed = fixedRuns.some((r) => r.failures > 0);
+    const fixedFailed = failed !== undefined;
     const addedP99 = round(fixedRaw.p99 - fixedDirect.p99);
     const delayP99 = round(percentile(errors, 99));
     const abortShare = round((100 * Number(aborted)) / answered, 2);
@@ -543,7 +543,7 @@ async function main(): Promise<void> {
             requests: N,
             overloaded,
             ...(generatorBehind.length > 0 ? { generatorBehind } : {}),
-            ...(fixedFailed ? { firstError: fixedRuns.find((r) => r.failures > 0)!.firstError } : {}),
+            ...(failed ? { firstError: failed.firstError } : {}),
             direct: fixedDirect,
             sidecarRawPath: fixedRaw,
             sidecarHttpPath: fixedHttp,

@@ -544,10 +544,13 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
     const opted = summarize(optedOut);
     const nul = summarize(viaNull);
     const minimal = summarize(viaMinimal);
-    const nullCalls = after.nullWebhook.count - before!.nullWebhook.count;
-    const minimalCalls = after.minimalWebhook.count - before!.minimalWebhook.count;
     const calls = after.webhook.count - before!.webhook.count;
     const per = (k: keyof ApiserverMetrics, creates: number): number => round(((after[k].sumS - before![k].sumS) * 1000) / Math.max(1, creates));
+    /** The API server's mean ms per call to one webhook over the measured creates (NaN without calls). */
+    const msPerCall = (k: 'webhook' | 'nullWebhook' | 'minimalWebhook'): number => {
+      const n = after[k].count - before![k].count;
+      return round(n ? ((after[k].sumS - before![k].sumS) * 1000) / n : NaN);
+    };
     return {
       podsPerNamespace: opts.pods,
       withWebhookP50Ms: w.p50Ms,
@@ -568,7 +571,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       anyWebhookAddedP99Ms: round(nul.p99Ms - opted.p99Ms),
       beyondNullP50Ms: round(w.p50Ms - nul.p50Ms),
       beyondNullP99Ms: round(w.p99Ms - nul.p99Ms),
-      nullWebhookMeanMsPerCall: round(nullCalls ? ((after.nullWebhook.sumS - before!.nullWebhook.sumS) * 1000) / nullCalls : NaN),
+      nullWebhookMeanMsPerCall: msPerCall('nullWebhook'),
       nullWebhookServerMeanMsPerReview: nullHook.meanServerMs === undefined ? null : round(nullHook.meanServerMs),
       nullInjectedResponses,
       minimalWebhookP50Ms: minimal.p50Ms,
@@ -578,7 +581,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       webhookCallAddedP99Ms: round(minimal.p99Ms - opted.p99Ms),
       changeAddedP50Ms: round(nul.p50Ms - minimal.p50Ms),
       changeAddedP99Ms: round(nul.p99Ms - minimal.p99Ms),
-      minimalWebhookMeanMsPerCall: round(minimalCalls ? ((after.minimalWebhook.sumS - before!.minimalWebhook.sumS) * 1000) / minimalCalls : NaN),
+      minimalWebhookMeanMsPerCall: msPerCall('minimalWebhook'),
       minimalTouchedResponses,
       patchBytes: nullHook.patchBytes ?? null,
       namespaceAddedP50Ms: round(w.p50Ms - o.p50Ms),
@@ -588,7 +591,7 @@ export async function measureApiserver(opts: { pods: number; warmup: number; web
       injectedWithoutLabel,
       failures,
       webhookCallsPerCreate: round(calls / Math.max(1, withHook.length)),
-      webhookMeanMsPerCall: round(calls ? ((after.webhook.sumS - before!.webhook.sumS) * 1000) / calls : NaN),
+      webhookMeanMsPerCall: msPerCall('webhook'),
       webhookServerMeanMsPerReview:
         ownBefore && ownAfter && ownAfter.count > ownBefore.count
           ? round(((ownAfter.sumS - ownBefore.sumS) * 1000) / (ownAfter.count - ownBefore.count))

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ensureOpenLoop } from '../../controlplane/binaries.ts';
-import { openLoop, openLoopArgs, parseOpenLoopReport, type OpenLoopResult } from '../../bench/open-loop.ts';
+import { openLoop, openLoopArgs, parseOpenLoopReport, unreadableRuns, type OpenLoopResult } from '../../bench/open-loop.ts';
 import { makeTestCertificates } from '../support/webhook-tls.ts';
 
 const BODY = JSON.stringify({ kind: 'AdmissionReview', pad: 'x'.repeat(5000) });
@@ -116,6 +116,16 @@ describe('bench: open-loop load generator (vegeta)', function () {
     const r = await openLoop({ url: `http://${host}/fail`, rate: 200, count: 20 });
     assert.deepEqual([r.requests, r.success, r.failures, r.statusCodes], [20, 0, 20, { 500: 20 }]);
     assert.match(r.firstError ?? '', /500 Internal Server Error/);
+  });
+
+  it('names the runs a bench cannot read: a generator behind its rate, and the first run with failures', async function () {
+    const good = await openLoop({ url: `http://${host}/`, rate: 200, count: 20 });
+    const failing = await openLoop({ url: `http://${host}/fail`, rate: 200, count: 20 });
+    assert.deepEqual(unreadableRuns([good, good]), { behind: [] });
+    assert.deepEqual(unreadableRuns([good, failing, failing]), { behind: [], failed: failing });
+    // A run that fell behind, as the generator reports it (keptUp false with its reason).
+    const behind: OpenLoopResult = { ...good, keptUp: false, keptUpReason: 'achieved 512/s of 1000/s' };
+    assert.deepEqual(unreadableRuns([good, behind]), { behind: [`http://${host}/: achieved 512/s of 1000/s`] });
   });
 
   it('counts refused connections as failures, with the dial error', async function () {
