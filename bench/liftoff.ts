@@ -16,23 +16,14 @@
 //   npm run bench:liftoff   (BENCH_DURATION_S=5, BENCH_ROUNDS=4)
 
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
 import { proxyImageRuntime } from './image-runtime.ts';
+import { autocannon, CLI, NODE, okApp, ROOT, rssMB } from './pod-app.ts';
 import { medianBy } from './webhook-stats.ts';
 
-type AutocannonResult = { requests: { average: number; total: number }; non2xx: number; errors: number };
-// autocannon ships no types; this is the slice used here.
-const autocannon = createRequire(import.meta.url)('autocannon') as (opts: Record<string, unknown>) => PromiseLike<AutocannonResult>;
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-const CLI = path.join(ROOT, 'dist', 'faultline.js');
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 16;
@@ -40,21 +31,9 @@ const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 /** The app's port in the pod. */
 const APP_PORT = 8080;
 
-const APP = `
-import http from 'node:http';
-const s = http.createServer({ keepAliveTimeout: 60000 }, (req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok'); });
-s.listen(${APP_PORT}, '0.0.0.0', () => console.log('app ready'));
-`;
 
 const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
 const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
-
-/** VmRSS and VmHWM of a process, MB. */
-async function rssMB(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: round(kb('VmRSS') / 1024), peak: round(kb('VmHWM') / 1024) };
-}
 
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -100,7 +79,7 @@ async function main(): Promise<void> {
       const loadAvg1m = round(loadavg()[0]!, 2);
       const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...image.env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
-        await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', APP], (p) => p.stdout.includes('app ready'));
+        await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
         await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
         const pid = px.proc.child.pid!;
         const url = `http://${px.podIp}:${APP_PORT}/`;

@@ -96,7 +96,9 @@ ENV NODE_ENV=production
 # resident after a burst of TurboFan work (/proc/<pid>/smaps at peak load).
 # Two arenas keep that memory reusable by the main thread. Peak RSS at max
 # rate: 98-113 MB with the default, 90 MB with 2 (one run each, before
-# --max-semi-space-size). npm run bench:sidecar applies this ENV too.
+# --max-semi-space-size). npm run bench:sidecar applies this ENV too. What the
+# arenas hold free after a burst the proxy itself hands back every 10 s
+# (malloc_trim: sidecar/malloc-release.ts, npm run bench:malloc-release).
 ENV MALLOC_ARENA_MAX=2
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./

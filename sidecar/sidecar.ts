@@ -32,6 +32,7 @@ import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
 import { jitteredMs } from './http-faults.ts';
 import { loadHttpUpstream } from './http-upstream.ts';
+import { glibcHeap, MallocRelease } from './malloc-release.ts';
 import { Metrics } from './metrics.ts';
 import { Guards, isErrorResponse, type Breach } from './guard.ts';
 import { EMPTY_PLAN, effectivePlan, nextExpiry, withoutPolicies } from './live-plan.ts';
@@ -40,6 +41,13 @@ import { label, tcpFaultsFor, toxiproxyName, type Target } from './targets.ts';
 import type { DesiredProxy } from './toxiproxy-diff.ts';
 import { ToxiproxyReconciler } from './toxiproxy-reconciler.ts';
 import { ToxiproxySupervisor } from './toxiproxy-supervisor.ts';
+
+/**
+ * Free C-heap bytes a check leaves alone: an idle proxy holds 0.4-1.3 MB free,
+ * one that has served a burst 13-21 MB (mallinfo2 read over gdb, the proxy as
+ * bench:sidecar runs it in a pod).
+ */
+const MALLOC_RELEASE_THRESHOLD_BYTES = 4 * 1024 * 1024;
 
 export interface SidecarOptions {
   /** The plan's wiring.capture: the two listeners nft redirects to, the exclusions, a mesh sidecar. */
@@ -62,6 +70,8 @@ export interface SidecarOptions {
   faketimeFile: string;
   /** Network delay handed off by the init program (handoff.json). */
   handoffDelay: LiveFaultPlan['networkDelay'];
+  /** How often free C-heap pages go back to the kernel (malloc-release.ts); 0 or absent: never. */
+  mallocReleaseIntervalMs?: number;
   /** This pod's name and the kernel faults it was started with, for the datapath report (GET /status). */
   podName?: string;
   kernelPlan?: KernelFaultPlan;
@@ -79,6 +89,8 @@ export class Sidecar {
   reconciler: ToxiproxyReconciler | undefined;
   /** The capture listeners (wiring.capture), once bound. */
   capture: CaptureProxy | undefined;
+  /** Hands free C-heap pages back to the kernel; undefined when off, or where libc cannot (musl). */
+  mallocRelease: MallocRelease | undefined;
 
   private readonly opts: SidecarOptions;
   private readonly log: Logger;
@@ -150,6 +162,7 @@ export class Sidecar {
     this.applyPlan();
     await this.startCapture(opts.capture);
     this.bound = true;
+    this.startMallocRelease();
     if (opts.source) await opts.source.start((plan) => this.setSourcePlan(plan));
     this.log.info(
       {
@@ -160,6 +173,22 @@ export class Sidecar {
       },
       'faultline-proxy ready',
     );
+  }
+
+  private startMallocRelease(): void {
+    const intervalMs = this.opts.mallocReleaseIntervalMs ?? 0;
+    if (intervalMs <= 0) return;
+    const heap = glibcHeap();
+    if (!heap) {
+      this.log.info('this libc has no malloc_trim/mallinfo2: free C-heap memory stays with the process');
+      return;
+    }
+    this.mallocRelease = new MallocRelease({
+      heap,
+      intervalMs,
+      thresholdBytes: MALLOC_RELEASE_THRESHOLD_BYTES,
+      onError: (err) => this.log.warn({ err }, 'malloc release failed; stopped'),
+    }).start();
   }
 
   private async startCapture(c: CaptureWiring): Promise<void> {
@@ -303,6 +332,7 @@ export class Sidecar {
 
   async close(): Promise<void> {
     this.guards.stop();
+    this.mallocRelease?.stop();
     this.expiryTimer?.cancel();
     await this.opts.source?.close();
     await this.capture?.close();
@@ -390,6 +420,7 @@ export class Sidecar {
         ...(this.capture ? { capture: { refused: this.capture.refused.slice(-10), ports: this.capture.observations.snapshot() } } : {}),
         // Committed bytes per V8 heap space (new_space is the two semi-spaces): where the heap part of RSS is.
         memory: { ...process.memoryUsage(), heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])) },
+        ...(this.mallocRelease ? { mallocRelease: this.mallocRelease.stats } : {}),
       }),
       report: () => this.report(),
       ready: () => {

@@ -15,6 +15,8 @@ const P = DEFAULT_PROXY_PORTS;
 const DEFAULT_HANDOFF_FILE = `${RUN_MOUNT_PATH}/${HANDOFF_FILE}`;
 /** The liveness FIFO faultline-init creates for faultline-failopen. */
 const DEFAULT_ALIVE_FILE = `${RUN_MOUNT_PATH}/${PROXY_ALIVE_FILE}`;
+/** sidecar/malloc-release.ts: how often the proxy hands free C-heap pages back. */
+const DEFAULT_MALLOC_RELEASE_S = 10;
 
 /** The wiring from --wiring-file (a TrafficWiring or a whole InitPlan) or $FAULTLINE_PLAN, and the pod's kernel faults when the plan carries them. */
 async function loadWiring(file: string | undefined): Promise<{ wiring: TrafficWiring; kernel?: KernelFaultPlan }> {
@@ -93,7 +95,10 @@ Options:
   --faketime-file <path>   libfaketime offset file (default ${FAKETIME_TIMESTAMP_FILE})
   --handoff-file <path>    Init hand-off (default ${DEFAULT_HANDOFF_FILE})
   --alive-file <path>      Liveness FIFO held open while the listeners serve; the
-                           fail-open gate opens when it closes (default ${DEFAULT_ALIVE_FILE})`,
+                           fail-open gate opens when it closes (default ${DEFAULT_ALIVE_FILE})
+  --malloc-release-interval <s>
+                           Seconds between returns of free C-heap memory to the
+                           kernel (glibc malloc_trim; default ${DEFAULT_MALLOC_RELEASE_S}, 0 = never)`,
   options: {
     'wiring-file': { type: 'string' },
     'plan-file': { type: 'string' },
@@ -108,9 +113,12 @@ Options:
     'faketime-file': { type: 'string' },
     'handoff-file': { type: 'string' },
     'alive-file': { type: 'string' },
+    'malloc-release-interval': { type: 'string' },
   },
   async run(values) {
     const log = createLogger('sidecar');
+    const mallocReleaseS = int(values, 'malloc-release-interval', DEFAULT_MALLOC_RELEASE_S);
+    if (mallocReleaseS < 0) throw new UsageError(`--malloc-release-interval must be 0 (never) or more seconds, got ${mallocReleaseS}`);
     const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
     if (addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
       throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
@@ -131,6 +139,7 @@ Options:
       faultHeader: flag(values, 'fault-header'),
       faketimeFile: str(values, 'faketime-file') ?? FAKETIME_TIMESTAMP_FILE,
       handoffDelay: await readHandoff(handoffFile),
+      mallocReleaseIntervalMs: mallocReleaseS * 1000,
       ...(process.env.POD_NAME ? { podName: process.env.POD_NAME } : {}),
       ...(kernel ? { kernelPlan: kernel } : {}),
       log,

@@ -130,6 +130,20 @@ describe('faultline sidecar (child process)', function () {
     assert.deepEqual((await px.currentPlan()).http.map((f) => f.name), ['now']);
   });
 
+  it('checks its C heap on the --malloc-release-interval, and never with 0', async () => {
+    type Stats = { mallocRelease?: { checks: number; releases: number; releasedBytes: number; freeBytes: number } };
+    const px = await startPod({ proxyArgs: ['--malloc-release-interval', '1'] });
+    await waitFor('two checks', async () => ((await px.admin<Stats>('/stats')).mallocRelease?.checks ?? 0) >= 2, 5_000, 100);
+    const { mallocRelease } = await px.admin<Stats>('/stats');
+    // Whether a check trims depends on what this run left free; that one ran, on glibc's numbers, does not.
+    assert.ok(Number.isInteger(mallocRelease!.freeBytes) && mallocRelease!.freeBytes >= 0, JSON.stringify(mallocRelease));
+    await px.close();
+    await Promise.all([app.close(), echo.close()]);
+    const off = await startPod({ proxyArgs: ['--malloc-release-interval', '0'] });
+    assert.equal((await request(httpListen, '/')).body, 'ok GET /');
+    assert.equal((await off.admin<Stats>('/stats')).mallocRelease, undefined);
+  });
+
   it('rejects bad input with a clear message', async () => {
     const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
     const cli = cliPath;
@@ -146,6 +160,11 @@ describe('faultline sidecar (child process)', function () {
       const both = spawnSync(node, [cli, 'sidecar', '--wiring-file', planFile, '--plan-file', 'a', '--kubeconfig', 'b'], { env: { ...env, POD_IP: '10.0.0.5' }, encoding: 'utf8' });
       assert.equal(both.status, 2);
       assert.match(both.stderr, /pick one/);
+      for (const [value, message] of [['-1', /--malloc-release-interval must be 0 \(never\) or more seconds, got -1/], ['10s', /--malloc-release-interval must be an integer, got '10s'/]] as const) {
+        const bad = spawnSync(node, [cli, 'sidecar', '--wiring-file', planFile, `--malloc-release-interval=${value}`], { env: { ...env, POD_IP: '10.0.0.5' }, encoding: 'utf8' });
+        assert.equal(bad.status, 2, bad.stderr);
+        assert.match(bad.stderr, message);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
