@@ -23,16 +23,16 @@ export interface CHeap {
 
 /**
  * glibc's heap, or undefined where the process's libc lacks mallinfo2 or
- * malloc_trim (musl, glibc before 2.33): there is then nothing to release
- * through, and nothing is.
+ * malloc_trim (musl, glibc before 2.33), or koffi has no build for the
+ * platform: there is then nothing to release through, and nothing is.
  */
 export function glibcHeap(): CHeap | undefined {
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  // null: the symbols already in the process (Node links libc).
-  const libc = koffi.load(null);
   try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    // null: the symbols already in the process (Node links libc).
+    const libc = koffi.load(null);
     const size = 'size_t';
-    const info = koffi.struct('faultline_mallinfo2', {
+    const info = koffi.struct({
       arena: size, ordblks: size, smblks: size, hblks: size, hblkhd: size,
       usmblks: size, fsmblks: size, uordblks: size, fordblks: size, keepcost: size,
     });
@@ -45,10 +45,11 @@ export function glibcHeap(): CHeap | undefined {
 }
 
 export interface MallocReleaseStats {
-  /** Checks run, trims asked for, and the RSS those trims gave back (bytes). */
+  /** Checks run, trims asked for, the RSS those trims gave back (bytes), and the time they took (ms, on the event loop). */
   checks: number;
   releases: number;
   releasedBytes: number;
+  releaseMs: number;
   /** mallinfo2's free bytes at the last check. */
   freeBytes: number;
 }
@@ -71,7 +72,7 @@ export interface MallocReleaseOptions {
  * madvise per free chunk (bench numbers in the proxy image's notes).
  */
 export class MallocRelease {
-  readonly stats: MallocReleaseStats = { checks: 0, releases: 0, releasedBytes: 0, freeBytes: 0 };
+  readonly stats: MallocReleaseStats = { checks: 0, releases: 0, releasedBytes: 0, releaseMs: 0, freeBytes: 0 };
   private readonly o: MallocReleaseOptions;
   private timer: NodeJS.Timeout | undefined;
 
@@ -99,7 +100,9 @@ export class MallocRelease {
       this.stats.freeBytes = heap.freeBytes();
       if (this.stats.freeBytes < thresholdBytes) return;
       const before = rss();
+      const started = performance.now();
       heap.trim();
+      this.stats.releaseMs += performance.now() - started;
       this.stats.releases++;
       this.stats.releasedBytes += Math.max(0, before - rss());
     } catch (err) {

@@ -131,7 +131,7 @@ describe('faultline sidecar (child process)', function () {
   });
 
   it('checks its C heap on the --malloc-release-interval, and never with 0', async () => {
-    type Stats = { mallocRelease?: { checks: number; releases: number; releasedBytes: number; freeBytes: number } };
+    type Stats = { mallocRelease?: { checks: number; releases: number; releasedBytes: number; releaseMs: number; freeBytes: number } };
     const px = await startPod({ proxyArgs: ['--malloc-release-interval', '1'] });
     await waitFor('two checks', async () => ((await px.admin<Stats>('/stats')).mallocRelease?.checks ?? 0) >= 2, 5_000, 100);
     const { mallocRelease } = await px.admin<Stats>('/stats');
