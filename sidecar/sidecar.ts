@@ -32,7 +32,7 @@ import { FaketimeFile } from './time-offset-file.ts';
 import { FaultEvents } from './fault-events.ts';
 import { jitteredMs } from './http-faults.ts';
 import { loadHttpUpstream } from './http-upstream.ts';
-import { glibcHeap, MallocRelease } from './malloc-release.ts';
+import { lazyGlibcHeap, MallocRelease } from './malloc-release.ts';
 import { Metrics } from './metrics.ts';
 import { Guards, isErrorResponse, type Breach } from './guard.ts';
 import { EMPTY_PLAN, effectivePlan, nextExpiry, withoutPolicies } from './live-plan.ts';
@@ -89,7 +89,7 @@ export class Sidecar {
   reconciler: ToxiproxyReconciler | undefined;
   /** The capture listeners (wiring.capture), once bound. */
   capture: CaptureProxy | undefined;
-  /** Hands free C-heap pages back to the kernel; undefined when off, or where libc cannot (musl). */
+  /** Hands free C-heap pages back to the kernel; undefined when off. Stops at its first check where libc cannot (musl). */
   mallocRelease: MallocRelease | undefined;
 
   private readonly opts: SidecarOptions;
@@ -178,16 +178,11 @@ export class Sidecar {
   private startMallocRelease(): void {
     const intervalMs = this.opts.mallocReleaseIntervalMs ?? 0;
     if (intervalMs <= 0) return;
-    const heap = glibcHeap();
-    if (!heap) {
-      this.log.info('this libc has no malloc_trim/mallinfo2: free C-heap memory stays with the process');
-      return;
-    }
     this.mallocRelease = new MallocRelease({
-      heap,
+      heap: lazyGlibcHeap(),
       intervalMs,
       thresholdBytes: MALLOC_RELEASE_THRESHOLD_BYTES,
-      onError: (err) => this.log.warn({ err }, 'malloc release failed; stopped'),
+      onError: (err) => this.log.warn({ err }, 'malloc release stopped'),
     }).start();
   }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { glibcHeap, MallocRelease, type CHeap } from '../../sidecar/malloc-release.ts';
+import { glibcHeap, lazyGlibcHeap, MallocRelease, type CHeap } from '../../sidecar/malloc-release.ts';
 import { repoRoot } from '../support/sidecar-harness.ts';
 
 const MB = 1024 * 1024;
@@ -89,6 +89,8 @@ describe('malloc release (sidecar/malloc-release.ts)', () => {
     // glibc is this machine's libc and the images' (Debian): the heap must be there.
     assert.ok(glibcHeap(), 'mallinfo2/malloc_trim not found in this process');
     assert.ok(glibcHeap(), 'a second binding of the same functions');
+    const lazy = lazyGlibcHeap();
+    assert.ok(Number.isInteger(lazy.freeBytes()) && lazy.freeBytes() >= 0);
     // 64 KiB buffers come from the arena (below the 128 KiB mmap threshold). Every
     // other one is freed, so the holes cannot merge into the top chunk and go back
     // on their own: only a trim returns them.
