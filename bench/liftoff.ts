@@ -31,7 +31,6 @@ const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 /** The app's port in the pod. */
 const APP_PORT = 8080;
 
-
 const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
 const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 

@@ -14,7 +14,8 @@
 // after a 12 s burst 103.7 MB without, 86.7 MB with (0.82-0.92x per round);
 // the high-water mark unchanged (0.98-1.05x), since the burst is still one
 // burst; 1.8 ms on the event loop per trim; proxy CPU per request within this
-// machine's round-to-round spread (0.58-1.21x, median 0.84).
+// machine's round-to-round spread (0.58-1.52x over the 8 rounds of this and an
+// earlier 3-round run, median 1.0).
 
 import { createRequire } from 'node:module';
 
