@@ -121,9 +121,9 @@ export class ControlPlane {
   }
 
   async #start(opts: ControlPlaneOptions): Promise<void> {
-    const ports = await freePorts(12);
+    const ports = await freePorts(13);
     const [etcdClient, etcdPeer, apiserverPort, webhookPort, kcmPort, schedulerPort] = ports;
-    const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, corednsReady] = ports.slice(6);
+    const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, corednsReady, containerdStream] = ports.slice(6);
     this.webhookPort = webhookPort!;
     const faultline = opts.faultline ?? true;
     // The bridge first: kube-apiserver listens on the node IP.
@@ -216,7 +216,7 @@ export class ControlPlane {
         admin: this.client('admin'),
         adminKubectl: this.#kubectlTarget('admin'),
         caFile: pki.caFile,
-        ports: { kubelet: kubeletPort!, kubeletHealthz: kubeletHealthz!, proxyHealthz: proxyHealthz!, proxyMetrics: proxyMetrics!, corednsReady: corednsReady! },
+        ports: { kubelet: kubeletPort!, kubeletHealthz: kubeletHealthz!, proxyHealthz: proxyHealthz!, proxyMetrics: proxyMetrics!, corednsReady: corednsReady!, containerdStream: containerdStream! },
         images: opts.node!.images,
         timeoutMs: this.#readyTimeoutMs,
         progress: this.#progress,

@@ -14,9 +14,9 @@ interface Common {
   progress?: (line: string) => void;
 }
 
-export async function startContainerd(opts: Common & { binary: string; layout: NodeLayout }): Promise<ManagedProcess> {
+export async function startContainerd(opts: Common & { binary: string; layout: NodeLayout; streamPort: number }): Promise<ManagedProcess> {
   const config = path.join(opts.dir, 'containerd.toml');
-  await writeFile(config, containerdConfig(opts.layout));
+  await writeFile(config, containerdConfig(opts.layout, opts.streamPort));
   const cri = new CriClient(opts.layout.containerdSocket);
   try {
     return await startReady(

@@ -41,8 +41,12 @@ export interface NodeLayout {
   runcBinary: string;
 }
 
-/** containerd 1.6 config (version 2 schema), private to this run: nothing under /etc, /var/lib or /run/containerd. */
-export function containerdConfig(l: NodeLayout): string {
+/**
+ * containerd 1.6 config (version 2 schema), private to this run: nothing under
+ * /etc, /var/lib or /run/containerd. `streamPort`: the CRI streaming server's
+ * (exec, attach, port-forward), picked with the run's other ports.
+ */
+export function containerdConfig(l: NodeLayout, streamPort: number): string {
   const cri = 'io.containerd.grpc.v1.cri';
   return `version = 2
 root = ${q(l.containerdRoot)}
@@ -66,6 +70,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   restrict_oom_score_adj = true
   enable_selinux = false
   disable_apparmor = true
+  # Left at 0, containerd's own pick once took the kubelet's healthz port between
+  # freePorts() and the kubelet's bind, and the kubelet never served /healthz.
+  stream_server_address = "127.0.0.1"
+  stream_server_port = ${q(String(streamPort))}
   # Images come only from the local import; a pull would leave the machine.
   [plugins.${q(cri)}.containerd]
     snapshotter = "overlayfs"

@@ -49,7 +49,7 @@ export interface NodeStartOptions {
   adminKubectl: KubectlTarget;
   /** The API server's CA (the kubelet trusts client certificates it signed). */
   caFile: string;
-  ports: { kubelet: number; kubeletHealthz: number; proxyHealthz: number; proxyMetrics: number; corednsReady: number };
+  ports: { kubelet: number; kubeletHealthz: number; proxyHealthz: number; proxyMetrics: number; corednsReady: number; containerdStream: number };
   /** Image references that must be in containerd before the kubelet starts. */
   images: readonly string[];
   timeoutMs: number;
@@ -129,7 +129,7 @@ export class Node {
     await writeFile(resolvConf, `nameserver ${NODE_NETWORK.gateway}\noptions ndots:5\n`);
 
     const t0 = performance.now();
-    await this.#track(startContainerd({ ...common, binary: HOST_TOOLS.containerd, layout }));
+    await this.#track(startContainerd({ ...common, binary: HOST_TOOLS.containerd, layout, streamPort: o.ports.containerdStream }));
     this.timings.containerd = performance.now() - t0;
     // A persistent root may hold a crashed run's pods: remove them before the kubelet sees them.
     const cri = new CriClient(layout.containerdSocket);

@@ -33,12 +33,15 @@ const layout: NodeLayout = {
 
 describe('controlplane/node: configuration', () => {
   it('containerd: private root/state/socket, restrict_oom_score_adj, runc + overlayfs, the local pause image, CNI dirs', () => {
-    const toml = containerdConfig(layout);
+    const toml = containerdConfig(layout, 40123);
     for (const line of [
       `root = "${layout.containerdRoot}"`,
       `state = "${layout.containerdState}"`,
       `address = "${layout.containerdSocket}"`,
       'restrict_oom_score_adj = true',
+      // containerd's own pick of a streaming port could take a port the run already handed out.
+      'stream_server_address = "127.0.0.1"',
+      'stream_server_port = "40123"',
       'snapshotter = "overlayfs"',
       'runtime_type = "io.containerd.runc.v2"',
       'BinaryName = "/usr/sbin/runc"',
