@@ -28,7 +28,7 @@ import { DEFAULT_PROXY_PORTS } from '../contract/pod-layout.ts';
 import { renderCaptureRules } from '../pod-setup/redirect/capture-rules.ts';
 import { exec, execOk, Proc } from '../test/support/netns-exec.ts';
 import { describeGenerator, openLoop, unreadableRuns, type OpenLoopResult } from './open-loop.ts';
-import { medianBy } from './webhook-stats.ts';
+import { median, medianBy, round } from './webhook-stats.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -60,8 +60,6 @@ type Row = Load & { cpuUsPerRequest?: number };
 const PROXY_PATHS = ['captureRaw', 'httpNoMatch', 'httpMatch', 'h2'] as const;
 type ProxyPath = (typeof PROXY_PATHS)[number];
 
-const round3 = (n: number): number => Math.round(n * 1000) / 1000;
-const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 const load1 = (): number => Math.round(loadavg()[0]! * 100) / 100;
 
 /** utime+stime of a process, in µs. */
@@ -191,7 +189,7 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
       const fixedHttp = await fixed(PORT.h1Faulted);
       // The anchor: what one more userspace hop costs when it is not Node (Toxiproxy, Go, no capture).
       const fixedToxiproxy = await fixed(TOXIPROXY_LISTEN);
-      const added = (x: Fixed): { p50: number; p99: number } => ({ p50: round3(x.p50Ms - fixedDirect.p50Ms), p99: round3(x.p99Ms - fixedDirect.p99Ms) });
+      const added = (x: Fixed): { p50: number; p99: number } => ({ p50: round(x.p50Ms - fixedDirect.p50Ms), p99: round(x.p99Ms - fixedDirect.p99Ms) });
       // Direct requests queueing for milliseconds, or a generator that fell behind its rate, means the machine
       // could not hold 1,000 req/s: nothing added can be read off that.
       const { behind: generatorBehind, failed } = unreadableRuns(fixedRuns);
@@ -220,7 +218,7 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
       const cpu = rows.map((x) => x.row.cpuUsPerRequest).filter((x): x is number => x !== undefined);
       return {
         rps: Math.round(median(rows.map((x) => x.row.rps))),
-        shareOfDirect: round3(median(rows.map((x) => x.row.rps / x.base.rps))),
+        shareOfDirect: round(median(rows.map((x) => x.row.rps / x.base.rps))),
         ...(rows[0]!.row.p50Ms !== undefined ? { p50Ms: median(rows.map((x) => x.row.p50Ms!)), p99Ms: median(rows.map((x) => x.row.p99Ms!)) } : {}),
         ...(cpu.length > 0 ? { cpuUsPerRequest: median(cpu) } : {}),
         errors: rows.reduce((n, x) => n + x.row.errors, 0),
@@ -239,8 +237,8 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
         baselineRates[p] = summarize((r) => r.baseline?.[p], p);
         // Per round, current over baseline, then the median: both ran within seconds of each other.
         vsBaseline[p] = {
-          rps: round3(median(rs.map((r) => r.current[p].rps / r.baseline![p].rps))),
-          cpuUsPerRequest: round3(median(rs.map((r) => (r.current[p].cpuUsPerRequest ?? NaN) / (r.baseline![p].cpuUsPerRequest ?? NaN)))),
+          rps: round(median(rs.map((r) => r.current[p].rps / r.baseline![p].rps))),
+          cpuUsPerRequest: round(median(rs.map((r) => (r.current[p].cpuUsPerRequest ?? NaN) / (r.baseline![p].cpuUsPerRequest ?? NaN)))),
         };
       }
     }
@@ -270,10 +268,10 @@ export async function captureBench(o: CaptureBenchOptions = {}): Promise<Record<
       rounds,
       maxRate,
       ...(baselineRoot ? { baseline: { rev: o.baseline, commit: execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', o.baseline!], { encoding: 'utf8' }).trim(), maxRate: baselineRates }, currentVsBaseline: vsBaseline } : {}),
-      rawVsToxiproxy: round3(raw.rps / toxiRate.rps),
+      rawVsToxiproxy: round(raw.rps / toxiRate.rps),
       at1000rps,
       targets: {
-        rawMatchesToxiproxy: target(round3(raw.rps / toxiRate.rps), raw.rps >= toxiRate.rps),
+        rawMatchesToxiproxy: target(round(raw.rps / toxiRate.rps), raw.rps >= toxiRate.rps),
         addedP50le025ms: target(added.p50, failed ? false : overloaded ? null : added.p50 <= 0.25),
         addedP99le1ms: target(added.p99, failed ? false : overloaded ? null : added.p99 <= 1),
         httpNoMatchGe30pctOfDirect: target(share('httpNoMatch'), share('httpNoMatch') >= 0.3),

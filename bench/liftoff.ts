@@ -22,7 +22,7 @@ import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
 import { proxyImageRuntime } from './image-runtime.ts';
 import { autocannon, CLI, NODE, okApp, ROOT, rssMB } from './pod-app.ts';
-import { medianBy } from './webhook-stats.ts';
+import { median, round } from './webhook-stats.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -31,8 +31,6 @@ const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 /** The app's port in the pod. */
 const APP_PORT = 8080;
 
-const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
-const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -21,7 +21,7 @@ import { PodProxy } from '../test/support/netns-proxy.ts';
 import { cpuUs } from './capture.ts';
 import { proxyImageRuntime } from './image-runtime.ts';
 import { autocannon, CLI, NODE, okApp, ROOT, rssMB } from './pod-app.ts';
-import { medianBy } from './webhook-stats.ts';
+import { median, round } from './webhook-stats.ts';
 
 /** Longer than one release interval, so the CPU per request includes a check under load. */
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 12);
@@ -31,8 +31,6 @@ const CONNECTIONS = 32;
 const INTERVAL_S = 10;
 const APP_PORT = 8080;
 
-const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
-const median = (xs: number[]): number => medianBy(xs, (x) => x)!;
 
 type Release = { checks: number; releases: number; releasedBytes: number; releaseMs: number; freeBytes: number };
 type Round = {
@@ -122,7 +120,7 @@ async function main(): Promise<void> {
       cpuUsPerRequest: ratio((r) => r.cpuUsPerRequest),
       rps: ratio((r) => r.rps),
     },
-    quietRssSavedMB: round(pick('off', (r) => r.quietRssMB) - quietOn),
+    quietRssSavedMB: round(pick('off', (r) => r.quietRssMB) - quietOn, 1),
     // Event-loop time per trim, over the rounds with the release on.
     msPerRelease: round(median(rounds.map((r) => (r.on.release && r.on.release.releases > 0 ? r.on.release.releaseMs / r.on.release.releases : 0))), 2),
     rounds,

@@ -55,7 +55,7 @@ import { captureBench } from './capture.ts';
 import { podEnv, proxyImageRuntime } from './image-runtime.ts';
 import { rssMB } from './pod-app.ts';
 import { describeGenerator, openLoop, unreadableRuns, type OpenLoopResult } from './open-loop.ts';
-import { percentile } from './webhook-stats.ts';
+import { percentile, round } from './webhook-stats.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -162,7 +162,6 @@ https.get(server + path, { agent, headers }, (r) => { let body = ''; r.on('data'
 }); });
 `;
 
-const round = (n: number, d = 3): number => Math.round(n * 10 ** d) / 10 ** d;
 
 /** The webhook's FAULTLINE_PLAN for an injected pod. */
 function proxyPlanOf(pod: ReturnType<typeof injectedPod>): InitPlan {

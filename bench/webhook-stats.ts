@@ -18,8 +18,11 @@ export function medianBy<T>(items: readonly T[], key: (item: T) => number): T | 
   return [...items].sort((a, b) => key(a) - key(b))[(items.length - 1) >> 1];
 }
 
-/** Milliseconds rounded to microseconds: finer digits are noise. */
-export const round = (n: number): number => Math.round(n * 1000) / 1000;
+/** `n` to `digits` decimals; by default milliseconds to microseconds, finer digits being noise. */
+export const round = (n: number, digits = 3): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** The median of numbers (the lower one of an even count, as medianBy). */
+export const median = (xs: readonly number[]): number => medianBy(xs, (x) => x)!;
 
 export interface Summary {
   p50Ms: number;
