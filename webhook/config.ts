@@ -193,8 +193,3 @@ function portLayoutErrors(p: ProxyPorts): string[] {
       if (all[i]![1] === all[j]![1]) errors.push(`proxy ${all[i]![0]} and ${all[j]![0]} ports are both ${all[i]![1]}`);
   return errors;
 }
-
-/** Is `port` one the proxy binds (an app port there would clash)? */
-export function proxyReservedPort(p: ProxyPorts, port: number): boolean {
-  return proxyPortList(p).some(([, reserved]) => reserved === port);
-}

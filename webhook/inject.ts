@@ -37,7 +37,7 @@ import {
 import { VERSION } from '../common/version.ts';
 import type { InjectionConfig } from './config.ts';
 import { planSummary } from './plan-annotation.ts';
-import { meshSidecarOf, renderWiring, WiringError } from './wiring.ts';
+import { meshSidecarOf, wiringRenderer, WiringError } from './wiring.ts';
 
 export type SkipReason =
   | 'system-namespace'
@@ -113,6 +113,7 @@ const TIME_ENV: readonly V1EnvVar[] = [
 
 export function createInjector(config: InjectionConfig): Injector {
   const s = staticParts(config);
+  const renderWiring = wiringRenderer(config);
   return {
     render(pod, namespace, kernel = EMPTY_KERNEL_PLAN) {
       const skip = skipReason(pod, namespace);
@@ -122,7 +123,7 @@ export function createInjector(config: InjectionConfig): Injector {
       }
       let wiring: TrafficWiring;
       try {
-        wiring = renderWiring(pod, config);
+        wiring = renderWiring(pod);
       } catch (err) {
         if (err instanceof WiringError) return { injected: false, reason: err.reason, message: err.message, ...(err.reason === 'invalid-annotation' ? { deny: true } : {}) };
         throw err;

@@ -14,7 +14,7 @@ import {
   EXCLUDE_OUTBOUND_CIDRS_ANNOTATION,
   EXCLUDE_OUTBOUND_PORTS_ANNOTATION,
 } from '../policies/wellknown.ts';
-import { proxyReservedPort, type InjectionConfig } from './config.ts';
+import { proxyPortList, type InjectionConfig } from './config.ts';
 
 /** Why a pod cannot be wired: 'invalid-annotation' denies the pod, 'port-conflict' skips it. */
 export class WiringError extends Error {
@@ -53,42 +53,53 @@ export function meshSidecarOf(pod: V1Pod): MeshSidecar | undefined {
   return undefined;
 }
 
-export function renderWiring(pod: V1Pod, config: InjectionConfig): TrafficWiring {
-  const annotations = pod.metadata?.annotations ?? {};
-  for (const c of servingContainers(pod))
-    for (const p of c.ports ?? [])
-      if ((p.protocol ?? 'TCP') === 'TCP' && proxyReservedPort(config.ports, p.containerPort))
-        throw new WiringError('port-conflict', `container ${c.name} port ${p.containerPort} collides with a port reserved by ${PROXY_CONTAINER_NAME}`);
-
-  const list = <T>(annotation: string, parse: (entry: string) => T): T[] => {
-    const value = annotations[annotation];
-    if (value === undefined) return [];
-    const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(parse);
-    return [...new Set(items)];
-  };
-  const ports = (annotation: string): number[] => list(annotation, (e) => parsePort(e, annotation)).sort((a, b) => a - b);
-  const cidrs = (annotation: string): string[] => list(annotation, (e) => {
-    if (parseCidr(e) === undefined) throw new WiringError('invalid-annotation', `annotation ${annotation}: '${e}' is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/64)`);
-    return e;
-  });
-
-  const mesh = meshSidecarOf(pod);
-  if (mesh?.uid === config.proxyUid)
-    throw new WiringError('port-conflict', `the pod's ${mesh.kind} proxy runs as UID ${mesh.uid}, the UID ${PROXY_CONTAINER_NAME} is configured with; the two proxies' traffic could not be told apart`);
+/**
+ * The wiring renderer for one config. What depends only on the config (the
+ * proxy's reserved ports, their sorted list) is computed here once, not per
+ * review: 1.9 -> 0.7 µs per pod in process (bench:webhook's pod). A
+ * --cpu-prof at max rate had put 4.7% of the webhook's samples on the object
+ * rest and sort over config.ports alone.
+ */
+export function wiringRenderer(config: InjectionConfig): (pod: V1Pod) => TrafficWiring {
+  const reserved = new Set(proxyPortList(config.ports).map(([, port]) => port));
   const { inbound, outbound, ...others } = config.ports;
-  return {
-    proxyUid: config.proxyUid,
-    capture: {
-      inboundPort: inbound,
-      outboundPort: outbound,
-      proxyPorts: Object.values(others).sort((a, b) => a - b),
-      excludeInboundPorts: ports(EXCLUDE_INBOUND_PORTS_ANNOTATION),
-      excludeInboundCidrs: cidrs(EXCLUDE_INBOUND_CIDRS_ANNOTATION),
-      excludeOutboundPorts: ports(EXCLUDE_OUTBOUND_PORTS_ANNOTATION),
-      excludeOutboundCidrs: cidrs(EXCLUDE_OUTBOUND_CIDRS_ANNOTATION),
-      ...(mesh ? { mesh } : {}),
-    },
-    toxiproxyPort: config.ports.toxiproxy,
+  const proxyPorts = Object.freeze(Object.values(others).sort((a, b) => a - b));
+  return (pod) => {
+    const annotations = pod.metadata?.annotations ?? {};
+    for (const c of servingContainers(pod))
+      for (const p of c.ports ?? [])
+        if ((p.protocol ?? 'TCP') === 'TCP' && reserved.has(p.containerPort))
+          throw new WiringError('port-conflict', `container ${c.name} port ${p.containerPort} collides with a port reserved by ${PROXY_CONTAINER_NAME}`);
+
+    const list = <T>(annotation: string, parse: (entry: string) => T): T[] => {
+      const value = annotations[annotation];
+      if (value === undefined) return [];
+      const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(parse);
+      return [...new Set(items)];
+    };
+    const ports = (annotation: string): number[] => list(annotation, (e) => parsePort(e, annotation)).sort((a, b) => a - b);
+    const cidrs = (annotation: string): string[] => list(annotation, (e) => {
+      if (parseCidr(e) === undefined) throw new WiringError('invalid-annotation', `annotation ${annotation}: '${e}' is not an IP address or CIDR (e.g. 10.0.0.0/8, fd00::/64)`);
+      return e;
+    });
+
+    const mesh = meshSidecarOf(pod);
+    if (mesh?.uid === config.proxyUid)
+      throw new WiringError('port-conflict', `the pod's ${mesh.kind} proxy runs as UID ${mesh.uid}, the UID ${PROXY_CONTAINER_NAME} is configured with; the two proxies' traffic could not be told apart`);
+    return {
+      proxyUid: config.proxyUid,
+      capture: {
+        inboundPort: inbound,
+        outboundPort: outbound,
+        proxyPorts: [...proxyPorts],
+        excludeInboundPorts: ports(EXCLUDE_INBOUND_PORTS_ANNOTATION),
+        excludeInboundCidrs: cidrs(EXCLUDE_INBOUND_CIDRS_ANNOTATION),
+        excludeOutboundPorts: ports(EXCLUDE_OUTBOUND_PORTS_ANNOTATION),
+        excludeOutboundCidrs: cidrs(EXCLUDE_OUTBOUND_CIDRS_ANNOTATION),
+        ...(mesh ? { mesh } : {}),
+      },
+      toxiproxyPort: config.ports.toxiproxy,
+    };
   };
 }
 
