@@ -10,6 +10,15 @@ export const KERNEL_CONTAINER_NAME = 'faultline-kernel';
 
 /** Env var carrying the JSON InitPlan into faultline-init, -proxy and -kernel. */
 export const PLAN_ENV = 'FAULTLINE_PLAN';
+/** Downward-API env var names the webhook sets in every container of ours: the pod's identity. */
+export const POD_NAME_ENV = 'POD_NAME';
+export const POD_NAMESPACE_ENV = 'POD_NAMESPACE';
+export const POD_UID_ENV = 'POD_UID';
+/** Downward-API env var names set in the proxy only: its pod's addresses and the node's (capture). */
+export const POD_IP_ENV = 'POD_IP';
+export const POD_IPS_ENV = 'POD_IPS';
+export const HOST_IP_ENV = 'HOST_IP';
+export const HOST_IPS_ENV = 'HOST_IPS';
 
 /** Shared emptyDir between init, proxy and kernel containers (handoff.json lives here). */
 export const RUN_VOLUME_NAME = 'faultline-run';

@@ -4,7 +4,7 @@ import { logChaosEvent, type ChaosEventStatus } from '../common/chaos-event.ts';
 import type { Logger } from '../common/log.ts';
 import { runAt } from '../common/timer.ts';
 import type { InitPlan, PlannedIoFault, PlannedNetworkFault } from '../contract/plans.ts';
-import { KERNEL_READY_FILE } from '../contract/pod-layout.ts';
+import { KERNEL_READY_FILE, POD_NAME_ENV } from '../contract/pod-layout.ts';
 import { assertCapabilities, type CapabilityName } from './capabilities.ts';
 import { groupByVolume, ioFamily } from './io/io.ts';
 import type { MountedVolume } from './io/volume.ts';
@@ -39,7 +39,7 @@ export function kernelChaosIdsOf(plan: InitPlan): Set<string> {
   return new Set([...k.io.map((f) => f.chaosId), ...(k.network ? [k.network.chaosId] : []), ...(k.time ? [k.time.chaosId] : [])]);
 }
 
-const pod = (): string => process.env.POD_NAME ?? '';
+const pod = (): string => process.env[POD_NAME_ENV] ?? '';
 const where = (target: string): string => (pod() ? `${pod()} ${target}` : target);
 
 type Extra = Record<string, unknown>;

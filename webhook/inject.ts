@@ -3,16 +3,24 @@
 // always give the same patch, which is what makes reinvocation safe.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
-import { decodeInitPlan, encodeJson, PlanError as ContractPlanError } from '../contract/codec.ts';
+import { decodeInitPlan, encodeJson, PlanError } from '../contract/codec.ts';
 import type { InitPlan, KernelFaultPlan, TrafficWiring } from '../contract/plans.ts';
 import {
   FAIL_OPEN_COMMAND,
   FAIL_OPEN_CONTAINER_NAME,
   FAKETIME_LIBRARY,
   FAKETIME_TIMESTAMP_FILE,
+  HOST_IP_ENV,
+  HOST_IPS_ENV,
   INIT_CONTAINER_NAME,
   KERNEL_CONTAINER_NAME,
+  KERNEL_READY_FILE,
   PLAN_ENV,
+  POD_IP_ENV,
+  POD_IPS_ENV,
+  POD_NAME_ENV,
+  POD_NAMESPACE_ENV,
+  POD_UID_ENV,
   PROXY_CONTAINER_NAME,
   PROXY_HEALTH_PORT_NAME,
   PROXY_READY_PATH,
@@ -79,20 +87,20 @@ const OUR_CONTAINERS = new Set([INIT_CONTAINER_NAME, FAIL_OPEN_CONTAINER_NAME, P
 const OUR_VOLUMES = [RUN_VOLUME_NAME, TOKEN_VOLUME_NAME, TIME_VOLUME_NAME];
 /** Where faultline-kernel sees each volume it serves IO faults on. */
 const IO_MOUNT_ROOT = '/var/run/faultline-io';
-/** Written by `faultline kernel` into faultline-run once it serves (its startup probe). */
-const KERNEL_READY_FILE = `${RUN_MOUNT_PATH}/kernel-ready`;
+/** The file `faultline kernel` writes into faultline-run once it serves, as its container sees it (its startup probe). */
+const KERNEL_READY_PATH = `${RUN_MOUNT_PATH}/${KERNEL_READY_FILE}`;
 
 const POD_ENV: readonly V1EnvVar[] = [
-  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-  { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+  { name: POD_NAME_ENV, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: POD_NAMESPACE_ENV, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  { name: POD_UID_ENV, valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
 ];
 /** The proxy's view of the network (capture): its pod's addresses, and the node's, whose connections are kubelet probes. */
 const PROXY_ENV: readonly V1EnvVar[] = [
-  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-  { name: 'POD_IPS', valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
-  { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-  { name: 'HOST_IPS', valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
+  { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+  { name: POD_IPS_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIPs' } } },
+  { name: HOST_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+  { name: HOST_IPS_ENV, valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
 ];
 const RUN_MOUNT: V1VolumeMount = { name: RUN_VOLUME_NAME, mountPath: RUN_MOUNT_PATH };
 const TIME_MOUNT: V1VolumeMount = { name: TIME_VOLUME_NAME, mountPath: TIME_MOUNT_PATH };
@@ -136,7 +144,7 @@ export function createInjector(config: InjectionConfig): Injector {
       try {
         return { injected: true, patch: renderPatch(pod, plan, s), plan, warnings };
       } catch (err) {
-        if (err instanceof PlanError) return { injected: false, reason: 'invalid-plan', message: err.message };
+        if (err instanceof PlanDoesNotFitPod) return { injected: false, reason: 'invalid-plan', message: err.message };
         throw err;
       }
     },
@@ -217,7 +225,7 @@ function meshLatePatch(pod: V1Pod): Operation[] | undefined {
       try {
         plan = decodeInitPlan(c.env![j]!.value!, `${c.name} ${PLAN_ENV}`);
       } catch (err) {
-        if (err instanceof ContractPlanError) return;
+        if (err instanceof PlanError) return;
         throw err;
       }
       const capture = plan.wiring.capture;
@@ -229,7 +237,7 @@ function meshLatePatch(pod: V1Pod): Operation[] | undefined {
 }
 
 /** A kernel plan that cannot be rendered into this pod. */
-class PlanError extends Error {}
+class PlanDoesNotFitPod extends Error {}
 
 interface StaticParts {
   init: V1Container;
@@ -325,7 +333,7 @@ function staticParts(config: InjectionConfig): StaticParts {
     args: ['kernel'],
     restartPolicy: 'Always',
     // The app starts only once every FUSE layer is mounted over its volumes.
-    startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_FILE] }, periodSeconds: 1, failureThreshold: 60 },
+    startupProbe: { exec: { command: ['test', '-f', KERNEL_READY_PATH] }, periodSeconds: 1, failureThreshold: 60 },
     resources: config.kernelResources,
     // Only removes the pod's qdisc when the network fault expires (tc has no expiry of its own).
     securityContext: rootNetAdminOnly,
@@ -444,11 +452,11 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
   if (timed) {
     const names = kernel.time!.containers;
     for (const name of names)
-      if (!containers.some((c) => c.name === name)) throw new PlanError(`time fault names container ${name}, which the pod does not have`);
+      if (!containers.some((c) => c.name === name)) throw new PlanDoesNotFitPod(`time fault names container ${name}, which the pod does not have`);
     containers.forEach((c, i) => {
       if (names.length > 0 && !names.includes(c.name)) return;
       const clash = (c.env ?? []).find((e) => TIME_ENV.some((t) => t.name === e.name));
-      if (clash) throw new PlanError(`container ${c.name} already sets ${clash.name}; a time fault would override it`);
+      if (clash) throw new PlanDoesNotFitPod(`container ${c.name} already sets ${clash.name}; a time fault would override it`);
       appendAll(ops, `/spec/containers/${i}/env`, c.env, [...TIME_ENV]);
       appendAll(ops, `/spec/containers/${i}/volumeMounts`, c.volumeMounts, [TIME_MOUNT_RO]);
     });
@@ -458,7 +466,7 @@ function renderPatch(pod: V1Pod, plan: InitPlan, s: StaticParts): Operation[] {
       (c.volumeMounts ?? []).forEach((m, j) => {
         if (!ioVolumes.some((v) => v.name === m.name) || m.mountPropagation === 'HostToContainer' || m.mountPropagation === 'Bidirectional') return;
         if (m.mountPropagation !== undefined)
-          throw new PlanError(`container ${c.name} mounts ${m.name} with mountPropagation ${m.mountPropagation}; IO faults need HostToContainer`);
+          throw new PlanDoesNotFitPod(`container ${c.name} mounts ${m.name} with mountPropagation ${m.mountPropagation}; IO faults need HostToContainer`);
         // Lets the FUSE mount faultline-kernel stacks on the volume show up in the app.
         ops.push({ op: 'add', path: `/spec/containers/${i}/volumeMounts/${j}/mountPropagation`, value: 'HostToContainer' });
       }),
@@ -491,7 +499,7 @@ function ioVolumesOf(pod: V1Pod, kernel: KernelFaultPlan): Array<{ name: string;
   const volumes: Array<{ name: string; volumePath: string }> = [];
   for (const fault of kernel.io) {
     const mount = (pod.spec?.containers ?? []).flatMap((c) => c.volumeMounts ?? []).find((m) => m.mountPath === fault.volumePath);
-    if (!mount) throw new PlanError(`IO fault volumePath ${fault.volumePath} is not a volume mount of any container`);
+    if (!mount) throw new PlanDoesNotFitPod(`IO fault volumePath ${fault.volumePath} is not a volume mount of any container`);
     if (!volumes.some((v) => v.name === mount.name)) volumes.push({ name: mount.name, volumePath: fault.volumePath });
   }
   return volumes;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { MAX_TIMER_MS } from '../../common/timer.ts';
-import { PLAN_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import { PLAN_ENV, POD_NAMESPACE_ENV, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
 import { kernelChaosIdsOf, startFaultKeeper, type FaultKeeper } from '../../pod-setup/fault-keeper.ts';
 import { loadInitPlan } from '../../pod-setup/load-plan.ts';
 import { str, strs, UsageError, type Command } from '../command.ts';
@@ -23,7 +23,7 @@ function parseVolumeMap(specs: string[]): Map<string, string> {
 
 /** The brake needs the API server; without a kubeconfig or a cluster the faults simply run to expiry. */
 async function startBrake(kubeconfig: string | undefined, server: FaultKeeper, planned: Set<string>, log: Logger): Promise<{ stop(): void } | undefined> {
-  const namespace = process.env.POD_NAMESPACE;
+  const namespace = process.env[POD_NAMESPACE_ENV];
   const inCluster = process.env.KUBERNETES_SERVICE_HOST !== undefined;
   if (planned.size === 0 || (kubeconfig === undefined && !inCluster)) return undefined;
   // No token where the app got none (issue 13 M6): like the proxy, run on without watching.
@@ -31,7 +31,7 @@ async function startBrake(kubeconfig: string | undefined, server: FaultKeeper, p
     log.warn({ token: TOKEN_MOUNT_PATH }, 'no service-account token: kernel faults run to expiry, unheld by the pause switches');
     return undefined;
   }
-  if (!namespace) throw new UsageError('the kernel brake needs POD_NAMESPACE (downward API)');
+  if (!namespace) throw new UsageError(`the kernel brake needs ${POD_NAMESPACE_ENV} (downward API)`);
   const [{ startKernelBrake }, { inClusterConnection, kubeconfigConnection }] = await Promise.all([
     import('../../pod-setup/kernel-brake.ts'),
     import('../../kube/config.ts'),

@@ -4,7 +4,21 @@ import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log.ts';
 import type { KernelFaultPlan, TrafficWiring } from '../../contract/plans.ts';
 import { readHandoff } from '../../contract/handoff.ts';
-import { DEFAULT_PROXY_PORTS, FAKETIME_TIMESTAMP_FILE, HANDOFF_FILE, PLAN_ENV, PROXY_ALIVE_FILE, RUN_MOUNT_PATH, TOKEN_MOUNT_PATH } from '../../contract/pod-layout.ts';
+import {
+  DEFAULT_PROXY_PORTS,
+  FAKETIME_TIMESTAMP_FILE,
+  HANDOFF_FILE,
+  HOST_IP_ENV,
+  HOST_IPS_ENV,
+  PLAN_ENV,
+  POD_IP_ENV,
+  POD_IPS_ENV,
+  POD_NAME_ENV,
+  POD_NAMESPACE_ENV,
+  PROXY_ALIVE_FILE,
+  RUN_MOUNT_PATH,
+  TOKEN_MOUNT_PATH,
+} from '../../contract/pod-layout.ts';
 import { decodeInitPlan, decodeWiring, PlanError } from '../../contract/codec.ts';
 import { FilePolicySource } from '../../sidecar/policy-source-file.ts';
 import type { PolicySource } from '../../sidecar/policy-source.ts';
@@ -49,9 +63,9 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
     log.warn({ token: TOKEN_MOUNT_PATH }, 'no service-account token (the pod sets automountServiceAccountToken: false): running without live faults');
     return undefined;
   }
-  const namespace = process.env.POD_NAMESPACE;
-  const podName = process.env.POD_NAME;
-  if (!namespace || !podName) throw new UsageError('the Kubernetes policy source needs POD_NAMESPACE and POD_NAME (downward API)');
+  const namespace = process.env[POD_NAMESPACE_ENV];
+  const podName = process.env[POD_NAME_ENV];
+  if (!namespace || !podName) throw new UsageError(`the Kubernetes policy source needs ${POD_NAMESPACE_ENV} and ${POD_NAME_ENV} (downward API)`);
   const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
     import('../../kube/config.ts'),
@@ -74,9 +88,9 @@ listeners nft sends every inbound and outbound TCP connection to; each
 connection's original destination decides its path. Forwards the traffic,
 injecting the pod's live faults:
 HTTP and gRPC delay/abort per request or stream, TCP toxics through a
-supervised toxiproxy-server. Capture reads the pod's addresses from $POD_IP
-and $POD_IPS and the node's from $HOST_IP and $HOST_IPS (downward API). Faults come from the
-ChaosPolicies of $POD_NAMESPACE that target $POD_NAME (in-cluster with the
+supervised toxiproxy-server. Capture reads the pod's addresses from $${POD_IP_ENV}
+and $${POD_IPS_ENV} and the node's from $${HOST_IP_ENV} and $${HOST_IPS_ENV} (downward API). Faults come from the
+ChaosPolicies of $${POD_NAMESPACE_ENV} that target $${POD_NAME_ENV} (in-cluster with the
 token mounted at ${TOKEN_MOUNT_PATH}, or --kubeconfig), or from a static plan file. Without a source, traffic passes
 untouched. Every fault ends at its expiresAt, whatever the source does.
 
@@ -120,16 +134,16 @@ Options:
     const mallocReleaseS = int(values, 'malloc-release-interval', DEFAULT_MALLOC_RELEASE_S);
     if (mallocReleaseS < 0) throw new UsageError(`--malloc-release-interval must be 0 (never) or more seconds, got ${mallocReleaseS}`);
     const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
-    if (addresses(process.env.POD_IP, process.env.POD_IPS).length === 0)
-      throw new UsageError('capture needs the pod\'s addresses: set POD_IP or POD_IPS (downward API status.podIP/podIPs)');
+    if (addresses(process.env[POD_IP_ENV], process.env[POD_IPS_ENV]).length === 0)
+      throw new UsageError(`capture needs the pod's addresses: set ${POD_IP_ENV} or ${POD_IPS_ENV} (downward API status.podIP/podIPs)`);
     const source = await policySource(values, log);
     const [{ Sidecar }, { holdAlivePipe }] = await Promise.all([import('../../sidecar/sidecar.ts'), import('../../sidecar/alive-pipe.ts')]);
     const handoffFile = str(values, 'handoff-file') ?? DEFAULT_HANDOFF_FILE;
     const sidecar = await Sidecar.start({
       capture: wiring.capture,
       listenHost: str(values, 'listen-host') ?? '::',
-      podAddresses: addresses(process.env.POD_IP, process.env.POD_IPS),
-      nodeAddresses: addresses(process.env.HOST_IP, process.env.HOST_IPS),
+      podAddresses: addresses(process.env[POD_IP_ENV], process.env[POD_IPS_ENV]),
+      nodeAddresses: addresses(process.env[HOST_IP_ENV], process.env[HOST_IPS_ENV]),
       source,
       toxiproxyBin: str(values, 'toxiproxy-bin') ?? 'toxiproxy-server',
       toxiproxyPort: int(values, 'toxiproxy-port', P.toxiproxy),
@@ -140,7 +154,7 @@ Options:
       faketimeFile: str(values, 'faketime-file') ?? FAKETIME_TIMESTAMP_FILE,
       handoffDelay: await readHandoff(handoffFile),
       mallocReleaseIntervalMs: mallocReleaseS * 1000,
-      ...(process.env.POD_NAME ? { podName: process.env.POD_NAME } : {}),
+      ...(process.env[POD_NAME_ENV] ? { podName: process.env[POD_NAME_ENV] } : {}),
       ...(kernel ? { kernelPlan: kernel } : {}),
       log,
     });
