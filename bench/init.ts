@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InitPlan } from '../contract/plans.ts';
 import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../contract/pod-layout.ts';
-import { INJECTION_SETTINGS } from '../webhook/config.ts';
+import { INJECTION_SETTINGS } from '../webhook/injection-config.ts';
 import { MemoryCgroup, MiB, quantityBytes } from '../test/support/memory-cgroup.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);

@@ -15,7 +15,7 @@
 // Each figure is compared with the webhook's default limit for that container.
 import { writeFile } from 'node:fs/promises';
 import { INIT_CONTAINER_NAME, KERNEL_CONTAINER_NAME, PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
-import { INJECTION_SETTINGS } from '../webhook/config.ts';
+import { INJECTION_SETTINGS } from '../webhook/injection-config.ts';
 import { MiB, quantityBytes } from '../test/support/memory-cgroup.ts';
 import { appPod, injectedPod, NODE } from '../test/support/netns-fixtures.ts';
 import { repoRoot } from '../test/support/netns-paths.ts';

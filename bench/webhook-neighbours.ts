@@ -11,7 +11,7 @@ import { API_GROUP_VERSION, CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../policies
 import type { AdmissionRequest } from '../webhook/admission.ts';
 import type { ClusterView, PodMeta } from '../webhook/cache/cluster-cache.ts';
 import { admittedIn, PolicyIndex, type AdmittedPolicies } from '../webhook/cache/policy-index.ts';
-import { loadInjectionConfig } from '../webhook/config.ts';
+import { loadInjectionConfig } from '../webhook/injection-config.ts';
 import { createInjector } from '../webhook/inject.ts';
 import { createPolicyPlanner } from '../webhook/kernel-plans.ts';
 import { createMetrics } from '../webhook/metrics.ts';

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../common/log.ts';
 import { readIfExists, writeFileAtomic } from '../common/files.ts';
-import { CERT_MODE, KEY_MODE } from './files.ts';
+import { CERT_MODE, KEY_MODE } from './file-modes.ts';
 import { inspectCa, inspectLeaf, type Verdict } from './inspect.ts';
 import { servingNames } from './names.ts';
 import { DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, generateCa, issueServingCert, validateDays, type KeyPairPem } from './x509.ts';

@@ -4,7 +4,7 @@
 // loads this module (test/unit/layout-boundaries.test.ts).
 import type https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeConnection, TokenSource } from './config.ts';
+import type { KubeConnection, TokenSource } from './connection.ts';
 
 /** What client-node's own request code would send: TLS material and the Authorization header. */
 async function requestOptions(kc: KubeConfig): Promise<https.RequestOptions> {

@@ -6,7 +6,7 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { VERSION } from '../common/version.ts';
-import type { KubeConnection } from './config.ts';
+import type { KubeConnection } from './connection.ts';
 
 /** A non-2xx answer, or a watch ERROR event: the API server's Status, when it sent one. */
 export class KubeStatusError extends Error {

@@ -21,9 +21,9 @@
 // TypeScript baseline, this one 18 MB, half of that node:https itself. An idle
 // sidecar watching one policy (as bench/sidecar.ts runs it, not gc'd) went
 // from 151–170 MB to 101–121 MB RSS, heapUsed 34–36 → 16.6 MB. The sidecar needs two GETs of one resource with a
-// service-account token, which is what this module, client.ts and config.ts
+// service-account token, which is what this module, client.ts and connection.ts
 // are. Left out on purpose: exec/auth-provider credentials, protobuf, HTTP/2,
-// proxies (config.ts refuses a kubeconfig that needs them).
+// proxies (connection.ts refuses a kubeconfig that needs them).
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff } from '../common/backoff.ts';

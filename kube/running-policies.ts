@@ -12,7 +12,7 @@ import { policyPausedBy } from '../policies/switches.ts';
 import type { ChaosPolicy } from '../policies/types.ts';
 import { API_GROUP, API_VERSION } from '../policies/wellknown.ts';
 import { KubeClient } from './client.ts';
-import type { KubeConnection } from './config.ts';
+import type { KubeConnection } from './connection.ts';
 import { ListWatch, type KubeObject } from './list-watch.ts';
 import { SwitchWatch } from './switch-watch.ts';
 

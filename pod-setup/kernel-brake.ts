@@ -8,7 +8,7 @@
 // policy's kernel faults come back only on pod restart (live faults do come
 // back at once).
 import type { Logger } from '../common/log.ts';
-import type { KubeConnection } from '../kube/config.ts';
+import type { KubeConnection } from '../kube/connection.ts';
 import { RunningPolicies } from '../kube/running-policies.ts';
 import type { ChaosPolicy } from '../policies/types.ts';
 import { chaosIdOf } from '../policies/planner.ts';

@@ -18,7 +18,7 @@ import type { ChaosPolicy } from '../policies/types.ts';
 import type { LiveFaultPlan } from '../contract/plans.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicySource } from './policy-source.ts';
-import type { KubeConnection } from '../kube/config.ts';
+import type { KubeConnection } from '../kube/connection.ts';
 import { RunningPolicies } from '../kube/running-policies.ts';
 import type { Breach } from './guard.ts';
 

@@ -25,7 +25,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../common/log.ts';
 import { certificateBlocks } from '../certs/bundle.ts';
 import { certPaths } from '../certs/ensure.ts';
-import { CERT_MODE, KEY_MODE } from '../certs/files.ts';
+import { CERT_MODE, KEY_MODE } from '../certs/file-modes.ts';
 import { writeFileAtomic } from '../common/files.ts';
 import { servingNames, type SubjectAltName } from '../certs/names.ts';
 import { patchCaBundle } from '../certs/patch.ts';

@@ -43,7 +43,7 @@ import {
   SYSTEM_NAMESPACE,
 } from '../policies/wellknown.ts';
 import { VERSION } from '../common/version.ts';
-import type { InjectionConfig } from './config.ts';
+import type { InjectionConfig } from './injection-config.ts';
 import { planSummary } from './plan-annotation.ts';
 import { meshSidecarOf, wiringRenderer, WiringError } from './wiring.ts';
 

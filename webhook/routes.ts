@@ -3,7 +3,7 @@
 // plus its entry in the ValidatingWebhookConfiguration under manifests/.
 import type { AdmissionRoute, WebhookContext } from './app.ts';
 import type { ClusterView } from './cache/cluster-cache.ts';
-import type { InjectionConfig } from './config.ts';
+import type { InjectionConfig } from './injection-config.ts';
 import { createInjector } from './inject.ts';
 import { createPolicyPlanner } from './kernel-plans.ts';
 import { createMutatePodsHandler } from './mutate.ts';

@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../common/log.ts';
 import { createRequestListener, type WebhookContext } from './app.ts';
 import type { ClusterCache } from './cache/cluster-cache.ts';
-import type { InjectionConfig } from './config.ts';
+import type { InjectionConfig } from './injection-config.ts';
 import { createMetrics } from './metrics.ts';
 import type { Reconciler } from './reconciler/index.ts';
 import { admissionRoutes } from './routes.ts';

@@ -14,7 +14,7 @@ import {
   EXCLUDE_OUTBOUND_CIDRS_ANNOTATION,
   EXCLUDE_OUTBOUND_PORTS_ANNOTATION,
 } from '../policies/wellknown.ts';
-import { proxyPortList, type InjectionConfig } from './config.ts';
+import { proxyPortList, type InjectionConfig } from './injection-config.ts';
 
 /** Why a pod cannot be wired: 'invalid-annotation' denies the pod, 'port-conflict' skips it. */
 export class WiringError extends Error {

@@ -34,7 +34,7 @@ async function startBrake(kubeconfig: string | undefined, server: FaultKeeper, p
   if (!namespace) throw new UsageError(`the kernel brake needs ${POD_NAMESPACE_ENV} (downward API)`);
   const [{ startKernelBrake }, { inClusterConnection, kubeconfigConnection }] = await Promise.all([
     import('../../pod-setup/kernel-brake.ts'),
-    import('../../kube/config.ts'),
+    import('../../kube/connection.ts'),
   ]);
   const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
   const brake = startKernelBrake({ connection, namespace, server, planned, log });

@@ -75,7 +75,7 @@ Options:
     async run(values) {
       const write = switchWrite(values, paused);
       const log = createLogger('cli');
-      const { kubeconfigConnection } = await import('../../kube/config.ts');
+      const { kubeconfigConnection } = await import('../../kube/connection.ts');
       const { KubeClient } = await import('../../kube/client.ts');
       const client = new KubeClient(await kubeconfigConnection(str(values, 'kubeconfig') ?? defaultKubeconfig()));
       try {

@@ -68,7 +68,7 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   if (!namespace || !podName) throw new UsageError(`the Kubernetes policy source needs ${POD_NAMESPACE_ENV} and ${POD_NAME_ENV} (downward API)`);
   const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
-    import('../../kube/config.ts'),
+    import('../../kube/connection.ts'),
     import('../../policies/planner.ts'),
   ]);
   const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();

@@ -4,7 +4,7 @@ import { createLogger } from '../../common/log.ts';
 import { parseDuration } from '../../policies/duration.ts';
 import { SYSTEM_NAMESPACE } from '../../policies/wellknown.ts';
 import type { CertController, CertControllerOptions } from '../../webhook/cert-controller.ts';
-import { ConfigError, INJECTION_SETTINGS, loadInjectionConfig } from '../../webhook/config.ts';
+import { ConfigError, INJECTION_SETTINGS, loadInjectionConfig } from '../../webhook/injection-config.ts';
 import { loadCallerAuth } from '../../webhook/caller-auth.ts';
 import { startWebhookServer } from '../../webhook/server.ts';
 import { int, str, strs, UsageError, type Command, type Options, type ParsedValues } from '../command.ts';

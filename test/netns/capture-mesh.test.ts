@@ -16,7 +16,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { InitPlan, LiveFaultPlan } from '../../contract/plans.ts';
 import { DEFAULT_PROXY_PORTS, DEFAULT_PROXY_UID } from '../../contract/pod-layout.ts';
-import { loadInjectionConfig } from '../../webhook/config.ts';
+import { loadInjectionConfig } from '../../webhook/injection-config.ts';
 import { createInjector } from '../../webhook/inject.ts';
 import { exec, execOk, Proc } from '../support/netns-exec.ts';
 import { NODE } from '../support/netns-fixtures.ts';

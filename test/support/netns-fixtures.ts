@@ -5,7 +5,7 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
 import type { KernelFaultPlan } from '../../contract/plans.ts';
-import { loadInjectionConfig } from '../../webhook/config.ts';
+import { loadInjectionConfig } from '../../webhook/injection-config.ts';
 import { createInjector } from '../../webhook/inject.ts';
 import { repoRoot } from './netns-paths.ts';
 

@@ -4,7 +4,7 @@ import { Agent, request } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createLogger } from '../../common/log.ts';
-import { loadInjectionConfig, type InjectionConfig } from '../../webhook/config.ts';
+import { loadInjectionConfig, type InjectionConfig } from '../../webhook/injection-config.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
 import { makeTestCertificates, writeCertDir, type TestCertificates } from './webhook-tls.ts';
 

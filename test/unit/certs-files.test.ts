@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KEY_MODE } from '../../certs/files.ts';
+import { KEY_MODE } from '../../certs/file-modes.ts';
 import { writeFileAtomic } from '../../common/files.ts';
 import { tempDir } from '../support/certs-tools.ts';
 

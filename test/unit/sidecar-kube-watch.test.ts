@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { decodeEvent, KubeClient, LineSplitter, watchEvents } from '../../kube/client.ts';
-import { FileToken, kubeconfigConnection, staticToken, type KubeConnection } from '../../kube/config.ts';
+import { FileToken, kubeconfigConnection, staticToken, type KubeConnection } from '../../kube/connection.ts';
 import { Backoff } from '../../common/backoff.ts';
 import { ListWatch, type KubeObject } from '../../kube/list-watch.ts';
 import { FakeKubeApiserver } from '../support/sidecar-kube-apiserver.ts';

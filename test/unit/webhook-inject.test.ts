@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fjp from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KernelFaultPlan } from '../../contract/plans.ts';
-import { ConfigError, loadInjectionConfig } from '../../webhook/config.ts';
+import { ConfigError, loadInjectionConfig } from '../../webhook/injection-config.ts';
 import { createInjector, escapePointer } from '../../webhook/inject.ts';
 import { admittedByServiceAccountPlugin } from '../support/service-account-plugin.ts';
 

@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { POD_SECURITY_ENFORCE_LABEL } from '../../policies/wellknown.ts';
 import { parseReview, type AdmissionVerdict } from '../../webhook/admission.ts';
 import type { WebhookContext } from '../../webhook/app.ts';
-import { loadInjectionConfig } from '../../webhook/config.ts';
+import { loadInjectionConfig } from '../../webhook/injection-config.ts';
 import { createMetrics } from '../../webhook/metrics.ts';
 import { admissionRoutes } from '../../webhook/routes.ts';
 import { FakeCluster } from '../support/admission-cluster.ts';

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { FileToken, inClusterConnection, kubeconfigConnection, TOKEN_REREAD_MS } from '../../kube/config.ts';
+import { FileToken, inClusterConnection, kubeconfigConnection, TOKEN_REREAD_MS } from '../../kube/connection.ts';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
