@@ -8,6 +8,9 @@
 // path's observations of real traffic — TLS, a port nobody serves, another
 // protocol) speaks in these reasons.
 
+import { child, formatFieldErrors, index, invalid, type FieldError } from '../policies/field-error.ts';
+import { checkSchema, pruneNulls } from '../policies/schema-check.ts';
+import { array, integer, object, string, type JSONSchemaProps } from '../policies/schema-builders.ts';
 import type { PlannedHttpFault } from './plans.ts';
 
 /** Why a planned fault is not applied on a pod, one sentence each (the sentence is what users read). */
@@ -72,21 +75,67 @@ export interface DatapathObservations {
 }
 
 // ------------------------------------------------------------ decoding (the reconciler's side)
+// Like contract/codec.ts: a structural schema checked by checkSchema, then
+// semantic rules, then the values; every error names the field.
 
 /** Bounds on what the reconciler accepts from a pod: a report is data from an app's network namespace. */
 export const REPORT_LIMITS = { bytes: 64 * 1024, policies: 64, faults: 64, text: 256 } as const;
 
+// Its own class, not codec.ts's PlanError: a report is another document, read the other way (pod to webhook).
 export class ReportError extends Error {}
 
-const text = (v: unknown, what: string): string => {
-  if (typeof v !== 'string') throw new ReportError(`${what} must be a string`);
-  return v.slice(0, REPORT_LIMITS.text);
-};
+const text = (description: string): JSONSchemaProps => string(description, { maxLength: REPORT_LIMITS.text });
+const faultRef = { kind: text('The allowlist\'s "<family>.<fault>".'), target: text('Where the fault acts.') };
 
-function faultRef(v: unknown, what: string): FaultRef {
-  const o = (v ?? {}) as Record<string, unknown>;
-  return { kind: text(o.kind, `${what}.kind`), target: text(o.target, `${what}.target`) };
+const reportSchema = object('GET /status on the proxy\'s health port.', {
+  pod: text('The pod; default "".'),
+  policies: array('The policies whose faults reach the pod now.', object('One policy generation as the pod applies it.', {
+    policy: text('"<namespace>/<name>".'),
+    uid: text('The policy\'s metadata.uid.'),
+    generation: integer('The policy\'s metadata.generation.', { minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    applied: array('Faults applied.', object('A fault applied.', { ...faultRef, via: text('The stand-in that applies it.') }, ['kind', 'target']), REPORT_LIMITS.faults),
+    // reason's vocabulary is a rule, not an enum: its message lists the names as the reconciler has always logged them.
+    notApplied: array('Faults that cannot apply.', object('A fault not applied.', {
+      ...faultRef,
+      reason: text('One of NOT_APPLIED_REASONS.'),
+      message: text('The explanation; default the reason\'s sentence.'),
+    }, ['kind', 'target', 'reason']), REPORT_LIMITS.faults),
+  }, ['policy', 'uid', 'generation', 'applied', 'notApplied']), REPORT_LIMITS.policies),
+}, ['policies']);
+
+/** A value checkSchema has already checked: its shape is the schema's, so fields are read without casts. */
+type Json = Record<string, any>;
+
+/**
+ * The schema's bounds cut rather than refuse: the reconciler keeps a list's
+ * first maxItems and a string's first maxLength, and never checks what it cut.
+ * Fields the schema does not know are dropped.
+ */
+function cut(schema: JSONSchemaProps, v: unknown): unknown {
+  if (schema.type === 'string' && typeof v === 'string') return v.slice(0, schema.maxLength);
+  if (schema.type === 'array' && Array.isArray(v)) return v.slice(0, schema.maxItems).map((x) => cut(schema.items!, x));
+  if (schema.type !== 'object' || typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [key, sub] of Object.entries(schema.properties ?? {})) if (Object.hasOwn(v, key)) out[key] = cut(sub, (v as Record<string, unknown>)[key]);
+  return out;
 }
+
+/** The reasons are a closed vocabulary, checked after the structure. */
+function reportRules(r: Json): FieldError[] {
+  return (r.policies as Json[]).flatMap((p, i) =>
+    (p.notApplied as Json[]).flatMap((f, j) =>
+      isNotAppliedReason(f.reason)
+        ? []
+        : [invalid(index(child(index('policies', i), 'notApplied'), j), f.reason, `reason must be one of ${NOT_APPLIED_REASON_NAMES.join(', ')}`)],
+    ),
+  );
+}
+
+const appliedFault = (f: Json): AppliedFault => ({ kind: f.kind, target: f.target, ...(f.via !== undefined ? { via: f.via } : {}) });
+const notAppliedFault = (f: Json): NotAppliedFault => ({ kind: f.kind, target: f.target, reason: f.reason, message: f.message ?? NOT_APPLIED_REASONS[f.reason as NotAppliedReason] });
+const policyReport = (p: Json): PolicyApplyReport => ({
+  policy: p.policy, uid: p.uid, generation: p.generation, applied: p.applied.map(appliedFault), notApplied: p.notApplied.map(notAppliedFault),
+});
 
 /** A report's JSON text, validated and cut to REPORT_LIMITS; throws ReportError on anything malformed. */
 export function decodeDatapathReport(json: string): DatapathReport {
@@ -97,27 +146,12 @@ export function decodeDatapathReport(json: string): DatapathReport {
   } catch (err) {
     throw new ReportError(`report is not JSON: ${(err as Error).message}`);
   }
-  const r = raw as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || !Array.isArray(r.policies)) throw new ReportError('report must be an object with a policies list');
-  const policies = r.policies.slice(0, REPORT_LIMITS.policies).map((p: unknown, i): PolicyApplyReport => {
-    const o = (p ?? {}) as Record<string, unknown>;
-    const at = `policies[${i}]`;
-    if (!Number.isSafeInteger(o.generation) || (o.generation as number) < 0) throw new ReportError(`${at}.generation must be a non-negative integer`);
-    if (!Array.isArray(o.applied) || !Array.isArray(o.notApplied)) throw new ReportError(`${at} needs applied and notApplied lists`);
-    return {
-      policy: text(o.policy, `${at}.policy`),
-      uid: text(o.uid, `${at}.uid`),
-      generation: o.generation as number,
-      applied: o.applied.slice(0, REPORT_LIMITS.faults).map((f: unknown, j) => {
-        const via = (f as Record<string, unknown> | null)?.via;
-        return { ...faultRef(f, `${at}.applied[${j}]`), ...(via !== undefined ? { via: text(via, `${at}.applied[${j}].via`) } : {}) };
-      }),
-      notApplied: o.notApplied.slice(0, REPORT_LIMITS.faults).map((f: unknown, j) => {
-        const o2 = (f ?? {}) as Record<string, unknown>;
-        if (!isNotAppliedReason(o2.reason)) throw new ReportError(`${at}.notApplied[${j}].reason must be one of ${NOT_APPLIED_REASON_NAMES.join(', ')}`);
-        return { ...faultRef(f, `${at}.notApplied[${j}]`), reason: o2.reason, message: text(o2.message ?? NOT_APPLIED_REASONS[o2.reason], `${at}.notApplied[${j}].message`) };
-      }),
-    };
-  });
-  return { pod: text(r.pod ?? '', 'pod'), policies };
+  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as Json).policies)) throw new ReportError('report must be an object with a policies list');
+  // null is absent, as in contract/codec.ts.
+  const r = pruneNulls(cut(reportSchema, raw)) as Json;
+  const { errors } = checkSchema(reportSchema, r, '');
+  if (errors.length === 0) errors.push(...reportRules(r));
+  // The first error only, with a count: it lands in status (podReports[].message, at most 512 characters).
+  if (errors.length > 0) throw new ReportError(`${formatFieldErrors(errors.slice(0, 1))}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+  return { pod: r.pod ?? '', policies: r.policies.map(policyReport) };
 }

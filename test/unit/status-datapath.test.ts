@@ -4,7 +4,7 @@
 // policy-status.ts), and the per-pod chaos events and Events (pod-transitions.ts).
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { decodeDatapathReport, REPORT_LIMITS, ReportError, type DatapathReport } from '../../contract/applied.ts';
+import { decodeDatapathReport, NOT_APPLIED_REASONS, REPORT_LIMITS, ReportError, type DatapathReport } from '../../contract/applied.ts';
 import type { LiveFaultPlan, PlannedHttpFault } from '../../contract/plans.ts';
 import { datapathReport } from '../../sidecar/applied-report.ts';
 import { observationsForReport, PortObservations } from '../../sidecar/capture/observations.ts';
@@ -113,6 +113,36 @@ describe('status by the datapath: decoding a pod\'s report', () => {
     const gen = structuredClone(good);
     (gen.policies[0] as { generation: unknown }).generation = -1;
     assert.throws(() => decodeDatapathReport(JSON.stringify(gen)), /generation/);
+  });
+
+  it('names the offending field of a wrong type, a missing field or an unknown reason, and counts the others', () => {
+    const refused = (edit: (r: any) => void): string => {
+      const r = structuredClone(good);
+      edit(r);
+      try {
+        decodeDatapathReport(JSON.stringify(r));
+      } catch (err) {
+        assert.ok(err instanceof ReportError);
+        return err.message;
+      }
+      return assert.fail('accepted');
+    };
+    assert.equal(refused((r) => { r.pod = 5; }), 'pod: Invalid value: 5: must be of type string');
+    assert.equal(refused((r) => { r.policies[0].applied[0].target = ['x']; }), 'policies[0].applied[0].target: Invalid value: ["x"]: must be of type string');
+    assert.equal(refused((r) => { delete r.policies[0].uid; }), 'policies[0].uid: Required value');
+    assert.equal(refused((r) => { r.policies[0].notApplied = null; }), 'policies[0].notApplied: Required value');
+    assert.equal(refused((r) => { r.policies[0].generation = 1.5; }), 'policies[0].generation: Invalid value: 1.5: must be of type integer');
+    assert.match(refused((r) => { r.policies[0].notApplied[0].reason = 'toString'; }), /^policies\[0\]\.notApplied\[0\]: Invalid value: "toString": reason must be one of PortNotServed, /);
+    assert.equal(refused((r) => { r.pod = 5; r.policies[1] = 'p'; }), 'pod: Invalid value: 5: must be of type string (and 1 more)');
+  });
+
+  it('reads a null pod, via or message as absent, and never checks what the limits cut', () => {
+    const r = decodeDatapathReport(JSON.stringify({ pod: null, policies: [{ ...good.policies[0], applied: [{ kind: 'k', target: 't', via: null }], notApplied: [{ kind: 'k', target: 't', reason: 'Tls', message: null }] }] }));
+    assert.equal(r.pod, '');
+    assert.deepEqual(r.policies[0]!.applied, [{ kind: 'k', target: 't' }]);
+    assert.equal(r.policies[0]!.notApplied[0]!.message, NOT_APPLIED_REASONS.Tls);
+    const past = { pod: 'w', policies: [...Array.from({ length: REPORT_LIMITS.policies }, () => good.policies[0]), 'not a policy'] };
+    assert.equal(decodeDatapathReport(JSON.stringify(past)).policies.length, REPORT_LIMITS.policies);
   });
 
   it('cuts long lists and strings to the limits', () => {
