@@ -185,6 +185,19 @@ describe('status by the datapath: aggregation into status', () => {
     assert.equal(appliedSummary(p, ['a'], () => undefined, { on: false, reason: 'Paused', message: 'spec.paused is true' }).condition.reason, 'Paused');
   });
 
+  it('keeps every podReports text within the status schema\'s 512 characters', () => {
+    // The longest a decoded report allows: each field cut to 256 characters.
+    const long = (c: string): string => c.repeat(REPORT_LIMITS.text);
+    const report = decodeDatapathReport(JSON.stringify({ pod: 'a', policies: [{ policy: 'shop/p', uid: 'uid-p', generation: 2,
+      applied: [{ kind: long('k'), target: long('t'), via: long('v') }],
+      notApplied: [{ kind: long('k'), target: long('t'), reason: 'PortNotServed', message: long('m') }] }] }));
+    const s = summary({ a: { report }, b: { error: `GET /status: ${'x'.repeat(2000)}` } });
+    const texts = s.podReports.flatMap((d) => [d.message ?? '', ...(d.applied ?? []), ...(d.notApplied ?? []).flatMap((f) => [f.fault, f.message ?? ''])]);
+    assert.equal(texts.filter((t) => t.length > 0).length, 4);
+    for (const t of texts) assert.ok(t.length <= 512, `${t.length} characters`);
+    assert.ok(s.podReports.find((d) => d.pod === 'b')!.message!.endsWith('…'));
+  });
+
   it('keeps the per-pod detail bounded over many pods', () => {
     const reports = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`web-${i}`, { report: entry(1, i % 7 === 0 ? 1 : 0) }]));
     const s = summary(reports);

@@ -15,6 +15,13 @@ export interface PodReportState {
 /** Pods listed in status.podReports (problems first), faults listed per pod: a policy over 1,000 pods stays a small object. */
 export const MAX_POD_DETAILS = 20;
 export const MAX_FAULTS_PER_POD = 8;
+/**
+ * podReports' strings are at most 512 characters (policies/schema.ts), and the
+ * API server refuses a status with one longer whole. A report's fields are cut
+ * to 256 each, so "<kind> <target> (via …)" or a read error can pass it.
+ */
+const STATUS_TEXT_MAX = 512;
+const clip = (text: string): string => (text.length <= STATUS_TEXT_MAX ? text : `${text.slice(0, STATUS_TEXT_MAX - 1)}…`);
 
 export type PodApplyState = PodApplyStatus['state'];
 
@@ -62,9 +69,9 @@ export function appliedSummary(policy: ChaosPolicy, targets: readonly string[], 
     details.push({
       pod,
       state: s,
-      ...(entry ? { applied: entry.applied.slice(0, MAX_FAULTS_PER_POD).map((f) => `${f.kind} ${f.target}${f.via ? ` (via ${f.via})` : ''}`) } : {}),
-      ...(entry && entry.notApplied.length > 0 ? { notApplied: entry.notApplied.slice(0, MAX_FAULTS_PER_POD).map((f) => ({ fault: `${f.kind} ${f.target}`, reason: f.reason, message: f.message })) } : {}),
-      ...(message ? { message } : {}),
+      ...(entry ? { applied: entry.applied.slice(0, MAX_FAULTS_PER_POD).map((f) => clip(`${f.kind} ${f.target}${f.via ? ` (via ${f.via})` : ''}`)) } : {}),
+      ...(entry && entry.notApplied.length > 0 ? { notApplied: entry.notApplied.slice(0, MAX_FAULTS_PER_POD).map((f) => ({ fault: clip(`${f.kind} ${f.target}`), reason: f.reason, message: clip(f.message) })) } : {}),
+      ...(message ? { message: clip(message) } : {}),
     });
   }
   details.sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.pod.localeCompare(b.pod));
