@@ -1,58 +1,49 @@
-// The HTTP/2 path on loopback: a real @grpc/grpc-js server and client, and
-// Node's http2 client for h2c, through a front listener that sniffs each
-// connection and hands h2c to Http2Path, as the capturing proxy does.
+// The HTTP/2 path: a real @grpc/grpc-js server and client, and Node's http2
+// client for h2c, through a faultline-proxy in a pod's network namespace
+// (PodProxy: the CLI under test, FAULTLINE_CLI, capturing as in a pod). The
+// apps are served in the pod by the test process; the clients reach them at
+// the pod IP, so every connection is captured, sniffed and handed to the
+// proxy's HTTP/2 path. Faults come from the proxy's live plan file.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger } from '../../common/log.ts';
-import type { PlannedHttpFault } from '../../contract/plans.ts';
-import { sniff } from '../../sidecar/capture/sniff.ts';
-import { Http2Path } from '../../sidecar/http2-path.ts';
-import { Metrics } from '../../sidecar/metrics.ts';
+import type { PlannedHttpFault, PlannedGuard } from '../../contract/plans.ts';
 import { isErrorResponse } from '../../sidecar/guard.ts';
 import { CART, CartClient, unaryCall, type CartClientInstance as Client } from '../support/grpc-cart.ts';
+import { PodProxy } from '../support/netns-proxy.ts';
+import { sleep, waitFor } from '../support/sidecar-harness.ts';
 
 const far = Date.now() + 3_600_000;
 const fault = (over: Partial<PlannedHttpFault>): PlannedHttpFault => ({ chaosId: 'shop/p', expiresAt: far, name: 'p/f', direction: 'inbound', match: {}, ...over });
+/**
+ * Only ports with HTTP or gRPC faults are sniffed; a connection made while its
+ * port has none stays raw for good. This one matches no request and is in
+ * every plan, so every connection takes the HTTP/2 path, as the tests expect.
+ */
+const SNIFF = fault({ name: 'p/sniff', protocol: 'grpc', match: { path: { exact: '/never.Called/Never' } }, abort: { status: 200, percent: 100, grpcStatus: 13 } });
+const BREACH = 'steady-state guard breached: faults of the policy end now';
 
 describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   this.timeout(30_000);
+  let px: PodProxy;
   let app: grpc.Server;
+  let injector: grpc.ConnectionInjector;
+  /** Listens in the pod and hands each connection to `app` (grpc-js binds its own listeners outside the pod otherwise). */
+  let appFront: net.Server;
   let h2app: http2.Http2Server;
   let appPort: number;
   let h2appPort: number;
-  let front: net.Server;
-  let h2front: net.Server;
-  let faults: PlannedHttpFault[] = [];
   let client: Client;
-  const metrics = new Metrics();
-  const paths: Http2Path[] = [];
-  /** Every stream's outcome as the steady-state guard would get it. */
-  const observed: Array<{ status: number; grpc: number | undefined }> = [];
 
-  async function frontFor(port: number): Promise<net.Server> {
-    const path = new Http2Path({
-      target: { direction: 'inbound', port, connectHost: '127.0.0.1', connectPort: port },
-      faults: () => faults,
-      networkDelayMs: () => 0,
-      faultHeader: true,
-      metrics,
-      log: createLogger('test', 'silent'),
-      observer: () => (status, _ms, grpcStatus) => observed.push({ status, grpc: grpcStatus }),
-    });
-    paths.push(path);
-    const server = net.createServer((socket) => {
-      void sniff(socket).then((s) => {
-        assert.equal(s.protocol, 'h2', 'front only expects h2c here');
-        path.handOff(socket, s);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return server;
-  }
+  /** The live plan: these faults (and guards) plus SNIFF; resolves once the proxy applied it. */
+  const setFaults = (faults: PlannedHttpFault[], guards?: PlannedGuard[]): Promise<void> => px.apply({ http: [SNIFF, ...faults], ...(guards ? { guards } : {}) });
+  /** A Cart client of the pod's `port`, through the proxy. */
+  const cartClient = (port: number, options: Record<string, string | number> = {}): Client =>
+    new CartClient(`${px.podIp}:${port}`, grpc.credentials.createInsecure(), { 'grpc.enable_http_proxy': 0, ...options }) as unknown as Client;
 
   before(async () => {
+    px = await PodProxy.start();
     app = new grpc.Server();
     app.addService(CART, {
       AddItem: (call: grpc.ServerUnaryCall<{ sku: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
@@ -68,42 +59,44 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
         call.end(trailer);
       },
     });
-    appPort = await new Promise((resolve, reject) => app.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    injector = app.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    appFront = net.createServer((socket) => injector.injectConnection(socket));
+    appPort = await px.listen(appFront);
     h2app = http2.createServer();
     h2app.on('stream', (stream, headers) => {
       stream.respond({ ':status': 200, 'content-type': 'text/plain' });
       stream.end(`h2 app ${headers[':path']}`);
     });
-    await new Promise<void>((r) => h2app.listen(0, '127.0.0.1', r));
-    h2appPort = (h2app.address() as net.AddressInfo).port;
-    front = await frontFor(appPort);
-    h2front = await frontFor(h2appPort);
-    client = new CartClient(`127.0.0.1:${(front.address() as net.AddressInfo).port}`, grpc.credentials.createInsecure()) as unknown as Client;
+    h2appPort = await px.listen(h2app);
+    client = cartClient(appPort);
   });
 
   after(async () => {
     client?.close();
-    for (const p of paths) p.close();
-    await Promise.all([front, h2front].map((s) => new Promise((r) => s?.close(r))));
-    await new Promise((r) => h2app?.close(r));
+    injector?.destroy();
     app?.forceShutdown();
+    await new Promise((r) => (appFront ? appFront.close(r) : r(undefined)));
+    await new Promise((r) => (h2app ? h2app.close(r) : r(undefined)));
+    await px?.close();
   });
 
-  beforeEach(() => (faults = []));
+  beforeEach(() => setFaults([]));
 
   const unary = (name: string, req: unknown, md = new grpc.Metadata()) => unaryCall(client, name, req, md);
 
   it('relays unary calls with metadata untouched when no fault matches', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } })];
+    await setFaults([fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } })]);
+    const before = (await px.stats()).requests.inbound ?? 0;
     const md = new grpc.Metadata();
     md.set('x-user', 'jane');
     const { err, res } = await unary('AddItem', { sku: 'a1' }, md);
     assert.equal(err, null);
     assert.deepEqual(res, { added: 'a1', echo: 'jane' });
+    assert.equal((await px.stats()).requests.inbound, before + 1, 'the call went through the proxy\'s HTTP/2 path');
   });
 
   it('aborts the matched method with the policy\'s grpc-status and message', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14, body: 'chaos: cart down' } })];
+    await setFaults([fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14, body: 'chaos: cart down' } })]);
     const { err } = await unary('GetCart', {});
     assert.equal(err?.code, grpc.status.UNAVAILABLE);
     assert.equal(err?.details, 'chaos: cart down');
@@ -112,13 +105,13 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   });
 
   it('aborts with an HTTP status, which the client maps (503 → UNAVAILABLE)', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { prefix: '/shop.Cart/' } }, abort: { status: 503, percent: 100 } })];
+    await setFaults([fault({ protocol: 'grpc', match: { path: { prefix: '/shop.Cart/' } }, abort: { status: 503, percent: 100 } })]);
     const { err } = await unary('AddItem', { sku: 'c' });
     assert.equal(err?.code, grpc.status.UNAVAILABLE);
   });
 
   it('delays each matched call, not the others', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/AddItem' } }, delay: { fixedMs: 300, jitterMs: 0, percent: 100 } })];
+    await setFaults([fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/AddItem' } }, delay: { fixedMs: 300, jitterMs: 0, percent: 100 } })]);
     const slow = await unary('AddItem', { sku: 'd' });
     const fast = await unary('GetCart', {});
     assert.equal(slow.err, null);
@@ -127,22 +120,50 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   });
 
   it('hands the steady-state guard each call\'s grpc-status: the app\'s non-OK and a fault\'s code count as errors, OK does not', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } })];
-    observed.length = 0;
+    // What the HTTP/2 path hands the guard stays inside the proxy; what the
+    // guard makes of it does not: a breach is logged with the error rate and
+    // request count it judged. Two policies' guards watch the port: A trips on
+    // the first error (any error rate above 0), B on 2 errors of 3 calls.
+    // A's fault matches nothing; B's aborts GetCart with grpc-status 14.
+    await setFaults(
+      [
+        fault({ chaosId: 'shop/guard-a', name: 'guard-a/f', protocol: 'grpc', match: { path: { exact: '/never.Called/Never' } }, abort: { status: 200, percent: 100, grpcStatus: 13 } }),
+        fault({ chaosId: 'shop/guard-b', name: 'guard-b/f', protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } }),
+      ],
+      [
+        { chaosId: 'shop/guard-a', uid: 'uid-guard-a', generation: 1, errorRate: { ratio: 0, windowMs: 60_000, minRequests: 1 } },
+        { chaosId: 'shop/guard-b', uid: 'uid-guard-b', generation: 1, errorRate: { ratio: 0.5, windowMs: 60_000, minRequests: 3 } },
+      ],
+    );
+    const seen = px.find(BREACH).length;
+    const breach = (policy: string): Promise<Record<string, unknown>> => waitFor(`guard ${policy} to trip`, () => px.find(BREACH, { policy }).at(0), 5_000);
+    /** Each call's outcome as the guards judged it: an error or not. */
+    const observed: boolean[] = [];
+
     assert.equal((await unaryCall(client, 'AddItem', { sku: 'apple' })).err, null);
+    await sleep(200); // past the guards' judgement throttle (50 ms): a breach would be logged by now
+    assert.deepEqual(px.find(BREACH).slice(seen), [], 'an OK call tripped a guard that trips on any error');
+    observed.push(false);
+
     const outOfStock = await unaryCall(client, 'AddItem', { sku: 'out-of-stock' });
     assert.equal(outOfStock.err?.code, grpc.status.NOT_FOUND, outOfStock.err?.message);
+    const a = await breach('shop/guard-a');
+    assert.deepEqual({ condition: a.condition, observed: a.observed, requests: a.requests }, { condition: 'errorRate', observed: 50, requests: 2 }, 'guard A: 1 error in 2 calls');
+    observed.push(true);
+
     assert.equal((await unaryCall(client, 'GetCart', {})).err?.code, grpc.status.UNAVAILABLE);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(observed, [{ status: 200, grpc: 0 }, { status: 200, grpc: grpc.status.NOT_FOUND }, { status: 200, grpc: 14 }]);
-    assert.deepEqual(observed.map((o) => isErrorResponse(o.status, o.grpc)), [false, true, true], 'HTTP 200 with a non-OK grpc-status is an error');
+    const b = await breach('shop/guard-b');
+    assert.deepEqual({ condition: b.condition, observed: b.observed, requests: b.requests }, { condition: 'errorRate', observed: 66.7, requests: 3 }, 'guard B: 2 errors in 3 calls');
+    observed.push(true);
+
+    assert.deepEqual(observed, [false, true, true], 'HTTP 200 with a non-OK grpc-status is an error');
+    // The classification itself, in-process (a pure function the proxy applies to each stream's HTTP status and grpc-status).
+    assert.deepEqual([[200, 0], [200, grpc.status.NOT_FOUND], [200, 14]].map(([s, g]) => isErrorResponse(s!, g)), [false, true, true]);
   });
 
   it('never faults a kubelet gRPC probe (User-Agent kube-probe/…), even under a 100% abort of every call', async () => {
-    faults = [fault({ protocol: 'grpc', match: {}, abort: { status: 200, percent: 100, grpcStatus: 14 } })];
-    const probe = new CartClient(`127.0.0.1:${(front.address() as net.AddressInfo).port}`, grpc.credentials.createInsecure(), {
-      'grpc.primary_user_agent': 'kube-probe/1.36',
-    }) as unknown as Client;
+    await setFaults([fault({ protocol: 'grpc', match: {}, abort: { status: 200, percent: 100, grpcStatus: 14 } })]);
+    const probe = cartClient(appPort, { 'grpc.primary_user_agent': 'kube-probe/1.36' });
     try {
       const err = await new Promise<grpc.ServiceError | null>((resolve) => (probe.GetCart as (r: unknown, cb: (e: grpc.ServiceError | null) => void) => void).call(probe, {}, resolve));
       assert.equal(err, null);
@@ -153,7 +174,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   });
 
   it('relays server streaming with its trailers', async () => {
-    faults = [fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 13 } })];
+    await setFaults([fault({ protocol: 'grpc', match: { path: { exact: '/shop.Cart/GetCart' } }, abort: { status: 200, percent: 100, grpcStatus: 13 } })]);
     const call = (client.Watch as (r: unknown) => grpc.ClientReadableStream<{ n: number }>).call(client, {});
     const got: number[] = [];
     const trailers = await new Promise<grpc.StatusObject>((resolve, reject) => {
@@ -167,7 +188,7 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   });
 
   it('leaves plain HTTP faults off gRPC-only rules, and applies HTTP rules to h2c requests', async () => {
-    const session = http2.connect(`http://127.0.0.1:${(h2front.address() as net.AddressInfo).port}`);
+    const session = http2.connect(`http://${px.podIp}:${h2appPort}`);
     const get = (path: string) =>
       new Promise<{ status: number; body: string; fault: string | undefined }>((resolve, reject) => {
         const req = session.request({ ':path': path });
@@ -183,10 +204,10 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
         req.on('error', reject);
       });
     try {
-      faults = [
+      await setFaults([
         fault({ protocol: 'grpc', match: { path: { prefix: '/' } }, abort: { status: 200, percent: 100, grpcStatus: 14 } }),
         fault({ match: { path: { prefix: '/faulted' } }, abort: { status: 418, percent: 100 } }),
-      ];
+      ]);
       assert.deepEqual(await get('/ok'), { status: 200, body: 'h2 app /ok', fault: undefined });
       assert.deepEqual(await get('/faulted/x'), { status: 418, body: 'fault filter abort', fault: 'abort=418' });
       const many = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`/ok/${i}`)));
@@ -197,21 +218,16 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
   });
 
   it('answers UNAVAILABLE for gRPC (502 for h2c) when the upstream is gone', async () => {
-    const dead = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const deadFront = await frontFor(dead);
-    const c = new CartClient(`127.0.0.1:${(deadFront.address() as net.AddressInfo).port}`, grpc.credentials.createInsecure()) as unknown as Client;
+    // A port of the pod nothing listens on: the proxy still takes the connection (capture), and its upstream is refused.
+    const dead = await px.deadPort();
+    const c = cartClient(dead);
     try {
       const err = await new Promise<grpc.ServiceError | null>((resolve) => (c.GetCart as (r: unknown, cb: (e: grpc.ServiceError | null) => void) => void).call(c, {}, resolve));
       assert.equal(err?.code, grpc.status.UNAVAILABLE);
-      assert.match(err?.details ?? '', /upstream 127\.0\.0\.1:\d+ failed: ECONNREFUSED/);
+      // Inbound traffic goes on to the address the client dialled: the pod IP.
+      assert.match(err?.details ?? '', new RegExp(`upstream ${px.podIp.replaceAll('.', '\\.')}:${dead} failed: ECONNREFUSED`));
     } finally {
       c.close();
-      await new Promise((r) => deadFront.close(r));
     }
   });
 });

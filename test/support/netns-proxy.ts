@@ -68,6 +68,11 @@ export interface ProxyStats {
   faults: Record<string, number>;
   toxiproxy: { up: boolean; pid?: number; api?: string; writes?: Record<string, number>; runs?: { requested: number; finished: number }; disabled?: boolean };
   listeners: Array<{ target: string; listenPort: number }>;
+  /** The capture listeners: recent refusals, and per inbound port what sniffed connections spoke (capture/observations.ts). */
+  capture?: {
+    refused: Array<{ direction: 'inbound' | 'outbound'; reason: string }>;
+    ports: Array<{ port: number; protocols: Array<'http1' | 'h2c' | 'tls' | 'raw'>; notServed: boolean }>;
+  };
 }
 
 export class PodProxy {
