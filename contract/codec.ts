@@ -23,7 +23,7 @@ import type {
 /** A plan that cannot be used as written; the message names every offending field. */
 export class PlanError extends Error {}
 
-/** Faults pod setup could not apply in the kernel, for the proxy to apply instead. */
+/** Faults pod setup could not apply in Linux (tc), for the proxy to apply instead. */
 export interface Handoff {
   networkDelay?: LiveFaultPlan['networkDelay'];
 }

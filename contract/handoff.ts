@@ -1,6 +1,6 @@
-// handoff.json, in the run volume: faults pod setup could not apply in the
-// kernel, which the proxy approximates instead. Today that is a netem delay on
-// a node whose kernel lacks sch_netem. netem delays every egress packet; the
+// handoff.json, in the run volume: faults pod setup could not apply in
+// Linux (tc), which the proxy approximates instead. Today that is a netem delay
+// on a node without sch_netem. netem delays every egress packet; the
 // proxy can only delay what passes through it, so it holds each inbound
 // connection's first bytes (raw and Toxiproxy paths) and each inbound HTTP
 // request by latency ± jitter (uniform; netem's correlation is not modelled).

@@ -73,7 +73,7 @@ const tcpFault = object('TCP toxics on one port.', {
   toxics: list('Toxics, applied in order.', toxic),
 }, [...plannedRequired, 'direction', 'port']);
 
-const networkDelay = object('A network delay the kernel could not apply, approximated by the proxy.', {
+const networkDelay = object('A network delay Linux could not apply (no sch_netem), approximated by the proxy.', {
   ...planned,
   latencyMs: ms('Added latency.'),
   jitterMs: ms('Random variation; default 0.'),
@@ -116,7 +116,7 @@ export const livePlanSchema: JSONSchemaProps = object('The faults the proxy appl
   time: timeFault,
 });
 
-/** handoff.json: what pod setup could not apply in the kernel, for the proxy to approximate. */
+/** handoff.json: what pod setup could not apply in Linux (tc), for the proxy to approximate. */
 export const handoffSchema: JSONSchemaProps = object('Faults handed from pod setup to the proxy.', { networkDelay });
 
 // ------------------------------------------------------------ pod plan (FAULTLINE_PLAN)

@@ -93,7 +93,7 @@ export interface LiveFaultPlan {
   guards?: PlannedGuard[];
   http: PlannedHttpFault[];
   tcp: PlannedTcpFault[];
-  /** netem delay the kernel cannot apply here, handed to the proxy. */
+  /** netem delay Linux cannot apply here (no sch_netem), handed to the proxy. */
   networkDelay?: PlannedNetworkFault['delay'] & Planned;
   /** Time offset the proxy writes to the pod's faketime.rc (changed or ended live). */
   time?: PlannedTimeFault;
