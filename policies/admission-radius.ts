@@ -9,7 +9,7 @@
 // status.targets, so live and kernel faults land on the same pods.
 
 import { targetCount } from './selection.ts';
-import type { Mode } from './types.ts';
+import type { DefaultedMode } from './defaults.ts';
 import type { ChaosId } from '../contract/plans.ts';
 
 /** A live pod the policy's selector matches, as far as the radius is concerned. */
@@ -20,7 +20,7 @@ export interface RadiusPod {
 
 export interface RadiusInput {
   chaosId: ChaosId;
-  mode: Mode;
+  mode: DefaultedMode;
   /** The owning tenant's maxPodPercent, a hard ceiling. */
   maxPodPercent?: number;
   /** Live (not terminating, not finished) pods the selector matches, excluding the new pod. */

@@ -138,18 +138,19 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
 
   maxDelay: (spec, max, root) => {
     const out: LimitError[] = [];
-    const check = (path: string, base: string | number, jitter: string | number | undefined): void => {
+    // `key` under `at` holds the delay; with a jitter the sum is blamed on `at`, which holds both.
+    const check = (at: string, key: string, base: string | number, jitter: string | number | undefined): void => {
       const total = ms(base) + (jitter === undefined ? 0 : ms(jitter));
       if (total <= ms(max)) return;
       const withJitter = jitter !== undefined && ms(jitter) > 0;
-      out.push(exceeds(withJitter ? path.replace(/\.\w+$/, '') : path, withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max));
+      out.push(exceeds(withJitter ? at : child(at, key), withJitter ? `${showTime(base)} + jitter ${showTime(jitter)}` : showTime(base), max));
     };
     for (const family of ['http', 'grpc'] as const) {
-      spec[family].forEach((f, i) => f.delay && check(child(child(index(child(root, family), i), 'delay'), 'fixed'), f.delay.fixed, f.delay.jitter));
+      spec[family].forEach((f, i) => f.delay && check(child(index(child(root, family), i), 'delay'), 'fixed', f.delay.fixed, f.delay.jitter));
     }
     spec.tcp.forEach((f, i) => f.toxics.forEach((t, j) => {
       const at = index(child(index(child(root, 'tcp'), i), 'toxics'), j);
-      if (t.type === 'latency' && t.latency !== undefined) check(child(at, 'latency'), t.latency, t.jitter);
+      if (t.type === 'latency' && t.latency !== undefined) check(at, 'latency', t.latency, t.jitter);
       // Every attribute that holds data back: slow_close's and slicer's delays (µs
       // as a number), and timeout's stall, where 0 would mean forever.
       if ((t.type === 'slow_close' || t.type === 'slicer') && toxicMs(t, 'delay') > ms(max)) out.push(exceeds(child(at, 'delay'), showToxic(t, 'delay'), max));
@@ -157,10 +158,12 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
         out.push(exceeds(child(at, 'timeout'), toxicMs(t, 'timeout') === 0 ? '0 (stall until the peer closes)' : showToxic(t, 'timeout'), max));
     }));
     // Toxics chained on one upstream add up (L1); across policies the webhook checks the same sums.
+    // The spec is the only (so the last) source: every sum has its candidateIndex.
     for (const s of stackedDelaysOver([{ chaosId: '', spec }], ms(max)))
-      if (s.toxics > 1) out.push(exceeds(`${child(root, 'tcp')}[${s.candidateIndex}]`, `${s.what} of ${s.toxics} toxics on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms, which`, max));
-    if (spec.network?.delay) check(child(child(child(root, 'network'), 'delay'), 'latency'), spec.network.delay.latency, spec.network.delay.jitter);
-    spec.io.forEach((f, i) => check(child(index(child(root, 'io'), i), 'delay'), f.delay, undefined));
+      if (s.toxics > 1 && s.candidateIndex !== undefined)
+        out.push(exceeds(index(child(root, 'tcp'), s.candidateIndex), `${s.what} of ${s.toxics} toxics on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms, which`, max));
+    if (spec.network?.delay) check(child(child(root, 'network'), 'delay'), 'latency', spec.network.delay.latency, spec.network.delay.jitter);
+    spec.io.forEach((f, i) => check(index(child(root, 'io'), i), 'delay', f.delay, undefined));
     return out;
   },
 
@@ -208,7 +211,7 @@ const LIMIT_RULES: { [K in keyof TenantLimits]-?: LimitRule<K> } = {
   },
 
   maxPodPercent: (spec, max, root) => {
-    const share = spec.mode.type === 'all' ? 100 : spec.mode.type === 'fixed-percent' ? (spec.mode.value ?? 100) : undefined;
+    const share = spec.mode.type === 'all' ? 100 : spec.mode.type === 'fixed-percent' ? spec.mode.value : undefined;
     // one/fixed depend on how many pods match; pickTargets caps them at selection time.
     if (share === undefined || share <= max) return [];
     return [exceeds(child(root, 'mode'), `${spec.mode.type}${spec.mode.type === 'all' ? '' : ` ${share}%`} (${share}% of the selected pods)`, `${max}%`)];

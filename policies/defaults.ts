@@ -4,7 +4,7 @@
 
 import { pruneNulls } from './schema-check.ts';
 import type {
-  AbortWhen, ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, NetworkFault, TcpFault, TimeFault, Toxic,
+  AbortWhen, ChaosPolicySpec, Duration, GrpcAbort, GrpcFault, GrpcMatch, HttpAbort, HttpDelay, HttpFault, HttpMatch, IoFault, IoMethod, LabelSelector, Mode, ModeType, NetworkFault, TcpFault, TimeFault, Toxic,
 } from './types.ts';
 import { IO_METHODS } from './vocabulary.ts';
 
@@ -18,10 +18,17 @@ export const DEFAULT_DIRECTION = 'inbound';
 export const DEFAULT_STREAM = 'downstream';
 export const DEFAULT_TOXICITY = 1;
 export const DEFAULT_DEVICE = 'eth0';
+export const DEFAULT_MODE_TYPE = 'all';
 /** An IO fault without a path glob affects every path under its volume. */
 export function defaultIoPath(volumePath: string): string {
   return `${volumePath.replace(/\/+$/, '')}/**`;
 }
+
+/**
+ * A mode, defaulted: fixed and fixed-percent always carry their value (the API
+ * has no default for it; validation requires one), so no reader supplies its own.
+ */
+export type DefaultedMode = { type: Exclude<ModeType, 'fixed' | 'fixed-percent'> } | { type: 'fixed' | 'fixed-percent'; value: number };
 
 /** An HTTP or gRPC fault, defaulted: they differ only in their match and abort. */
 export interface DefaultedRequestFault<M, A> {
@@ -61,7 +68,7 @@ export interface DefaultedTimeFault {
 }
 export interface DefaultedPolicySpec {
   selector: LabelSelector;
-  mode: Mode;
+  mode: DefaultedMode;
   duration: Duration;
   paused: boolean;
   http: DefaultedHttpFault[];
@@ -77,7 +84,7 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
   const spec = pruneNulls(input) as ChaosPolicySpec;
   return {
     selector: spec.selector ?? {},
-    mode: spec.mode ?? { type: 'all' },
+    mode: defaultMode(spec.mode),
     duration: spec.duration,
     paused: spec.paused ?? false,
     http: (spec.http ?? []).map(defaultHttp),
@@ -88,6 +95,12 @@ export function applyDefaults(input: ChaosPolicySpec): DefaultedPolicySpec {
     ...(spec.time ? { time: defaultTime(spec.time) } : {}),
     ...(spec.abortWhen ? { abortWhen: spec.abortWhen } : {}),
   };
+}
+
+function defaultMode(mode: Mode | undefined): DefaultedMode {
+  if (mode === undefined) return { type: DEFAULT_MODE_TYPE };
+  // A valid spec has the value exactly when the type takes one.
+  return mode.type === 'fixed' || mode.type === 'fixed-percent' ? { type: mode.type, value: mode.value! } : { type: mode.type };
 }
 
 /** HTTP and gRPC faults default alike: a name from the rule's index, inbound, 100%, an empty match (every field of M is optional). */

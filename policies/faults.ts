@@ -38,3 +38,11 @@ export function faultSummary(spec: DefaultedPolicySpec): string {
   const used = new Set(faultsOf(spec).map((u) => u.kind));
   return FAULT_KINDS.filter((k) => used.has(k)).join(',');
 }
+
+/**
+ * Network, io or time faults: fixed at pod start, so they reach running pods
+ * only on restart. Takes a raw spec or a defaulted one (same fields).
+ */
+export function hasKernelFaults(spec: { network?: unknown; io?: readonly unknown[]; time?: unknown }): boolean {
+  return spec.network !== undefined || (spec.io?.length ?? 0) > 0 || spec.time !== undefined;
+}

@@ -70,7 +70,11 @@ export interface PreparedPolicy {
 
 /** Validates and defaults; undefined for an invalid object (skipped, never fatal). */
 export function preparePolicy(policy: ChaosPolicy): PreparedPolicy | undefined {
-  if (validatePolicy(policy).length > 0) return undefined;
+  return validatePolicy(policy).length > 0 ? undefined : prepareValidPolicy(policy);
+}
+
+/** Defaults a policy its caller has just validated (admission inspects it once, for its messages too). */
+export function prepareValidPolicy(policy: ChaosPolicy): PreparedPolicy {
   return { policy, spec: applyDefaults(policy.spec), chaosId: chaosIdOf(policy) };
 }
 
@@ -178,6 +182,11 @@ export interface KernelMerge {
 /** Whether the pod under admission is in the policy's radius; by default `all` policies and pods in status.targets. */
 export type InRadius = (policy: PreparedPolicy) => boolean;
 
+/**
+ * The kernel plan from stored objects, prepared as the webhook's cache
+ * prepares them (invalid ones skipped), then merged by the live path below:
+ * for callers holding raw policies (tests, fuzzing, offline tools).
+ */
 export function mergeKernelPlan(pod: PodLike, policies: readonly ChaosPolicy[], now: number, inRadius?: InRadius): KernelMerge {
   return mergePreparedKernelPlan(pod, prepareAll(policies), now, inRadius);
 }
@@ -228,6 +237,7 @@ export function mergePreparedKernelPlan(pod: PodLike, policies: readonly Prepare
   return { plan, conflicts };
 }
 
+/** `mergeKernelPlan` without the conflicts. */
 export function kernelPlanFor(pod: PodLike, policies: readonly ChaosPolicy[], now: number, inRadius?: InRadius): KernelFaultPlan {
   return mergeKernelPlan(pod, policies, now, inRadius).plan;
 }

@@ -1,7 +1,8 @@
 // Pod selection: Kubernetes label-selector semantics, and the blast radius
 // (which of the selected pods a policy targets), kept stable across reconciles.
 
-import type { LabelSelector, LabelSelectorRequirement, Mode } from './types.ts';
+import type { DefaultedMode } from './defaults.ts';
+import type { LabelSelector, LabelSelectorRequirement } from './types.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -38,7 +39,7 @@ function matchesRequirement(req: LabelSelectorRequirement, labels: Labels): bool
  * something). A tenant's maxPodPercent is a hard ceiling, floor(n·max/100),
  * with no such minimum: it is the tenant's promise to everyone else.
  */
-export function targetCount(mode: Mode, n: number, maxPodPercent?: number): number {
+export function targetCount(mode: DefaultedMode, n: number, maxPodPercent?: number): number {
   let count: number;
   switch (mode.type) {
     case 'all':
@@ -48,10 +49,10 @@ export function targetCount(mode: Mode, n: number, maxPodPercent?: number): numb
       count = Math.min(1, n);
       break;
     case 'fixed':
-      count = Math.min(mode.value ?? 1, n);
+      count = Math.min(mode.value, n);
       break;
     case 'fixed-percent':
-      count = n === 0 ? 0 : Math.max(1, Math.floor((n * (mode.value ?? 100)) / 100));
+      count = n === 0 ? 0 : Math.max(1, Math.floor((n * mode.value) / 100));
       break;
   }
   return maxPodPercent === undefined ? count : Math.min(count, Math.floor((n * maxPodPercent) / 100));
@@ -66,7 +67,7 @@ export interface TargetingPolicy {
   /** The policy's uid seeds the order, so two policies pick independently. */
   uid: string;
   selector: LabelSelector;
-  mode: Mode;
+  mode: DefaultedMode;
   /** status.targets from the last reconcile. */
   previousTargets?: readonly string[];
 }

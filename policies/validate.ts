@@ -4,6 +4,7 @@
 // throws; every problem comes back as a FieldError with a kubectl-style path.
 
 import { abortWhenErrors } from './abort-when.ts';
+import { DEFAULT_DIRECTION } from './defaults.ts';
 import { durationMs, parseDuration } from './duration.ts';
 import { child, forbidden, index, invalid, required, unsupported, type FieldError } from './field-error.ts';
 import { parseTcRate } from './rate.ts';
@@ -131,7 +132,7 @@ function requestFaultErrors(fault: HttpFault | GrpcFault, path: string): FieldEr
   const match = fault.match ?? {};
   const matchPath = child(path, 'match');
   if (!fault.delay && !fault.abort) errors.push(required(`${path}.delay|abort`));
-  if ((fault.direction ?? 'inbound') === 'outbound') {
+  if ((fault.direction ?? DEFAULT_DIRECTION) === 'outbound') {
     if (!match.host) errors.push({ ...required(child(matchPath, 'host')), message: 'Required value: outbound faults name the upstream host' });
     if (match.port === undefined) errors.push({ ...required(child(matchPath, 'port')), message: 'Required value: outbound faults name the upstream port' });
   } else if (match.host !== undefined) {

@@ -4,8 +4,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { admitsNewPod } from '../policies/admission-radius.ts';
 import type { KernelFaultPlan } from '../contract/plans.ts';
 import { isTerminating, mergePreparedKernelPlan, type PodLike, type PreparedPolicy } from '../policies/planner.ts';
+import { hasKernelFaults } from '../policies/faults.ts';
 import { matchesSelector } from '../policies/selection.ts';
-import type { ChaosPolicy } from '../policies/types.ts';
 import type { ClusterView, PodMeta } from './cache/cluster-cache.ts';
 import { pausedBy } from './pause.ts';
 import { selectingPolicies } from './cache/policy-index.ts';
@@ -24,14 +24,9 @@ export function isLive(p: PodMeta): boolean {
   return p.deletionTimestamp === undefined && p.phase !== 'Succeeded' && p.phase !== 'Failed';
 }
 
-/** Network, io or time faults: fixed at pod start, so they reach running pods only on restart. */
-export function hasKernelFaults(policy: ChaosPolicy): boolean {
-  return policy.spec.network !== undefined || (policy.spec.io?.length ?? 0) > 0 || policy.spec.time !== undefined;
-}
-
 export function createPolicyPlanner(cluster: ClusterView, now: () => number = Date.now): PolicyPlanner {
   const kernelPlan = (pod: V1Pod, namespace: string, selecting: readonly PreparedPolicy[], maxPodPercent: number | undefined): KernelFaultPlan => {
-    const policies = selecting.filter((p) => hasKernelFaults(p.policy));
+    const policies = selecting.filter((p) => hasKernelFaults(p.spec));
     // A pod admitted while a switch holds its namespace starts with no kernel faults (they could not be lifted live).
     if (policies.length === 0 || pausedBy(cluster, namespace) !== undefined) return { io: [] };
     const podName = pod.metadata?.name;

@@ -5,14 +5,12 @@
 import { tenantForNamespace } from '../policies/tenancy.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../common/log.ts';
-import { applyDefaults } from '../policies/defaults.ts';
 import { durationMs } from '../policies/duration.ts';
-import { isTerminating, policyExpiresAt, preparePolicy } from '../policies/planner.ts';
+import { isTerminating, policyExpiresAt, type PreparedPolicy } from '../policies/planner.ts';
 import { maySharePods, stackedDelaysOver } from '../policies/pod-limits.ts';
 import { matchesSelector } from '../policies/selection.ts';
-import type { ChaosPolicy, ChaosPolicySpec } from '../policies/types.ts';
-import { validatePolicy } from '../policies/validate.ts';
-import { admissionVerdict } from '../policies/verdict.ts';
+import type { ChaosPolicySpec } from '../policies/types.ts';
+import { reviewPolicy, reviewVerdict } from '../policies/verdict.ts';
 import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
 import type { ClusterView } from './cache/cluster-cache.ts';
 import { isLive } from './kernel-plans.ts';
@@ -69,25 +67,24 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
       return deny(pausedDenial(sw));
     }
     const namespace = cluster.namespace(namespaceName) ?? { name: namespaceName };
-    const verdict = admissionVerdict({
-      policy: request.object,
-      namespace,
-      tenants: cluster.tenants(),
-      user: { username: request.userInfo.username ?? '', groups: request.userInfo.groups ?? [] },
-    });
+    // Validated and defaulted once here; the checks below read the same result.
+    const review = reviewPolicy(request.object);
+    // The owner as the cache resolved it, among tenants it validated on arrival.
+    const { owner } = cluster.admittedPolicies(namespaceName);
+    const verdict = reviewVerdict(review, namespace, owner, { username: request.userInfo.username ?? '', groups: request.userInfo.groups ?? [] });
     const context = { namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, uid: request.uid };
     if (!verdict.allowed) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: verdict.message }, 'policy denied');
       deps.denied?.(verdict.tenant ?? '', 'allowlist');
       return { ...deny(verdict.message), warnings: verdict.warnings };
     }
-    const stacked = stackingDenial(request.object as ChaosPolicy, verdict.tenant, cluster);
+    const stacked = stackingDenial(review.prepared, verdict.tenant, cluster);
     if (stacked !== undefined) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: stacked }, 'policy denied: stacks over a limit');
       deps.denied?.(verdict.tenant ?? '', 'stacking');
       return { ...deny(stacked), warnings: verdict.warnings };
     }
-    const warnings = [...verdict.warnings, ...selectionWarnings(request.object as ChaosPolicy, namespaceName, cluster)];
+    const warnings = [...verdict.warnings, ...selectionWarnings(review.prepared, namespaceName, cluster)];
     log.info({ ...context, tenant: verdict.tenant, faults: verdict.faults, dryRun: request.dryRun === true }, 'policy admitted');
     return { allowed: true, warnings };
   };
@@ -114,10 +111,10 @@ function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean
  * those of every admitted, unexpired policy that can reach the same pods,
  * must stay within the tenant's maxDelay.
  */
-function stackingDenial(policy: ChaosPolicy, tenantName: string | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
+function stackingDenial(candidate: PreparedPolicy | undefined, tenantName: string | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
   const maxDelay = cluster.tenants().find((t) => t.metadata.name === tenantName)?.spec.allow.limits?.maxDelay;
-  const candidate = preparePolicy(policy);
   if (maxDelay === undefined || candidate === undefined || candidate.spec.tcp.length === 0) return undefined;
+  const { policy } = candidate;
   const others = cluster
     .admittedPolicies(policy.metadata.namespace ?? '')
     .policies.filter((p) => p.policy.metadata.name !== policy.metadata.name && !isTerminating(p.policy) && (policyExpiresAt(p.policy) ?? 0) > now);
@@ -131,9 +128,9 @@ function stackingDenial(policy: ChaosPolicy, tenantName: string | undefined, clu
 }
 
 /** Soft problems the author should hear about now rather than find in the status later. */
-function selectionWarnings(policy: ChaosPolicy, namespace: string, cluster: ClusterView): string[] {
-  if (validatePolicy(policy).length > 0) return [];
-  const spec = applyDefaults(policy.spec);
+function selectionWarnings(prepared: PreparedPolicy | undefined, namespace: string, cluster: ClusterView): string[] {
+  if (prepared === undefined) return [];
+  const { spec } = prepared;
   const live = cluster.pods(namespace).filter(isLive);
   const matching = live.filter((p) => matchesSelector(spec.selector, p.labels));
   if (matching.length === 0) return [`spec.selector matches no pod in namespace "${namespace}" yet; the policy targets matching pods as they appear`];

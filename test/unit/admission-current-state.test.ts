@@ -87,7 +87,7 @@ describe('webhook cache: each policy converted once per generation (issue 11 ite
   it('recomputes a namespace’s admitted policies only after a policy, tenant or namespace change', () => {
     const index = new PolicyIndex();
     let reads = 0;
-    const read = () => (reads++, { policies: [] });
+    const read = () => (reads++, { owner: { error: 'no owner' }, policies: [] });
     index.admitted('shop', read);
     index.admitted('shop', read);
     assert.equal(reads, 1);

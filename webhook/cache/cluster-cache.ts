@@ -10,11 +10,12 @@ import { ListWatch, type ChangeType, type KubeObject } from '../../kube/list-wat
 import type { NamespaceInfo } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import type { ChaosId } from '../../contract/plans.ts';
+import type { PreparedPolicy } from '../../policies/planner.ts';
 import { API_GROUP, API_VERSION, INJECTED_ANNOTATION, PLAN_ANNOTATION } from '../../policies/wellknown.ts';
 import { CLUSTER_SWITCH_NAMESPACE } from '../../policies/switches.ts';
 import { kernelChaosIds } from '../plan-annotation.ts';
 import { PROXY_CONTAINER_NAME, PROXY_HEALTH_PORT_NAME, PROXY_STATUS_PATH } from '../../contract/pod-layout.ts';
-import { admittedIn, PolicyIndex, type AdmittedPolicies, type CachedPolicy, type CachedTenant } from './policy-index.ts';
+import { admittedIn, PolicyIndex, type AdmittedPolicies } from './policy-index.ts';
 
 /** What is kept of a pod: enough for selection, the blast radius and readiness to be targeted. */
 export interface PodMeta {
@@ -41,7 +42,10 @@ export interface ClusterView {
   allPolicies(): ChaosPolicy[];
   policy(namespace: string, name: string): ChaosPolicy | undefined;
   pods(namespace: string): PodMeta[];
-  /** The namespace's policies its one owning tenant admits now, converted; what pod admission plans from. */
+  /**
+   * The namespace's owner among the valid tenants and the policies it admits
+   * now, converted: what pod admission plans from and policy admission judges against.
+   */
   admittedPolicies(namespace: string): AdmittedPolicies;
 }
 
@@ -55,6 +59,8 @@ export interface ClusterChange {
 }
 
 export interface ClusterCache extends ClusterView {
+  /** The policy as converted on arrival (validated, defaulted); undefined when invalid or absent. */
+  preparedPolicy(namespace: string, name: string): PreparedPolicy | undefined;
   /** The connection the cache watches through; the reconciler's own watches share it. */
   readonly client: KubeClient;
   /** Resolves once every resource's first list is stored. */
@@ -148,6 +154,7 @@ export async function startClusterCache(kc: KubeConfig, log: Logger): Promise<Cl
     policies: (namespace) => policies.inNamespace(namespace).map((p) => p.policy),
     allPolicies: () => policies.all().map((p) => p.policy),
     policy: (namespace, name) => policies.get(namespace, name)?.policy,
+    preparedPolicy: (namespace, name) => policies.get(namespace, name)?.prepared,
     pods: (namespace) => pods.inNamespace(namespace),
     admittedPolicies: (namespace) =>
       index.admitted(namespace, () => {

@@ -6,7 +6,7 @@
 // ready list: its cost does not grow with its neighbours' policy sizes.
 import { preparePolicy, type PreparedPolicy } from '../../policies/planner.ts';
 import { matchesSelector } from '../../policies/selection.ts';
-import type { NamespaceInfo } from '../../policies/tenancy.ts';
+import { tenantForNamespace, type NamespaceInfo, type Ownership } from '../../policies/tenancy.ts';
 import type { ChaosPolicy, ChaosTenant } from '../../policies/types.ts';
 import { validateTenant } from '../../policies/validate.ts';
 import { judgeValidPolicy } from '../../policies/verdict.ts';
@@ -24,29 +24,28 @@ export interface CachedTenant {
 
 /** What a namespace's pods may get: policies the owner admits now, and the owner's pod ceiling. */
 export interface AdmittedPolicies {
+  /** The one owner among the valid tenants, or why there is none; a policy write there is judged against it too. */
+  owner: Ownership;
   policies: readonly PreparedPolicy[];
   maxPodPercent?: number;
 }
 
-const NOTHING: AdmittedPolicies = Object.freeze({ policies: Object.freeze([]) as readonly PreparedPolicy[] });
+const NONE: readonly PreparedPolicy[] = Object.freeze([]);
 
 /**
  * The policies of `ns` its one owning tenant admits under its current
  * allowlist (no author check: that was the policy write's). No owner, several
- * owners, or a namespace not opted in: nothing.
+ * owners, or a namespace not opted in: none.
  */
 export function admittedIn(ns: NamespaceInfo, validTenants: readonly ChaosTenant[], policies: readonly CachedPolicy[]): AdmittedPolicies {
-  let owner: string | undefined;
+  const owner = tenantForNamespace(ns, validTenants);
   const admitted: PreparedPolicy[] = [];
   for (const { prepared } of policies) {
-    if (!prepared) continue;
-    const verdict = judgeValidPolicy(prepared.spec, ns, validTenants, undefined);
-    if (verdict.allowed) admitted.push(prepared);
-    owner ??= verdict.tenant;
+    if (prepared && judgeValidPolicy(prepared.spec, ns, owner, undefined).allowed) admitted.push(prepared);
   }
-  if (admitted.length === 0) return NOTHING;
-  const maxPodPercent = validTenants.find((t) => t.metadata.name === owner)?.spec.allow.limits?.maxPodPercent;
-  return { policies: admitted, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}) };
+  if (admitted.length === 0 || 'error' in owner) return { owner, policies: NONE };
+  const maxPodPercent = owner.tenant.spec.allow.limits?.maxPodPercent;
+  return { owner, policies: admitted, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}) };
 }
 
 type Memo<T> = Map<string, { uid: string | undefined; generation: number; value: T }>;
@@ -109,14 +108,14 @@ function remember<T>(memo: Memo<T>, object: ChaosPolicy | ChaosTenant, compute: 
 }
 
 /** Per admitted list: policies by the first matchLabels pair of their selector, and those without one. */
-const labelIndexes = new WeakMap<AdmittedPolicies, { unindexed: number[]; byLabel: Map<string, number[]> }>();
+const labelIndexes = new WeakMap<Pick<AdmittedPolicies, 'policies'>, { unindexed: number[]; byLabel: Map<string, number[]> }>();
 
 /**
  * The admitted policies whose selector matches `labels`, in list order. An
  * inverted index on one matchLabels pair per policy means a review looks only
  * at policies that could match, not at every neighbour's.
  */
-export function selectingPolicies(admitted: AdmittedPolicies, labels: Readonly<Record<string, string>>): PreparedPolicy[] {
+export function selectingPolicies(admitted: Pick<AdmittedPolicies, 'policies'>, labels: Readonly<Record<string, string>>): PreparedPolicy[] {
   let index = labelIndexes.get(admitted);
   if (!index) {
     index = { unindexed: [], byLabel: new Map() };

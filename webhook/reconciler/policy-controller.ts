@@ -135,6 +135,8 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
     const next = desiredStatus({
       policy, namespace: cluster.namespace(namespace), tenants: cluster.tenants(), pods, now: t, notices: noticesFor(namespace, name),
       reports: (pod) => reports.get(namespace, pod), clusterSwitch: cluster.namespace(CLUSTER_SWITCH_NAMESPACE)?.annotations ?? {},
+      // As the cache converted them: the policy and its owner are not validated again here.
+      prepared: cluster.preparedPolicy(namespace, name), owner: cluster.admittedPolicies(namespace).owner,
     });
     arm(key, pendingExpiry(next, t));
     const on = targeting(next);

@@ -2,15 +2,16 @@
 // worth: pure functions of the policy, the cluster view and the clock, so the
 // controller around them only reads the cache and writes results.
 import { isDeepStrictEqual } from 'node:util';
-import { applyDefaults } from '../../policies/defaults.ts';
-import { chaosIdOf, policyExpiresAt } from '../../policies/planner.ts';
+import { applyDefaults, type DefaultedPolicySpec } from '../../policies/defaults.ts';
+import { hasKernelFaults } from '../../policies/faults.ts';
+import { chaosIdOf, policyExpiresAt, type PreparedPolicy } from '../../policies/planner.ts';
 import { matchesSelector, pickTargets, targetCount } from '../../policies/selection.ts';
-import type { NamespaceInfo } from '../../policies/tenancy.ts';
+import type { NamespaceInfo, Ownership } from '../../policies/tenancy.ts';
 import { ABORT_REASON, describeAbort, type AbortNotice } from '../../policies/abort-notice.ts';
 import type { ChaosPolicy, ChaosPolicyStatus, ChaosTenant, Condition, PolicyAbort } from '../../policies/types.ts';
-import { admissionVerdict } from '../../policies/verdict.ts';
+import { ownerAmongValid, reviewPolicy, reviewVerdict, type PolicyReview } from '../../policies/verdict.ts';
 import type { PodMeta } from '../cache/cluster-cache.ts';
-import { hasKernelFaults, isLive } from '../kernel-plans.ts';
+import { isLive } from '../kernel-plans.ts';
 import { policyPausedBy, switchesFrom } from '../../policies/switches.ts';
 import { appliedSummary, type PodReportState } from './applied-status.ts';
 
@@ -30,6 +31,10 @@ export interface StatusInput {
   reports?: (pod: string) => PodReportState | undefined;
   /** Annotations of Namespace faultline-system (the cluster-wide switch). */
   clusterSwitch?: Readonly<Record<string, string>>;
+  /** `policy` as the cache converted it (ClusterCache.preparedPolicy); absent or undefined: validated and defaulted here. */
+  prepared?: PreparedPolicy | undefined;
+  /** The namespace's owner among the valid tenants, as the cache resolved it (admittedPolicies(ns).owner); absent: resolved from `tenants`. */
+  owner?: Ownership;
 }
 
 /**
@@ -53,9 +58,11 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const { policy, now } = input;
   const previous = policy.status ?? {};
   const namespace = input.namespace ?? { name: policy.metadata.namespace ?? '' };
+  // A prepared policy is a valid one, and the status shows no warnings: nothing left to inspect.
+  const review: PolicyReview = input.prepared ? { inspection: { errors: [], unknownFields: [] }, prepared: input.prepared } : reviewPolicy(policy);
   // No author here: who wrote the policy was checked at admission. Everything
   // else is re-checked, so a tenant tightened later stops policies it no longer allows.
-  const verdict = admissionVerdict({ policy, namespace, tenants: input.tenants, user: undefined });
+  const verdict = reviewVerdict(review, namespace, input.owner ?? ownerAmongValid(namespace, input.tenants), undefined);
   const admitted = verdict.allowed;
   const startedAt = previous.startedAt ?? (admitted ? new Date(now).toISOString() : undefined);
   const expiresAtMs = startedAt !== undefined ? policyExpiresAt({ ...policy, status: { startedAt } }) : undefined;
@@ -64,7 +71,8 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const abort = currentAbort(policy, input.notices ?? []);
   const maxPodPercent = verdict.tenant !== undefined ? input.tenants.find((t) => t.metadata.name === verdict.tenant)?.spec.allow.limits?.maxPodPercent : undefined;
   // Aborted: no pod is targeted, so every sidecar drops it even if it missed the notice.
-  const targets = admitted && !expired && !abort ? chooseTargets(policy, input.pods, maxPodPercent) : [];
+  const spec = review.prepared?.spec;
+  const targets = admitted && !expired && !abort && spec ? chooseTargets(policy, input.pods, maxPodPercent, spec) : [];
 
   const generation = policy.metadata.generation;
   const cond = (type: ConditionType, status: boolean, reason: string, message: string, tri?: Condition['status']): Condition =>
@@ -109,10 +117,10 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
  * The blast radius over targetable pods. Pods started with the policy's kernel
  * faults come first (the admission radius put them there; live faults belong
  * on the same pods), then the rest; within each group pickTargets keeps
- * previous targets, so reconciles do not churn.
+ * previous targets, so reconciles do not churn. `spec` is the policy's
+ * defaulted spec; callers that have it (desiredStatus) pass it.
  */
-export function chooseTargets(policy: ChaosPolicy, pods: readonly PodMeta[], maxPodPercent: number | undefined): string[] {
-  const spec = applyDefaults(policy.spec);
+export function chooseTargets(policy: ChaosPolicy, pods: readonly PodMeta[], maxPodPercent: number | undefined, spec: DefaultedPolicySpec = applyDefaults(policy.spec)): string[] {
   const chaosId = chaosIdOf(policy);
   const matching = pods.filter((p) => isTargetable(p) && matchesSelector(spec.selector, p.labels));
   const count = targetCount(spec.mode, matching.length, maxPodPercent);
@@ -174,7 +182,7 @@ export function statusEvents(policy: ChaosPolicy, previous: ChaosPolicyStatus | 
   if (flipped('Expired')) events.push({ type: 'Normal', reason: 'Expired', message: `duration ${policy.spec.duration} elapsed; faults ended` });
 
   const newTargets = targets.filter((t) => !(previous?.targets ?? []).includes(t));
-  if (hasKernelFaults(policy) && conditionTrue(next, 'Active') && newTargets.length > 0) {
+  if (hasKernelFaults(policy.spec) && conditionTrue(next, 'Active') && newTargets.length > 0) {
     const chaosId = chaosIdOf(policy);
     const lacking = newTargets.filter((name) => !pods.find((p) => p.name === name)?.kernelChaosIds.includes(chaosId));
     if (lacking.length > 0)
