@@ -84,8 +84,7 @@ function kindViolations(spec: DefaultedPolicySpec, tenant: ChaosTenant): Violati
     const family = familyOf(use.kind);
     if (!privileged && PRIVILEGED_FAMILIES.includes(family) && !reportedFamilies.has(family)) {
       reportedFamilies.add(family);
-      const path = use.path.replace(/^(spec\.\w+).*$/, '$1');
-      violations.push({ reason: 'privileged', path, limit: 'privileged: false', kind: use.kind, message: `${path}: ${family} faults need a privileged container, which the tenant does not allow` });
+      violations.push({ reason: 'privileged', path: use.section, limit: 'privileged: false', kind: use.kind, message: `${use.section}: ${family} faults need a privileged container, which the tenant does not allow` });
     }
   }
   return violations;

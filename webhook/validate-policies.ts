@@ -10,6 +10,7 @@ import { isTerminating, policyExpiresAt, type PreparedPolicy } from '../policies
 import { maySharePods, stackedDelaysOver } from '../policies/pod-limits.ts';
 import { matchesSelector } from '../policies/selection.ts';
 import type { ChaosPolicySpec } from '../policies/types.ts';
+import { child, index } from '../policies/field-error.ts';
 import { reviewPolicy, reviewVerdict } from '../policies/verdict.ts';
 import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
 import type { ClusterView } from './cache/cluster-cache.ts';
@@ -119,11 +120,11 @@ function stackingDenial(candidate: PreparedPolicy | undefined, tenantName: strin
     .admittedPolicies(policy.metadata.namespace ?? '')
     .policies.filter((p) => p.policy.metadata.name !== policy.metadata.name && !isTerminating(p.policy) && (policyExpiresAt(p.policy) ?? 0) > now);
   const over = stackedDelaysOver([...maySharePods(candidate.spec.selector, others), candidate], durationMs(maxDelay)).filter(
-    (s) => s.candidateIndex !== undefined && s.chaosIds.length > 1,
+    (s): s is typeof s & { candidateIndex: number } => s.candidateIndex !== undefined && s.chaosIds.length > 1,
   );
   if (over.length === 0) return undefined;
   return `tenant "${tenantName}": ${over
-    .map((s) => `spec.tcp[${s.candidateIndex}] ${s.what} on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms with ${s.chaosIds.slice(0, -1).join(', ')}, which can reach the same pods, exceeding the tenant maximum of ${maxDelay} (Toxiproxy chains every toxic on one upstream)`)
+    .map((s) => `${index(child('spec', 'tcp'), s.candidateIndex)} ${s.what} on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms with ${s.chaosIds.slice(0, -1).join(', ')}, which can reach the same pods, exceeding the tenant maximum of ${maxDelay} (Toxiproxy chains every toxic on one upstream)`)
     .join('; ')}`;
 }
 
