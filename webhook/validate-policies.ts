@@ -9,7 +9,7 @@ import { durationMs } from '../policies/duration.ts';
 import { isTerminating, policyExpiresAt, type PreparedPolicy } from '../policies/planner.ts';
 import { maySharePods, stackedDelaysOver } from '../policies/pod-limits.ts';
 import { matchesSelector } from '../policies/selection.ts';
-import type { ChaosPolicySpec } from '../policies/types.ts';
+import type { ChaosPolicySpec, ChaosTenant } from '../policies/types.ts';
 import { child, index } from '../policies/field-error.ts';
 import { reviewPolicy, reviewVerdict } from '../policies/verdict.ts';
 import type { AdmissionRequest, AdmissionVerdict, Handler } from './admission.ts';
@@ -79,7 +79,8 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
       deps.denied?.(verdict.tenant ?? '', 'allowlist');
       return { ...deny(verdict.message), warnings: verdict.warnings };
     }
-    const stacked = stackingDenial(review.prepared, verdict.tenant, cluster);
+    // Allowed: the owner is a tenant, the one the verdict names.
+    const stacked = stackingDenial(review.prepared, 'tenant' in owner ? owner.tenant : undefined, cluster);
     if (stacked !== undefined) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: stacked }, 'policy denied: stacks over a limit');
       deps.denied?.(verdict.tenant ?? '', 'stacking');
@@ -112,8 +113,8 @@ function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean
  * those of every admitted, unexpired policy that can reach the same pods,
  * must stay within the tenant's maxDelay.
  */
-function stackingDenial(candidate: PreparedPolicy | undefined, tenantName: string | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
-  const maxDelay = cluster.tenants().find((t) => t.metadata.name === tenantName)?.spec.allow.limits?.maxDelay;
+function stackingDenial(candidate: PreparedPolicy | undefined, tenant: ChaosTenant | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
+  const maxDelay = tenant?.spec.allow.limits?.maxDelay;
   if (maxDelay === undefined || candidate === undefined || candidate.spec.tcp.length === 0) return undefined;
   const { policy } = candidate;
   const others = cluster
@@ -123,7 +124,7 @@ function stackingDenial(candidate: PreparedPolicy | undefined, tenantName: strin
     (s): s is typeof s & { candidateIndex: number } => s.candidateIndex !== undefined && s.chaosIds.length > 1,
   );
   if (over.length === 0) return undefined;
-  return `tenant "${tenantName}": ${over
+  return `tenant "${tenant?.metadata.name}": ${over
     .map((s) => `${index(child('spec', 'tcp'), s.candidateIndex)} ${s.what} on ${s.upstream} (${s.stream}) adds up to ${s.totalMs}ms with ${s.chaosIds.slice(0, -1).join(', ')}, which can reach the same pods, exceeding the tenant maximum of ${maxDelay} (Toxiproxy chains every toxic on one upstream)`)
     .join('; ')}`;
 }

@@ -62,14 +62,15 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const review: PolicyReview = input.prepared ? { inspection: { errors: [], unknownFields: [] }, prepared: input.prepared } : reviewPolicy(policy);
   // No author here: who wrote the policy was checked at admission. Everything
   // else is re-checked, so a tenant tightened later stops policies it no longer allows.
-  const verdict = reviewVerdict(review, namespace, input.owner ?? ownerAmongValid(namespace, input.tenants), undefined);
+  const owner = input.owner ?? ownerAmongValid(namespace, input.tenants);
+  const verdict = reviewVerdict(review, namespace, owner, undefined);
   const admitted = verdict.allowed;
   const startedAt = previous.startedAt ?? (admitted ? new Date(now).toISOString() : undefined);
   const expiresAtMs = startedAt !== undefined ? policyExpiresAt({ ...policy, status: { startedAt } }) : undefined;
   const expired = expiresAtMs !== undefined && now >= expiresAtMs;
   const paused = policy.spec.paused === true;
   const abort = currentAbort(policy, input.notices ?? []);
-  const maxPodPercent = verdict.tenant !== undefined ? input.tenants.find((t) => t.metadata.name === verdict.tenant)?.spec.allow.limits?.maxPodPercent : undefined;
+  const maxPodPercent = verdict.tenant !== undefined && 'tenant' in owner ? owner.tenant.spec.allow.limits?.maxPodPercent : undefined;
   // Aborted: no pod is targeted, so every sidecar drops it even if it missed the notice.
   const spec = review.prepared?.spec;
   const targets = admitted && !expired && !abort && spec ? chooseTargets(policy, input.pods, maxPodPercent, spec) : [];
