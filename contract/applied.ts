@@ -126,7 +126,7 @@ function reportRules(r: Json): FieldError[] {
     (p.notApplied as Json[]).flatMap((f, j) =>
       isNotAppliedReason(f.reason)
         ? []
-        : [invalid(index(child(index('policies', i), 'notApplied'), j), f.reason, `reason must be one of ${NOT_APPLIED_REASON_NAMES.join(', ')}`)],
+        : [invalid(child(index(child(index('policies', i), 'notApplied'), j), 'reason'), f.reason, `reason must be one of ${NOT_APPLIED_REASON_NAMES.join(', ')}`)],
     ),
   );
 }

@@ -132,7 +132,7 @@ describe('status by the datapath: decoding a pod\'s report', () => {
     assert.equal(refused((r) => { delete r.policies[0].uid; }), 'policies[0].uid: Required value');
     assert.equal(refused((r) => { r.policies[0].notApplied = null; }), 'policies[0].notApplied: Required value');
     assert.equal(refused((r) => { r.policies[0].generation = 1.5; }), 'policies[0].generation: Invalid value: 1.5: must be of type integer');
-    assert.match(refused((r) => { r.policies[0].notApplied[0].reason = 'toString'; }), /^policies\[0\]\.notApplied\[0\]: Invalid value: "toString": reason must be one of PortNotServed, /);
+    assert.match(refused((r) => { r.policies[0].notApplied[0].reason = 'toString'; }), /^policies\[0\]\.notApplied\[0\]\.reason: Invalid value: "toString": reason must be one of PortNotServed, /);
     assert.equal(refused((r) => { r.pod = 5; r.policies[1] = 'p'; }), 'pod: Invalid value: 5: must be of type string (and 1 more)');
   });
 
