@@ -1,6 +1,7 @@
 // ChaosPolicy status: what the reconciler writes, when it writes, and which
 // Events a transition is worth.
 import assert from 'node:assert/strict';
+import { preparePolicy } from '../../policies/planner.ts';
 import type { ChaosPolicy } from '../../policies/types.ts';
 import { chooseTargets, desiredStatus, statusChanged, statusEvents } from '../../webhook/reconciler/policy-status.ts';
 import { FakeCluster } from '../support/admission-cluster.ts';
@@ -98,13 +99,14 @@ describe('admission: policy status', () => {
     for (const name of ['web-c', 'web-d', 'web-e']) c.withPod(name, { app: 'web' });
     const one = policy({ selector: web, mode: { type: 'fixed', value: 2 }, network: { loss: { percent: 5 } } }, { name: 'net' });
     c.podList.find((x) => x.name === 'web-d')!.kernelChaosIds = ['shop/net'];
-    const picked = chooseTargets(one, c.pods('shop'), undefined);
+    const spec = preparePolicy(one)!.spec;
+    const picked = chooseTargets(one, spec, c.pods('shop'), undefined);
     assert.equal(picked.length, 2);
     assert.ok(picked.includes('web-d'), `the carrier is a target: ${picked.join(', ')}`);
     const other = picked.find((n) => n !== 'web-d')!;
     // Stable: a previous non-carrier target stays while it still qualifies.
     const withPrevious = { ...one, status: { targets: picked } };
-    assert.deepEqual(chooseTargets(withPrevious, c.pods('shop'), undefined), picked);
+    assert.deepEqual(chooseTargets(withPrevious, spec, c.pods('shop'), undefined), picked);
     assert.ok(['web-a', 'web-b', 'web-c', 'web-e'].includes(other));
   });
 });

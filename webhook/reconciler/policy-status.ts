@@ -2,7 +2,7 @@
 // worth: pure functions of the policy, the cluster view and the clock, so the
 // controller around them only reads the cache and writes results.
 import { isDeepStrictEqual } from 'node:util';
-import { applyDefaults, type DefaultedPolicySpec } from '../../policies/defaults.ts';
+import type { DefaultedPolicySpec } from '../../policies/defaults.ts';
 import { hasKernelFaults } from '../../policies/faults.ts';
 import { chaosIdOf, policyExpiresAt, type PreparedPolicy } from '../../policies/planner.ts';
 import { matchesSelector, pickTargets, targetCount } from '../../policies/selection.ts';
@@ -73,7 +73,7 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
   const maxPodPercent = verdict.tenant !== undefined && 'tenant' in owner ? owner.tenant.spec.allow.limits?.maxPodPercent : undefined;
   // Aborted: no pod is targeted, so every sidecar drops it even if it missed the notice.
   const spec = review.prepared?.spec;
-  const targets = admitted && !expired && !abort && spec ? chooseTargets(policy, input.pods, maxPodPercent, spec) : [];
+  const targets = admitted && !expired && !abort && spec ? chooseTargets(policy, spec, input.pods, maxPodPercent) : [];
 
   const generation = policy.metadata.generation;
   const cond = (type: ConditionType, status: boolean, reason: string, message: string, tri?: Condition['status']): Condition =>
@@ -119,9 +119,9 @@ export function desiredStatus(input: StatusInput): ChaosPolicyStatus {
  * faults come first (the admission radius put them there; live faults belong
  * on the same pods), then the rest; within each group pickTargets keeps
  * previous targets, so reconciles do not churn. `spec` is the policy's
- * defaulted spec; callers that have it (desiredStatus) pass it.
+ * validated, defaulted spec.
  */
-export function chooseTargets(policy: ChaosPolicy, pods: readonly PodMeta[], maxPodPercent: number | undefined, spec: DefaultedPolicySpec = applyDefaults(policy.spec)): string[] {
+export function chooseTargets(policy: ChaosPolicy, spec: DefaultedPolicySpec, pods: readonly PodMeta[], maxPodPercent: number | undefined): string[] {
   const chaosId = chaosIdOf(policy);
   const matching = pods.filter((p) => isTargetable(p) && matchesSelector(spec.selector, p.labels));
   const count = targetCount(spec.mode, matching.length, maxPodPercent);
