@@ -9,7 +9,7 @@
 // protocol) speaks in these reasons.
 
 import { child, formatFieldErrors, index, invalid, type FieldError } from '../policies/field-error.ts';
-import { checkSchema, pruneNulls } from '../policies/schema-check.ts';
+import { checkDocument, type Checked } from '../policies/schema-check.ts';
 import { array, integer, object, string, type JSONSchemaProps } from '../policies/schema-builders.ts';
 import type { PlannedHttpFault } from './plans.ts';
 
@@ -103,8 +103,6 @@ const reportSchema = object('GET /status on the proxy\'s health port.', {
   }, ['policy', 'uid', 'generation', 'applied', 'notApplied']), REPORT_LIMITS.policies),
 }, ['policies']);
 
-/** A value checkSchema has already checked: its shape is the schema's, so fields are read without casts. */
-type Json = Record<string, any>;
 
 /**
  * The schema's bounds cut rather than refuse: the reconciler keeps a list's
@@ -121,9 +119,9 @@ function cut(schema: JSONSchemaProps, v: unknown): unknown {
 }
 
 /** The reasons are a closed vocabulary, checked after the structure. */
-function reportRules(r: Json): FieldError[] {
-  return (r.policies as Json[]).flatMap((p, i) =>
-    (p.notApplied as Json[]).flatMap((f, j) =>
+function reportRules(r: Checked): FieldError[] {
+  return (r.policies as Checked[]).flatMap((p, i) =>
+    (p.notApplied as Checked[]).flatMap((f, j) =>
       isNotAppliedReason(f.reason)
         ? []
         : [invalid(child(index(child(index('policies', i), 'notApplied'), j), 'reason'), f.reason, `reason must be one of ${NOT_APPLIED_REASON_NAMES.join(', ')}`)],
@@ -131,9 +129,9 @@ function reportRules(r: Json): FieldError[] {
   );
 }
 
-const appliedFault = (f: Json): AppliedFault => ({ kind: f.kind, target: f.target, ...(f.via !== undefined ? { via: f.via } : {}) });
-const notAppliedFault = (f: Json): NotAppliedFault => ({ kind: f.kind, target: f.target, reason: f.reason, message: f.message ?? NOT_APPLIED_REASONS[f.reason as NotAppliedReason] });
-const policyReport = (p: Json): PolicyApplyReport => ({
+const appliedFault = (f: Checked): AppliedFault => ({ kind: f.kind, target: f.target, ...(f.via !== undefined ? { via: f.via } : {}) });
+const notAppliedFault = (f: Checked): NotAppliedFault => ({ kind: f.kind, target: f.target, reason: f.reason, message: f.message ?? NOT_APPLIED_REASONS[f.reason as NotAppliedReason] });
+const policyReport = (p: Checked): PolicyApplyReport => ({
   policy: p.policy, uid: p.uid, generation: p.generation, applied: p.applied.map(appliedFault), notApplied: p.notApplied.map(notAppliedFault),
 });
 
@@ -146,11 +144,9 @@ export function decodeDatapathReport(json: string): DatapathReport {
   } catch (err) {
     throw new ReportError(`report is not JSON: ${(err as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as Json).policies)) throw new ReportError('report must be an object with a policies list');
-  // null is absent, as in contract/codec.ts.
-  const r = pruneNulls(cut(reportSchema, raw)) as Json;
-  const { errors } = checkSchema(reportSchema, r, '');
-  if (errors.length === 0) errors.push(...reportRules(r));
+  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as Checked).policies)) throw new ReportError('report must be an object with a policies list');
+  // null is absent, as in contract/codec.ts (checkDocument).
+  const { value: r, errors } = checkDocument(reportSchema, cut(reportSchema, raw), '', reportRules);
   // The first error only, with a count: it lands in status (podReports[].message, at most 512 characters).
   if (errors.length > 0) throw new ReportError(`${formatFieldErrors(errors.slice(0, 1))}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
   return { pod: r.pod ?? '', policies: r.policies.map(policyReport) };

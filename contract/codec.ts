@@ -10,7 +10,7 @@ import {
   DEFAULT_CORRELATION, DEFAULT_DEVICE, DEFAULT_PERCENT, DEFAULT_STREAM, DEFAULT_TOXICITY, defaultIoPath,
 } from '../policies/defaults.ts';
 import { child, formatFieldErrors, index, invalid, required, type FieldError } from '../policies/field-error.ts';
-import { checkSchema, pruneNulls } from '../policies/schema-check.ts';
+import { checkDocument, type Checked } from '../policies/schema-check.ts';
 import type { JSONSchemaProps } from '../policies/schema-builders.ts';
 import type { IoMethod } from '../policies/types.ts';
 import { DEVICE_NAME, IO_METHODS } from '../policies/vocabulary.ts';
@@ -28,16 +28,13 @@ export interface Handoff {
   networkDelay?: LiveFaultPlan['networkDelay'];
 }
 
-/** A value checkSchema has already checked: its shape is the schema's, so fields are read without casts. */
-type Json = Record<string, any>;
+type Json = Checked;
 
-/** Schema first, then the semantic rules: `rules` only ever sees well-shaped input. */
+/** Schema first, then the semantic rules (checkDocument); every error in one PlanError. */
 function check(schema: JSONSchemaProps, value: unknown, root: string, rules: (v: Json) => FieldError[]): Json {
-  const pruned = pruneNulls(value);
-  const { errors } = checkSchema(schema, pruned, root);
-  if (errors.length === 0) errors.push(...rules(pruned as Json));
-  if (errors.length > 0) throw new PlanError(formatFieldErrors(errors));
-  return pruned as Json;
+  const checked = checkDocument(schema, value, root, rules);
+  if (checked.errors.length > 0) throw new PlanError(formatFieldErrors(checked.errors));
+  return checked.value;
 }
 
 function parseJson(text: string, source: string): unknown {

@@ -26,6 +26,21 @@ export function pruneNulls(value: unknown): unknown {
   return out;
 }
 
+/** A value checkSchema has passed: its shape is the schema's, so fields are read without casts. */
+export type Checked = Record<string, any>;
+
+/**
+ * A document as its decoders read it: null as absent, the structure, then, on
+ * well-shaped input only, the semantic rules. Each decoder throws its own
+ * error from the field errors.
+ */
+export function checkDocument(schema: JSONSchemaProps, value: unknown, path: string, rules: (v: Checked) => FieldError[]): { value: Checked; errors: FieldError[] } {
+  const pruned = pruneNulls(value) as Checked;
+  const { errors } = checkSchema(schema, pruned, path);
+  if (errors.length === 0) errors.push(...rules(pruned));
+  return { value: pruned, errors };
+}
+
 /** Callers prune nulls first (pruneNulls); a null left here is a type error. */
 export function checkSchema(schema: JSONSchemaProps, value: unknown, path: string): SchemaCheck {
   const result: SchemaCheck = { errors: [], unknownFields: [] };
