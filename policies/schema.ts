@@ -25,6 +25,9 @@ export function labelSelectorSchema(description: string): JSONSchemaProps {
 // ------------------------------------------------------------ ChaosPolicy
 
 /** Shared with the pod contract: a planned HTTP fault carries the policy's match as written. */
+/** podReports' texts at most: the reconciler clips to it (webhook/reconciler/applied-status.ts), since one longer would fail the whole status update. */
+export const POD_REPORT_TEXT_MAX = 512;
+
 export const httpMatchSchema: JSONSchemaProps = object('Which requests the fault applies to; every field set must match. Empty matches all.', {
   port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
   host: string('Outbound only (required there): the upstream host as the app addresses it.'),
@@ -202,13 +205,13 @@ export const chaosPolicyStatusSchema: JSONSchemaProps = object('Observed state, 
   podReports: array('What each targeted pod\'s datapath applies, problem pods first; at most 20 pods.', object('One pod, as its proxy reports the policy.', {
     pod: string('The pod.', { maxLength: 253 }),
     state: oneOf('Applied (every fault), Partial, NotApplied, Pending (no report for this generation yet) or Unreachable.', ['Applied', 'Partial', 'NotApplied', 'Pending', 'Unreachable']),
-    applied: array('Faults applied: kind and target.', string('A fault.', { maxLength: 512 }), 8),
+    applied: array('Faults applied: kind and target.', string('A fault.', { maxLength: POD_REPORT_TEXT_MAX }), 8),
     notApplied: array('Faults that cannot apply on this pod, and why.', object('A fault not applied.', {
-      fault: string('Kind and target.', { maxLength: 512 }),
+      fault: string('Kind and target.', { maxLength: POD_REPORT_TEXT_MAX }),
       reason: oneOf('Why, from a closed vocabulary.', NOT_APPLIED_REASON_NAMES),
-      message: string('The explanation.', { maxLength: 512 }),
+      message: string('The explanation.', { maxLength: POD_REPORT_TEXT_MAX }),
     }, ['fault', 'reason']), 8),
-    message: string('Detail (why there is no report, …).', { maxLength: 512 }),
+    message: string('Detail (why there is no report, …).', { maxLength: POD_REPORT_TEXT_MAX }),
   }, ['pod', 'state']), 20),
   podReportsOmitted: integer('Targeted pods left out of podReports.', { minimum: 0 }),
   startedAt: string('When the faults started.', { format: 'date-time' }),

@@ -3,6 +3,7 @@
 // APPLIED column), a bounded per-pod detail (status.podReports) and the
 // condition Applied. Pure: the reports come in as a lookup.
 import type { DatapathReport, PolicyApplyReport } from '../../contract/applied.ts';
+import { POD_REPORT_TEXT_MAX } from '../../policies/schema.ts';
 import type { ChaosPolicy, PodApplyStatus } from '../../policies/types.ts';
 
 /** What the reconciler last read from one pod (datapath-reports.ts). */
@@ -16,12 +17,11 @@ export interface PodReportState {
 export const MAX_POD_DETAILS = 20;
 export const MAX_FAULTS_PER_POD = 8;
 /**
- * podReports' strings are at most 512 characters (policies/schema.ts), and the
- * API server refuses a status with one longer whole. A report's fields are cut
- * to 256 each, so "<kind> <target> (via …)" or a read error can pass it.
+ * podReports' strings fit the schema's bound, or the API server refuses the
+ * whole status. A report's fields are cut to 256 each, so "<kind> <target>
+ * (via …)" or a read error can pass it.
  */
-const STATUS_TEXT_MAX = 512;
-const clip = (text: string): string => (text.length <= STATUS_TEXT_MAX ? text : `${text.slice(0, STATUS_TEXT_MAX - 1)}…`);
+const clip = (text: string): string => (text.length <= POD_REPORT_TEXT_MAX ? text : `${text.slice(0, POD_REPORT_TEXT_MAX - 1)}…`);
 
 export type PodApplyState = PodApplyStatus['state'];
 
