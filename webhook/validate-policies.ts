@@ -71,7 +71,8 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
     // Validated and defaulted once here; the checks below read the same result.
     const review = reviewPolicy(request.object);
     // The owner as the cache resolved it, among tenants it validated on arrival.
-    const { owner } = cluster.admittedPolicies(namespaceName);
+    const admitted = cluster.admittedPolicies(namespaceName);
+    const { owner } = admitted;
     const verdict = reviewVerdict(review, namespace, owner, { username: request.userInfo.username ?? '', groups: request.userInfo.groups ?? [] });
     const context = { namespace: namespaceName, policy: policyName, user: request.userInfo.username, operation: request.operation, uid: request.uid };
     if (!verdict.allowed) {
@@ -80,7 +81,7 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
       return { ...deny(verdict.message), warnings: verdict.warnings };
     }
     // Allowed: the owner is a tenant, the one the verdict names.
-    const stacked = stackingDenial(review.prepared, 'tenant' in owner ? owner.tenant : undefined, cluster);
+    const stacked = stackingDenial(review.prepared, 'tenant' in owner ? owner.tenant : undefined, admitted.policies);
     if (stacked !== undefined) {
       log.info({ ...context, tenant: verdict.tenant, dryRun: request.dryRun === true, reason: stacked }, 'policy denied: stacks over a limit');
       deps.denied?.(verdict.tenant ?? '', 'stacking');
@@ -110,16 +111,15 @@ function onlyStopsOrKeepsFaults(oldObject: unknown, newObject: unknown): boolean
 
 /**
  * Limits hold per pod (issue 13 L1): the candidate's TCP delays, chained with
- * those of every admitted, unexpired policy that can reach the same pods,
+ * those of every admitted, unexpired policy of its namespace (`admitted`, the
+ * cache's list the verdict's owner came with) that can reach the same pods,
  * must stay within the tenant's maxDelay.
  */
-function stackingDenial(candidate: PreparedPolicy | undefined, tenant: ChaosTenant | undefined, cluster: ClusterView, now = Date.now()): string | undefined {
+function stackingDenial(candidate: PreparedPolicy | undefined, tenant: ChaosTenant | undefined, admitted: readonly PreparedPolicy[], now = Date.now()): string | undefined {
   const maxDelay = tenant?.spec.allow.limits?.maxDelay;
   if (maxDelay === undefined || candidate === undefined || candidate.spec.tcp.length === 0) return undefined;
   const { policy } = candidate;
-  const others = cluster
-    .admittedPolicies(policy.metadata.namespace ?? '')
-    .policies.filter((p) => p.policy.metadata.name !== policy.metadata.name && !isTerminating(p.policy) && (policyExpiresAt(p.policy) ?? 0) > now);
+  const others = admitted.filter((p) => p.policy.metadata.name !== policy.metadata.name && !isTerminating(p.policy) && (policyExpiresAt(p.policy) ?? 0) > now);
   const over = stackedDelaysOver([...maySharePods(candidate.spec.selector, others), candidate], durationMs(maxDelay)).filter(
     (s): s is typeof s & { candidateIndex: number } => s.candidateIndex !== undefined && s.chaosIds.length > 1,
   );
