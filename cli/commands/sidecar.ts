@@ -134,7 +134,8 @@ Options:
     const mallocReleaseS = int(values, 'malloc-release-interval', DEFAULT_MALLOC_RELEASE_S);
     if (mallocReleaseS < 0) throw new UsageError(`--malloc-release-interval must be 0 (never) or more seconds, got ${mallocReleaseS}`);
     const { wiring, kernel } = await loadWiring(str(values, 'wiring-file'));
-    if (addresses(process.env[POD_IP_ENV], process.env[POD_IPS_ENV]).length === 0)
+    const podAddresses = addresses(process.env[POD_IP_ENV], process.env[POD_IPS_ENV]);
+    if (podAddresses.length === 0)
       throw new UsageError(`capture needs the pod's addresses: set ${POD_IP_ENV} or ${POD_IPS_ENV} (downward API status.podIP/podIPs)`);
     const source = await policySource(values, log);
     const [{ Sidecar }, { holdAlivePipe }] = await Promise.all([import('../../sidecar/sidecar.ts'), import('../../sidecar/alive-pipe.ts')]);
@@ -142,7 +143,7 @@ Options:
     const sidecar = await Sidecar.start({
       capture: wiring.capture,
       listenHost: str(values, 'listen-host') ?? '::',
-      podAddresses: addresses(process.env[POD_IP_ENV], process.env[POD_IPS_ENV]),
+      podAddresses,
       nodeAddresses: addresses(process.env[HOST_IP_ENV], process.env[HOST_IPS_ENV]),
       source,
       toxiproxyBin: str(values, 'toxiproxy-bin') ?? 'toxiproxy-server',
