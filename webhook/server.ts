@@ -11,7 +11,7 @@ import type { InjectionConfig } from './injection-config.ts';
 import { createMetrics } from './metrics.ts';
 import type { Reconciler } from './reconciler/index.ts';
 import { admissionRoutes } from './routes.ts';
-import { callerRejection, type CallerAuthConfig } from './caller-auth.ts';
+import { connectionAuthenticator, type CallerAuthConfig } from './caller-auth.ts';
 import { loadKeyPair, watchKeyPair } from './tls.ts';
 import { HANDSHAKE_TIMEOUT_MS, MAX_CONNECTIONS, tlsServerOptions } from './tls-policy.ts';
 
@@ -71,7 +71,7 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
     ...(opts.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
   };
   const callerAuth = opts.callerAuth;
-  if (callerAuth) context.authenticate = (socket) => callerRejection(socket, callerAuth);
+  if (callerAuth) context.authenticate = connectionAuthenticator(callerAuth);
   else
     log.warn(
       'client authentication is OFF: the review endpoints answer any caller that reaches the port, and their answers (denials, injected plans) ' +

@@ -1,8 +1,10 @@
 // What the webhook's TLS listener accepts (issue 13 L4): TLS 1.3, or TLS 1.2
 // with forward secrecy (ECDHE) and an AEAD cipher only — no static-RSA key
 // exchange, no CBC, no SHA-1 MACs (Mozilla's "intermediate" profile, which
-// every supported kube-apiserver meets) — and bounds on connections that never
-// complete a handshake and on how many connections are held at once.
+// every supported kube-apiserver meets) — no renegotiation, and bounds on
+// connections that never complete a handshake and on how many connections are
+// held at once.
+import { constants } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
 
 /** TLS 1.2 suites, OpenSSL names; TLS 1.3 suites are all AEAD and stay at Node's defaults. */
@@ -35,5 +37,10 @@ export function tlsServerOptions(): TlsOptions {
     minVersion: 'TLSv1.2',
     ciphers: TLS12_CIPHERS.join(':'),
     honorCipherOrder: true,
+    // A TLS 1.2 client could otherwise renegotiate and present another
+    // certificate mid-connection; without it, a connection's client
+    // certificate is its handshake's, and is checked once (caller-auth.ts).
+    // Go's TLS client, the API server's, never renegotiates.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   };
 }

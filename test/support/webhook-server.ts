@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createLogger } from '../../common/log.ts';
 import { loadInjectionConfig, type InjectionConfig } from '../../webhook/injection-config.ts';
+import type { CallerAuthConfig } from '../../webhook/caller-auth.ts';
 import { startWebhookServer, type WebhookServer } from '../../webhook/server.ts';
 import { makeTestCertificates, writeCertDir, type TestCertificates } from './webhook-tls.ts';
 
@@ -42,7 +43,9 @@ export interface AdmissionReviewAnswer {
   };
 }
 
-export async function startTestWebhook(opts: { certPollIntervalMs?: number; handshakeTimeoutMs?: number; maxConnections?: number } = {}): Promise<TestWebhook> {
+export async function startTestWebhook(
+  opts: { certPollIntervalMs?: number; handshakeTimeoutMs?: number; maxConnections?: number; callerAuth?: CallerAuthConfig } = {},
+): Promise<TestWebhook> {
   const certs = await makeTestCertificates();
   const certDir = await writeCertDir(certs);
   const config = loadInjectionConfig({}, {});
@@ -57,6 +60,7 @@ export async function startTestWebhook(opts: { certPollIntervalMs?: number; hand
       ...(opts.certPollIntervalMs !== undefined ? { certPollIntervalMs: opts.certPollIntervalMs } : {}),
       ...(opts.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
       ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+      ...(opts.callerAuth !== undefined ? { callerAuth: opts.callerAuth } : {}),
     });
   } catch (err) {
     await rm(certDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Issue 13 L4: what the webhook's listener accepts. TLS 1.2 only with ECDHE
-// and an AEAD cipher (no static RSA, no CBC/SHA-1), TLS 1.3, a bound on
-// handshakes that never start, and a cap on held connections.
+// and an AEAD cipher (no static RSA, no CBC/SHA-1), TLS 1.3, no renegotiation,
+// a bound on handshakes that never start, and a cap on held connections.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -55,6 +55,16 @@ describe('webhook: TLS and connection bounds (issue 13 L4)', function () {
     }
     const r13 = await handshake(hook.port, hook.certs.ca, { minVersion: 'TLSv1.3' });
     assert.equal(r13.protocol, 'TLSv1.3', r13.error);
+  });
+
+  it('refuses a TLS 1.2 client\'s renegotiation, so a connection keeps its handshake\'s certificate', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: hook.port, ca: hook.certs.ca, servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
+        socket.renegotiate({}, (err) => resolve(err ? `refused: ${err.message}` : 'renegotiated'));
+      });
+      socket.on('error', (err) => resolve(`refused: ${err.message}`));
+    });
+    assert.match(outcome, /^refused: .*no renegotiation/);
   });
 
   it('closes a connection that never sends a ClientHello after the handshake timeout', async () => {
