@@ -8,7 +8,10 @@
 //    on this machine): max closed-loop throughput with autocannon, then a
 //    steady 1,000 reviews/s from an open-loop generator (bench/open-loop.ts:
 //    vegeta, a Go program; a Node one's own event loop was most of its p99),
-//    in every round; at1000 is the round with the median p99.
+//    in every round; at1000 is the round with the median p99. The same
+//    webhook's max rate is also measured with client authentication on
+//    (withClientAuth: --client-ca-file, the generator presenting the API
+//    server's certificate), as docs/security.md sets production up.
 //    Servers, generator and this driver are three separate processes.
 // 2. Pod CREATEs through a real kube-apiserver (controlplane/), with and
 //    without the webhook in the path (bench/webhook-apiserver.ts).
@@ -19,7 +22,7 @@
 //   env: BENCH_DURATION_S=10 BENCH_ROUNDS=3 BENCH_CONNECTIONS=10 BENCH_RATE=1000 BENCH_PODS=300 BENCH_SKIP_APISERVER=1
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ import { podReview } from '../test/support/webhook-server.ts';
 import { benchPod, measureApiserver, type ApiserverResult } from './webhook-apiserver.ts';
 import { measureNeighbours } from './webhook-neighbours.ts';
 import { ensureOpenLoop } from '../controlplane/binaries.ts';
+import { ADMISSION_CLIENT_NAME, writeAdmissionAuth } from '../controlplane/admission-auth.ts';
 import { describeGenerator, openLoop } from './open-loop.ts';
 import { medianBy, percentile, round } from './webhook-stats.ts';
 import { webhookImageRuntime } from './image-runtime.ts';
@@ -103,6 +107,12 @@ async function startServer(args: string[], logFile: string): Promise<{ proc: Chi
   throw new Error(`server ${args.join(' ')} did not start: ${await readFile(logFile, 'utf8')}`);
 }
 
+/** The API server's client certificate, as autocannon presents it. */
+interface ClientCertificate {
+  cert: Buffer;
+  key: Buffer;
+}
+
 /** CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms). */
 async function cpuMs(pid: number): Promise<number> {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
@@ -115,7 +125,7 @@ async function cpuMs(pid: number): Promise<number> {
  * CPU time per answered request: on a machine shared with other work the
  * closed-loop rate moves with the neighbours' load, the CPU a review costs much less.
  */
-async function load(port: number, body: string, opts: { rate?: number; durationS?: number; pid?: number } = {}) {
+async function load(port: number, body: string, opts: { rate?: number; durationS?: number; pid?: number; client?: ClientCertificate } = {}) {
   const latencies: number[] = [];
   const instance = autocannon({
     url: `https://127.0.0.1:${port}/mutate/pods`,
@@ -126,6 +136,7 @@ async function load(port: number, body: string, opts: { rate?: number; durationS
     pipelining: 1,
     duration: opts.durationS ?? DURATION_S,
     ...(opts.rate ? { overallRate: opts.rate } : {}),
+    ...(opts.client ? { tlsOptions: opts.client } : {}),
   });
   instance.on('response', (_c, status, _b, ms) => {
     if (status === 200) latencies.push(ms);
@@ -198,7 +209,7 @@ async function main(): Promise<void> {
     const neighbours = await measureNeighbours();
 
     // One server at a time, stopped before the next starts: an idle Node
-    // process still runs timers and GC on the same two cores. The three
+    // process still runs timers and GC on the same two cores. The four
     // servers take turns for ROUNDS rounds, in alternating order, and each
     // figure is the median over rounds (a share, of the ratios within a
     // round): on a shared machine one max-rate sample moves by ±25% with the
@@ -208,37 +219,50 @@ async function main(): Promise<void> {
     // The Node flags the webhook image runs with (images/webhook.Dockerfile's ENTRYPOINT).
     const { nodeFlags } = await webhookImageRuntime();
     const webhookArgs = (cli: string): string[] => [...nodeFlags, cli, 'webhook', '--cert-dir', dir, '--port', '0', '--address', '127.0.0.1'];
-    const servers: Record<'compiled' | 'sources' | 'bare', { args: string[]; log: string }> = {
+    // As docs/security.md sets a cluster up: reviews answered only for the API
+    // server's client certificate, which the load generator then presents.
+    const authDir = join(dir, 'admission-auth');
+    await mkdir(authDir);
+    const auth = await writeAdmissionAuth(authDir, '127.0.0.1:0');
+    const apiserverClient: ClientCertificate = { cert: await readFile(auth.clientCertFile), key: await readFile(auth.clientKeyFile) };
+    const servers: Record<'compiled' | 'clientAuth' | 'sources' | 'bare', { args: string[]; log: string; client?: ClientCertificate }> = {
       compiled: { args: webhookArgs(CLI.compiled), log: 'webhook.log' },
+      clientAuth: {
+        args: [...webhookArgs(CLI.compiled), '--client-ca-file', auth.clientCaFile, '--client-name', ADMISSION_CLIENT_NAME],
+        log: 'webhook-client-auth.log',
+        client: apiserverClient,
+      },
       sources: { args: webhookArgs(CLI.sources), log: 'webhook-sources.log' },
       bare: { args: ['-e', BARE_SERVER, dir], log: 'bare.log' },
     };
     type Side = keyof typeof servers;
-    const maxRounds: Record<Side, MaxResult[]> = { compiled: [], sources: [], bare: [] };
+    const maxRounds: Record<Side, MaxResult[]> = { compiled: [], clientAuth: [], sources: [], bare: [] };
     const paces: Record<'compiled' | 'bare', Array<Awaited<ReturnType<typeof paced>>>> = { compiled: [], bare: [] };
     for (let turn = 0; turn < ROUNDS; turn++) {
-      const order: Side[] = turn % 2 === 0 ? ['compiled', 'sources', 'bare'] : ['bare', 'sources', 'compiled'];
+      const order: Side[] = turn % 2 === 0 ? ['compiled', 'clientAuth', 'sources', 'bare'] : ['bare', 'sources', 'clientAuth', 'compiled'];
       for (const side of order) {
-        const server = await startServer(servers[side].args, join(dir, servers[side].log));
+        const { args, log, client } = servers[side];
+        const server = await startServer(args, join(dir, log));
         procs.push(server.proc);
-        await load(server.port, body, { rate: 200, durationS: WARMUP_S });
-        maxRounds[side].push(await load(server.port, body, { pid: server.proc.pid! }));
+        await load(server.port, body, { rate: 200, durationS: WARMUP_S, ...(client ? { client } : {}) });
+        maxRounds[side].push(await load(server.port, body, { pid: server.proc.pid!, ...(client ? { client } : {}) }));
         // The steady 1,000/s in every round too: one 10 s sample's p99 is the
         // worst 100 requests, and whether a stall of this shared machine (tens
         // of ms, which the bare server meets as well) lands in it moved one
         // sample's p99 between 2.6 and 14 ms for the same webhook.
-        if (side !== 'sources') paces[side].push(await paced(server.port, dir, RATE));
+        if (side === 'compiled' || side === 'bare') paces[side].push(await paced(server.port, dir, RATE));
         await stop(server.proc);
       }
     }
     const max = medianOf(maxRounds.compiled);
     const maxFromSources = medianOf(maxRounds.sources);
+    const maxWithClientAuth = medianOf(maxRounds.clientAuth);
     const baseMax = medianOf(maxRounds.bare);
     const at = medianPace(paces.compiled);
     const baseAt = medianPace(paces.bare);
-    const pairedShare = (f: (r: MaxResult) => number | undefined, inverse = false): number | null => {
-      const ratios = maxRounds.compiled.map((c, i) => {
-        const [a, b] = [f(c), f(maxRounds.bare[i]!)];
+    const pairedShare = (f: (r: MaxResult) => number | undefined, inverse = false, of: MaxResult[] = maxRounds.compiled, to: MaxResult[] = maxRounds.bare): number | null => {
+      const ratios = of.map((c, i) => {
+        const [a, b] = [f(c), f(to[i]!)];
         return a && b ? (inverse ? b / a : a / b) : NaN;
       });
       return ratios.some(Number.isNaN) ? null : round(median(ratios));
@@ -265,6 +289,15 @@ async function main(): Promise<void> {
         // The same webhook run from the TypeScript sources (type stripping) instead of dist/.
         fromTypeScript: { reviewsPerSec: maxFromSources.rps, p50Ms: maxFromSources.p50Ms, p99Ms: maxFromSources.p99Ms, cpuUsPerReview: maxFromSources.cpuUsPerRequest },
         shareOfBaseline: pairedShare((r) => r.rps),
+        // The same webhook with client authentication on (--client-ca-file, as
+        // in production), and its CPU per review over the webhook's without it, paired by round.
+        withClientAuth: {
+          reviewsPerSec: maxWithClientAuth.rps,
+          p99Ms: maxWithClientAuth.p99Ms,
+          cpuUsPerReview: maxWithClientAuth.cpuUsPerRequest,
+          cpuOverWithout: pairedShare((r) => r.cpuUsPerRequest, false, maxRounds.clientAuth, maxRounds.compiled),
+          shareOfBaseline: pairedShare((r) => r.rps, false, maxRounds.clientAuth),
+        },
         // Server CPU per answered request at max rate, and the same share by CPU (baseline's / the webhook's).
         cpuUsPerReview: max.cpuUsPerRequest,
         baselineCpuUsPerRequest: baseMax.cpuUsPerRequest,
@@ -292,8 +325,8 @@ async function main(): Promise<void> {
           apiserverBeyondNullP50Ms: target(apiserver ? (apiValid ? apiserver.beyondNullP50Ms : Number.NaN) : null, '<=', 2),
           apiserverBeyondNullP99Ms: target(apiserver ? (apiValid ? apiserver.beyondNullP99Ms : Number.NaN) : null, '<=', 5),
         },
-        non2xx: max.non2xx + baseMax.non2xx + maxFromSources.non2xx,
-        errors: max.errors + baseMax.errors + maxFromSources.errors + at.failures + baseAt.failures,
+        non2xx: max.non2xx + baseMax.non2xx + maxFromSources.non2xx + maxWithClientAuth.non2xx,
+        errors: max.errors + baseMax.errors + maxFromSources.errors + maxWithClientAuth.errors + at.failures + baseAt.failures,
         reviewBytes: Buffer.byteLength(body),
         connections: CONNECTIONS,
         durationS: DURATION_S,

@@ -26,11 +26,11 @@ export async function loadCallerAuth(caFile: string, names: readonly string[]): 
  * callerRejection() once per connection. A connection's client certificate is
  * the one from its handshake (the listener refuses renegotiation:
  * tls-policy.ts), and getPeerCertificate() builds the whole certificate, its
- * three fingerprints included, on every call: 100-170 µs on this machine, as
- * much as the rest of a review. Checked per review, it took the webhook from
- * 187-232 to 376-432 µs of CPU per review at max rate (2 runs each,
- * 2026-11-26); the API server sends its reviews over a few keep-alive
- * connections.
+ * three fingerprints included, on every call: 100-170 µs here, as much as the
+ * rest of a review. Checked per review, it doubled the webhook's CPU per
+ * review with client authentication on (571-623 against 263-321 µs at max
+ * rate, 3 interleaved rounds, 2026-11-26); once per connection,
+ * bench:webhook's withClientAuth.cpuOverWithout is 0.985.
  */
 export function connectionAuthenticator(config: CallerAuthConfig): (socket: TLSSocket) => string | undefined {
   // null: authenticated (undefined is "not checked yet").

@@ -99,7 +99,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<We
   const listener = createRequestListener(context, routes);
 
   // Client certificates are requested, never required at the TLS layer: kubelet
-  // probes and Prometheus have none, and the review routes check per request.
+  // probes and Prometheus have none, and the review routes check a
+  // connection's certificate once, at its first review (caller-auth.ts).
   const clientAuth = callerAuth ? { requestCert: true, rejectUnauthorized: false, ca: callerAuth.caPem } : {};
   const secureContext = (p: { cert: string | Buffer; key: string | Buffer }) => ({ cert: p.cert, key: p.key, ...tlsServerOptions(), ...clientAuth });
   const server: Server = createServer({ ...secureContext(pair), handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS }, listener);
