@@ -11,7 +11,9 @@
 //    in every round; at1000 is the round with the median p99. The same
 //    webhook's max rate is also measured with client authentication on
 //    (withClientAuth: --client-ca-file, the generator presenting the API
-//    server's certificate), as docs/security.md sets production up.
+//    server's certificate), as docs/security.md sets production up, and
+//    so is a parsing floor's: the bare server plus parsing the review and
+//    sending Faultline's answer (parsingFloor).
 //    Servers, generator and this driver are three separate processes.
 // 2. Pod CREATEs through a real kube-apiserver (controlplane/), with and
 //    without the webhook in the path (bench/webhook-apiserver.ts).
@@ -23,6 +25,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +84,43 @@ server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({msg: 'webhook listening', port: server.address().port})));
 process.on('SIGTERM', () => process.exit(0));
 `;
+
+// The floor of any Node webhook answering this review: the bare server's TLS
+// and HTTP, plus reading and JSON.parse-ing the review, and sending the answer
+// Faultline's webhook gave it once (argv[2]: the file holding it). What
+// Faultline's webhook costs beyond this is deciding and encoding its patch.
+const PARSING_SERVER = `
+const https = require('node:https');
+const fs = require('node:fs');
+const dir = process.argv[1];
+const answer = fs.readFileSync(process.argv[2], 'latin1');
+const server = https.createServer({cert: fs.readFileSync(dir + '/tls.crt'), key: fs.readFileSync(dir + '/tls.key')}, (req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    if (typeof JSON.parse(Buffer.concat(chunks).toString('utf8')).request.uid !== 'string') throw new Error('no uid');
+    res.writeHead(200, {'content-type': 'application/json', 'content-length': answer.length});
+    res.end(answer);
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({msg: 'webhook listening', port: server.address().port})));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+/** One review's answer text from a running webhook. */
+function answerOf(port: number, ca: Buffer, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/mutate/pods', method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(new Error(`the webhook answered ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /**
  * Starts a server process logging at info, as in production (skips and
@@ -209,7 +249,7 @@ async function main(): Promise<void> {
     const neighbours = await measureNeighbours();
 
     // One server at a time, stopped before the next starts: an idle Node
-    // process still runs timers and GC on the same two cores. The four
+    // process still runs timers and GC on the same two cores. The five
     // servers take turns for ROUNDS rounds, in alternating order, and each
     // figure is the median over rounds (a share, of the ratios within a
     // round): on a shared machine one max-rate sample moves by ±25% with the
@@ -225,7 +265,13 @@ async function main(): Promise<void> {
     await mkdir(authDir);
     const auth = await writeAdmissionAuth(authDir, '127.0.0.1:0');
     const apiserverClient: ClientCertificate = { cert: await readFile(auth.clientCertFile), key: await readFile(auth.clientKeyFile) };
-    const servers: Record<'compiled' | 'clientAuth' | 'sources' | 'bare', { args: string[]; log: string; client?: ClientCertificate }> = {
+    // The parsing floor sends Faultline's own answer to this review.
+    const learner = await startServer(webhookArgs(CLI.compiled), join(dir, 'webhook-answer.log'));
+    procs.push(learner.proc);
+    const answer = await answerOf(learner.port, certs.ca, body);
+    await stop(learner.proc);
+    await writeFile(join(dir, 'answer.json'), answer, 'latin1');
+    const servers: Record<'compiled' | 'clientAuth' | 'sources' | 'bare' | 'parsing', { args: string[]; log: string; client?: ClientCertificate }> = {
       compiled: { args: webhookArgs(CLI.compiled), log: 'webhook.log' },
       clientAuth: {
         args: [...webhookArgs(CLI.compiled), '--client-ca-file', auth.clientCaFile, '--client-name', ADMISSION_CLIENT_NAME],
@@ -234,12 +280,13 @@ async function main(): Promise<void> {
       },
       sources: { args: webhookArgs(CLI.sources), log: 'webhook-sources.log' },
       bare: { args: ['-e', BARE_SERVER, dir], log: 'bare.log' },
+      parsing: { args: ['-e', PARSING_SERVER, dir, join(dir, 'answer.json')], log: 'parsing.log' },
     };
     type Side = keyof typeof servers;
-    const maxRounds: Record<Side, MaxResult[]> = { compiled: [], clientAuth: [], sources: [], bare: [] };
+    const maxRounds: Record<Side, MaxResult[]> = { compiled: [], clientAuth: [], sources: [], bare: [], parsing: [] };
     const paces: Record<'compiled' | 'bare', Array<Awaited<ReturnType<typeof paced>>>> = { compiled: [], bare: [] };
     for (let turn = 0; turn < ROUNDS; turn++) {
-      const order: Side[] = turn % 2 === 0 ? ['compiled', 'clientAuth', 'sources', 'bare'] : ['bare', 'sources', 'clientAuth', 'compiled'];
+      const order: Side[] = turn % 2 === 0 ? ['compiled', 'clientAuth', 'sources', 'parsing', 'bare'] : ['bare', 'parsing', 'sources', 'clientAuth', 'compiled'];
       for (const side of order) {
         const { args, log, client } = servers[side];
         const server = await startServer(args, join(dir, log));
@@ -257,6 +304,7 @@ async function main(): Promise<void> {
     const max = medianOf(maxRounds.compiled);
     const maxFromSources = medianOf(maxRounds.sources);
     const maxWithClientAuth = medianOf(maxRounds.clientAuth);
+    const parsingMax = medianOf(maxRounds.parsing);
     const baseMax = medianOf(maxRounds.bare);
     const at = medianPace(paces.compiled);
     const baseAt = medianPace(paces.bare);
@@ -298,6 +346,16 @@ async function main(): Promise<void> {
           cpuOverWithout: pairedShare((r) => r.cpuUsPerRequest, false, maxRounds.clientAuth, maxRounds.compiled),
           shareOfBaseline: pairedShare((r) => r.rps, false, maxRounds.clientAuth),
         },
+        // The floor of any Node webhook answering this review (PARSING_SERVER):
+        // the bare server plus JSON.parse of the review and an answer of
+        // Faultline's bytes. Its share of bare HTTPS, and Faultline's of it.
+        parsingFloor: {
+          reviewsPerSec: parsingMax.rps,
+          cpuUsPerReview: parsingMax.cpuUsPerRequest,
+          answerBytes: answer.length,
+          shareOfBaseline: pairedShare((r) => r.rps, false, maxRounds.parsing),
+          webhookShareOfIt: pairedShare((r) => r.rps, false, maxRounds.compiled, maxRounds.parsing),
+        },
         // Server CPU per answered request at max rate, and the same share by CPU (baseline's / the webhook's).
         cpuUsPerReview: max.cpuUsPerRequest,
         baselineCpuUsPerRequest: baseMax.cpuUsPerRequest,
@@ -325,8 +383,8 @@ async function main(): Promise<void> {
           apiserverBeyondNullP50Ms: target(apiserver ? (apiValid ? apiserver.beyondNullP50Ms : Number.NaN) : null, '<=', 2),
           apiserverBeyondNullP99Ms: target(apiserver ? (apiValid ? apiserver.beyondNullP99Ms : Number.NaN) : null, '<=', 5),
         },
-        non2xx: max.non2xx + baseMax.non2xx + maxFromSources.non2xx + maxWithClientAuth.non2xx,
-        errors: max.errors + baseMax.errors + maxFromSources.errors + maxWithClientAuth.errors + at.failures + baseAt.failures,
+        non2xx: max.non2xx + baseMax.non2xx + maxFromSources.non2xx + maxWithClientAuth.non2xx + parsingMax.non2xx,
+        errors: max.errors + baseMax.errors + maxFromSources.errors + maxWithClientAuth.errors + parsingMax.errors + at.failures + baseAt.failures,
         reviewBytes: Buffer.byteLength(body),
         connections: CONNECTIONS,
         durationS: DURATION_S,
