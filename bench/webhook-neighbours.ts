@@ -30,7 +30,7 @@ const tenant: ChaosTenant = {
 };
 
 /** A policy at the size tenants write when they mean it: 16 HTTP rules and 4 TCP ports. */
-function policy(name: string, selector: Record<string, string>): ChaosPolicy {
+export function largePolicy(name: string, selector: Record<string, string>): ChaosPolicy {
   const http: HttpFault[] = Array.from({ length: 16 }, (_, i) => ({
     name: `rule-${i}`,
     match: { port: 8080, path: { regex: `/api/v1/items/${i}/[a-z]+` }, methods: ['GET', 'POST'], headers: { 'x-canary': `c${i}` } },
@@ -102,8 +102,8 @@ async function reviewMicros(policies: readonly ChaosPolicy[]): Promise<{ p50Us: 
 /** 1 policy (the pod's own) against the same plus 99 aimed at other workloads. */
 export async function measureNeighbours(): Promise<{ reviewUsWith1Policy: object; reviewUsWith100Policies: object; ratioP50: number; policyBytes: number }> {
   const labels = (benchPod().metadata.labels ?? {}) as Record<string, string>;
-  const own = policy('own', labels);
-  const neighbours = Array.from({ length: 99 }, (_, i) => policy(`neighbour-${i}`, { app: `svc-${i}` }));
+  const own = largePolicy('own', labels);
+  const neighbours = Array.from({ length: 99 }, (_, i) => largePolicy(`neighbour-${i}`, { app: `svc-${i}` }));
   // A discarded first pass: the JIT warms up on it, not on whichever case is measured first.
   await reviewMicros([own, ...neighbours]);
   const one = await reviewMicros([own]);

@@ -34,6 +34,7 @@ import { chaosIdOf as chaosEventId } from '../common/chaos-event.ts';
 import { abortedNow, plannedGuard } from './abort-when.ts';
 import { applyDefaults, type DefaultedGrpcFault, type DefaultedPolicySpec, type DefaultedToxic } from './defaults.ts';
 import { durationMs } from './duration.ts';
+import { GenerationMemo } from './generation-memo.ts';
 import { parseTcRate } from './rate.ts';
 import { matchesSelector } from './selection.ts';
 import type { ChaosPolicy } from './types.ts';
@@ -118,8 +119,31 @@ function targetsOf(policy: ChaosPolicy): readonly string[] {
 // ------------------------------------------------------------ live plan
 
 export function livePlanFor(podName: string, policies: readonly ChaosPolicy[], now: number): LiveFaultPlan {
+  return livePlanFromPrepared(podName, prepareAll(policies), now);
+}
+
+/**
+ * livePlanFor for one proxy's life: each policy validated and defaulted once
+ * per generation (generation-memo.ts), so the reconciler's status writes,
+ * which the proxy's watch delivers like any change, re-plan without
+ * re-validating. `policies` is the namespace's whole current list each call.
+ */
+export function livePlanner(): (podName: string, policies: readonly ChaosPolicy[], now: number) => LiveFaultPlan {
+  const memo = new GenerationMemo<PreparedPolicy | undefined>();
+  return (podName, policies, now) => {
+    memo.retainOnly(policies);
+    const prepared = policies.flatMap((policy) => {
+      const p = memo.get(policy, () => preparePolicy(policy));
+      // The memo holds this generation's spec; the object (status, deletionTimestamp) is the newest.
+      return p ? [{ ...p, policy }] : [];
+    });
+    return livePlanFromPrepared(podName, prepared, now);
+  };
+}
+
+function livePlanFromPrepared(podName: string, policies: readonly PreparedPolicy[], now: number): LiveFaultPlan {
   const plan: LiveFaultPlan = { http: [], tcp: [] };
-  for (const a of activePolicies(prepareAll(policies), now)) {
+  for (const a of activePolicies(policies, now)) {
     if (!targetsOf(a.policy).includes(podName)) continue;
     (plan.policies ??= []).push({ chaosId: a.chaosId, uid: a.policy.metadata.uid ?? a.chaosId, generation: a.policy.metadata.generation ?? 0 });
     const guard = plannedGuard(a.policy, a.chaosId);

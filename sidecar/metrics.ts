@@ -20,7 +20,9 @@ export class Metrics {
     clientAbortsDuringDelay: 0,
     upstreamErrors: 0,
     toxiproxyRestarts: 0,
+    /** Plans the source delivered, and those of them that changed the plan (an equal one is not applied again). */
     planUpdates: 0,
+    planChanges: 0,
     aborts: 0,
   };
   private readonly restarts: Counter;

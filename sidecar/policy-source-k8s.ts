@@ -9,10 +9,10 @@
 // the policy's status.targets names the pods, so no sidecar decides alone.
 //
 // Every change recomputes the whole plan with the injected `planFor` (the
-// policies/ merge), typically within milliseconds of the change; the pause
-// switches are watched alongside (kube/running-policies.ts). On a watch
-// error the last plan stays (its faults still expire locally) and the watch
-// retries with jittered backoff.
+// policies/ merge, each policy validated once per generation), typically
+// within milliseconds of the change; the pause switches are watched alongside
+// (kube/running-policies.ts). On a watch error the last plan stays (its
+// faults still expire locally) and the watch retries with jittered backoff.
 
 import type { ChaosPolicy } from '../policies/types.ts';
 import type { LiveFaultPlan } from '../contract/plans.ts';

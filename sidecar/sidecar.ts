@@ -15,6 +15,7 @@
 // raw pipe: the proxy fails open.
 
 import http from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { CaptureWiring, KernelFaultPlan, LiveFaultPlan, PlannedHttpFault, PlannedToxic } from '../contract/plans.ts';
 import type { DatapathObservations, DatapathReport } from '../contract/applied.ts';
@@ -265,9 +266,16 @@ export class Sidecar {
     return [...targets.values()];
   }
 
+  /** Every plan the source delivers; one equal to the current plan changes nothing. */
   setSourcePlan(plan: LiveFaultPlan): void {
-    this.sourcePlan = plan;
     this.metrics.stats.planUpdates++;
+    // The watch delivers every write, the reconciler's many status writes
+    // included. An unchanged plan keeps the current one, and with it the
+    // matchers compiled for it (capture-proxy.ts's faultsOf) and Toxiproxy
+    // unasked (a reconcile lists its proxies).
+    if (isDeepStrictEqual(plan, this.sourcePlan)) return;
+    this.metrics.stats.planChanges++;
+    this.sourcePlan = plan;
     this.applyPlan();
   }
 

@@ -66,13 +66,13 @@ async function policySource(values: ParsedValues, log: Logger): Promise<PolicySo
   const namespace = process.env[POD_NAMESPACE_ENV];
   const podName = process.env[POD_NAME_ENV];
   if (!namespace || !podName) throw new UsageError(`the Kubernetes policy source needs ${POD_NAMESPACE_ENV} and ${POD_NAME_ENV} (downward API)`);
-  const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanFor }] = await Promise.all([
+  const [{ K8sPolicySource }, { inClusterConnection, kubeconfigConnection }, { livePlanner }] = await Promise.all([
     import('../../sidecar/policy-source-k8s.ts'),
     import('../../kube/connection.ts'),
     import('../../policies/planner.ts'),
   ]);
   const connection = kubeconfig !== undefined ? await kubeconfigConnection(kubeconfig) : await inClusterConnection();
-  return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanFor, log });
+  return new K8sPolicySource({ connection, namespace, podName, planFor: livePlanner(), log });
 }
 
 /** A downward-API list ("10.0.0.5,fd00::5") plus a single address, deduplicated. */

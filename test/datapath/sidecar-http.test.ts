@@ -246,6 +246,19 @@ describe('sidecar HTTP datapath', function () {
       assert.ok(ended.length > 0, 'a "fault ended" event with status expired is logged');
     });
 
+    it('keeps the current plan when the source delivers an equal one', async () => {
+      await px.apply({ http: [httpFault({ name: 'same', abort: { status: 503, percent: 100 } })] });
+      const before = await px.stats();
+      await px.redeliver();
+      const after = await px.stats();
+      assert.equal(after.planUpdates, before.planUpdates + 1);
+      assert.equal(after.planChanges, before.planChanges, 'an equal plan is not applied again');
+      assert.equal((await request(a, '/')).status, 503, 'and the fault still applies');
+      await px.apply({ http: [httpFault({ name: 'same', abort: { status: 502, percent: 100 } })] });
+      assert.equal((await px.stats()).planChanges, before.planChanges + 1);
+      assert.equal((await request(a, '/')).status, 502);
+    });
+
     it('applies a rewritten plan file within a second', async () => {
       assert.equal((await request(a, '/')).status, 200);
       const t0 = Date.now();

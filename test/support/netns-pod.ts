@@ -314,9 +314,10 @@ export class SimulatedPod {
   }
 
   /** Replaces the proxy's live plan (its --plan-file source) atomically, as a policy change would. */
-  async setLivePlan(plan: LiveFaultPlan): Promise<void> {
+  /** `indent`: the same plan in other JSON text, which the file source reads as a new delivery. */
+  async setLivePlan(plan: LiveFaultPlan, indent?: number): Promise<void> {
     const tmp = `${this.livePlanFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(plan), { mode: 0o644 });
+    await writeFile(tmp, JSON.stringify(plan, null, indent), { mode: 0o644 });
     await rename(tmp, this.livePlanFile);
   }
 

@@ -58,6 +58,7 @@ export interface PodProxyOptions {
 /** Stats the proxy's admin API serves (sidecar.ts adminView). */
 export interface ProxyStats {
   planUpdates: number;
+  planChanges: number;
   aborts: number;
   upstreamErrors: number;
   clientAbortsDuringDelay: number;
@@ -255,6 +256,14 @@ export class PodProxy {
     this.last = text;
     await this.pod.setLivePlan(full as LiveFaultPlan);
     return true;
+  }
+
+  /** Writes the last plan again in other JSON text, and waits until the source has delivered it. */
+  async redeliver(): Promise<void> {
+    if (this.last === undefined) throw new Error('no plan written yet');
+    const before = (await this.stats()).planUpdates;
+    await this.pod.setLivePlan(JSON.parse(this.last) as LiveFaultPlan, 2);
+    await waitFor('the plan to be delivered again', async () => (await this.stats()).planUpdates > before, 5_000, 10);
   }
 
   /** Writes the plan and waits until the proxy has applied it, and its TCP faults' toxics are in Toxiproxy. */

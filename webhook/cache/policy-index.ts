@@ -4,6 +4,7 @@
 // namespace the policies the owning tenant CURRENTLY admits, recomputed only
 // after a policy, tenant or namespace changed. A pod review then reads a
 // ready list: its cost does not grow with its neighbours' policy sizes.
+import { GenerationMemo } from '../../policies/generation-memo.ts';
 import { preparePolicy, type PreparedPolicy } from '../../policies/planner.ts';
 import { matchesSelector } from '../../policies/selection.ts';
 import { tenantForNamespace, type NamespaceInfo, type Ownership } from '../../policies/tenancy.ts';
@@ -48,36 +49,34 @@ export function admittedIn(ns: NamespaceInfo, validTenants: readonly ChaosTenant
   return { owner, policies: admitted, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}) };
 }
 
-type Memo<T> = Map<string, { uid: string | undefined; generation: number; value: T }>;
-
 /** Converts on arrival, once per (object, generation). */
 export class PolicyIndex {
-  readonly #policies: Memo<PreparedPolicy | undefined> = new Map();
-  readonly #tenants: Memo<boolean> = new Map();
+  readonly #policies = new GenerationMemo<PreparedPolicy | undefined>();
+  readonly #tenants = new GenerationMemo<boolean>();
   /** Bumped by every tenant or namespace change; per namespace by its policy changes. */
   #clusterRevision = 0;
   readonly #namespaceRevisions = new Map<string, number>();
   readonly #admitted = new Map<string, { cluster: number; namespace: number; value: AdmittedPolicies }>();
 
   convertPolicy(policy: ChaosPolicy): CachedPolicy {
-    const prepared = remember(this.#policies, policy, () => preparePolicy(policy));
+    const prepared = this.#policies.get(policy, () => preparePolicy(policy));
     // The memo holds the spec of this generation; the object (status, deletionTimestamp) is always the newest.
     return { policy, prepared: prepared && { ...prepared, policy } };
   }
 
   convertTenant(tenant: ChaosTenant): CachedTenant {
-    return { tenant, valid: remember(this.#tenants, tenant, () => validateTenant(tenant).length === 0) };
+    return { tenant, valid: this.#tenants.get(tenant, () => validateTenant(tenant).length === 0) };
   }
 
   /** Call after the store changed (and on delete, so the memo does not outlive the object). */
   changed(kind: 'namespaces' | 'chaostenants' | 'chaospolicies', type: 'added' | 'modified' | 'deleted', namespace: string, name: string): void {
     if (kind === 'chaospolicies') {
       this.#namespaceRevisions.set(namespace, (this.#namespaceRevisions.get(namespace) ?? 0) + 1);
-      if (type === 'deleted') this.#policies.delete(`${namespace}/${name}`);
+      if (type === 'deleted') this.#policies.delete(namespace, name);
       return;
     }
     this.#clusterRevision++;
-    if (kind === 'chaostenants' && type === 'deleted') this.#tenants.delete(`/${name}`);
+    if (kind === 'chaostenants' && type === 'deleted') this.#tenants.delete('', name);
     if (kind === 'namespaces' && type === 'deleted') {
       this.#namespaceRevisions.delete(name);
       this.#admitted.delete(name);
@@ -93,18 +92,6 @@ export class PolicyIndex {
     this.#admitted.set(namespace, { ...revision, value });
     return value;
   }
-}
-
-function remember<T>(memo: Memo<T>, object: ChaosPolicy | ChaosTenant, compute: () => T): T {
-  const { namespace = '', name = '', uid, generation } = object.metadata ?? {};
-  // Without a generation (never from the apiserver) there is nothing safe to key on.
-  if (typeof generation !== 'number') return compute();
-  const key = `${namespace}/${name}`;
-  const hit = memo.get(key);
-  if (hit && hit.uid === uid && hit.generation === generation) return hit.value;
-  const value = compute();
-  memo.set(key, { uid, generation, value });
-  return value;
 }
 
 /** Per admitted list: policies by the first matchLabels pair of their selector, and those without one. */
