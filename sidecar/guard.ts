@@ -210,10 +210,10 @@ export class Guards {
   observe(chaosIds: readonly string[], error: boolean, ms: number): void {
     if (this.#byChaosId.size === 0) return;
     const now = this.#now();
-    let seen: string | undefined;
-    for (const id of chaosIds) {
-      if (id === seen) continue;
-      seen = id;
+    for (let i = 0; i < chaosIds.length; i++) {
+      const id = chaosIds[i]!;
+      // Once per policy, wherever its rules sit in the list (a handful of ids: no Set).
+      if (chaosIds.indexOf(id) !== i) continue;
       const guard = this.#byChaosId.get(id);
       if (!guard || this.isAborted(guard.plan)) continue;
       guard.observe(now, error, ms);

@@ -51,6 +51,8 @@ export class HttpPath {
   private proxy: ProxyServer | undefined;
   private readonly opts: HttpPathOptions;
   private readonly onUpstreamError: (err: UpstreamError, res: http.ServerResponse) => void;
+  /** Observed responses' guard reports for a response its upstream cuts off (it never finishes). */
+  private readonly cutOff = new WeakMap<http.ServerResponse, () => void>();
 
   constructor(opts: HttpPathOptions) {
     this.opts = opts;
@@ -101,7 +103,12 @@ export class HttpPath {
     const { metrics, log, target } = this.opts;
     metrics.stats.upstreamErrors++;
     log.debug({ err: err.message, upstream: `${target.connectHost}:${target.connectPort}` }, 'upstream error');
-    if (res.headersSent || res.destroyed) return void res.destroy();
+    if (res.headersSent || res.destroyed) {
+      // Cut off mid-response by the upstream (not by the client leaving):
+      // the guard counts it as a 502, the failure the caller saw.
+      if (!res.destroyed) this.cutOff.get(res)?.();
+      return void res.destroy();
+    }
     const unforwardable = err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED';
     const body = unforwardable
       ? `faultline-proxy: request cannot be forwarded: ${err.message}\n`
@@ -120,6 +127,7 @@ export class HttpPath {
     if (observe) {
       const t0 = performance.now();
       res.once('finish', () => observe(res.statusCode, performance.now() - t0));
+      this.cutOff.set(res, () => observe(502, performance.now() - t0));
     }
     const faults = this.opts.faults();
     const decision = faults.length > 0 ? compileFaults(faults).decide({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }) : NO_FAULT;

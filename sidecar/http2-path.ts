@@ -15,7 +15,7 @@ import { handOff, type Sniffed } from './capture/sniff.ts';
 import { decideRequest, faultHeader, isGrpc, NO_FAULT, type Decision } from './http-faults.ts';
 import { FAULT_HEADER, type HttpPathOptions } from './http-path.ts';
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const GRPC_UNAVAILABLE = 14;
 
 /** grpc-message is percent-encoded: every byte outside printable ASCII, and '%' itself (gRPC over HTTP/2, "Responses"). */
@@ -182,21 +182,37 @@ export class Http2Path {
       const waitForTrailers = isGrpc(response);
       stream.respond({ ...relayable(response), ...this.extraHeaders(decision) }, { waitForTrailers });
       if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(trailers));
-      up.pipe(stream);
+      // Ended on the upstream's close, not its 'end': see 'close' below.
+      up.pipe(stream, { end: false });
     });
+    /**
+     * Mid-response: the client must see the stream fail, not end cleanly, and
+     * the guard counts the failure, not the status the headers carried. Reset
+     * by destroy(): close(code) ends the writable side first, and a client
+     * then reads END_STREAM, a whole answer, before the RST_STREAM.
+     */
+    const cutOff = (): void => {
+      if (stream.destroyed || stream.writableEnded) return;
+      this.note(stream, isGrpc(headers) ? 200 : 502, isGrpc(headers) ? GRPC_UNAVAILABLE : undefined);
+      stream.destroy(new Error('upstream failed mid-response'));
+    };
     let failed = false;
     up.on('error', (err) => {
       failed = true;
       // The session's own error (ECONNREFUSED, …) is emitted after its streams' cancel: wait a turn for it.
       if (!stream.headersSent) return void setImmediate(() => this.upstreamFailed(stream, headers, this.sessionErrors.get(session) ?? err));
-      // Mid-response: the client must see the stream fail, not end cleanly.
-      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      cutOff();
     });
     up.on('close', () => {
-      if (!failed && !stream.headersSent && !stream.destroyed) {
-        // The upstream reset the stream before answering (e.g. REFUSED_STREAM): pass the code on.
-        stream.close(up.rstCode || NGHTTP2_REFUSED_STREAM);
-      }
+      if (failed || stream.destroyed) return;
+      // The upstream reset the stream before answering (e.g. REFUSED_STREAM): pass the code on.
+      if (!stream.headersSent) return void stream.close(up.rstCode || NGHTTP2_REFUSED_STREAM);
+      // The answer ends as the upstream's did. A lost upstream connection
+      // reaches `up` as an 'end' and then a close with CANCEL, no error: the
+      // body is cut short, and passing the 'end' on would make it look whole.
+      if (up.rstCode === NGHTTP2_NO_ERROR && up.readableEnded) {
+        if (!stream.writableEnded) stream.end();
+      } else cutOff();
     });
     stream.on('close', () => {
       if (!up.closed) up.close(NGHTTP2_CANCEL);

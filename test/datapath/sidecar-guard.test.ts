@@ -19,12 +19,20 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
   let server: http.Server;
   /** Status the app answers with (the workload's health). */
   let status = 200;
+  /** The app sends its headers and part of the body, then drops the connection. */
+  let cutOff = false;
   let px: PodProxy;
   let port: Endpoint;
   const measured: string[] = [];
 
   before(async () => {
     server = http.createServer((_req, res) => {
+      if (cutOff) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 5);
+        return;
+      }
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status === 200 ? 'ok' : 'broken');
     });
@@ -39,6 +47,7 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
   });
   beforeEach(() => {
     status = 200;
+    cutOff = false;
   });
 
   let generation = 0;
@@ -110,6 +119,23 @@ describe('sidecar: steady-state guard (abortWhen) on the datapath', function () 
     // A new generation (a person changed the policy) runs again.
     await applyGuarded({ errorRate: { ratio: 0.5, windowMs: WINDOW_MS, minRequests: 10 } });
     assert.ok((await traffic(300)).every((s) => s.faulted), 'a new generation is faulted again');
+  });
+
+  it('counts a response its upstream cuts off mid-body as a failure', async () => {
+    await applyGuarded({ errorRate: { ratio: 0.5, windowMs: WINDOW_MS, minRequests: 10 } });
+    const { aborts } = await px.stats();
+    cutOff = true;
+    let failed = 0;
+    for (const end = Date.now() + WINDOW_MS + 3_000; Date.now() < end && (await px.stats()).aborts === aborts; await sleep(RATE_MS)) {
+      await request(port, '/').then(
+        (r) => assert.fail(`a cut-off response arrived whole: ${r.status} ${r.body}`),
+        () => failed++,
+      );
+    }
+    assert.equal((await px.stats()).aborts, aborts + 1, `no abort after ${failed} cut-off responses`);
+    const breach = px.find('steady-state guard breached: faults of the policy end now').at(-1)!;
+    assert.equal(breach.condition, 'errorRate');
+    assert.ok(failed >= 10, `${failed} cut-off responses`);
   });
 
   it('the minimum request count keeps one bad request from tripping it', async () => {

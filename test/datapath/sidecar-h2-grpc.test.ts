@@ -65,6 +65,13 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
     h2app = http2.createServer();
     h2app.on('stream', (stream, headers) => {
       stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      // /reset, /drop: the answer starts, then the app resets the stream or drops its connection mid-body.
+      if (headers[':path'] === '/reset' || headers[':path'] === '/drop') {
+        stream.on('error', () => undefined); // its own reset
+        stream.write('partial');
+        setTimeout(() => (headers[':path'] === '/reset' ? stream.destroy(new Error('app failed mid-body')) : stream.session?.socket.destroy()), 5);
+        return;
+      }
       stream.end(`h2 app ${headers[':path']}`);
     });
     h2appPort = await px.listen(h2app);
@@ -156,6 +163,29 @@ describe('sidecar HTTP/2 path: gRPC and h2c faults per stream', function () {
     // The classification itself, in-process (a pure function the proxy applies to each stream's HTTP status and grpc-status).
     assert.deepEqual([[200, 0], [200, grpc.status.NOT_FOUND], [200, 14]].map(([s, g]) => isErrorResponse(s!, g)), [false, true, true]);
   });
+
+  for (const [path, how] of [['/reset', 'resets the stream'], ['/drop', 'drops its connection']] as const) {
+    it(`fails a stream whose upstream ${how} mid-body, and hands the guard the failure, not the 200 its headers said`, async () => {
+      const chaosId = `shop/guard${path.replace('/', '-')}`;
+      const guard: PlannedGuard = { chaosId, uid: `uid${path.replace('/', '-')}`, generation: 1, errorRate: { ratio: 0, windowMs: 60_000, minRequests: 1 } };
+      await setFaults([fault({ chaosId, name: 'g/f', match: { path: { exact: '/never' } }, abort: { status: 418, percent: 100 } })], [guard]);
+      const session = http2.connect(`http://${px.podIp}:${h2appPort}`);
+      try {
+        const outcome = await new Promise<string>((resolve) => {
+          const req = session.request({ ':path': path });
+          req.resume();
+          req.on('end', () => resolve(`ended cleanly (rstCode ${req.rstCode})`));
+          req.on('error', (err: NodeJS.ErrnoException) => resolve(`failed: ${err.code}`));
+          req.on('close', () => resolve(`closed with code ${req.rstCode}`));
+        });
+        assert.doesNotMatch(outcome, /^ended cleanly/, `a cut body must not pass for a whole one: ${outcome}`);
+        const breach = await waitFor('the guard to trip', () => px.find(BREACH, { policy: chaosId }).at(0), 5_000);
+        assert.deepEqual({ condition: breach.condition, observed: breach.observed, requests: breach.requests }, { condition: 'errorRate', observed: 100, requests: 1 });
+      } finally {
+        session.close();
+      }
+    });
+  }
 
   it('never faults a kubelet gRPC probe (User-Agent kube-probe/…), even under a 100% abort of every call', async () => {
     await setFaults([fault({ protocol: 'grpc', match: {}, abort: { status: 200, percent: 100, grpcStatus: 14 } })]);

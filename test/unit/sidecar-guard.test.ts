@@ -75,6 +75,20 @@ describe('sidecar: steady-state guard', () => {
     guards.stop();
   });
 
+  it('Guards: a response counts once per policy, however its rules interleave in the list', async () => {
+    const breaches: Breach[] = [];
+    const guards = new Guards((b) => breaches.push(b));
+    guards.setPlan([errorGuard(2)]);
+    // One failed response on a port where p's rules sit apart (a plan file may list them so).
+    guards.observe(['ns/p', 'ns/q', 'ns/p'], true, 1);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(breaches.length, 0, 'one response is below minRequests 2');
+    guards.observe(['ns/q', 'ns/p'], true, 1);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(breaches.length, 1, 'the second response reaches it');
+    guards.stop();
+  });
+
   it('classifies HTTP 5xx and gRPC non-OK as errors', () => {
     assert.equal(isErrorResponse(200), false);
     assert.equal(isErrorResponse(404), false);
