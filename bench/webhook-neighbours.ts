@@ -22,7 +22,8 @@ import { percentile, round } from './webhook-stats.ts';
 const NAMESPACE = 'shop';
 const REVIEWS = Number(process.env.BENCH_NEIGHBOUR_REVIEWS ?? 2000);
 
-const tenant: ChaosTenant = {
+/** The namespace's tenant: it admits the large policies below. */
+export const neighbourTenant: ChaosTenant = {
   apiVersion: API_GROUP_VERSION,
   kind: 'ChaosTenant',
   metadata: { name: NAMESPACE, generation: 1 },
@@ -54,13 +55,13 @@ export function largePolicy(name: string, selector: Record<string, string>): Cha
 function view(policies: readonly ChaosPolicy[]): ClusterView {
   const index = new PolicyIndex();
   const cached = policies.map((p) => index.convertPolicy(p));
-  const tenants = [index.convertTenant(tenant)].flatMap((t) => (t.valid ? [t.tenant] : []));
+  const tenants = [index.convertTenant(neighbourTenant)].flatMap((t) => (t.valid ? [t.tenant] : []));
   const ns: NamespaceInfo = { name: NAMESPACE, labels: { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } };
   const pods: PodMeta[] = Array.from({ length: 20 }, (_, i) => ({ name: `web-${i}`, namespace: NAMESPACE, labels: { app: `svc-${i}` }, phase: 'Running', injected: true, kernelChaosIds: [] }));
   return {
     namespace: () => ns,
     namespaces: () => [ns],
-    tenants: () => [tenant],
+    tenants: () => [neighbourTenant],
     policies: () => [...policies],
     allPolicies: () => [...policies],
     policy: (_n, name) => policies.find((p) => p.metadata.name === name),

@@ -2,10 +2,10 @@
 // A custom resource's generation moves with every spec change and not with a
 // status write (status is a subresource). The reconciler writes status many
 // times per policy, and each write reaches the webhook's cache and every
-// proxy of the namespace. Validating and defaulting a ChaosPolicy again costs 39 µs
-// for a one-rule policy and 585 µs for one of 16 HTTP and 4 TCP rules;
+// proxy of the namespace. Validating and defaulting a ChaosPolicy again costs
+// 39 µs for a one-rule policy and 585 µs for one of 16 HTTP and 4 TCP rules;
 // `npm run bench:planner` re-plans a proxy after a status write to one of ten
-// such policies in 0.043 of the time (251 against 5,697 µs, 2026-11-26).
+// such policies in 0.037-0.045 of the time (three runs, 2026-11-26).
 
 interface ObjectWithGeneration {
   metadata?: { namespace?: string; name?: string; uid?: string; generation?: number };

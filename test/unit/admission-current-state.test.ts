@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { livePlanFor } from '../../policies/planner.ts';
 import type { ChaosPolicy } from '../../policies/types.ts';
-import { PolicyIndex, selectingPolicies } from '../../webhook/cache/policy-index.ts';
+import { admittedIn, PolicyIndex, selectingPolicies } from '../../webhook/cache/policy-index.ts';
+import { CHAOS_LABEL, CHAOS_LABEL_ENABLED } from '../../policies/wellknown.ts';
 import { preparePolicy } from '../../policies/planner.ts';
 import { createPolicyPlanner } from '../../webhook/kernel-plans.ts';
 import { FakeCluster } from '../support/admission-cluster.ts';
@@ -99,6 +100,24 @@ describe('webhook cache: each policy converted once per generation (issue 11 ite
       index.admitted('shop', read);
     }
     assert.equal(reads, 4);
+  });
+
+  it('judges a generation once per namespace and tenant object, and again for a new one of either', () => {
+    const index = new PolicyIndex();
+    const slow = policy({ network: { delay: { latency: '5s' } } }, { name: 'slow', generation: 1 });
+    const limit = (maxDelay: string) => tenant({ kinds: ['network.delay'], privileged: true, limits: { maxDelay } });
+    const [wide, narrow] = [limit('10s'), limit('1s')];
+    const labelled = { name: 'shop', labels: { [CHAOS_LABEL]: CHAOS_LABEL_ENABLED } };
+    const names = (ns: typeof labelled | { name: string }, t: typeof wide, p: ChaosPolicy) =>
+      admittedIn(ns, [t], [index.convertPolicy(p)]).policies.map((a) => `${a.policy.metadata.name}:${JSON.stringify(a.policy.status ?? {})}`);
+    assert.deepEqual(names(labelled, wide, slow), ['slow:{}']);
+    assert.deepEqual(names(labelled, narrow, slow), [], 'a tightened tenant (a new object) is asked again');
+    assert.deepEqual(names(labelled, wide, slow), ['slow:{}']);
+    assert.deepEqual(names({ name: 'shop' }, wide, slow), [], 'so is a namespace whose chaos label is gone');
+    const statusWrite = { ...slow, status: { targets: ['web-0'] } };
+    assert.deepEqual(names(labelled, wide, statusWrite), ['slow:{"targets":["web-0"]}'], 'a status write: the same verdict, the newest object');
+    const tighter = { ...slow, metadata: { ...slow.metadata, generation: 2 }, spec: { ...slow.spec, network: { delay: { latency: '20s' } } } };
+    assert.deepEqual(names(labelled, wide, tighter), [], 'a new generation is judged on its own');
   });
 
   it('finds the policies selecting a pod through its labels, in list order, selectors without matchLabels included', () => {
