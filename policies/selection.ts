@@ -81,8 +81,9 @@ export interface TargetingPolicy {
 export function pickTargets(policy: TargetingPolicy, candidates: readonly CandidatePod[], opts: { maxPodPercent?: number } = {}): string[] {
   const matching = [...new Set(candidates.filter((p) => matchesSelector(policy.selector, p.labels ?? {})).map((p) => p.name))];
   const count = targetCount(policy.mode, matching.length, opts.maxPodPercent);
-  const rank = (name: string): number => fnv1a(`${policy.uid}/${name}`);
-  const byRank = (a: string, b: string): number => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+  // Hashed once per pod, not in the comparator (n log n hashes).
+  const ranks = new Map(matching.map((name) => [name, fnv1a(`${policy.uid}/${name}`)]));
+  const byRank = (a: string, b: string): number => ranks.get(a)! - ranks.get(b)! || (a < b ? -1 : a > b ? 1 : 0);
   const previous = new Set(policy.previousTargets ?? []);
   const kept = matching.filter((n) => previous.has(n)).sort(byRank);
   const fresh = matching.filter((n) => !previous.has(n)).sort(byRank);

@@ -141,8 +141,9 @@ export function startPolicyController(opts: PolicyControllerOptions): Controller
     arm(key, pendingExpiry(next, t));
     const on = targeting(next);
     if (on) {
+      const byName = new Map(pods.map((p) => [p.name, p]));
       for (const pod of next.targets ?? []) {
-        const url = pods.find((p) => p.name === pod)?.reportUrl;
+        const url = byName.get(pod)?.reportUrl;
         reports.want(namespace, pod, url, policyEntry(reports.get(namespace, pod)?.report, policy) === undefined);
       }
     }

@@ -182,10 +182,12 @@ export function statusEvents(policy: ChaosPolicy, previous: ChaosPolicyStatus | 
   if (flipped('Aborted')) events.push({ type: 'Warning', reason: 'Aborted', message: aborted?.message ?? 'steady-state guard breached' });
   if (flipped('Expired')) events.push({ type: 'Normal', reason: 'Expired', message: `duration ${policy.spec.duration} elapsed; faults ended` });
 
-  const newTargets = targets.filter((t) => !(previous?.targets ?? []).includes(t));
+  const before = new Set(previous?.targets ?? []);
+  const newTargets = targets.filter((t) => !before.has(t));
   if (hasKernelFaults(policy.spec) && conditionTrue(next, 'Active') && newTargets.length > 0) {
     const chaosId = chaosIdOf(policy);
-    const lacking = newTargets.filter((name) => !pods.find((p) => p.name === name)?.kernelChaosIds.includes(chaosId));
+    const byName = new Map(pods.map((p) => [p.name, p]));
+    const lacking = newTargets.filter((name) => !byName.get(name)?.kernelChaosIds.includes(chaosId));
     if (lacking.length > 0)
       events.push({
         type: 'Warning',
