@@ -30,10 +30,14 @@ export function createPolicyPlanner(cluster: ClusterView, now: () => number = Da
     // A pod admitted while a switch holds its namespace starts with no kernel faults (they could not be lifted live).
     if (policies.length === 0 || pausedBy(cluster, namespace) !== undefined) return { io: [] };
     const podName = pod.metadata?.name;
-    const others = cluster.pods(namespace).filter((p) => isLive(p) && p.name !== podName);
+    let others: PodMeta[] | undefined;
     // The first-come radius (admission-radius.ts) under the tenant's pod ceiling.
-    const inRadius = ({ chaosId, spec }: PreparedPolicy): boolean =>
-      admitsNewPod({ chaosId, mode: spec.mode, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}), matching: others.filter((p) => matchesSelector(spec.selector, p.labels)) });
+    const inRadius = ({ chaosId, spec }: PreparedPolicy): boolean => {
+      // Mode all under no ceiling admits every pod: nothing to count (the namespace's pods are copied and scanned otherwise).
+      if (spec.mode.type === 'all' && maxPodPercent === undefined) return true;
+      others ??= cluster.pods(namespace).filter((p) => isLive(p) && p.name !== podName);
+      return admitsNewPod({ chaosId, mode: spec.mode, ...(maxPodPercent !== undefined ? { maxPodPercent } : {}), matching: others.filter((p) => matchesSelector(spec.selector, p.labels)) });
+    };
     return mergePreparedKernelPlan({ ...pod, metadata: { ...pod.metadata, namespace } } as PodLike, policies, now(), inRadius).plan;
   };
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { decodeSockaddr, unmapped } from '../../sidecar/capture/original-destination.ts';
+import fc from 'fast-check';
+import { canonicalIPv6, decodeSockaddr, unmapped } from '../../sidecar/capture/original-destination.ts';
 
 function sockaddrIn(ip: number[], port: number): Buffer {
   const b = Buffer.alloc(28);
@@ -27,6 +28,15 @@ describe('capture: sockaddr decoding', () => {
     assert.deepEqual(decodeSockaddr(sockaddrIn6([0xfd99, 0, 0, 0, 0, 0, 0, 2], 7001), 28), { family: 'IPv6', address: 'fd99::2', port: 7001 });
     assert.deepEqual(decodeSockaddr(sockaddrIn6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1], 443), 28), { family: 'IPv6', address: '2001:db8:0:1::1', port: 443 });
     assert.deepEqual(decodeSockaddr(sockaddrIn6([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001], 80), 28), { family: 'IPv6', address: '::ffff:a00:1', port: 80 });
+  });
+
+  it('writes every IPv6 address as the WHATWG URL serializer does (RFC 5952 compression)', () => {
+    const viaUrl = (groups: number[]): string => new URL(`http://[${groups.map((g) => g.toString(16)).join(':')}]/`).hostname.slice(1, -1);
+    // Zero groups drawn often, so runs of every length and position (ties included) come up.
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+    fc.assert(fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (groups) => canonicalIPv6(groups) === viaUrl(groups)), { numRuns: 20_000 });
+    for (const groups of [[0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1, 0], [1, 0, 0, 1, 0, 0, 1, 1]])
+      assert.equal(canonicalIPv6(groups), viaUrl(groups), groups.join(','));
   });
 
   it('names a short or foreign sockaddr instead of reading past it', () => {
