@@ -2,7 +2,6 @@
 // over the cached cluster view, turned into an AdmissionResponse that kubectl
 // prints as "admission webhook "chaospolicies.faultline.dev" denied the
 // request: <message>".
-import { tenantForNamespace } from '../policies/tenancy.ts';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../common/log.ts';
 import { durationMs } from '../policies/duration.ts';
@@ -93,9 +92,9 @@ export function createPolicyValidator(deps: ValidatorDeps): Handler {
   };
 }
 
-/** The one tenant owning the namespace, or "" (a denials-by-tenant label). */
+/** The one tenant owning the namespace among the valid ones, as the verdict resolves it, or "" (a denials-by-tenant label). */
 function admittedTenant(cluster: ClusterView, namespace: string): string {
-  const owner = tenantForNamespace(cluster.namespace(namespace) ?? { name: namespace }, cluster.tenants());
+  const { owner } = cluster.admittedPolicies(namespace);
   return 'tenant' in owner ? owner.tenant.metadata?.name ?? '' : '';
 }
 

@@ -24,6 +24,16 @@ describe('admission: /validate/chaospolicies', () => {
     assert.deepEqual(verdict.warnings, []);
   });
 
+  it('counts a paused denial against the owning tenant, as the verdict resolves it among the valid tenants', async () => {
+    const paused = { ...shop(), spec: { ...shop().spec, paused: true } };
+    const broken = tenant({ kinds: ['no.such-kind' as never] }, {}, 'broken');
+    const c = new FakeCluster().withNamespace('shop').withTenant(paused).withTenant(broken);
+    const denials: Array<[string, string]> = [];
+    const verdict = await createPolicyValidator({ cluster: c, log, denied: (t, why) => denials.push([t, why]) })(policyRequest(policy(delay('200ms'))));
+    assert.equal(verdict.allowed, false);
+    assert.deepEqual(denials, [['shop', 'paused']], 'the invalid tenant claiming the namespace too does not blank the label');
+  });
+
   it('denies over a limit with 403 Forbidden naming the field path and the limit', async () => {
     const req = policyRequest(policy(delay('5s')));
     const verdict = await createPolicyValidator({ cluster: cluster(), log })(req);
