@@ -29,8 +29,10 @@ export async function loadCallerAuth(caFile: string, names: readonly string[]): 
  * three fingerprints included, on every call: 100-170 µs here, as much as the
  * rest of a review. Checked per review, it doubled the webhook's CPU per
  * review with client authentication on (571-623 against 263-321 µs at max
- * rate, 3 interleaved rounds, 2026-11-26); once per connection,
- * bench:webhook's withClientAuth.cpuOverWithout is 0.985.
+ * rate, 3 interleaved rounds, 2026-11-26). What bench:webhook's
+ * withClientAuth.cpuOverWithout still shows (0.985-1.18 in three runs) is
+ * TLS's own: a bare HTTPS server asking for client certificates spent 81-97
+ * against 66-69 µs per request.
  */
 export function connectionAuthenticator(config: CallerAuthConfig): (socket: TLSSocket) => string | undefined {
   // null: authenticated (undefined is "not checked yet").
