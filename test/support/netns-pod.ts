@@ -313,8 +313,11 @@ export class SimulatedPod {
     return join(this.root, 'live-plan.json');
   }
 
-  /** Replaces the proxy's live plan (its --plan-file source) atomically, as a policy change would. */
-  /** `indent`: the same plan in other JSON text, which the file source reads as a new delivery. */
+  /**
+   * Replaces the proxy's live plan (its --plan-file source) atomically, as a
+   * policy change would. `indent` writes the same plan in other JSON text,
+   * which the file source reads as a new delivery.
+   */
   async setLivePlan(plan: LiveFaultPlan, indent?: number): Promise<void> {
     const tmp = `${this.livePlanFile}.tmp`;
     await writeFile(tmp, JSON.stringify(plan, null, indent), { mode: 0o644 });
