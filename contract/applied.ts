@@ -103,7 +103,6 @@ const reportSchema = object('GET /status on the proxy\'s health port.', {
   }, ['policy', 'uid', 'generation', 'applied', 'notApplied']), REPORT_LIMITS.policies),
 }, ['policies']);
 
-
 /**
  * The schema's bounds cut rather than refuse: the reconciler keeps a list's
  * first maxItems and a string's first maxLength, and never checks what it cut.

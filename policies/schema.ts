@@ -24,10 +24,10 @@ export function labelSelectorSchema(description: string): JSONSchemaProps {
 
 // ------------------------------------------------------------ ChaosPolicy
 
-/** Shared with the pod contract: a planned HTTP fault carries the policy's match as written. */
 /** podReports' texts at most: the reconciler clips to it (webhook/reconciler/applied-status.ts), since one longer would fail the whole status update. */
 export const POD_REPORT_TEXT_MAX = 512;
 
+/** Shared with the pod contract: a planned HTTP fault carries the policy's match as written. */
 export const httpMatchSchema: JSONSchemaProps = object('Which requests the fault applies to; every field set must match. Empty matches all.', {
   port: port('Inbound: the app\'s container port. Outbound: the upstream\'s port (required for outbound).'),
   host: string('Outbound only (required there): the upstream host as the app addresses it.'),
