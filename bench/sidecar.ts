@@ -138,7 +138,10 @@ setTimeout(() => console.log('app ready'), 200);
  * over node:http. What the proxy idles at above this is libraries and our code.
  */
 const IO_FLOOR = `
-import http from 'node:http'; import https from 'node:https'; import net from 'node:net'; import { spawn } from 'node:child_process'; import { readFileSync } from 'node:fs';
+// Node's modules through require(), as the proxy's bundle loads them (images/build.ts: an ESM import of node:http loads Node's bundled undici).
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const http = require('node:http'); const https = require('node:https'); const net = require('node:net'); const { spawn } = require('node:child_process'); const { readFileSync } = require('node:fs');
 const arg = (n) => process.argv[process.argv.indexOf('--' + n) + 1];
 const kubeconfig = readFileSync(arg('kubeconfig'), 'utf8');
 const server = kubeconfig.match(/server: (\\S+)/)[1]; const ca = Buffer.from(kubeconfig.match(/certificate-authority-data: (\\S+)/)[1], 'base64');

@@ -2,7 +2,8 @@
 // run no TypeScript (Node's type stripping loads a WebAssembly transformer that
 // costs the proxy ~17 MB of idle RSS). One ESM bundle, dist/faultline.js, with
 // each command's code split into its own chunk by the CLI's lazy imports: the
-// proxy loads the proxy's chunks only. Packages stay in node_modules (the
+// proxy loads the proxy's chunks only. The packages the proxy loads on every
+// start are inlined (INLINED); every other package stays in node_modules (the
 // images install production dependencies), so native and worker-based ones
 // (fuse-native, koffi, pino's transports) load as they always do.
 //
@@ -10,15 +11,66 @@
 // app, demo/main.ts, as one self-contained file, dist/demo/main.js (it imports
 // nothing but Node's own modules). Reads demo/ alone, so that image's build
 // context needs no product sources.
-import { build, type BuildOptions } from 'esbuild';
-import { rm, writeFile } from 'node:fs/promises';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist`;
 const target = process.argv[2] ?? 'faultline';
 
-/** Settings both bundles share: ESM for this Node, no comments kept. */
+/**
+ * Inlined into the bundle, with what they import: pure JavaScript that the
+ * proxy loads at every start. From node_modules they were ~140 CommonJS files
+ * (@opentelemetry/api's 44 through prom-client among them), and loading them
+ * one by one ran Node's module loader hot enough to tier up, which paged in
+ * the optimizing compilers' code and left each file's wrapper and resolution
+ * state on the heap. Idle RSS with a plan file (bench:sidecar-ab, the same
+ * sources, medians of 3 rounds): 75.4 MB from node_modules, 68.0 inlined.
+ * yaml is here for the kubeconfig (outside a pod), which it parses in one
+ * chunk instead of 80 files.
+ */
+const INLINED = new Set(['pino', 'prom-client', 'toxiproxy-node-client', 'yaml']);
+/** Found by path at run time (pino's transports start its worker file), so never inlined. */
+const ALWAYS_EXTERNAL = ['thread-stream'];
+
+/**
+ * A real require() in each chunk, which an ESM bundle lacks (esbuild's
+ * stand-in throws): inlined CommonJS code and builtinsViaRequire call it.
+ */
+const REQUIRE_BANNER = "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);";
+
+/**
+ * Node's own modules through require(), never an ESM import. Node builds a
+ * built-in's ESM namespace by reading every export, and that runs the lazy
+ * getters CommonJS callers never touch: node:http's WebSocket, CloseEvent
+ * and MessageEvent load Node's whole bundled undici. `import http from
+ * 'node:http'` alone held 58.3 MB of RSS against 45.9 MB for require (an
+ * idle server, Node 24, 3 runs each); node:fs and node:util cost 2 MB more
+ * each the same way. In the proxy, whose own code pays for much of what that
+ * undici load pages in, it took idle RSS from 68.0 to 66.3 MB (the runs
+ * above). Each import of `node:x` becomes a one-line CommonJS
+ * module, `module.exports = require('node:x')`, and esbuild's interop reads
+ * the names the code imports from it when it uses them.
+ */
+const builtinsViaRequire: Plugin = {
+  name: 'builtins-via-require',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'require-call' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin-via-require' });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-via-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+/** Every dependency not inlined, so it loads from node_modules. */
+async function externalPackages(): Promise<string[]> {
+  const manifest = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { dependencies: Record<string, string> };
+  const unknown = [...INLINED].filter((name) => !(name in manifest.dependencies));
+  if (unknown.length > 0) throw new Error(`INLINED names packages that are not dependencies: ${unknown.join(', ')}`);
+  return [...Object.keys(manifest.dependencies).filter((name) => !INLINED.has(name)), ...ALWAYS_EXTERNAL];
+}
+
+/** Settings both bundles share: ESM for this Node, Node's modules through require(), no comments kept. */
 const common = {
   absWorkingDir: root,
   bundle: true,
@@ -28,6 +80,8 @@ const common = {
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
+  banner: { js: REQUIRE_BANNER },
+  plugins: [builtinsViaRequire],
 } satisfies BuildOptions;
 
 /** Bundles, then says what it wrote (files, KiB). */
@@ -47,7 +101,7 @@ if (target === 'faultline') {
     entryPoints: { faultline: 'cli/main.ts' },
     outdir,
     splitting: true,
-    packages: 'external',
+    external: await externalPackages(),
     // Chunks beside the entry: common/version.ts finds package.json one level up.
     chunkNames: '[name]-[hash]',
   });

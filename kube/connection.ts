@@ -114,7 +114,9 @@ const USER_FIELDS = new Set(['token', 'tokenFile', 'client-certificate', 'client
 /** Reads a kubeconfig file; relative paths in it are relative to the file, as kubectl resolves them. */
 export async function kubeconfigConnection(file: string): Promise<KubeConnection> {
   // yaml is loaded only here: a pod (in-cluster) never parses YAML and should not carry the parser.
-  const { parse } = await import('yaml');
+  // Through `default` (module.exports): the bundle inlines yaml, and a bundled
+  // CommonJS package's dynamic import has no named exports.
+  const { parse } = (await import('yaml')).default;
   const text = await readFile(file, 'utf8');
   let doc: unknown;
   try {

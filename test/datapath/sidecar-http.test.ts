@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { binomialBand, httpFault } from '../support/sidecar-plans.ts';
 import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
-import { request, startHttpApp, startTcpApp, tcpExchange, sleep, waitFor, type App } from '../support/sidecar-harness.ts';
+import { cliPath, repoRoot, request, startHttpApp, startTcpApp, tcpExchange, sleep, waitFor, type App } from '../support/sidecar-harness.ts';
 
 describe('sidecar HTTP datapath', function () {
   let app: Awaited<ReturnType<typeof startHttpApp>>;
@@ -344,4 +345,23 @@ describe('sidecar HTTP datapath', function () {
       assert.equal((await px.stats()).openConnections, 0);
     });
   });
+
+  // What images/build.ts keeps true of the bundle the images run (registered under test:datapath:compiled only).
+  if (cliPath === path.join(repoRoot, 'dist', 'faultline.js'))
+    describe('the compiled bundle', () => {
+      it("serves a fault with its libraries inlined and Node's modules required, not imported", async () => {
+        await px.apply({ http: [httpFault({ name: 'abort', abort: { status: 503, percent: 100 } })] });
+        assert.equal((await request(a, '/x')).status, 503);
+        const { packages, builtins } = await px.probe();
+        // The libraries it loads at every start (images/build.ts's INLINED) and
+        // theirs come from the bundle; undici's Pool, loaded by path for HTTP
+        // faults (http-upstream.ts), still comes from node_modules.
+        const inlined = ['pino', 'prom-client', 'toxiproxy-node-client', '@opentelemetry/api', 'sonic-boom', 'tdigest'];
+        assert.deepEqual(packages.filter((p) => inlined.includes(p)), []);
+        assert.ok(packages.includes('undici'), `packages loaded: ${packages.join(', ')}`);
+        assert.ok(builtins.includes('http'));
+        // An ESM import of node:http reads its lazy WebSocket export, which loads Node's own copy of undici.
+        assert.ok(!builtins.includes('internal/deps/undici/undici'), "Node's bundled undici is loaded");
+      });
+    });
 });

@@ -294,13 +294,17 @@ export class PodProxy {
     );
   }
 
-  /** Collects garbage in the proxy and reads its heap and pending timers (needs `probe: true`). */
-  async probe(): Promise<{ heapUsed: number; timers: number }> {
+  /**
+   * Collects garbage in the proxy and reads its heap, its pending timers, the
+   * packages it loaded CommonJS files from and Node's built-in modules it
+   * loaded (needs `probe: true`).
+   */
+  async probe(): Promise<{ heapUsed: number; timers: number; packages: string[]; builtins: string[] }> {
     const seen = this.find('test probe').length;
     process.kill(this.proc.child.pid!, 'SIGUSR2');
     const line = await waitFor('the probe to answer', () => this.find('test probe')[seen], 5_000, 10);
     if (line.gc !== true) throw new Error('the proxy runs without --expose-gc');
-    return { heapUsed: line.heapUsed as number, timers: line.timers as number };
+    return { heapUsed: line.heapUsed as number, timers: line.timers as number, packages: line.packages as string[], builtins: line.builtins as string[] };
   }
 
   /** A command in the pod's namespace as its app would run it (a non-proxy UID: its connections are captured as outbound). */
