@@ -5,8 +5,9 @@
 //   - sidecar RSS (of dist/, the compiled JavaScript the images run; the
 //     Kubernetes source also from the TypeScript sources, alongside) idle with
 //     each policy source — a plan file, and the
-//     Kubernetes list+watch (what runs in production) against a local
-//     HTTPS list/watch emulator holding one ChaosPolicy that targets the pod —
+//     Kubernetes list+watch (what runs in production), configured in-cluster
+//     as in a pod, against a local HTTPS list/watch emulator holding one
+//     ChaosPolicy that targets the pod —
 //     and under load; plus where an idle proxy's memory goes (bare Node, type
 //     stripping);
 //   - TCP throughput direct vs through the supervised Toxiproxy (MB/s);
@@ -32,7 +33,7 @@
 //   npm run bench:sidecar   (BENCH_DURATION_S=5, BENCH_ROUNDS=1 capture rounds, BENCH_BASELINE=main)
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -41,12 +42,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { stringify } from 'yaml';
 import { ensureBinaries, ensureOpenLoop } from '../controlplane/binaries.ts';
 import { freePorts } from '../common/ports.ts';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION } from '../policies/wellknown.ts';
 import type { InitPlan, LiveFaultPlan } from '../contract/plans.ts';
-import { PLAN_ENV, PROXY_CONTAINER_NAME } from '../contract/pod-layout.ts';
+import { PLAN_ENV, PROXY_CONTAINER_NAME, TOKEN_MOUNT_PATH } from '../contract/pod-layout.ts';
 import { EXCLUDE_INBOUND_PORTS_ANNOTATION } from '../policies/wellknown.ts';
 import { appPod, injectedPod } from '../test/support/netns-fixtures.ts';
 import { PodProxy } from '../test/support/netns-proxy.ts';
@@ -143,9 +143,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const http = require('node:http'); const https = require('node:https'); const net = require('node:net'); const { spawn } = require('node:child_process'); const { readFileSync } = require('node:fs');
 const arg = (n) => process.argv[process.argv.indexOf('--' + n) + 1];
-const kubeconfig = readFileSync(arg('kubeconfig'), 'utf8');
-const server = kubeconfig.match(/server: (\\S+)/)[1]; const ca = Buffer.from(kubeconfig.match(/certificate-authority-data: (\\S+)/)[1], 'base64');
-const token = kubeconfig.match(/token: (\\S+)/)[1];
+const server = 'https://' + process.env.KUBERNETES_SERVICE_HOST + ':' + process.env.KUBERNETES_SERVICE_PORT;
+const ca = readFileSync('${TOKEN_MOUNT_PATH}/ca.crt'); const token = readFileSync('${TOKEN_MOUNT_PATH}/token', 'utf8').trim();
 let up = false; let policies = 0;
 const json = (res, body) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(body)); };
 http.createServer((req, res) => req.url === '/plan' ? json(res, { http: Array(policies).fill({}) }) : json(res, { toxiproxy: { up }, memory: process.memoryUsage() })).listen(+arg('admin-port'), '127.0.0.1');
@@ -309,15 +308,27 @@ async function startToxiproxyAnchor(px: PodProxy, bin: string, appPort: number):
 }
 
 /**
+ * argv run in a mount namespace of its own where the service-account token
+ * volume of an injected pod is at TOKEN_MOUNT_PATH, as the kubelet mounts it:
+ * a tmpfs over /run (which /var/run links to) holds the mount point, so
+ * nothing is created on the host, and both go with the process.
+ */
+function withTokenVolume(tokenDir: string, argv: string[]): string[] {
+  const script = `mount -t tmpfs -o size=1m,mode=0755 faultline-bench /run && mkdir -p ${TOKEN_MOUNT_PATH} && mount --bind "$0" ${TOKEN_MOUNT_PATH} && exec "$@"`;
+  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-euc', script, tokenDir, ...argv];
+}
+
+/**
  * Idle RSS of a sidecar whose policy source is the Kubernetes list+watch, as
- * in a pod: a kubeconfig with a service-account-like token, and one ChaosPolicy
- * that targets this pod (so the planner and the watch have really run) served
- * by the HTTPS list/watch emulator of the unit tests. The sidecar is stopped
- * again before the load tests.
+ * in a pod: the in-cluster configuration (KUBERNETES_SERVICE_HOST/PORT, the
+ * token volume: withTokenVolume), and one ChaosPolicy that targets this pod
+ * (so the planner and the watch have really run) served by the HTTPS
+ * list/watch emulator of the unit tests. The sidecar is stopped again before
+ * the load tests.
  */
 async function measureKubernetesSource(
   dir: string,
-  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv, cli: string, nodeFlags: string[]) => Promise<ChildProcess>,
+  startSidecar: (args: string[], p: SidecarPorts, env: NodeJS.ProcessEnv, cli: string, nodeFlags: string[], tokenDir?: string) => Promise<ChildProcess>,
   idleMemory: (adminPort: number, child?: ChildProcess) => Promise<IdleMemory>,
   cli: string,
   nodeFlags: string[],
@@ -334,17 +345,14 @@ async function measureKubernetesSource(
       spec: { duration: '1h', http: [{ match: { path: { exact: '/never' } }, abort: { status: 500, percent: 100 } }] },
       status: { targets: [podName], startedAt: new Date().toISOString() },
     });
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'emulator', cluster: { server: api.url, 'certificate-authority-data': api.ca.toString('base64') } }],
-      users: [{ name: 'sa', user: { token: 'bench-token' } }],
-      contexts: [{ name: 'sa', context: { cluster: 'emulator', user: 'sa' } }],
-      'current-context': 'sa',
-    }));
+    const tokenDir = path.join(dir, 'serviceaccount');
+    await mkdir(tokenDir, { recursive: true });
+    await writeFile(path.join(tokenDir, 'token'), api.token);
+    await writeFile(path.join(tokenDir, 'ca.crt'), api.ca);
+    const server = new URL(api.url);
+    const env = { POD_NAMESPACE: namespace, POD_NAME: podName, KUBERNETES_SERVICE_HOST: server.hostname, KUBERNETES_SERVICE_PORT: server.port };
     const ports = await sidecarPorts();
-    const child = await startSidecar(['--kubeconfig', kubeconfig], ports, { POD_NAMESPACE: namespace, POD_NAME: podName }, cli, nodeFlags);
+    const child = await startSidecar([], ports, env, cli, nodeFlags, tokenDir);
     try {
       // Measured only once the policy is in the plan and the watch is open: the source has really run.
       const deadline = Date.now() + 10_000;
@@ -401,16 +409,19 @@ async function main(): Promise<void> {
     const nodeFlags = image.nodeFlags;
     const stats = async (adminPort = ports.admin): Promise<Stats> => (await fetch(`http://127.0.0.1:${adminPort}/stats`)).json() as never;
     /** Starts `faultline sidecar` with `args` on `p`'s ports; resolves once it is ready and Toxiproxy is up. */
-    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled, flags = nodeFlags): Promise<ChildProcess> => {
+    const startSidecar = async (args: string[], p: typeof ports, env: NodeJS.ProcessEnv = {}, cli = CLI.compiled, flags = nodeFlags, tokenDir?: string): Promise<ChildProcess> => {
       // The image's ENV goes with its flags: "without the flags" runs without both.
       const imageEnv = flags.length > 0 ? image.env : {};
+      const argv = [
+        NODE, ...flags, cli, 'sidecar', '--wiring-file', wiringFile, ...args,
+        '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
+        ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
+      ];
+      // unshare and sh exec in turn, so the child's pid is the proxy's (memoryBreakdownMB reads it).
+      const [command, ...commandArgs] = tokenDir === undefined ? argv : withTokenVolume(tokenDir, argv);
       const child = spawn(
-        NODE,
-        [
-          ...flags, cli, 'sidecar', '--wiring-file', wiringFile, ...args,
-          '--toxiproxy-bin', toxiproxy, '--listen-host', '127.0.0.1',
-          ...Object.entries(p).flatMap(([k, v]) => [`--${k}-port`, String(v)]),
-        ],
+        command!,
+        commandArgs,
         // The pod's environment, not this shell's (podEnv).
         { stdio: ['ignore', 'ignore', 'inherit'], env: podEnv(imageEnv, { FAULTLINE_LOG_LEVEL: 'warn', POD_IP: '127.0.0.1', ...env }) },
       );
