@@ -27,8 +27,8 @@ const target = process.argv[2] ?? 'faultline';
  * the optimizing compilers' code and left each file's wrapper and resolution
  * state on the heap. Idle RSS with a plan file (bench:sidecar-ab, the same
  * sources, medians of 3 rounds): 75.4 MB from node_modules, 68.0 inlined.
- * yaml is here for the kubeconfig (outside a pod), which it parses in one
- * chunk instead of 80 files.
+ * yaml is here for the kubeconfig (outside a pod), which it then parses from
+ * one chunk instead of 72 files.
  */
 const INLINED = new Set(['pino', 'prom-client', 'toxiproxy-node-client', 'yaml']);
 /** Found by path at run time (pino's transports start its worker file), so never inlined. */
@@ -47,11 +47,12 @@ const REQUIRE_BANNER = "import { createRequire as __bundleCreateRequire } from '
  * and MessageEvent load Node's whole bundled undici. `import http from
  * 'node:http'` alone held 58.3 MB of RSS against 45.9 MB for require (an
  * idle server, Node 24, 3 runs each); node:fs and node:util cost 2 MB more
- * each the same way. In the proxy, whose own code pays for much of what that
- * undici load pages in, it took idle RSS from 68.0 to 66.3 MB (the runs
- * above). Each import of `node:x` becomes a one-line CommonJS
- * module, `module.exports = require('node:x')`, and esbuild's interop reads
- * the names the code imports from it when it uses them.
+ * each the same way. The proxy's own code pages in much of what that undici
+ * load does, so there it saved less: idle RSS with a plan file 66.3 MB, against
+ * 68.0 with only INLINED (bench:sidecar-ab as above, two runs). Each import of
+ * `node:x` becomes a one-line CommonJS module, `module.exports =
+ * require('node:x')`, and esbuild's interop reads the names the code imports
+ * from it when it uses them.
  */
 const builtinsViaRequire: Plugin = {
   name: 'builtins-via-require',
