@@ -28,10 +28,8 @@ export interface Handoff {
   networkDelay?: LiveFaultPlan['networkDelay'];
 }
 
-type Json = Checked;
-
 /** Schema first, then the semantic rules (checkDocument); every error in one PlanError. */
-function check(schema: JSONSchemaProps, value: unknown, root: string, rules: (v: Json) => FieldError[]): Json {
+function check(schema: JSONSchemaProps, value: unknown, root: string, rules: (v: Checked) => FieldError[]): Checked {
   const checked = checkDocument(schema, value, root, rules);
   if (checked.errors.length > 0) throw new PlanError(formatFieldErrors(checked.errors));
   return checked.value;
@@ -54,9 +52,9 @@ function firstDuplicate<T>(values: readonly T[]): T | undefined {
   return values.find((v, i) => values.indexOf(v) !== i);
 }
 
-function httpRules(f: Json, path: string): FieldError[] {
+function httpRules(f: Checked, path: string): FieldError[] {
   const errors: FieldError[] = [];
-  const p = f.match?.path as Json | undefined;
+  const p = f.match?.path as Checked | undefined;
   if (p !== undefined) {
     const kinds = ['exact', 'prefix', 'regex'].filter((k) => p[k] !== undefined);
     const at = child(child(path, 'match'), 'path');
@@ -76,30 +74,30 @@ function httpRules(f: Json, path: string): FieldError[] {
   return errors;
 }
 
-function tcpRules(f: Json, path: string): FieldError[] {
+function tcpRules(f: Checked, path: string): FieldError[] {
   const errors: FieldError[] = [];
   if (f.direction === 'outbound' && f.host === undefined) errors.push({ ...required(child(path, 'host')), message: 'Required value: outbound faults name their upstream host' });
-  const dup = firstDuplicate(((f.toxics ?? []) as Json[]).map((t) => t.name as string));
+  const dup = firstDuplicate(((f.toxics ?? []) as Checked[]).map((t) => t.name as string));
   if (dup !== undefined) errors.push(invalid(child(path, 'toxics'), dup, `duplicate toxic name "${dup}"`));
   return errors;
 }
 
-function liveRules(plan: Json, root: string): FieldError[] {
+function liveRules(plan: Checked, root: string): FieldError[] {
   return [
-    ...((plan.guards ?? []) as Json[]).flatMap((g, i) => (g.errorRate === undefined && g.latency === undefined ? [invalid(index(child(root, 'guards'), i), g.chaosId, 'needs errorRate or latency')] : [])),
-    ...((plan.http ?? []) as Json[]).flatMap((f, i) => httpRules(f, index(child(root, 'http'), i))),
-    ...((plan.tcp ?? []) as Json[]).flatMap((f, i) => tcpRules(f, index(child(root, 'tcp'), i))),
+    ...((plan.guards ?? []) as Checked[]).flatMap((g, i) => (g.errorRate === undefined && g.latency === undefined ? [invalid(index(child(root, 'guards'), i), g.chaosId, 'needs errorRate or latency')] : [])),
+    ...((plan.http ?? []) as Checked[]).flatMap((f, i) => httpRules(f, index(child(root, 'http'), i))),
+    ...((plan.tcp ?? []) as Checked[]).flatMap((f, i) => tcpRules(f, index(child(root, 'tcp'), i))),
   ];
 }
 
-function wiringRules(w: Json): FieldError[] {
+function wiringRules(w: Checked): FieldError[] {
   const errors: FieldError[] = [];
   // Fixed listeners are gone: a plan that still wires ports that way would be
   // captured with none of them, so it is refused rather than half-read. (Plans
   // from before the removal carry the fields empty, and those still decode.)
   for (const key of ['inbound', 'outbound'])
     if (Array.isArray(w[key]) && w[key].length > 0) errors.push(invalid(child('wiring', key), `${w[key].length} listeners`, 'fixed listeners were removed: every pod is captured (wiring.capture)'));
-  const c = w.capture as Json;
+  const c = w.capture as Checked;
   if (c.inboundPort === c.outboundPort) errors.push(invalid('wiring.capture.outboundPort', c.outboundPort, 'must differ from inboundPort'));
   if (c.mesh !== undefined && c.mesh.uid === w.proxyUid) errors.push(invalid('wiring.capture.mesh.uid', c.mesh.uid, 'must differ from proxyUid, or the mesh proxy\'s traffic would pass as the Faultline proxy\'s'));
   for (const key of ['excludeInboundCidrs', 'excludeOutboundCidrs'])
@@ -108,7 +106,7 @@ function wiringRules(w: Json): FieldError[] {
   return errors;
 }
 
-function kernelRules(k: Json): FieldError[] {
+function kernelRules(k: Checked): FieldError[] {
   const errors: FieldError[] = [];
   // Interface names end up inside nft string literals and tc argv: keeping them
   // to DEVICE_NAME's characters means a plan can never smuggle a quote into a ruleset.
@@ -116,7 +114,7 @@ function kernelRules(k: Json): FieldError[] {
   if (device !== undefined && !DEVICE_NAME.test(device)) {
     errors.push(invalid('kernel.network.device', device, 'must be an interface name (letters, digits, _ . -, at most 15)'));
   }
-  for (const [i, f] of ((k.io ?? []) as Json[]).entries()) {
+  for (const [i, f] of ((k.io ?? []) as Checked[]).entries()) {
     const at = index('kernel.io', i);
     if (!(f.volumePath as string).startsWith('/')) errors.push(invalid(child(at, 'volumePath'), f.volumePath, 'must be an absolute path'));
     if (f.errno === undefined && !f.delayMs) errors.push(invalid(at, f.volumePath, 'needs an errno, a delayMs, or both'));
@@ -126,9 +124,9 @@ function kernelRules(k: Json): FieldError[] {
 
 // ------------------------------------------------------------ defaults
 
-const planned = (f: Json): { chaosId: string; expiresAt: number; experiment?: string } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt, ...(f.experiment !== undefined ? { experiment: f.experiment } : {}) });
+const planned = (f: Checked): { chaosId: string; expiresAt: number; experiment?: string } => ({ chaosId: f.chaosId, expiresAt: f.expiresAt, ...(f.experiment !== undefined ? { experiment: f.experiment } : {}) });
 
-function httpFault(f: Json): PlannedHttpFault {
+function httpFault(f: Checked): PlannedHttpFault {
   const out: PlannedHttpFault = { ...planned(f), name: f.name, direction: f.direction, ...(f.protocol !== undefined ? { protocol: f.protocol } : {}), match: f.match ?? {} };
   if (f.delay) out.delay = { fixedMs: f.delay.fixedMs, jitterMs: f.delay.jitterMs ?? 0, percent: f.delay.percent ?? DEFAULT_PERCENT };
   if (f.abort) {
@@ -138,25 +136,25 @@ function httpFault(f: Json): PlannedHttpFault {
   return out;
 }
 
-function toxic(t: Json): PlannedToxic {
+function toxic(t: Checked): PlannedToxic {
   return { name: t.name, type: t.type, stream: t.stream ?? DEFAULT_STREAM, toxicity: t.toxicity ?? DEFAULT_TOXICITY, attributes: { ...t.attributes } };
 }
 
-function tcpFault(f: Json): PlannedTcpFault {
+function tcpFault(f: Checked): PlannedTcpFault {
   return { ...planned(f), direction: f.direction, port: f.port, ...(f.host !== undefined ? { host: f.host } : {}), toxics: (f.toxics ?? []).map(toxic) };
 }
 
-function networkDelay(d: Json): NonNullable<LiveFaultPlan['networkDelay']> {
+function networkDelay(d: Checked): NonNullable<LiveFaultPlan['networkDelay']> {
   return { ...planned(d), latencyMs: d.latencyMs, jitterMs: d.jitterMs ?? 0, correlation: d.correlation ?? DEFAULT_CORRELATION };
 }
 
-function timeFault(t: Json): PlannedTimeFault {
+function timeFault(t: Checked): PlannedTimeFault {
   return { ...planned(t), offsetMs: t.offsetMs, containers: t.containers ?? [] };
 }
 
-const probability = (p: Json): { percent: number; correlation: number } => ({ percent: p.percent, correlation: p.correlation ?? DEFAULT_CORRELATION });
+const probability = (p: Checked): { percent: number; correlation: number } => ({ percent: p.percent, correlation: p.correlation ?? DEFAULT_CORRELATION });
 
-function networkFault(n: Json): PlannedNetworkFault {
+function networkFault(n: Checked): PlannedNetworkFault {
   const out: PlannedNetworkFault = { ...planned(n), device: n.device ?? DEFAULT_DEVICE };
   if (n.delay) out.delay = { latencyMs: n.delay.latencyMs, jitterMs: n.delay.jitterMs ?? 0, correlation: n.delay.correlation ?? DEFAULT_CORRELATION };
   for (const key of ['loss', 'duplicate', 'corrupt'] as const) if (n[key]) out[key] = probability(n[key]);
@@ -165,7 +163,7 @@ function networkFault(n: Json): PlannedNetworkFault {
   return out;
 }
 
-function ioFault(f: Json): PlannedIoFault {
+function ioFault(f: Checked): PlannedIoFault {
   const volumePath = (f.volumePath as string).replace(/\/+$/, '') || '/';
   return {
     ...planned(f),
@@ -178,7 +176,7 @@ function ioFault(f: Json): PlannedIoFault {
   };
 }
 
-function guard(g: Json): PlannedGuard {
+function guard(g: Checked): PlannedGuard {
   const out: PlannedGuard = { chaosId: g.chaosId, uid: g.uid, generation: g.generation ?? 0 };
   if (g.errorRate) out.errorRate = { ratio: g.errorRate.ratio, windowMs: g.errorRate.windowMs, minRequests: g.errorRate.minRequests ?? DEFAULT_MIN_REQUESTS };
   if (g.latency) {
@@ -188,7 +186,7 @@ function guard(g: Json): PlannedGuard {
   return out;
 }
 
-function capture(c: Json): CaptureWiring {
+function capture(c: Checked): CaptureWiring {
   return {
     inboundPort: c.inboundPort,
     outboundPort: c.outboundPort,
@@ -201,7 +199,7 @@ function capture(c: Json): CaptureWiring {
   };
 }
 
-function wiring(w: Json): TrafficWiring {
+function wiring(w: Checked): TrafficWiring {
   return {
     proxyUid: w.proxyUid,
     capture: capture(w.capture),
@@ -215,8 +213,8 @@ function wiring(w: Json): TrafficWiring {
 export function decodeLivePlan(value: unknown): LiveFaultPlan {
   const p = check(livePlanSchema, value, 'plan', (v) => liveRules(v, 'plan'));
   const plan: LiveFaultPlan = { http: (p.http ?? []).map(httpFault), tcp: (p.tcp ?? []).map(tcpFault) };
-  if (p.guards !== undefined) plan.guards = (p.guards as Json[]).map(guard);
-  if (p.policies !== undefined) plan.policies = (p.policies as Json[]).map((x) => ({ chaosId: x.chaosId, uid: x.uid, generation: x.generation }));
+  if (p.guards !== undefined) plan.guards = (p.guards as Checked[]).map(guard);
+  if (p.policies !== undefined) plan.policies = (p.policies as Checked[]).map((x) => ({ chaosId: x.chaosId, uid: x.uid, generation: x.generation }));
   if (p.networkDelay) plan.networkDelay = networkDelay(p.networkDelay);
   if (p.time) plan.time = timeFault(p.time);
   return plan;
@@ -225,14 +223,14 @@ export function decodeLivePlan(value: unknown): LiveFaultPlan {
 /** FAULTLINE_PLAN's JSON text; `source` names where it came from in every error. */
 export function decodeInitPlan(json: string, source = 'FAULTLINE_PLAN'): InitPlan {
   const raw = parseJson(json, source);
-  let p: Json;
+  let p: Checked;
   try {
     p = check(podPlanSchema, raw, '', (v) => [...wiringRules(v.wiring), ...kernelRules(v.kernel ?? {})]);
   } catch (err) {
     if (err instanceof PlanError) throw new PlanError(`invalid plan in ${source}: ${err.message}`);
     throw err;
   }
-  const k = (p.kernel ?? {}) as Json;
+  const k = (p.kernel ?? {}) as Checked;
   const kernel: InitPlan['kernel'] = { io: (k.io ?? []).map(ioFault) };
   if (k.network) kernel.network = networkFault(k.network);
   if (k.time) kernel.time = timeFault(k.time);
@@ -244,7 +242,7 @@ export function decodeInitPlan(json: string, source = 'FAULTLINE_PLAN'): InitPla
  * FAULTLINE_PLAN, by the same rules pod setup applies to it.
  */
 export function decodeWiring(json: string, source: string): TrafficWiring {
-  const raw = parseJson(json, source) as Json;
+  const raw = parseJson(json, source) as Checked;
   if (raw.wiring !== undefined) return decodeInitPlan(json, source).wiring;
   try {
     return wiring(check(wiringSchema, raw, 'wiring', wiringRules));
