@@ -1,5 +1,5 @@
 // What an image runs, read from its Dockerfile so a bench measures the program
-// as shipped: the proxy's (bench/sidecar.ts, bench/liftoff.ts) and the
+// as shipped: the proxy's (bench/sidecar.ts, bench/proxy-flags.ts) and the
 // webhook's (bench/webhook.ts).
 
 import { readFile } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 // What the proxy benches that run one app behind a fresh proxy per round share
-// (bench/liftoff.ts, bench/malloc-release.ts): the load generator, the
+// (bench/proxy-flags.ts, bench/malloc-release.ts): the load generator, the
 // programs, the app, and how a process's memory is read.
 
 import { readFile } from 'node:fs/promises';

@@ -113,9 +113,10 @@ USER 16337:16337
 # parser is llhttp compiled to WebAssembly, and --liftoff-only keeps it on
 # Liftoff's baseline code, never tiered up to TurboFan. (The Toxiproxy API
 # calls no longer use fetch(), whose own undici and llhttp were the rest of
-# the memory the flag saved: sidecar/toxiproxy-http.ts.) npm run bench:liftoff (one run, 5 interleaved
-# rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over without it, per
-# round, median (range): max rate with a fault on the port that matches
+# the memory the flag saved: sidecar/toxiproxy-http.ts.) npm run
+# bench:proxy-flags, its default candidate (then named bench:liftoff; one run,
+# 5 interleaved rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over
+# without it, per round, median (range): max rate with a fault on the port that matches
 # nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU per request;
 # with one that fires 0.79x (0.74-1.36) at 1.17x (0.84-1.34). Two more runs,
 # one with each pair's order reversed, agreed: 11 of 13 rounds had a lower rate
@@ -130,6 +131,17 @@ USER 16337:16337
 # idle RSS by under 1 MB and the peak by less than its run-to-run spread
 # (84-97 MB); --max-old-space-size=32 saved 0.9 MB idle for a heap limit a
 # busy proxy could hit.
+# Raising V8's tier-up thresholds (BENCH_CANDIDATE_FLAGS=
+# "--invocation-count-for-turbofan=100000 --invocation-count-for-maglev=20000
+# --invocation-count-for-osr=50000 --invocation-count-for-maglev-osr=20000")
+# keeps startup from compiling anything: at the defaults, Maglev compiles 22
+# functions while the proxy starts, half of them Node's path and URL code
+# resolving modules (--trace-opt), and the compiler's pages stay resident.
+# Idle RSS (a pod with a live plan) 61.8 against 63.9 MB, but every function
+# then runs unoptimized for its first 100,000 calls: 1.58x the CPU per request
+# when nothing matches and 1.34x when a fault fires, in 5 s loads at max rate,
+# and the peak no lower (1.02x) (npm run bench:proxy-flags, 4 interleaved
+# rounds, 2026-11-27).
 # --max-semi-space-size=1: V8 grows the young generation's two semi-spaces up
 # to 16 MB each under load, and the proxy's per-request garbage is short-lived,
 # so a scavenge of a small semi-space finds little alive. Peak RSS at a steady

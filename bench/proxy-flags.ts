@@ -1,11 +1,12 @@
-// The proxy image's Node flags with and without --liftoff-only (why the image
-// dropped it: images/proxy.Dockerfile), on the HTTP/1 fault path: node:http's
-// server, then undici's Pool upstream, whose response parser is llhttp
-// compiled to WebAssembly, never tiered up to TurboFan under --liftoff-only. Prints ONE JSON object from one run of interleaved
-// rounds (liftoff-only, default, liftoff-only, ...), each a fresh proxy of
-// dist/ (the compiled bundle the image runs) in a pod's network namespace, as in
-// a pod (test/support/netns-proxy.ts: capture, the proxy UID), with the image's
-// ENV, loaded from the root namespace at the pod IP (root only):
+// The proxy image's Node flags against the same plus candidate flags, on the
+// HTTP/1 fault path: node:http's server, then undici's Pool upstream, whose
+// response parser is llhttp compiled to WebAssembly. What a flag would cost or
+// save before it goes into images/proxy.Dockerfile's ENTRYPOINT, or why it
+// did not. Prints ONE JSON object from one run of interleaved rounds (the two
+// take turns going first), each a fresh proxy of dist/ (the compiled bundle the
+// image runs) in a pod's network namespace, as in a pod
+// (test/support/netns-proxy.ts: capture, the proxy UID), with the image's ENV,
+// loaded from the root namespace at the pod IP (root only):
 //   - idle RSS 1 s after ready, peak RSS (VmHWM) after the loads;
 //   - max rate (autocannon, 16 connections, after a 1 s warm-up) and proxy CPU
 //     per request (its utime+stime over the requests answered) with a fault on
@@ -13,7 +14,8 @@
 //     request (`match`, a 0 ms delay matched by header), as bench:capture does;
 //   - the 1-minute load average beside each round.
 //
-//   npm run bench:liftoff   (BENCH_DURATION_S=5, BENCH_ROUNDS=4)
+//   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--liftoff-only", the
+//   default: why the image dropped it; BENCH_DURATION_S=5, BENCH_ROUNDS=4)
 
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -30,6 +32,8 @@ const CONNECTIONS = 16;
 const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 /** The app's port in the pod. */
 const APP_PORT = 8080;
+/** Added to the image's flags for the candidate. */
+const CANDIDATE_FLAGS = (process.env.BENCH_CANDIDATE_FLAGS ?? '--liftoff-only').split(/\s+/).filter(Boolean);
 
 
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -51,16 +55,15 @@ async function charged(pid: number, url: string, headers: Record<string, string>
 }
 
 async function main(): Promise<void> {
+  if (CANDIDATE_FLAGS.length === 0) throw new Error('BENCH_CANDIDATE_FLAGS is empty: nothing to compare the image\'s flags with');
   const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
   const image = await proxyImageRuntime();
-  // The image's other flags either way, whichever of the two it ships.
-  const others = image.nodeFlags.filter((f) => f !== '--liftoff-only');
-  const variants = { liftoffOnly: ['--liftoff-only', ...others], default: others };
-  if (process.getuid?.() !== 0) throw new Error('bench:liftoff needs root: the proxy runs in a network namespace, with nft capture');
+  const variants = { image: image.nodeFlags, candidate: [...image.nodeFlags, ...CANDIDATE_FLAGS] };
+  if (process.getuid?.() !== 0) throw new Error('bench:proxy-flags needs root: the proxy runs in a network namespace, with nft capture');
 
   const expiresAt = Date.now() + 3_600_000;
-  const rule = { chaosId: 'bench/liftoff', expiresAt, direction: 'inbound' as const };
+  const rule = { chaosId: 'bench/proxy-flags', expiresAt, direction: 'inbound' as const };
   const livePlan = {
     http: [
       // Never matches `/`: every request takes the HTTP/1 path and is forwarded untouched.
@@ -93,7 +96,11 @@ async function main(): Promise<void> {
     };
 
     const rounds: Array<Record<keyof typeof variants, Awaited<ReturnType<typeof runProxy>>>> = [];
-    for (let i = 0; i < ROUNDS; i++) rounds.push({ liftoffOnly: await runProxy(variants.liftoffOnly), default: await runProxy(variants.default) });
+    for (let i = 0; i < ROUNDS; i++) {
+      const row: Partial<(typeof rounds)[number]> = {};
+      for (const v of i % 2 === 0 ? (['candidate', 'image'] as const) : (['image', 'candidate'] as const)) row[v] = await runProxy(variants[v]);
+      rounds.push(row as (typeof rounds)[number]);
+    }
 
     type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow };
     const pick = (v: keyof typeof variants, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
@@ -105,20 +112,20 @@ async function main(): Promise<void> {
       matchRps: median(pick(v, (r) => r.match.rps)),
       matchCpuUsPerRequest: median(pick(v, (r) => r.match.cpuUsPerRequest)),
     });
-    /** liftoff-only ÷ default within each round (same load), then the median and range over rounds. */
+    /** candidate ÷ image within each round (same load), then the median and range over rounds. */
     const ratio = (f: (r: Row) => number): { median: number; min: number; max: number } => {
-      const xs = rounds.map((r) => round(f(r.liftoffOnly as Row) / f(r.default as Row), 3));
+      const xs = rounds.map((r) => round(f(r.candidate as Row) / f(r.image as Row), 3));
       return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
     };
     console.log(JSON.stringify({
-      benchmark: 'liftoff',
+      benchmark: 'proxy-flags',
       node: process.version,
       nodeFlags: variants,
       imageEnv: image.env,
       durationPerLoadS: DURATION_S,
       connections: CONNECTIONS,
-      medians: { liftoffOnly: summary('liftoffOnly'), default: summary('default') },
-      liftoffOnlyOverDefault: {
+      medians: { image: summary('image'), candidate: summary('candidate') },
+      candidateOverImage: {
         noMatchRps: ratio((r) => r.noMatch.rps),
         noMatchCpuUsPerRequest: ratio((r) => r.noMatch.cpuUsPerRequest),
         matchRps: ratio((r) => r.match.rps),
