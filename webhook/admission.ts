@@ -106,6 +106,14 @@ export function reviewResponse(uid: string, verdict: AdmissionVerdict): { apiVer
  * a string answer in one write with its status line and headers, where a
  * Buffer costs three more copies of the answer to build and goes as a second
  * chunk.
+ *
+ * In the running webhook at max rate this costs 47 µs of a review's ~300 µs
+ * of CPU: JSON.stringify of the patch 34, base64 9 (timed in place, one run of
+ * 36,732 reviews, 2026-11-27). Serializing the patch's constant parts once
+ * (their JSON text kept for the frozen static parts, spliced in by a walk in
+ * JS over what each review builds) gave the same text no faster: 31.7 against
+ * 31.5 µs, median of 30 interleaved rounds. V8's serializer is as fast as the
+ * walk over the parts that change.
  */
 export function encodeReviewResponse(uid: string, verdict: AdmissionVerdict): string {
   const patched = verdict.patch !== undefined && verdict.patch.length > 0;
