@@ -4,8 +4,9 @@
 // each command's code split into its own chunk by the CLI's lazy imports: the
 // proxy loads the proxy's chunks only. The packages the proxy loads on every
 // start are inlined (INLINED); every other package stays in node_modules (the
-// images install production dependencies), so native and worker-based ones
-// (fuse-native, koffi, pino's transports) load as they always do.
+// images install production dependencies), so native ones (fuse-native,
+// koffi) load as they always do. pino's transports are left out
+// (pinoWithoutTransports).
 //
 // `node images/build.ts demo` (the demo image's build stage): the walkthrough's
 // app, demo/main.ts, as one self-contained file, dist/demo/main.js (it imports
@@ -31,8 +32,6 @@ const target = process.argv[2] ?? 'faultline';
  * one chunk instead of 72 files.
  */
 const INLINED = new Set(['pino', 'prom-client', 'toxiproxy-node-client', 'yaml']);
-/** Found by path at run time (pino's transports start its worker file), so never inlined. */
-const ALWAYS_EXTERNAL = ['thread-stream'];
 
 /**
  * A real require() in each chunk, which an ESM bundle lacks (esbuild's
@@ -63,15 +62,37 @@ const builtinsViaRequire: Plugin = {
   },
 };
 
+/**
+ * pino's transports run in a worker thread that loads pino's files by
+ * __dirname, which an ESM bundle does not have, and Faultline logs JSON lines
+ * to stdout (common/log.ts) with none. Inlined as they are, their module would
+ * load thread-stream from node_modules at every start, whichever copy sits at
+ * the top level, and fail only once a transport was configured. It becomes one
+ * that says so when called.
+ */
+let pinoTransportsLeftOut = false;
+const pinoWithoutTransports: Plugin = {
+  name: 'pino-without-transports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]transport\.js$/ }, () => {
+      pinoTransportsLeftOut = true;
+      return {
+        contents: "module.exports = function transport() { throw new Error('pino transports are not in this bundle: Faultline logs JSON lines to stdout (common/log.ts)'); };",
+        loader: 'js',
+      };
+    });
+  },
+};
+
 /** Every dependency not inlined, so it loads from node_modules. */
 async function externalPackages(): Promise<string[]> {
   const manifest = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { dependencies: Record<string, string> };
   const unknown = [...INLINED].filter((name) => !(name in manifest.dependencies));
   if (unknown.length > 0) throw new Error(`INLINED names packages that are not dependencies: ${unknown.join(', ')}`);
-  return [...Object.keys(manifest.dependencies).filter((name) => !INLINED.has(name)), ...ALWAYS_EXTERNAL];
+  return Object.keys(manifest.dependencies).filter((name) => !INLINED.has(name));
 }
 
-/** Settings both bundles share: ESM for this Node, Node's modules through require(), no comments kept. */
+/** Settings both bundles share: ESM for this Node, Node's modules through require(), pino without transports, no comments kept. */
 const common = {
   absWorkingDir: root,
   bundle: true,
@@ -82,7 +103,7 @@ const common = {
   metafile: true,
   logLevel: 'warning',
   banner: { js: REQUIRE_BANNER },
-  plugins: [builtinsViaRequire],
+  plugins: [builtinsViaRequire, pinoWithoutTransports],
 } satisfies BuildOptions;
 
 /** Bundles, then says what it wrote (files, KiB). */
@@ -106,6 +127,8 @@ if (target === 'faultline') {
     // Chunks beside the entry: common/version.ts finds package.json one level up.
     chunkNames: '[name]-[hash]',
   });
+  // A pino that moved its transports elsewhere would bring them back inlined, and broken.
+  if (!pinoTransportsLeftOut) throw new Error('images/build.ts: pino/lib/transport.js was not bundled, so pinoWithoutTransports left nothing out: check where this pino keeps its transports');
   // faultline-failopen runs this with the image's bash (no Node): rendered from
   // the same module as the gate's rules, so the two cannot disagree.
   const watcher = `${outdir}/${FAIL_OPEN_SCRIPT_PATH.split('/').pop()}`;
