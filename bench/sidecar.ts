@@ -310,11 +310,12 @@ async function startToxiproxyAnchor(px: PodProxy, bin: string, appPort: number):
 /**
  * argv run in a mount namespace of its own where the service-account token
  * volume of an injected pod is at TOKEN_MOUNT_PATH, as the kubelet mounts it:
- * a tmpfs over /run (which /var/run links to) holds the mount point, so
+ * a tmpfs over /var/run (or /run, where it links to) holds the mount point, so
  * nothing is created on the host, and both go with the process.
  */
 function withTokenVolume(tokenDir: string, argv: string[]): string[] {
-  const script = `mount -t tmpfs -o size=1m,mode=0755 faultline-bench /run && mkdir -p ${TOKEN_MOUNT_PATH} && mount --bind "$0" ${TOKEN_MOUNT_PATH} && exec "$@"`;
+  if (!TOKEN_MOUNT_PATH.startsWith('/var/run/')) throw new Error(`withTokenVolume covers /var/run only, and the token mount is ${TOKEN_MOUNT_PATH}`);
+  const script = `mount -t tmpfs -o size=1m,mode=0755 faultline-bench "$(readlink -f /var/run)" && mkdir -p ${TOKEN_MOUNT_PATH} && mount --bind "$0" ${TOKEN_MOUNT_PATH} && exec "$@"`;
   return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-euc', script, tokenDir, ...argv];
 }
 
