@@ -1,4 +1,4 @@
-// The proxy image's Node flags against the same plus candidate flags, on the
+// The proxy image's Node flags and ENV against the same plus candidate ones, on the
 // HTTP/1 fault path: node:http's server, then undici's Pool upstream, whose
 // response parser is llhttp compiled to WebAssembly. What a flag would cost or
 // save before it goes into images/proxy.Dockerfile's ENTRYPOINT, or why it
@@ -15,7 +15,8 @@
 //   - the 1-minute load average beside each round.
 //
 //   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--liftoff-only", the
-//   default: why the image dropped it; BENCH_DURATION_S=5, BENCH_ROUNDS=4)
+//   default: why the image dropped it; BENCH_CANDIDATE_ENV="NAME=value ...";
+//   BENCH_DURATION_S=5, BENCH_ROUNDS=4)
 
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -34,6 +35,18 @@ const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 const APP_PORT = 8080;
 /** Added to the image's flags for the candidate. */
 const CANDIDATE_FLAGS = (process.env.BENCH_CANDIDATE_FLAGS ?? '--liftoff-only').split(/\s+/).filter(Boolean);
+/** Set in the candidate's environment over the image's ENV. */
+const CANDIDATE_ENV = candidateEnv(process.env.BENCH_CANDIDATE_ENV ?? '');
+
+function candidateEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of text.split(/\s+/).filter(Boolean)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair);
+    if (!m) throw new Error(`BENCH_CANDIDATE_ENV: ${JSON.stringify(pair)} is not NAME=value`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
+}
 
 
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -55,11 +68,13 @@ async function charged(pid: number, url: string, headers: Record<string, string>
 }
 
 async function main(): Promise<void> {
-  if (CANDIDATE_FLAGS.length === 0) throw new Error('BENCH_CANDIDATE_FLAGS is empty: nothing to compare the image\'s flags with');
+  if (CANDIDATE_FLAGS.length === 0 && Object.keys(CANDIDATE_ENV).length === 0)
+    throw new Error('BENCH_CANDIDATE_FLAGS and BENCH_CANDIDATE_ENV are empty: nothing to compare the image with');
   const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
   const image = await proxyImageRuntime();
   const variants = { image: image.nodeFlags, candidate: [...image.nodeFlags, ...CANDIDATE_FLAGS] };
+  const envs = { image: image.env, candidate: { ...image.env, ...CANDIDATE_ENV } };
   if (process.getuid?.() !== 0) throw new Error('bench:proxy-flags needs root: the proxy runs in a network namespace, with nft capture');
 
   const expiresAt = Date.now() + 3_600_000;
@@ -75,9 +90,9 @@ async function main(): Promise<void> {
   };
   {
     /** A fresh pod: the app, and the proxy with `flags` and the image's ENV. */
-    const runProxy = async (flags: string[]): Promise<Record<string, unknown>> => {
+    const runProxy = async (flags: string[], env: Record<string, string>): Promise<Record<string, unknown>> => {
       const loadAvg1m = round(loadavg()[0]!, 2);
-      const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...image.env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
+      const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
         await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
         await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
@@ -98,7 +113,7 @@ async function main(): Promise<void> {
     const rounds: Array<Record<keyof typeof variants, Awaited<ReturnType<typeof runProxy>>>> = [];
     for (let i = 0; i < ROUNDS; i++) {
       const row: Partial<(typeof rounds)[number]> = {};
-      for (const v of i % 2 === 0 ? (['candidate', 'image'] as const) : (['image', 'candidate'] as const)) row[v] = await runProxy(variants[v]);
+      for (const v of i % 2 === 0 ? (['candidate', 'image'] as const) : (['image', 'candidate'] as const)) row[v] = await runProxy(variants[v], envs[v]);
       rounds.push(row as (typeof rounds)[number]);
     }
 
@@ -121,7 +136,7 @@ async function main(): Promise<void> {
       benchmark: 'proxy-flags',
       node: process.version,
       nodeFlags: variants,
-      imageEnv: image.env,
+      env: envs,
       durationPerLoadS: DURATION_S,
       connections: CONNECTIONS,
       medians: { image: summary('image'), candidate: summary('candidate') },
