@@ -100,6 +100,24 @@ ENV NODE_ENV=production
 # arenas hold free after a burst the proxy itself hands back every 10 s
 # (malloc_trim: sidecar/malloc-release.ts, npm run bench:malloc-release).
 ENV MALLOC_ARENA_MAX=2
+# V8's compilers take their scratch memory (zones) from malloc in segments of
+# up to 32 KB. The burst of compiles when load starts left those segments free
+# but resident in glibc's heap, between longer-lived allocations, and that set
+# the proxy's peak RSS. From 32 KB up, malloc maps and unmaps each block
+# instead. Thresholds of 16, 24 and 32 KB did the same; 40, 48 and 64 KB did
+# nothing (undici's Pool alone, 5,800 requests: RSS 68-74 against 78-85 MB).
+# npm run bench:proxy-flags with BENCH_CANDIDATE_ENV=MALLOC_MMAP_THRESHOLD_=32768
+# (2026-11-27), two runs of 4 and 6 interleaved rounds, this over the image
+# without it, median: peak RSS 0.908x and 0.872x (91.6 against 101.2 MB in the
+# second), lower in all 10 rounds; idle RSS 0.995x and 0.994x; CPU per request
+# 0.954x and 0.967x with a fault on the port that matches nothing, 1.099x and
+# 0.953x with one that fires, within this machine's round-to-round spread.
+# npm run bench:sidecar's high-water mark moved less (96.2 and 95.8 against
+# 97.6 MB, one run each; its sampled peak 85 and 86 against 89.1): there the
+# mark is set by one transient when HTTP load starts, TurboFan compiling
+# undici's llhttp parser (compiled alone: RSS 27 MB above where it started for
+# a moment, 6 MB after).
+ENV MALLOC_MMAP_THRESHOLD_=32768
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /app/dist ./dist
@@ -129,7 +147,8 @@ USER 16337:16337
 # --no-sparkplug, --optimize-for-size, --single-threaded, --v8-pool-size=1,
 # UV_THREADPOOL_SIZE=1 and MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ moved
 # idle RSS by under 1 MB and the peak by less than its run-to-run spread
-# (84-97 MB); --max-old-space-size=32 saved 0.9 MB idle for a heap limit a
+# (84-97 MB) (a 32 KB MALLOC_MMAP_THRESHOLD_, measured again with more rounds
+# on 2026-11-27, is in: see its ENV); --max-old-space-size=32 saved 0.9 MB idle for a heap limit a
 # busy proxy could hit.
 # Raising V8's tier-up thresholds (BENCH_CANDIDATE_FLAGS=
 # "--invocation-count-for-turbofan=100000 --invocation-count-for-maglev=20000
