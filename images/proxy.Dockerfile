@@ -134,12 +134,12 @@ USER 16337:16337
 # the memory the flag saved: sidecar/toxiproxy-http.ts.) npm run
 # bench:proxy-flags, its default candidate (then named bench:liftoff; one run,
 # 5 interleaved rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over
-# without it, per round, median (range): max rate with a fault on the port that matches
-# nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU per request;
-# with one that fires 0.79x (0.74-1.36) at 1.17x (0.84-1.34). Two more runs,
-# one with each pair's order reversed, agreed: 11 of 13 rounds had a lower rate
-# with it when nothing matched. The memory it saves (idle RSS 75.8 vs 84.5 MB,
-# peak 96.3 vs 112.4 MB, same run) is not worth that.
+# without it, per round, median (range): max rate with a fault on the port
+# that matches nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU
+# per request; with one that fires 0.79x (0.74-1.36) at 1.17x (0.84-1.34).
+# Two more runs, one with each pair's order reversed, agreed: 11 of 13 rounds
+# had a lower rate with it when nothing matched. The memory it saves (idle RSS
+# 75.8 vs 84.5 MB, peak 96.3 vs 112.4 MB, same run) is not worth that.
 # Rejected the same way (interleaved runs, 2026-11-26, load 8-9; idle RSS with
 # the K8s source, 3 runs each, and peak RSS and proxy CPU per request at max
 # rate on the HTTP/1 path, 2 runs each): --no-turbofan saves 3.2 MB idle but
@@ -148,8 +148,8 @@ USER 16337:16337
 # UV_THREADPOOL_SIZE=1 and MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ moved
 # idle RSS by under 1 MB and the peak by less than its run-to-run spread
 # (84-97 MB) (a 32 KB MALLOC_MMAP_THRESHOLD_, measured again with more rounds
-# on 2026-11-27, is in: see its ENV); --max-old-space-size=32 saved 0.9 MB idle for a heap limit a
-# busy proxy could hit.
+# on 2026-11-27, is in: see its ENV); --max-old-space-size=32 saved 0.9 MB
+# idle for a heap limit a busy proxy could hit.
 # Raising V8's tier-up thresholds (BENCH_CANDIDATE_FLAGS=
 # "--invocation-count-for-turbofan=100000 --invocation-count-for-maglev=20000
 # --invocation-count-for-osr=50000 --invocation-count-for-maglev-osr=20000")
