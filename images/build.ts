@@ -31,7 +31,7 @@ const target = process.argv[2] ?? 'faultline';
  * yaml is here for the kubeconfig (outside a pod), which it then parses from
  * one chunk instead of 72 files.
  */
-const INLINED = new Set(['pino', 'prom-client', 'toxiproxy-node-client', 'yaml']);
+export const INLINED: ReadonlySet<string> = new Set(['pino', 'prom-client', 'toxiproxy-node-client', 'yaml']);
 
 /**
  * A real require() in each chunk, which an ESM bundle lacks (esbuild's
@@ -114,32 +114,37 @@ async function bundle(what: string, options: BuildOptions): Promise<void> {
   console.log(`${what}: ${outputs.length} files, ${Math.round(bytes / 1024)} KiB`);
 }
 
-if (target === 'faultline') {
-  // Loaded here, not at the top: the demo's build stage has no product sources.
-  const { renderFailOpenWatcher } = await import('../pod-setup/redirect/capture-rules.ts');
-  const { FAIL_OPEN_SCRIPT_PATH } = await import('../contract/pod-layout.ts');
-  await rm(outdir, { recursive: true, force: true });
-  await bundle('dist/', {
-    entryPoints: { faultline: 'cli/main.ts' },
-    outdir,
-    splitting: true,
-    external: await externalPackages(),
-    // Chunks beside the entry: common/version.ts finds package.json one level up.
-    chunkNames: '[name]-[hash]',
-  });
-  // A pino that moved its transports elsewhere would bring them back inlined, and broken.
-  if (!pinoTransportsLeftOut) throw new Error('images/build.ts: pino/lib/transport.js was not bundled, so pinoWithoutTransports left nothing out: check where this pino keeps its transports');
-  // faultline-failopen runs this with the image's bash (no Node): rendered from
-  // the same module as the gate's rules, so the two cannot disagree.
-  const watcher = `${outdir}/${FAIL_OPEN_SCRIPT_PATH.split('/').pop()}`;
-  await writeFile(watcher, renderFailOpenWatcher(), { mode: 0o755 });
-  console.log(`${watcher.slice(root.length)}: fail-open watcher`);
-} else if (target === 'demo') {
-  const demoOut = `${outdir}/demo`;
-  await rm(demoOut, { recursive: true, force: true });
-  // Everything inlined: the image holds this file, demo/package.json ("type": "module") and node, no node_modules.
-  await bundle('dist/demo/', { entryPoints: { main: 'demo/main.ts' }, outdir: demoOut });
-} else {
-  console.error(`usage: node images/build.ts [faultline|demo]  (got ${JSON.stringify(target)})`);
-  process.exit(2);
+async function main(): Promise<void> {
+  if (target === 'faultline') {
+    // Loaded here, not at the top: the demo's build stage has no product sources.
+    const { renderFailOpenWatcher } = await import('../pod-setup/redirect/capture-rules.ts');
+    const { FAIL_OPEN_SCRIPT_PATH } = await import('../contract/pod-layout.ts');
+    await rm(outdir, { recursive: true, force: true });
+    await bundle('dist/', {
+      entryPoints: { faultline: 'cli/main.ts' },
+      outdir,
+      splitting: true,
+      external: await externalPackages(),
+      // Chunks beside the entry: common/version.ts finds package.json one level up.
+      chunkNames: '[name]-[hash]',
+    });
+    // A pino that moved its transports elsewhere would bring them back inlined, and broken.
+    if (!pinoTransportsLeftOut) throw new Error('images/build.ts: pino/lib/transport.js was not bundled, so pinoWithoutTransports left nothing out: check where this pino keeps its transports');
+    // faultline-failopen runs this with the image's bash (no Node): rendered from
+    // the same module as the gate's rules, so the two cannot disagree.
+    const watcher = `${outdir}/${FAIL_OPEN_SCRIPT_PATH.split('/').pop()}`;
+    await writeFile(watcher, renderFailOpenWatcher(), { mode: 0o755 });
+    console.log(`${watcher.slice(root.length)}: fail-open watcher`);
+  } else if (target === 'demo') {
+    const demoOut = `${outdir}/demo`;
+    await rm(demoOut, { recursive: true, force: true });
+    // Everything inlined: the image holds this file, demo/package.json ("type": "module") and node, no node_modules.
+    await bundle('dist/demo/', { entryPoints: { main: 'demo/main.ts' }, outdir: demoOut });
+  } else {
+    console.error(`usage: node images/build.ts [faultline|demo]  (got ${JSON.stringify(target)})`);
+    process.exit(2);
+  }
 }
+
+// Run, not imported: the bundle test reads INLINED from here.
+if (import.meta.main) await main();

@@ -4,12 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { INLINED } from '../../images/build.ts';
 import { binomialBand, httpFault } from '../support/sidecar-plans.ts';
 import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
+import { packageClosure } from '../support/package-closure.ts';
 import { cliPath, repoRoot, request, startHttpApp, startTcpApp, tcpExchange, sleep, waitFor, type App } from '../support/sidecar-harness.ts';
 
 describe('sidecar HTTP datapath', function () {
@@ -355,11 +358,13 @@ describe('sidecar HTTP datapath', function () {
         const { packages, builtins } = await px.probe();
         // The libraries it loads at every start (images/build.ts's INLINED) and
         // theirs come from the bundle, and pino's transports (thread-stream)
-        // are left out of it. From node_modules come only koffi, native (the
-        // original destination's getsockopt), with its build for this
-        // platform, and undici's Pool, loaded by path for HTTP faults
-        // (http-upstream.ts).
-        assert.deepEqual(packages.filter((p) => !p.startsWith('@koromix/koffi-')), ['koffi', 'undici']);
+        // are left out of it: from node_modules come only the packages left
+        // external and what they depend on, such as undici's Pool, loaded by
+        // path for HTTP faults (http-upstream.ts).
+        const manifest = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+        const mayLoad = packageClosure(Object.keys(manifest.dependencies).filter((name) => !INLINED.has(name)), repoRoot);
+        assert.deepEqual(packages.filter((p) => !mayLoad.has(p)), [], `loaded from node_modules: ${packages.join(', ')}`);
+        assert.ok(packages.includes('undici'), `loaded from node_modules: ${packages.join(', ')}`);
         assert.ok(builtins.includes('http'));
         // An ESM import of node:http reads its lazy WebSocket export, which loads Node's own copy of undici.
         assert.ok(!builtins.includes('internal/deps/undici/undici'), "Node's bundled undici is loaded");
