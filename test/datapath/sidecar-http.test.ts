@@ -4,12 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { INLINED } from '../../images/build.ts';
+import { externalPackages } from '../../images/build.ts';
 import { binomialBand, httpFault } from '../support/sidecar-plans.ts';
 import { PodProxy, type Endpoint } from '../support/netns-proxy.ts';
 import { packageClosure } from '../support/package-closure.ts';
@@ -361,8 +360,7 @@ describe('sidecar HTTP datapath', function () {
         // are left out of it: from node_modules come only the packages left
         // external and what they depend on, such as undici's Pool, loaded by
         // path for HTTP faults (http-upstream.ts).
-        const manifest = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-        const mayLoad = packageClosure(Object.keys(manifest.dependencies).filter((name) => !INLINED.has(name)), repoRoot);
+        const mayLoad = packageClosure(await externalPackages(), repoRoot);
         assert.deepEqual(packages.filter((p) => !mayLoad.has(p)), [], `loaded from node_modules: ${packages.join(', ')}`);
         assert.ok(packages.includes('undici'), `loaded from node_modules: ${packages.join(', ')}`);
         assert.ok(builtins.includes('http'));

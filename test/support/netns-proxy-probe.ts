@@ -4,17 +4,18 @@
 // holds after a load, from outside its process. The proxy itself never
 // handles SIGUSR2.
 import { createRequire } from 'node:module';
+import { topLevelPackage } from './package-closure.ts';
 
 const { gc } = globalThis as { gc?: () => void };
 /** Node's own module list (not in its types): `NativeModule <id>` for each built-in loaded. */
 const { moduleLoadList } = process as unknown as { moduleLoadList: string[] };
 
-/** The packages CommonJS files were loaded from, by name, as node_modules paths give them. */
+/** The packages CommonJS files were loaded from, by their top-level name under node_modules. */
 function packagesLoaded(): string[] {
   const names = new Set<string>();
   for (const file of Object.keys(createRequire(import.meta.url).cache)) {
-    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file);
-    if (m) names.add(m[1]!);
+    const name = topLevelPackage(file);
+    if (name !== undefined) names.add(name);
   }
   return [...names].sort();
 }

@@ -13,6 +13,11 @@ interface LockEntry {
   peerDependenciesMeta?: Record<string, unknown>;
 }
 
+/** The package a file under node_modules belongs to, by its top-level name there (`@scope/name` or `name`). */
+export function topLevelPackage(file: string): string | undefined {
+  return /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
+}
+
 export function packageClosure(roots: Iterable<string>, repoRoot: string): Set<string> {
   const lock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
   /** The lock path `name` resolves to from the package at `from` ('' for the project): the nearest node_modules up the tree. */
@@ -34,5 +39,5 @@ export function packageClosure(roots: Iterable<string>, repoRoot: string): Set<s
     for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies, ...entry.peerDependenciesMeta })) visit(at, dep);
   };
   for (const name of roots) visit('', name);
-  return new Set([...seen].map((at) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(at)![1]!));
+  return new Set([...seen].map((at) => topLevelPackage(at)!));
 }
