@@ -1,5 +1,5 @@
-// The proxy image's Node flags and ENV against the same plus candidate ones, on the
-// HTTP/1 fault path: node:http's server, then undici's Pool upstream, whose
+// The proxy image's Node flags and ENV against the same plus candidate ones,
+// on the HTTP/1 fault path: node:http's server, then undici's Pool upstream, whose
 // response parser is llhttp compiled to WebAssembly. What a flag would cost or
 // save before it goes into images/proxy.Dockerfile's ENTRYPOINT, or why it
 // did not. Prints ONE JSON object from one run of interleaved rounds (the two
@@ -48,7 +48,6 @@ function candidateEnv(text: string): Record<string, string> {
   return env;
 }
 
-
 async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await ready().catch(() => false))) {
@@ -73,8 +72,10 @@ async function main(): Promise<void> {
   const build = spawn(NODE, [path.join(ROOT, 'images', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if ((await new Promise((r) => build.once('exit', r))) !== 0) throw new Error('npm run build failed');
   const image = await proxyImageRuntime();
-  const variants = { image: image.nodeFlags, candidate: [...image.nodeFlags, ...CANDIDATE_FLAGS] };
-  const envs = { image: image.env, candidate: { ...image.env, ...CANDIDATE_ENV } };
+  const arms = {
+    image: { flags: image.nodeFlags, env: image.env },
+    candidate: { flags: [...image.nodeFlags, ...CANDIDATE_FLAGS], env: { ...image.env, ...CANDIDATE_ENV } },
+  };
   if (process.getuid?.() !== 0) throw new Error('bench:proxy-flags needs root: the proxy runs in a network namespace, with nft capture');
 
   const expiresAt = Date.now() + 3_600_000;
@@ -89,8 +90,8 @@ async function main(): Promise<void> {
     tcp: [],
   };
   {
-    /** A fresh pod: the app, and the proxy with `flags` and the image's ENV. */
-    const runProxy = async (flags: string[], env: Record<string, string>): Promise<Record<string, unknown>> => {
+    /** A fresh pod: the app, and the proxy with an arm's flags and environment. */
+    const runProxy = async ({ flags, env }: { flags: string[]; env: Record<string, string> }): Promise<Record<string, unknown>> => {
       const loadAvg1m = round(loadavg()[0]!, 2);
       const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
@@ -110,16 +111,16 @@ async function main(): Promise<void> {
       }
     };
 
-    const rounds: Array<Record<keyof typeof variants, Awaited<ReturnType<typeof runProxy>>>> = [];
+    const rounds: Array<Record<keyof typeof arms, Awaited<ReturnType<typeof runProxy>>>> = [];
     for (let i = 0; i < ROUNDS; i++) {
       const row: Partial<(typeof rounds)[number]> = {};
-      for (const v of i % 2 === 0 ? (['candidate', 'image'] as const) : (['image', 'candidate'] as const)) row[v] = await runProxy(variants[v], envs[v]);
+      for (const v of i % 2 === 0 ? (['candidate', 'image'] as const) : (['image', 'candidate'] as const)) row[v] = await runProxy(arms[v]);
       rounds.push(row as (typeof rounds)[number]);
     }
 
     type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow };
-    const pick = (v: keyof typeof variants, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
-    const summary = (v: keyof typeof variants): Record<string, number> => ({
+    const pick = (v: keyof typeof arms, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
+    const summary = (v: keyof typeof arms): Record<string, number> => ({
       idleRssMB: median(pick(v, (r) => r.idleRssMB)),
       peakRssMB: median(pick(v, (r) => r.peakRssMB)),
       noMatchRps: median(pick(v, (r) => r.noMatch.rps)),
@@ -135,8 +136,8 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({
       benchmark: 'proxy-flags',
       node: process.version,
-      nodeFlags: variants,
-      env: envs,
+      nodeFlags: { image: arms.image.flags, candidate: arms.candidate.flags },
+      env: { image: arms.image.env, candidate: arms.candidate.env },
       durationPerLoadS: DURATION_S,
       connections: CONNECTIONS,
       medians: { image: summary('image'), candidate: summary('candidate') },
