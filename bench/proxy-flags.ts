@@ -8,6 +8,13 @@
 // (test/support/netns-proxy.ts: capture, the proxy UID), with the image's ENV,
 // loaded from the root namespace at the pod IP (root only):
 //   - idle RSS 1 s after ready, peak RSS (VmHWM) after the loads;
+//   - first 1 s on a second app port no rule names (the raw path), then the
+//     HTTP/1 path: V8 optimizes the HTTP path's code as that load starts
+//     (tiered up to TurboFan, llhttp's parse function alone takes ~23 MB of
+//     scratch memory), and on a fresh proxy that burst would land on an idle
+//     working set and leave the peak alone. After the raw path it lands on
+//     the working set a busy pod has, as in bench:sidecar, whose high-water
+//     mark it sets;
 //   - max rate (autocannon, 16 connections, after a 1 s warm-up) and proxy CPU
 //     per request (its utime+stime over the requests answered) with a fault on
 //     the port that matches nothing (`noMatch`) and one that fires on every
@@ -31,8 +38,10 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 16;
 const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
-/** The app's port in the pod. */
+/** The app's port in the pod, which the plan's HTTP rules name. */
 const APP_PORT = 8080;
+/** A second app port no rule names: its connections take the raw path. */
+const RAW_PORT = 8081;
 /** Added to the image's flags for the candidate. */
 const CANDIDATE_FLAGS = (process.env.BENCH_CANDIDATE_FLAGS ?? '--liftoff-only').split(/\s+/).filter(Boolean);
 /** Set in the candidate's environment over the image's ENV. */
@@ -96,11 +105,13 @@ async function main(): Promise<void> {
       const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
         await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
+        await px.pod.spawnInPod('raw-app', [NODE, '--input-type=module', '-e', okApp(RAW_PORT)], (p) => p.stdout.includes('app ready'));
         await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
         const pid = px.proc.child.pid!;
         const url = `http://${px.podIp}:${APP_PORT}/`;
         await new Promise((r) => setTimeout(r, 1_000));
         const idleRssMB = (await rssMB(pid)).rss;
+        await autocannon({ url: `http://${px.podIp}:${RAW_PORT}/`, connections: CONNECTIONS, duration: 1 });
         await autocannon({ url, connections: CONNECTIONS, duration: 1 });
         const noMatch = await charged(pid, url, {});
         const match = await charged(pid, url, MATCH_HEADER);
