@@ -6,7 +6,7 @@
 // Per round:
 //   - RSS idle 1 s after ready;
 //   - the HTTP/1 fault path at max rate (a fault that matches nothing: every
-//     request forwarded over undici, whose llhttp WebAssembly tiers up), the
+//     request forwarded over undici, whose hot functions V8 optimizes), the
 //     proxy's CPU per request;
 //   - RSS right after the load, the high-water mark (VmHWM), and RSS once the
 //     proxy has been quiet for one release interval and a second;

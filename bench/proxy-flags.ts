@@ -21,8 +21,9 @@
 //     request (`match`, a 0 ms delay matched by header), as bench:capture does;
 //   - the 1-minute load average beside each round.
 //
-//   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--liftoff-only", the
-//   default: why the image dropped it; BENCH_CANDIDATE_ENV="NAME=value ...";
+//   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--no-liftoff-only",
+//   the default: what the image's --liftoff-only saves and costs, against
+//   WebAssembly tiered up to TurboFan; BENCH_CANDIDATE_ENV="NAME=value ...";
 //   BENCH_DURATION_S=5, BENCH_ROUNDS=4)
 
 import { spawn } from 'node:child_process';
@@ -43,7 +44,7 @@ const APP_PORT = 8080;
 /** A second app port no rule names: its connections take the raw path. */
 const RAW_PORT = 8081;
 /** Added to the image's flags for the candidate. */
-const CANDIDATE_FLAGS = (process.env.BENCH_CANDIDATE_FLAGS ?? '--liftoff-only').split(/\s+/).filter(Boolean);
+const CANDIDATE_FLAGS = (process.env.BENCH_CANDIDATE_FLAGS ?? '--no-liftoff-only').split(/\s+/).filter(Boolean);
 /** Set in the candidate's environment over the image's ENV. */
 const CANDIDATE_ENV = candidateEnv(process.env.BENCH_CANDIDATE_ENV ?? '');
 

@@ -116,7 +116,7 @@ ENV MALLOC_ARENA_MAX=2
 # 97.6 MB, one run each; its sampled peak 85 and 86 against 89.1): there the
 # mark is set by one transient when HTTP load starts, TurboFan compiling
 # undici's llhttp parser (compiled alone: RSS 27 MB above where it started for
-# a moment, 6 MB after).
+# a moment, 6 MB after), which --liftoff-only (below) leaves out.
 ENV MALLOC_MMAP_THRESHOLD_=32768
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
@@ -126,20 +126,36 @@ COPY --from=build /app/dist ./dist
 # connections from looping back into it. The webhook sets runAsUser from its
 # --proxy-uid too; the two must agree if either is changed.
 USER 16337:16337
-# No --liftoff-only (dropped 2026-11-26): the proxy runs WebAssembly on its
-# datapath. The HTTP/1 fault path forwards over undici's Pool, whose response
-# parser is llhttp compiled to WebAssembly, and --liftoff-only keeps it on
-# Liftoff's baseline code, never tiered up to TurboFan. (The Toxiproxy API
-# calls no longer use fetch(), whose own undici and llhttp were the rest of
-# the memory the flag saved: sidecar/toxiproxy-http.ts.) npm run
-# bench:proxy-flags, its default candidate (then named bench:liftoff; one run,
-# 5 interleaved rounds each, load 9.9-10.9 on 2 cores), --liftoff-only over
-# without it, per round, median (range): max rate with a fault on the port
-# that matches nothing 0.41x (0.28-0.99) at 1.52x (0.92-2.16) the proxy CPU
-# per request; with one that fires 0.79x (0.74-1.36) at 1.17x (0.84-1.34).
-# Two more runs, one with each pair's order reversed, agreed: 11 of 13 rounds
-# had a lower rate with it when nothing matched. The memory it saves (idle RSS
-# 75.8 vs 84.5 MB, peak 96.3 vs 112.4 MB, same run) is not worth that.
+# --liftoff-only: V8 runs WebAssembly on Liftoff's baseline code and never
+# tiers it up to TurboFan. The proxy's one WebAssembly module is undici's
+# llhttp, the HTTP/1 fault path's response parser, and tiering it up set the
+# proxy's high-water mark: TurboFan compiling llhttp's parse function (33,670
+# bytes of WebAssembly) takes up to 22.8 MB of scratch memory at once, for
+# 190-260 ms (--trace-wasm-compilation-times), as the HTTP path's first load
+# starts, on top of what the pod's other traffic already holds. Liftoff's code
+# parses a response in 2.3-2.7 us against TurboFan's 1.2 (llhttp alone, six
+# headers), about 1% of the proxy's CPU per request. npm run bench:proxy-flags
+# (2026-11-27, load 0.3-2.3, the HTTP load after 1 s on the raw path), this
+# flag over the image without it, median (range), runs of 4 and 6 rounds:
+# peak RSS 0.956x (0.952-0.975) and 0.945x (0.925-0.983), 90.7 against 95.6 MB
+# in the second, lower in all 10 rounds; CPU per request with a fault on the
+# port that matches nothing 0.79x (0.76-1.30) and 1.075x (0.95-1.20), with one
+# that fires 0.92x (0.82-1.33) and 1.097x (0.84-1.57): over these and a first
+# run of 6 without the raw-path load, 16 rounds, 1.02x and 0.99x, within this
+# machine's spread; idle RSS 1.008x (+0.6 MB) in every round, which is the
+# price. npm run bench:sidecar, one run each: high-water mark 93.6 against
+# 96.5 MB, idle with the Kubernetes source 67.2 against 66.6.
+# The same flag was dropped on 2026-11-26 for 0.41x the rate when nothing
+# matched, measured at load 9.9-10.9 on these 2 cores; the 16 rounds above
+# found no such cost, and the llhttp figures bound it near 1 us a request.
+# (Most of the memory it saved then was fetch()'s own undici, since gone:
+# sidecar/toxiproxy-http.ts.)
+# Tiering llhttp up at idle instead, before any load (--no-wasm-dynamic-tiering
+# --no-wasm-lazy-compilation, and the same bytes compiled early so that V8's
+# module cache hands undici the result) moves the burst rather than removing
+# it: +26 MB for a moment and +5.2 MB after (a plain Node 24 with undici's
+# Pool loaded, 2 runs, 2026-11-27). At runtime (v8.setFlagsFromString) the
+# same flags compile Liftoff code only: TurboFan still ran under load.
 # Rejected the same way (interleaved runs, 2026-11-26, load 8-9; idle RSS with
 # the K8s source, 3 runs each, and peak RSS and proxy CPU per request at max
 # rate on the HTTP/1 path, 2 runs each): --no-turbofan saves 3.2 MB idle but
@@ -166,9 +182,9 @@ USER 16337:16337
 # so a scavenge of a small semi-space finds little alive. Peak RSS at a steady
 # 1,500 req/s on the HTTP path: 98.8 MB default, 88.8 MB with 1 MB, 94.1 MB
 # with 2 MB; CPU per request no higher (3 interleaved runs each, 2026-11-26,
-# with --liftoff-only, since dropped).
+# with --liftoff-only, as now).
 # npm run bench:sidecar runs the proxy with the flags read from this line.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--max-semi-space-size=1", "/app/dist/faultline.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--max-semi-space-size=1", "--liftoff-only", "/app/dist/faultline.js"]
 CMD ["sidecar"]
 LABEL org.opencontainers.image.title="faultline-proxy" \
       org.opencontainers.image.description="Faultline fault-injecting proxy sidecar (HTTP faults, TCP faults via Toxiproxy)" \

@@ -1,15 +1,17 @@
 // Gives the C heap's free pages back to the kernel, every interval.
 //
 // V8's optimizing compilers take their working memory (zones) from malloc.
-// The first HTTP-path requests make the proxy tier up undici's llhttp
-// WebAssembly and its own hot functions; heaptrack put 15 MB of that burst in
-// one Turboshaft phase compiling llhttp. glibc keeps freed chunks inside its
-// arenas, so a proxy that had served one burst held 13-21 MB of free malloc
-// memory from then on, resident, beside 4-5 MB in use (mallinfo2 over gdb,
-// 15 s after the load, RSS staying at 98-106 MB). malloc_trim(0) hands those
-// pages back (madvise DONTNEED per free chunk); Node has no call for it, so
-// koffi reaches glibc's, as original-destination.ts does for getsockopt.
-// Envoy does the same for tcmalloc: ReleaseMemoryToSystem on an interval.
+// The first HTTP-path requests make the proxy optimize its hot functions, and
+// until the image ran WebAssembly on Liftoff alone (--liftoff-only:
+// images/proxy.Dockerfile) tier up undici's llhttp too; heaptrack put 15 MB
+// of that burst in one Turboshaft phase compiling llhttp. glibc keeps freed
+// chunks inside its arenas, so a proxy that had served one burst held
+// 13-21 MB of free malloc memory from then on, resident, beside 4-5 MB in use
+// (mallinfo2 over gdb, 15 s after the load, RSS staying at 98-106 MB).
+// malloc_trim(0) hands those pages back (madvise DONTNEED per free chunk);
+// Node has no call for it, so koffi reaches glibc's, as
+// original-destination.ts does for getsockopt. Envoy does the same for
+// tcmalloc: ReleaseMemoryToSystem on an interval.
 // npm run bench:malloc-release (5 interleaved rounds, 2026-11-26): RSS 11 s
 // after a 12 s burst 103.7 MB without, 86.7 MB with (0.82-0.92x per round);
 // the high-water mark unchanged (0.98-1.05x), since the burst is still one
