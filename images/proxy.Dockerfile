@@ -145,6 +145,18 @@ USER 16337:16337
 # machine's spread; idle RSS 1.008x (+0.6 MB) in every round, which is the
 # price. npm run bench:sidecar, one run each: high-water mark 93.6 against
 # 96.5 MB, idle with the Kubernetes source 67.2 against 66.6.
+# That price comes with any V8 code-generation flag on Node's command line:
+# it changes V8's cached-data tag (v8.cachedDataVersionTag();
+# --max-semi-space-size leaves it alone), so V8 refuses the code cache Node
+# embeds for its own modules and compiles them from source. A bare Node that
+# loads http, https and net idles at 50.4-50.5 against 49.7-49.8 MB with the
+# flag (3 runs each), and `node -e` requiring http and https starts in 104-113
+# against 84-90 ms (20 starts, 3 times). Set at runtime instead
+# (v8.setFlagsFromString), --liftoff-only does not take: its implications are
+# applied at startup only, and TurboFan still ran. --no-wasm-dynamic-tiering
+# --no-wasm-tier-up do take, but every module Node loads after them misses the
+# cache too: +2.7 MB for zlib, child_process and dns. Set only while llhttp's
+# bytes compile and then restored, they left TurboFan to run under load.
 # The same flag was dropped on 2026-11-26 for 0.41x the rate when nothing
 # matched, measured at load 9.9-10.9 on these 2 cores; the 16 rounds above
 # found no such cost, and the llhttp figures bound it near 1 us a request.
