@@ -17,7 +17,10 @@
 // the high-water mark unchanged (0.98-1.05x), since the burst is still one
 // burst; 1.8 ms on the event loop per trim; proxy CPU per request within this
 // machine's round-to-round spread (0.58-1.52x over the 8 rounds of this and an
-// earlier 3-round run, median 1.0).
+// earlier 3-round run, median 1.0). Again on 2026-11-27, with the image's
+// --liftoff-only and 32 KB MALLOC_MMAP_THRESHOLD_, which shrink what a burst
+// leaves behind (2 rounds): 89.0 MB without, 83.9 MB with (0.935-0.944x);
+// 0.69 ms per trim. Smaller, and still worth an interval's check.
 
 import { createRequire } from 'node:module';
 
