@@ -19,6 +19,11 @@
 //     per request (its utime+stime over the requests answered) with a fault on
 //     the port that matches nothing (`noMatch`) and one that fires on every
 //     request (`match`, a 0 ms delay matched by header), as bench:capture does;
+//   - then a burst of many requests in flight at once (20 connections, 10
+//     pipelined each, BURST_REQUESTS in all, no fault matching): peak RSS
+//     after it (`burstPeakRssMB`), RSS 5 s later (`afterBurstRssMB`: V8 keeps
+//     the pages a burst's garbage took until its memory reducer runs, about
+//     100 s on when nothing allocates), and its CPU per request;
 //   - the 1-minute load average beside each round.
 //
 //   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--no-liftoff-only",
@@ -38,6 +43,9 @@ import { median, round } from './webhook-stats.ts';
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = 16;
+/** The burst: requests in flight at once are connections × pipelining. */
+const BURST = { connections: 20, pipelining: 10 };
+const BURST_REQUESTS = 50_000;
 const MATCH_HEADER = { 'x-bench-fault': 'delay0' };
 /** The app's port in the pod, which the plan's HTTP rules name. */
 const APP_PORT = 8080;
@@ -68,10 +76,10 @@ async function until(ready: () => Promise<boolean>, what: string, timeoutMs = 15
 
 type PathRow = { rps: number; cpuUsPerRequest: number };
 
-/** Max rate against `url`, the proxy's CPU charged to the requests answered. */
-async function charged(pid: number, url: string, headers: Record<string, string>): Promise<PathRow> {
+/** Max rate against `url` (by default CONNECTIONS for DURATION_S), the proxy's CPU charged to the requests answered. */
+async function charged(pid: number, url: string, headers: Record<string, string>, load: Record<string, number> = { connections: CONNECTIONS, duration: DURATION_S }): Promise<PathRow> {
   const c0 = cpuUs(pid);
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
+  const r = await autocannon({ url, ...load, headers });
   if (r.errors > 0 || r.non2xx > 0 || r.requests.total === 0) throw new Error(`load on ${url}: ${r.errors} errors, ${r.non2xx} non-2xx of ${r.requests.total}`);
   return { rps: Math.round(r.requests.average), cpuUsPerRequest: Math.round((cpuUs(pid) - c0) / r.requests.total) };
 }
@@ -117,7 +125,11 @@ async function main(): Promise<void> {
         const noMatch = await charged(pid, url, {});
         const match = await charged(pid, url, MATCH_HEADER);
         const peakRssMB = (await rssMB(pid)).peak;
-        return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, loadAvg1mAfter: round(loadavg()[0]!, 2) };
+        const burst = await charged(pid, url, {}, { ...BURST, amount: BURST_REQUESTS });
+        const burstPeakRssMB = (await rssMB(pid)).peak;
+        await new Promise((r) => setTimeout(r, 5_000));
+        const afterBurstRssMB = (await rssMB(pid)).rss;
+        return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, burst, burstPeakRssMB, afterBurstRssMB, loadAvg1mAfter: round(loadavg()[0]!, 2) };
       } finally {
         await px.close();
       }
@@ -130,7 +142,7 @@ async function main(): Promise<void> {
       rounds.push(row as (typeof rounds)[number]);
     }
 
-    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow };
+    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow; burst: PathRow; burstPeakRssMB: number; afterBurstRssMB: number };
     const pick = (v: keyof typeof arms, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
     const summary = (v: keyof typeof arms): Record<string, number> => ({
       idleRssMB: median(pick(v, (r) => r.idleRssMB)),
@@ -139,6 +151,10 @@ async function main(): Promise<void> {
       noMatchCpuUsPerRequest: median(pick(v, (r) => r.noMatch.cpuUsPerRequest)),
       matchRps: median(pick(v, (r) => r.match.rps)),
       matchCpuUsPerRequest: median(pick(v, (r) => r.match.cpuUsPerRequest)),
+      burstRps: median(pick(v, (r) => r.burst.rps)),
+      burstCpuUsPerRequest: median(pick(v, (r) => r.burst.cpuUsPerRequest)),
+      burstPeakRssMB: median(pick(v, (r) => r.burstPeakRssMB)),
+      afterBurstRssMB: median(pick(v, (r) => r.afterBurstRssMB)),
     });
     /** candidate ÷ image within each round (same load), then the median and range over rounds. */
     const ratio = (f: (r: Row) => number): { median: number; min: number; max: number } => {
@@ -152,6 +168,7 @@ async function main(): Promise<void> {
       env: { image: arms.image.env, candidate: arms.candidate.env },
       durationPerLoadS: DURATION_S,
       connections: CONNECTIONS,
+      burst: { ...BURST, requests: BURST_REQUESTS },
       medians: { image: summary('image'), candidate: summary('candidate') },
       candidateOverImage: {
         noMatchRps: ratio((r) => r.noMatch.rps),
@@ -160,6 +177,9 @@ async function main(): Promise<void> {
         matchCpuUsPerRequest: ratio((r) => r.match.cpuUsPerRequest),
         idleRssMB: ratio((r) => r.idleRssMB),
         peakRssMB: ratio((r) => r.peakRssMB),
+        burstCpuUsPerRequest: ratio((r) => r.burst.cpuUsPerRequest),
+        burstPeakRssMB: ratio((r) => r.burstPeakRssMB),
+        afterBurstRssMB: ratio((r) => r.afterBurstRssMB),
       },
       rounds,
     }, null, 2));
