@@ -70,10 +70,10 @@ export function pipeTo(client: net.Socket, host: string, port: number, opts: Pip
 /**
  * `from` into `to` as `from.pipe(to)` would (back-pressure; `from`'s FIN ends
  * `to`), except that each chunk's memory is freed once the kernel has taken it.
- * Every socket read allocates a fresh 64 KB buffer. Piped, spent chunks wait
- * for V8's young generation to fill with the few hundred bytes of objects each
- * read also makes, some 2,000 reads: a 256 MB transfer through the raw path
- * took the proxy from 90 to 157 MB and back, again and again
+ * Every socket read allocates a fresh 64 KB buffer. Piped, a spent chunk
+ * waits for V8's next young-generation collection, which the small objects
+ * each read makes bring on only every ~1,000 reads: a 256 MB transfer through
+ * the raw path took the proxy from 90 to 157 MB and back, again and again
  * (npm run bench:sidecar's TCP transfer, RSS sampled every 2 ms). Relayed this
  * way, the same transfer in a bare relay peaked at 58-59 MB against 106-108
  * MB piped, and took 348-399 against 554-757 ms (2 runs each, 2026-11-27).
