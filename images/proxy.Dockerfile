@@ -190,26 +190,30 @@ USER 16337:16337
 # and the peak no lower (1.02x) (npm run bench:proxy-flags, 4 interleaved
 # rounds, 2026-11-27).
 # --max-semi-space-size=2: V8 grows the young generation's two semi-spaces up
-# to 16 MB each under load, and the proxy's per-request garbage is short-lived,
-# so a scavenge of a small semi-space finds little alive. Too small, though,
-# and what is in flight when it fills is promoted: with many requests in
-# flight at once, old space fills with them, and the pages that garbage took
-# stay resident after it is collected, until V8's memory reducer runs (100 s
-# later on a quiet proxy). npm run bench:proxy-flags (2026-11-27, two runs of
-# 4 interleaved rounds, load 1.2-2.2), 2 MB over 1 MB, median (range): a burst
-# of 50,000 requests with 200 in flight (20 connections, 10 pipelined) peaked
-# at 0.739x (0.737-0.836) and 0.697x (0.665-0.758), 96.3 against 128.2 MB in
-# the second, and RSS 5 s after it was 0.757x and 0.692x; the peak at max rate
-# with 16 connections 0.988x (0.938-1.023) and 1.021x (1.019-1.068); idle RSS
-# 1.014x and 1.017x (+1.1 MB; V8's heap committed at idle 14.8 against 13.1
-# MB in a scratch run, so most likely a young generation grown at startup); CPU per request 1.04x/0.99x with no fault matching, 1.09x/0.89x
-# with one firing, 0.94x/0.86x in the burst. With 4 MB (one run of 4 rounds):
-# the burst 0.723x, but the peak at max rate 1.044x. npm run bench:sidecar,
-# one run: idle with the Kubernetes source 69.1 MB against 67.1-67.3 with 1 MB
-# (3 runs that day), the high-water mark over all its loads 91.9 against 134.5
-# MB (RSS sampled every 2 ms, the run with 1 MB). 1 MB was chosen on
+# to 16 MB each under load, and the proxy's per-request garbage is
+# short-lived, so a scavenge of a small semi-space finds little alive. Too
+# small, though, and what is in flight when it fills is promoted: with many
+# requests in flight at once, old space fills with them, and the pages that
+# garbage took stay resident after it is collected, until V8's memory reducer
+# runs (100 s later on a quiet proxy). npm run bench:proxy-flags (2026-11-27,
+# two runs of 4 interleaved rounds, load 1.2-2.2), 2 MB over 1 MB, median
+# (range): a burst of 50,000 requests with 200 in flight (20 connections, 10
+# pipelined) peaked at 0.739x (0.737-0.836) and 0.697x (0.665-0.758), 96.3
+# against 128.2 MB in the second, and RSS 5 s after it was 0.757x and 0.692x;
+# the peak at max rate with 16 connections 0.988x (0.938-1.023) and 1.021x
+# (1.019-1.068); CPU per request 1.04x/0.99x with no fault matching,
+# 1.09x/0.89x with one firing, 0.94x/0.86x in the burst; idle RSS 1.014x and
+# 1.017x (+1.1 MB), which is the price: the young generation grows to its 2 MB
+# semi-spaces while the proxy starts (new space at idle 3.8-4.0 against 2.0
+# MB), and --min-semi-space-size=1 does not stop it. With 4 MB (one run of 4
+# rounds): the burst 0.723x, but the peak at max rate 1.044x. npm run
+# bench:sidecar, two runs against three with 1 MB the same day: idle with the
+# Kubernetes source 69.1 and 69.3 against 67.1-67.3 MB; the high-water mark
+# over all its loads 91.9 and 99.9 against 134.5-157.3 MB (RSS sampled every 2
+# ms; 134.5 with sidecar/pipe.ts's relay already in). 1 MB was chosen on
 # 2026-11-26 at a steady 1,500 req/s, few requests in flight, before the
-# malloc settings above: peak 98.8 MB default, 88.8 MB with 1 MB, 94.1 MB with 2.
+# malloc settings above: peak 98.8 MB default, 88.8 MB with 1 MB, 94.1 MB with
+# 2.
 # npm run bench:sidecar runs the proxy with the flags read from this line.
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/node", "--max-semi-space-size=2", "--liftoff-only", "/app/dist/faultline.js"]
 CMD ["sidecar"]
