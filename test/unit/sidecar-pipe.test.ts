@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { pipeTo } from '../../sidecar/pipe.ts';
+import { sleep, startTcpApp, tcpExchange, waitFor, type App } from '../support/sidecar-harness.ts';
 
 const MB = 1024 * 1024;
 
-/** Every server and socket a test opens, destroyed after it whatever its outcome. */
+/** Every server, app and socket a test opens, closed after it whatever its outcome. */
 const servers: net.Server[] = [];
+const apps: App[] = [];
 const sockets = new Set<net.Socket>();
 function tracked(socket: net.Socket): net.Socket {
   sockets.add(socket);
@@ -30,29 +32,34 @@ async function relayTo(upstreamPort: number): Promise<number> {
   return listen(net.createServer({ allowHalfOpen: true }, (client) => pipeTo(client, '127.0.0.1', upstreamPort)));
 }
 
-/** Writes `total` bytes that differ from chunk to chunk, with back-pressure, then FIN; resolves to their hash. */
-function writePattern(socket: net.Socket, total: number, seed: number): Promise<string> {
-  const hash = createHash('sha256');
+/** Writes `total` bytes, `piece(size)` at a time, keeping to back-pressure, then FIN. */
+function writeAll(socket: net.Socket, total: number, piece: (size: number) => Buffer): Promise<void> {
   let left = total;
-  let n = seed;
   return new Promise((resolve) => {
     const pump = (): void => {
       while (left > 0) {
-        const piece = Buffer.alloc(Math.min(64 * 1024, left), n++ & 0xff);
-        piece.writeUInt32BE(n, 0);
-        left -= piece.length;
-        hash.update(piece);
-        if (!socket.write(piece)) return void socket.once('drain', pump);
+        const p = piece(Math.min(64 * 1024, left));
+        left -= p.length;
+        if (!socket.write(p)) return void socket.once('drain', pump);
       }
       socket.end();
-      resolve(hash.digest('hex'));
+      resolve();
     };
     pump();
   });
 }
 
-async function waitUntil(ok: () => boolean): Promise<void> {
-  while (!ok()) await new Promise((r) => setTimeout(r, 5));
+/** Writes `total` bytes that differ from chunk to chunk, then FIN; resolves to their hash. */
+async function writePattern(socket: net.Socket, total: number, seed: number): Promise<string> {
+  const hash = createHash('sha256');
+  let n = seed;
+  await writeAll(socket, total, (size) => {
+    const piece = Buffer.alloc(size, n++ & 0xff);
+    piece.writeUInt32BE(n, 0);
+    hash.update(piece);
+    return piece;
+  });
+  return hash.digest('hex');
 }
 
 /** Everything `socket` reads until FIN, as a count and a hash. */
@@ -73,6 +80,7 @@ describe('raw relay (pipeTo)', function () {
   this.timeout(30_000);
   afterEach(async () => {
     for (const s of sockets) s.destroy();
+    for (const a of apps.splice(0)) await a.close();
     for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
   });
 
@@ -96,20 +104,13 @@ describe('raw relay (pipeTo)', function () {
   });
 
   it('keeps a half-closed connection open the other way: the client ends, the upstream still answers', async () => {
-    const upstream = net.createServer({ allowHalfOpen: true }, (s) => {
-      const got: Buffer[] = [];
-      s.on('data', (c: Buffer) => got.push(c));
-      // Answers only after the client's FIN has crossed the relay.
-      s.on('end', () => s.end(`got ${Buffer.concat(got).toString()}`));
-    });
-    const relayPort = await relayTo(await listen(upstream));
-    const client = tracked(net.connect({ port: relayPort, host: '127.0.0.1', allowHalfOpen: true }));
-    const answer = readAll(client);
-    const text: Buffer[] = [];
-    client.on('data', (c: Buffer) => text.push(c));
-    client.end('question');
-    await answer;
-    assert.equal(Buffer.concat(text).toString(), 'got question');
+    // The sink answers with the byte count only once the client's FIN has crossed the relay.
+    const sink = await startTcpApp('sink');
+    apps.push(sink);
+    const r = await tcpExchange(await relayTo(sink.port), Buffer.from('question'));
+    assert.equal(r.error, undefined);
+    assert.equal(r.data.toString(), '8');
+    assert.deepEqual(sink.received, [8]);
   });
 
   it('passes on a FIN the client sent before the relay started, after the bytes read ahead of it', async () => {
@@ -129,8 +130,7 @@ describe('raw relay (pipeTo)', function () {
     );
     const client = tracked(net.connect({ port: relayPort, host: '127.0.0.1', allowHalfOpen: true }));
     client.end('GE');
-    await waitUntil(() => upstreamGot !== undefined);
-    assert.deepEqual(await upstreamGot, { bytes: 2, sha256: createHash('sha256').update('GE').digest('hex') });
+    assert.deepEqual(await waitFor('the relayed connection at the upstream', () => upstreamGot), { bytes: 2, sha256: createHash('sha256').update('GE').digest('hex') });
   });
 
   it('holds the sender back while the reader does not read, and lets it go on once the reader reads', async () => {
@@ -155,14 +155,14 @@ describe('raw relay (pipeTo)', function () {
     pump();
     // The kernel's and the relay's buffers fill within this on loopback; a relay that kept reading
     // regardless would take everything the writer offers instead.
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
     const stalledAt = accepted;
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     assert.equal(accepted, stalledAt, 'the client kept sending although nothing downstream reads');
     assert.ok(stalledAt < 64 * MB, `${(stalledAt / MB).toFixed(1)} MB left the client before it was held back`);
     // Once the upstream reads, the writer goes on.
     upstreamSocket!.resume();
-    await waitUntil(() => accepted > stalledAt + 4 * MB);
+    await waitFor('the writer to go on', () => accepted > stalledAt + 4 * MB);
     writing = false;
   });
 
@@ -171,17 +171,7 @@ describe('raw relay (pipeTo)', function () {
     // fixed buffer (onread), so any buffers alive beyond a few are the relay's.
     const block = Buffer.alloc(64 * 1024, 3);
     const total = 256 * MB;
-    const source = net.createServer((s) => {
-      let left = total;
-      const pump = (): void => {
-        while (left > 0) {
-          left -= block.length;
-          if (!s.write(block)) return void s.once('drain', pump);
-        }
-        s.end();
-      };
-      pump();
-    });
+    const source = net.createServer((s) => void writeAll(s, total, () => block));
     const relayPort = await relayTo(await listen(source));
     const baseline = process.memoryUsage().arrayBuffers;
     let maxArrayBuffers = baseline;
