@@ -24,6 +24,10 @@
 //     after it (`burstPeakRssMB`), RSS 5 s later (`afterBurstRssMB`: V8 keeps
 //     the pages a burst's garbage took until its memory reducer runs, about
 //     100 s on when nothing allocates), and its CPU per request;
+//   - the same burst as the first load of another fresh proxy (`coldBurst`):
+//     a pod that starts into traffic. Its code has not tiered up yet, so each
+//     request allocates more and stays in flight longer, more of it outlives
+//     two scavenges and is promoted, and the old generation grows furthest;
 //   - the 1-minute load average beside each round.
 //
 //   npm run bench:proxy-flags   (BENCH_CANDIDATE_FLAGS="--no-liftoff-only",
@@ -108,8 +112,9 @@ async function main(): Promise<void> {
     tcp: [],
   };
   {
-    /** A fresh pod: the app, and the proxy with an arm's flags and environment. */
-    const runProxy = async ({ flags, env }: { flags: string[]; env: Record<string, string> }): Promise<Record<string, unknown>> => {
+    type Arm = { flags: string[]; env: Record<string, string> };
+    /** A fresh pod: the app, and the proxy with an arm's flags and environment, through every load but the cold burst. */
+    const runWarm = async ({ flags, env }: Arm): Promise<Record<string, unknown>> => {
       const loadAvg1m = round(loadavg()[0]!, 2);
       const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
@@ -129,10 +134,32 @@ async function main(): Promise<void> {
         const burstPeakRssMB = (await rssMB(pid)).peak;
         await new Promise((r) => setTimeout(r, 5_000));
         const afterBurstRssMB = (await rssMB(pid)).rss;
-        return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, burst, burstPeakRssMB, afterBurstRssMB, loadAvg1mAfter: round(loadavg()[0]!, 2) };
+        return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, burst, burstPeakRssMB, afterBurstRssMB };
       } finally {
         await px.close();
       }
+    };
+    /** Another fresh pod whose proxy's first load is the burst: its peak RSS, and its RSS 5 s later. */
+    const runColdBurst = async ({ flags, env }: Arm): Promise<{ burst: PathRow; peakRssMB: number; afterRssMB: number }> => {
+      const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
+      try {
+        await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
+        await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
+        const pid = px.proc.child.pid!;
+        await new Promise((r) => setTimeout(r, 1_000));
+        const burst = await charged(pid, `http://${px.podIp}:${APP_PORT}/`, {}, { ...BURST, amount: BURST_REQUESTS });
+        const peakRssMB = (await rssMB(pid)).peak;
+        await new Promise((r) => setTimeout(r, 5_000));
+        return { burst, peakRssMB, afterRssMB: (await rssMB(pid)).rss };
+      } finally {
+        await px.close();
+      }
+    };
+    /** Both pods, one after the other: one proxy at a time. */
+    const runProxy = async (arm: Arm): Promise<Record<string, unknown>> => {
+      const warm = await runWarm(arm);
+      const coldBurst = await runColdBurst(arm);
+      return { ...warm, coldBurst, loadAvg1mAfter: round(loadavg()[0]!, 2) };
     };
 
     const rounds: Array<Record<keyof typeof arms, Awaited<ReturnType<typeof runProxy>>>> = [];
@@ -142,7 +169,7 @@ async function main(): Promise<void> {
       rounds.push(row as (typeof rounds)[number]);
     }
 
-    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow; burst: PathRow; burstPeakRssMB: number; afterBurstRssMB: number };
+    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow; burst: PathRow; burstPeakRssMB: number; afterBurstRssMB: number; coldBurst: { burst: PathRow; peakRssMB: number; afterRssMB: number } };
     const pick = (v: keyof typeof arms, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
     const summary = (v: keyof typeof arms): Record<string, number> => ({
       idleRssMB: median(pick(v, (r) => r.idleRssMB)),
@@ -155,6 +182,10 @@ async function main(): Promise<void> {
       burstCpuUsPerRequest: median(pick(v, (r) => r.burst.cpuUsPerRequest)),
       burstPeakRssMB: median(pick(v, (r) => r.burstPeakRssMB)),
       afterBurstRssMB: median(pick(v, (r) => r.afterBurstRssMB)),
+      coldBurstRps: median(pick(v, (r) => r.coldBurst.burst.rps)),
+      coldBurstCpuUsPerRequest: median(pick(v, (r) => r.coldBurst.burst.cpuUsPerRequest)),
+      coldBurstPeakRssMB: median(pick(v, (r) => r.coldBurst.peakRssMB)),
+      afterColdBurstRssMB: median(pick(v, (r) => r.coldBurst.afterRssMB)),
     });
     /** candidate ÷ image within each round (same load), then the median and range over rounds. */
     const ratio = (f: (r: Row) => number): { median: number; min: number; max: number } => {
@@ -180,6 +211,9 @@ async function main(): Promise<void> {
         burstCpuUsPerRequest: ratio((r) => r.burst.cpuUsPerRequest),
         burstPeakRssMB: ratio((r) => r.burstPeakRssMB),
         afterBurstRssMB: ratio((r) => r.afterBurstRssMB),
+        coldBurstCpuUsPerRequest: ratio((r) => r.coldBurst.burst.cpuUsPerRequest),
+        coldBurstPeakRssMB: ratio((r) => r.coldBurst.peakRssMB),
+        afterColdBurstRssMB: ratio((r) => r.coldBurst.afterRssMB),
       },
       rounds,
     }, null, 2));
