@@ -113,48 +113,48 @@ async function main(): Promise<void> {
   };
   {
     type Arm = { flags: string[]; env: Record<string, string> };
-    /** A fresh pod: the app, and the proxy with an arm's flags and environment, through every load but the cold burst. */
-    const runWarm = async ({ flags, env }: Arm): Promise<Record<string, unknown>> => {
-      const loadAvg1m = round(loadavg()[0]!, 2);
+    type BurstRow = { burst: PathRow; peakRssMB: number; afterRssMB: number };
+    /**
+     * A fresh pod: the app on APP_PORT (and on RAW_PORT with `rawApp`), the
+     * proxy with an arm's flags and environment, its Toxiproxy up, 1 s to
+     * settle; then `use`, then the pod is closed.
+     */
+    const withPod = async <T>({ flags, env }: Arm, rawApp: boolean, use: (px: PodProxy, pid: number) => Promise<T>): Promise<T> => {
       const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
       try {
         await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
-        await px.pod.spawnInPod('raw-app', [NODE, '--input-type=module', '-e', okApp(RAW_PORT)], (p) => p.stdout.includes('app ready'));
+        if (rawApp) await px.pod.spawnInPod('raw-app', [NODE, '--input-type=module', '-e', okApp(RAW_PORT)], (p) => p.stdout.includes('app ready'));
         await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
-        const pid = px.proc.child.pid!;
-        const url = `http://${px.podIp}:${APP_PORT}/`;
         await new Promise((r) => setTimeout(r, 1_000));
+        return await use(px, px.proc.child.pid!);
+      } finally {
+        await px.close();
+      }
+    };
+    /** The burst against `url`: its rate and CPU per request, the peak RSS after it, and RSS 5 s later. */
+    const burstAt = async (pid: number, url: string): Promise<BurstRow> => {
+      const burst = await charged(pid, url, {}, { ...BURST, amount: BURST_REQUESTS });
+      const peakRssMB = (await rssMB(pid)).peak;
+      await new Promise((r) => setTimeout(r, 5_000));
+      return { burst, peakRssMB, afterRssMB: (await rssMB(pid)).rss };
+    };
+    /** Every load but the cold burst, on one fresh pod. */
+    const runWarm = (arm: Arm): Promise<Record<string, unknown>> => {
+      const loadAvg1m = round(loadavg()[0]!, 2);
+      return withPod(arm, true, async (px, pid) => {
+        const url = `http://${px.podIp}:${APP_PORT}/`;
         const idleRssMB = (await rssMB(pid)).rss;
         await autocannon({ url: `http://${px.podIp}:${RAW_PORT}/`, connections: CONNECTIONS, duration: 1 });
         await autocannon({ url, connections: CONNECTIONS, duration: 1 });
         const noMatch = await charged(pid, url, {});
         const match = await charged(pid, url, MATCH_HEADER);
         const peakRssMB = (await rssMB(pid)).peak;
-        const burst = await charged(pid, url, {}, { ...BURST, amount: BURST_REQUESTS });
-        const burstPeakRssMB = (await rssMB(pid)).peak;
-        await new Promise((r) => setTimeout(r, 5_000));
-        const afterBurstRssMB = (await rssMB(pid)).rss;
+        const { burst, peakRssMB: burstPeakRssMB, afterRssMB: afterBurstRssMB } = await burstAt(pid, url);
         return { loadAvg1m, idleRssMB, peakRssMB, noMatch, match, burst, burstPeakRssMB, afterBurstRssMB };
-      } finally {
-        await px.close();
-      }
+      });
     };
-    /** Another fresh pod whose proxy's first load is the burst: its peak RSS, and its RSS 5 s later. */
-    const runColdBurst = async ({ flags, env }: Arm): Promise<{ burst: PathRow; peakRssMB: number; afterRssMB: number }> => {
-      const px = await PodProxy.start({ cli: CLI, nodeArgs: flags, env: { ...env, FAULTLINE_LOG_LEVEL: 'warn' }, toxiproxy: true, livePlan });
-      try {
-        await px.pod.spawnInPod('app', [NODE, '--input-type=module', '-e', okApp(APP_PORT)], (p) => p.stdout.includes('app ready'));
-        await until(async () => (await px.stats()).toxiproxy.up, 'its Toxiproxy');
-        const pid = px.proc.child.pid!;
-        await new Promise((r) => setTimeout(r, 1_000));
-        const burst = await charged(pid, `http://${px.podIp}:${APP_PORT}/`, {}, { ...BURST, amount: BURST_REQUESTS });
-        const peakRssMB = (await rssMB(pid)).peak;
-        await new Promise((r) => setTimeout(r, 5_000));
-        return { burst, peakRssMB, afterRssMB: (await rssMB(pid)).rss };
-      } finally {
-        await px.close();
-      }
-    };
+    /** Another fresh pod whose proxy's first load is the burst. */
+    const runColdBurst = (arm: Arm): Promise<BurstRow> => withPod(arm, false, (px, pid) => burstAt(pid, `http://${px.podIp}:${APP_PORT}/`));
     /** Both pods, one after the other: one proxy at a time. */
     const runProxy = async (arm: Arm): Promise<Record<string, unknown>> => {
       const warm = await runWarm(arm);
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       rounds.push(row as (typeof rounds)[number]);
     }
 
-    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow; burst: PathRow; burstPeakRssMB: number; afterBurstRssMB: number; coldBurst: { burst: PathRow; peakRssMB: number; afterRssMB: number } };
+    type Row = { idleRssMB: number; peakRssMB: number; noMatch: PathRow; match: PathRow; burst: PathRow; burstPeakRssMB: number; afterBurstRssMB: number; coldBurst: BurstRow };
     const pick = (v: keyof typeof arms, f: (r: Row) => number): number[] => rounds.map((r) => f(r[v] as Row));
     const summary = (v: keyof typeof arms): Record<string, number> => ({
       idleRssMB: median(pick(v, (r) => r.idleRssMB)),

@@ -522,7 +522,6 @@ async function main(): Promise<void> {
     const abort = await autocannon({ url: urlOf(at(PORTS.http), '/abort'), connections: 20, pipelining: 10, amount: 100_000 });
     const aborted = abort.statusCodeStats['503']?.count ?? 0;
     const answered = Object.values(abort.statusCodeStats).reduce((n, s) => n + Number(s.count), 0);
-    // The mark again, over the later loads too: the TCP transfer through Toxiproxy, the delay run, and the abort run's 200 requests in flight at once.
     const hwmAllPhasesMB = (await rssMB(px.proc.child.pid!)).peak;
 
     const libraries = await compareProxyLibraries(at(rawApp));
